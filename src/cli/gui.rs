@@ -1,0 +1,60 @@
+//! `transfer-workbench gui`: opens the workbench window.
+
+use std::path::PathBuf;
+
+use super::GuiArgs;
+use crate::app::WorkbenchApp;
+
+/// Environment variable naming the folder of project folders.
+pub const PROJECTS_ENV: &str = "TRANSFER_WORKBENCH_PROJECTS";
+
+/// Launches the GUI, or explains why it cannot start.
+pub fn run(args: GuiArgs) -> anyhow::Result<()> {
+    if !has_display() {
+        anyhow::bail!(
+            "no display to open the workbench window on (neither DISPLAY nor WAYLAND_DISPLAY is set). \
+             Run it in a desktop session, under `xvfb-run`, or use the headless commands (see --help)"
+        );
+    }
+    let projects_dir = args.projects.unwrap_or_else(default_projects_dir);
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("transfer-workbench")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([640.0, 400.0]),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "transfer-workbench",
+        options,
+        Box::new(move |cc| Ok(Box::new(WorkbenchApp::new(&cc.egui_ctx, projects_dir)))),
+    )
+    .map_err(|e| anyhow::anyhow!("the workbench window could not be opened: {e}"))
+}
+
+fn has_display() -> bool {
+    if cfg!(not(target_os = "linux")) {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+/// `$TRANSFER_WORKBENCH_PROJECTS`, else `./projects` when it exists, else
+/// `$XDG_DATA_HOME/transfer-workbench/projects` (or `~/.local/share/...`).
+pub fn default_projects_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os(PROJECTS_ENV).filter(|s| !s.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let local = PathBuf::from("projects");
+    if local.is_dir() {
+        return local;
+    }
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data_home.join("transfer-workbench").join("projects")
+}

@@ -1,0 +1,44 @@
+//! The command line: `transfer-workbench [gui]` opens the workbench; the other subcommands
+//! run the headless core.
+
+mod classify;
+mod gui;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Transfer learning on your own images: pick a pretrained backbone, fine-tune, inspect, export.
+#[derive(Debug, Parser)]
+#[command(name = "transfer-workbench", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Open the workbench window (the default).
+    Gui(GuiArgs),
+    /// Classify images into the 1000 ImageNet classes with a pretrained backbone's own head.
+    ImagenetClassify(classify::ClassifyArgs),
+}
+
+/// Options of the `gui` subcommand.
+#[derive(Debug, Default, clap::Args)]
+pub struct GuiArgs {
+    /// Folder of project folders to list (default: $TRANSFER_WORKBENCH_PROJECTS, else
+    /// ./projects when present, else the user data folder).
+    #[arg(long)]
+    pub projects: Option<PathBuf>,
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => gui::run(GuiArgs::default()),
+        Some(Command::Gui(args)) => gui::run(args),
+        Some(Command::ImagenetClassify(args)) => classify::run(args),
+    }
+}

@@ -1,0 +1,14 @@
+//! Entry point: parse the command line, then launch the GUI or run a headless command.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = transfer_workbench::cli::Cli::parse();
+    match transfer_workbench::cli::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Small building blocks shared by the CNN families: convolution + batch norm + activation
+//! with fallible forward passes.
+
+use tch::{Tensor, nn};
+
+/// The activation applied after a [`ConvBn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// No activation (linear bottleneck).
+    Identity,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x * sigmoid(x)` (Swish).
+    Silu,
+    /// `x * relu6(x + 3) / 6`.
+    Hardswish,
+    /// `relu6(x + 3) / 6`.
+    Hardsigmoid,
+    /// Gaussian error linear unit (exact, erf form).
+    Gelu,
+}
+
+impl Activation {
+    /// Applies the activation.
+    pub fn apply(self, xs: Tensor) -> Result<Tensor, tch::TchError> {
+        match self {
+            Activation::Identity => Ok(xs),
+            Activation::Relu6 => xs.f_relu6(),
+            Activation::Relu => xs.f_relu(),
+            Activation::Silu => xs.f_silu(),
+            Activation::Hardswish => xs.f_hardswish(),
+            Activation::Hardsigmoid => xs.f_hardsigmoid(),
+            Activation::Gelu => xs.f_gelu("none"),
+        }
+    }
+}
+
+/// Geometry of a 2-D convolution.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvSpec {
+    /// Input channels.
+    pub in_channels: i64,
+    /// Output channels.
+    pub out_channels: i64,
+    /// Square kernel size.
+    pub kernel: i64,
+    /// Stride in both directions.
+    pub stride: i64,
+    /// Channel groups (equal to the channels for a depthwise convolution).
+    pub groups: i64,
+}
+
+impl ConvSpec {
+    /// A `kernel x kernel` convolution with "same"-style symmetric padding.
+    pub fn new(in_channels: i64, out_channels: i64, kernel: i64) -> Self {
+        Self {
+            in_channels,
+            out_channels,
+            kernel,
+            stride: 1,
+            groups: 1,
+        }
+    }
+
+    /// The same convolution with another stride.
+    pub fn stride(mut self, stride: i64) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// The same convolution as a depthwise one.
+    pub fn depthwise(mut self) -> Self {
+        self.groups = self.in_channels;
+        self
+    }
+}
+
+/// A bias-free convolution followed by batch norm and an activation, the way torchvision's
+/// `Conv2dNormActivation` stores it (the conv and the norm under two key prefixes).
+#[derive(Debug)]
+pub struct ConvBn {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+    spec: ConvSpec,
+    bn_eps: f64,
+    activation: Activation,
+}
+
+impl ConvBn {
+    /// Creates the conv under `conv_path` and the norm under `bn_path`.
+    pub fn new(
+        conv_path: nn::Path,
+        bn_path: nn::Path,
+        spec: ConvSpec,
+        bn_eps: f64,
+        activation: Activation,
+    ) -> Self {
+        let conv_config = nn::ConvConfig {
+            stride: spec.stride,
+            padding: (spec.kernel - 1) / 2,
+            groups: spec.groups,
+            bias: false,
+            ..Default::default()
+        };
+        let conv = nn::conv2d(
+            conv_path,
+            spec.in_channels,
+            spec.out_channels,
+            spec.kernel,
+            conv_config,
+        );
+        let bn_config = nn::BatchNormConfig {
+            eps: bn_eps,
+            ..Default::default()
+        };
+        let bn = nn::batch_norm2d(bn_path, spec.out_channels, bn_config);
+        Self {
+            conv,
+            bn,
+            spec,
+            bn_eps,
+            activation,
+        }
+    }
+
+    /// torchvision layout: conv at `p.0`, norm at `p.1`.
+    pub fn torchvision(p: nn::Path, spec: ConvSpec, activation: Activation) -> Self {
+        Self::new(&p / 0, &p / 1, spec, 1e-5, activation)
+    }
+
+    /// Runs conv, norm and activation (batch statistics when `train`).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
+        let padding = (self.spec.kernel - 1) / 2;
+        let ys = conv2d(&self.conv, xs, self.spec.stride, padding, self.spec.groups)?;
+        let ys = batch_norm(&self.bn, &ys, train, self.bn_eps)?;
+        self.activation.apply(ys)
+    }
+}
+
+/// Running-statistics momentum of batch norm (PyTorch's default).
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// A fallible batch-norm forward pass over a tch `BatchNorm` built with epsilon `eps`.
+pub fn batch_norm(
+    bn: &nn::BatchNorm,
+    xs: &Tensor,
+    train: bool,
+    eps: f64,
+) -> Result<Tensor, tch::TchError> {
+    xs.f_batch_norm(
+        bn.ws.as_ref(),
+        bn.bs.as_ref(),
+        Some(&bn.running_mean),
+        Some(&bn.running_var),
+        train,
+        BN_MOMENTUM,
+        eps,
+        true,
+    )
+}
+
+/// A fallible 2-D convolution with symmetric padding; counts its multiply-adds.
+pub fn conv2d(
+    conv: &nn::Conv2D,
+    xs: &Tensor,
+    stride: i64,
+    padding: i64,
+    groups: i64,
+) -> Result<Tensor, tch::TchError> {
+    let ys = xs.f_conv2d(
+        &conv.ws,
+        conv.bs.as_ref(),
+        [stride, stride],
+        [padding, padding],
+        [1, 1],
+        groups,
+    )?;
+    // Every output element costs (input channels per group) x kernel area multiply-adds.
+    let per_output: i64 = conv.ws.size().iter().skip(1).product();
+    flops::record(ys.numel() as u64 * per_output as u64);
+    Ok(ys)
+}
+
+/// A fallible linear layer forward pass; counts its multiply-adds.
+pub fn linear(layer: &nn::Linear, xs: &Tensor) -> Result<Tensor, tch::TchError> {
+    let ys = xs.f_linear(&layer.ws, layer.bs.as_ref())?;
+    let in_features = layer.ws.size().get(1).copied().unwrap_or(0);
+    flops::record(ys.numel() as u64 * in_features as u64);
+    Ok(ys)
+}
+
+/// Counting multiply-adds of a forward pass (torchvision reports these as "GFLOPS").
+/// Layers call [`flops::record`]; [`flops::count`] runs a closure with counting on.
+pub mod flops {
+    use std::cell::Cell;
+
+    thread_local! {
+        static MACS: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    /// Adds `macs` multiply-adds to the running count, if one is running on this thread.
+    pub fn record(macs: u64) {
+        MACS.with(|c| {
+            if let Some(total) = c.get() {
+                c.set(Some(total.saturating_add(macs)));
+            }
+        });
+    }
+
+    /// Runs `f` and returns its result with the multiply-adds recorded meanwhile.
+    pub fn count<R>(f: impl FnOnce() -> R) -> (R, u64) {
+        let outer = MACS.with(|c| c.replace(Some(0)));
+        let result = f();
+        let counted = MACS.with(|c| c.replace(outer)).unwrap_or(0);
+        (result, counted)
+    }
+}
+
+/// Global average pooling to `[N, C]`.
+pub fn global_avg_pool(xs: &Tensor) -> Result<Tensor, tch::TchError> {
+    xs.f_adaptive_avg_pool2d([1, 1])?.f_flatten(1, -1)
+}

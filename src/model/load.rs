@@ -1,0 +1,53 @@
+//! Building a backbone and filling it with weights in one step, for the commands and workers.
+
+use std::path::PathBuf;
+
+use tch::{Device, nn::VarStore};
+
+use super::{Backbone, ImportReport, ModelError, build_backbone, import_weights};
+
+/// Where a backbone's weights come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WeightsChoice {
+    /// The shipped pretrained weights (strict: every key must match).
+    Pretrained,
+    /// A user's file (`.safetensors` or a PyTorch zip state dict); mismatches are reported.
+    File(PathBuf),
+    /// Random initialisation ("from scratch").
+    Random,
+}
+
+/// A backbone with its variables and the report of the weight import.
+pub struct LoadedBackbone {
+    /// Owns the variables.
+    pub vs: VarStore,
+    /// The network.
+    pub model: Box<dyn Backbone>,
+    /// What the import did; `None` for random init.
+    pub report: Option<ImportReport>,
+}
+
+/// Builds `name` on `device` and loads the chosen weights.
+pub fn load_backbone(
+    name: &str,
+    with_head: bool,
+    weights: &WeightsChoice,
+    device: Device,
+) -> Result<LoadedBackbone, ModelError> {
+    let vs = VarStore::new(device);
+    let model = build_backbone(name, vs.root(), with_head)?;
+    let report = match weights {
+        WeightsChoice::Random => None,
+        WeightsChoice::Pretrained => {
+            let source = model
+                .info()
+                .pretrained
+                .clone()
+                .ok_or_else(|| ModelError::NoPretrained(name.to_owned()))?;
+            let path = crate::assets::pretrained_weights(source.file_stem)?;
+            Some(import_weights(&vs, &path, true)?)
+        }
+        WeightsChoice::File(path) => Some(import_weights(&vs, path, false)?),
+    };
+    Ok(LoadedBackbone { vs, model, report })
+}

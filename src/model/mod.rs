@@ -1,0 +1,28 @@
+//! Backbones (one file per family, reference state-dict key names), weight import with a
+//! report, and ImageNet classification with the shipped heads. No UI, no project files.
+
+pub mod backbone;
+pub mod imagenet;
+pub mod layers;
+pub mod load;
+pub mod mobilenet_v2;
+pub mod weights;
+
+pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_backbone};
+pub use load::{LoadedBackbone, WeightsChoice, load_backbone};
+pub use weights::{ImportReport, WeightsError, import_weights};
+
+/// Failures building or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("unknown backbone '{0}' (see `transfer-workbench backbones`)")]
+    UnknownBackbone(String),
+    #[error("backbone '{0}' has no shipped pretrained weights")]
+    NoPretrained(String),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Asset(#[from] crate::assets::AssetError),
+    #[error("libtorch error: {0}")]
+    Torch(#[from] tch::TchError),
+}

@@ -1,0 +1,141 @@
+//! Reading and writing `project.ron`: pretty RON, written to a temp file then renamed,
+//! versions checked and migrated.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{CURRENT_VERSION, Project};
+
+/// The file name of a project inside its folder.
+pub const PROJECT_FILE: &str = "project.ron";
+
+/// Failures reading or writing a project file; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("could not read the project file ({source}): {}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the project file is damaged ({reason}): {}", path.display())]
+    Parse { path: PathBuf, reason: String },
+    #[error(
+        "the project file was written by a newer transfer-workbench (version {found}, this one reads up to {CURRENT_VERSION}): {}",
+        path.display()
+    )]
+    TooNew { path: PathBuf, found: u32 },
+    #[error("could not save the project ({source}): {}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("could not encode the project ({reason}): {}", path.display())]
+    Encode { path: PathBuf, reason: String },
+}
+
+/// Loads `dir/project.ron`, migrating older versions to the current one.
+pub fn load_project(dir: &Path) -> Result<Project, ProjectError> {
+    let path = dir.join(PROJECT_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| ProjectError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let project: Project = ron::from_str(&text).map_err(|e| ProjectError::Parse {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    migrate(project, &path)
+}
+
+fn migrate(mut project: Project, path: &Path) -> Result<Project, ProjectError> {
+    match project.version {
+        v if v > CURRENT_VERSION => Err(ProjectError::TooNew {
+            path: path.to_owned(),
+            found: v,
+        }),
+        // Version 0 is a file without a version field: same shape as version 1.
+        _ => {
+            project.version = CURRENT_VERSION;
+            Ok(project)
+        }
+    }
+}
+
+/// Saves the project atomically as `dir/project.ron` (temp file, fsync, rename).
+pub fn save_project(dir: &Path, project: &Project) -> Result<(), ProjectError> {
+    let path = dir.join(PROJECT_FILE);
+    let write_err = |source| ProjectError::Write {
+        path: path.clone(),
+        source,
+    };
+    let text =
+        ron::ser::to_string_pretty(project, ron::ser::PrettyConfig::default()).map_err(|e| {
+            ProjectError::Encode {
+                path: path.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+    std::fs::create_dir_all(dir).map_err(write_err)?;
+    let tmp = dir.join(format!(".{PROJECT_FILE}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(write_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::{DataLocation, Task};
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = Project {
+            name: "Chest X-rays".into(),
+            task: Task::Segmentation,
+            data: DataLocation::Asset("data/nuclei".into()),
+            ..Project::default()
+        };
+        save_project(dir.path(), &project).unwrap();
+        assert_eq!(load_project(dir.path()).unwrap(), project);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from(PROJECT_FILE)]);
+    }
+
+    #[test]
+    fn missing_fields_take_defaults_and_old_version_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PROJECT_FILE), "(name: \"old\")").unwrap();
+        let project = load_project(dir.path()).unwrap();
+        assert_eq!(project.name, "old");
+        assert_eq!(project.version, CURRENT_VERSION);
+        assert_eq!(project.backbone, "mobilenet_v2");
+    }
+
+    #[test]
+    fn damaged_and_future_files_are_refused_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(PROJECT_FILE), "(name: \"x\", task: Bogus)").unwrap();
+        let err = load_project(dir.path()).unwrap_err();
+        assert!(matches!(err, ProjectError::Parse { .. }), "{err}");
+        assert!(err.to_string().contains(PROJECT_FILE));
+
+        std::fs::write(dir.path().join(PROJECT_FILE), "(version: 99, name: \"x\")").unwrap();
+        let err = load_project(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, ProjectError::TooNew { found: 99, .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! The user's document: a project folder holding `project.ron` (plain serde data, versioned)
+//! and, later, `runs/`. No egui, no tch.
+
+mod discover;
+mod io;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use discover::{ProjectEntry, discover_projects};
+pub use io::{PROJECT_FILE, ProjectError, load_project, save_project};
+
+/// The project file version this build writes; older ones are migrated on load.
+pub const CURRENT_VERSION: u32 = 1;
+
+/// What the project's model learns to do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Task {
+    /// One label per image (class subfolders or a manifest).
+    #[default]
+    Classification,
+    /// One label per pixel (images/ + masks/).
+    Segmentation,
+}
+
+impl Task {
+    /// A short human-readable name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Task::Classification => "classification",
+            Task::Segmentation => "segmentation",
+        }
+    }
+}
+
+/// Where a project's images live. Paths are stored relative to the project folder, or as a
+/// location inside the asset cache, never as one machine's absolute path when avoidable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataLocation {
+    /// A path relative to the project folder (absolute paths are accepted as typed).
+    Path(PathBuf),
+    /// A path inside the asset cache filled by set-up (the demo data sets).
+    Asset(PathBuf),
+}
+
+impl Default for DataLocation {
+    fn default() -> Self {
+        DataLocation::Path(PathBuf::from("data"))
+    }
+}
+
+impl DataLocation {
+    /// The folder on this machine, given the project's own folder.
+    pub fn resolve(&self, project_dir: &Path) -> PathBuf {
+        match self {
+            DataLocation::Path(p) => project_dir.join(p),
+            DataLocation::Asset(p) => crate::assets::assets_dir().join(p),
+        }
+    }
+
+    /// How the location reads in the UI.
+    pub fn describe(&self) -> String {
+        match self {
+            DataLocation::Path(p) => p.display().to_string(),
+            DataLocation::Asset(p) => format!("demo data: {}", p.display()),
+        }
+    }
+}
+
+/// A transfer-learning project as saved in `project.ron`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Project {
+    /// File format version, see [`CURRENT_VERSION`].
+    pub version: u32,
+    /// Display name.
+    pub name: String,
+    /// A free-text description.
+    pub description: String,
+    /// Classification or segmentation.
+    pub task: Task,
+    /// Where the labelled images are.
+    pub data: DataLocation,
+    /// Name of the chosen backbone (see `transfer-workbench backbones`).
+    pub backbone: String,
+    /// Square input size in pixels fed to the backbone.
+    pub input_size_px: u32,
+}
+
+impl Default for Project {
+    fn default() -> Self {
+        Self {
+            version: CURRENT_VERSION,
+            name: String::new(),
+            description: String::new(),
+            task: Task::default(),
+            data: DataLocation::default(),
+            backbone: "mobilenet_v2".to_owned(),
+            input_size_px: 224,
+        }
+    }
+}
+
+/// A project together with the folder it was loaded from.
+#[derive(Clone, Debug)]
+pub struct OpenProject {
+    /// The project folder (holds `project.ron`).
+    pub dir: PathBuf,
+    /// The document.
+    pub project: Project,
+}
+
+impl OpenProject {
+    /// The data folder on this machine.
+    pub fn data_dir(&self) -> PathBuf {
+        self.project.data.resolve(&self.dir)
+    }
+}

@@ -1,0 +1,4 @@
+//! Views: each reads state and pushes [`crate::app::UiCommand`]s; none starts jobs itself.
+
+pub mod project_list;
+pub mod project_overview;

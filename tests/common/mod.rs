@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests: the set-up's Python, parity fixtures, tensor
+//! comparison and golden key lists.
+#![allow(dead_code)] // Each test crate uses a different subset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tch::{Kind, Tensor};
+
+/// The Python of the set-up's venv (torch, torchvision and the reference packages).
+pub fn venv_python() -> PathBuf {
+    let python = transfer_workbench::assets::cache_dir().join("venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run ./workbench.sh setup first",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/fixtures/parity/<script>.py OUT_DIR [args]` and returns the folder it wrote.
+pub fn run_parity_fixture(script: &str, args: &[&str]) -> tempfile::TempDir {
+    let out = tempfile::tempdir().expect("a temp dir");
+    let script_path = fixtures_dir().join("parity").join(format!("{script}.py"));
+    let output = Command::new(venv_python())
+        .arg(&script_path)
+        .arg(out.path())
+        .args(args)
+        .output()
+        .expect("python starts");
+    assert!(
+        output.status.success(),
+        "{} failed:\n{}",
+        script_path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+/// The `tests/fixtures` folder.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Every tensor of a safetensors file by name.
+pub fn read_tensors(path: &Path) -> BTreeMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .into_iter()
+        .collect()
+}
+
+/// Largest absolute difference between two tensors of the same shape.
+pub fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shapes differ");
+    let a = a.to_device(tch::Device::Cpu).to_kind(Kind::Double);
+    let b = b.to_device(tch::Device::Cpu).to_kind(Kind::Double);
+    (a - b).abs().max().double_value(&[])
+}
+
+/// The golden state-dict key list `tests/fixtures/keys/<name>.txt`, sorted.
+pub fn golden_keys(name: &str) -> Vec<String> {
+    let path = fixtures_dir().join("keys").join(format!("{name}.txt"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let mut keys: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.ends_with("num_batches_tracked"))
+        .map(str::to_owned)
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The keys of a VarStore, sorted.
+pub fn store_keys(vs: &tch::nn::VarStore) -> Vec<String> {
+    let mut keys: Vec<String> = vs.variables().into_keys().collect();
+    keys.sort();
+    keys
+}
