@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::project::{OpenProject, discover_projects};
+use crate::screenshot::ScreenshotPlan;
 use crate::ui::{project_list::ProjectListView, project_overview::ProjectOverviewView};
 
 /// Longest time per frame spent applying worker events.
@@ -75,6 +76,7 @@ pub struct WorkbenchApp {
     project_list: ProjectListView,
     overview: ProjectOverviewView,
     commands: Vec<UiCommand>,
+    screenshot: Option<ScreenshotPlan>,
 }
 
 impl WorkbenchApp {
@@ -91,9 +93,16 @@ impl WorkbenchApp {
             project_list: ProjectListView,
             overview: ProjectOverviewView,
             commands: Vec::new(),
+            screenshot: None,
         };
         app.start_scan(ctx);
         app
+    }
+
+    /// Takes a screenshot once the projects are listed, then closes the window.
+    pub fn with_screenshot(mut self, plan: ScreenshotPlan) -> Self {
+        self.screenshot = Some(plan);
+        self
     }
 
     /// The project list as currently known.
@@ -187,7 +196,7 @@ impl eframe::App for WorkbenchApp {
             ui.horizontal(|ui| {
                 ui.heading("transfer-workbench");
                 ui.separator();
-                ui.label(format!("Projects in {}", self.projects_dir.display()));
+                ui.label(format!("Projects folder: {}", self.projects_dir.display()));
                 if ui.button("Rescan").clicked() {
                     self.commands.push(UiCommand::RescanProjects);
                 }
@@ -214,6 +223,14 @@ impl eframe::App for WorkbenchApp {
             self.overview.ui(ui, row);
         });
         self.run_commands(&ctx);
+        if let Some(plan) = &mut self.screenshot
+            && matches!(
+                self.projects,
+                ProjectsState::Ready(_) | ProjectsState::Failed(_)
+            )
+        {
+            plan.tick(&ctx);
+        }
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {

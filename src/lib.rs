@@ -9,4 +9,5 @@ pub mod cli;
 pub mod data;
 pub mod model;
 pub mod project;
+pub mod screenshot;
 pub mod ui;

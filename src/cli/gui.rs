@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::GuiArgs;
 use crate::app::WorkbenchApp;
+use crate::screenshot::{ScreenshotOutcome, ScreenshotPlan};
 
 /// Environment variable naming the folder of project folders.
 pub const PROJECTS_ENV: &str = "TRANSFER_WORKBENCH_PROJECTS";
@@ -24,12 +25,28 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
             .with_min_inner_size([640.0, 400.0]),
         ..Default::default()
     };
+    let outcome = ScreenshotOutcome::default();
+    let plan = args
+        .screenshot
+        .map(|path| ScreenshotPlan::new(path, outcome.clone()));
     eframe::run_native(
         "transfer-workbench",
         options,
-        Box::new(move |cc| Ok(Box::new(WorkbenchApp::new(&cc.egui_ctx, projects_dir)))),
+        Box::new(move |cc| {
+            let app = WorkbenchApp::new(&cc.egui_ctx, projects_dir);
+            Ok(Box::new(match plan {
+                Some(plan) => app.with_screenshot(plan),
+                None => app,
+            }))
+        }),
     )
-    .map_err(|e| anyhow::anyhow!("the workbench window could not be opened: {e}"))
+    .map_err(|e| anyhow::anyhow!("the workbench window could not be opened: {e}"))?;
+    match outcome.get() {
+        Some(Ok(path)) => println!("screenshot saved: {}", path.display()),
+        Some(Err(message)) => anyhow::bail!("{message}"),
+        None => {}
+    }
+    Ok(())
 }
 
 fn has_display() -> bool {

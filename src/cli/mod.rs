@@ -32,6 +32,9 @@ pub struct GuiArgs {
     /// ./projects when present, else the user data folder).
     #[arg(long)]
     pub projects: Option<PathBuf>,
+    /// Save a PNG screenshot of the window once it has loaded, then close (for docs).
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
 }
 
 /// Runs the parsed command line.
