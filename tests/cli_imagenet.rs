@@ -88,3 +88,75 @@ fn the_gui_without_a_display_exits_with_a_message() {
     assert!(stderr.contains("no display"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn backbones_lists_facts_as_json() {
+    let output = workbench(&["backbones", "--json"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mobilenet = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "mobilenet_v2")
+        .expect("mobilenet_v2 is listed");
+    assert_eq!(mobilenet["input_size_px"], 224);
+    assert_eq!(mobilenet["embedding_dim"], 1280);
+    assert!(mobilenet["parameters"].as_i64().unwrap() > 2_000_000);
+    assert!(mobilenet["pretrained"]["licence"].is_string());
+}
+
+#[test]
+fn embed_writes_one_row_per_image_and_refuses_bad_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("emb.npy");
+    let cat = sample_photo("chelsea.png").expect("run ./workbench.sh setup first");
+    let coffee = sample_photo("coffee.png").expect("run ./workbench.sh setup first");
+    let (cat_s, coffee_s) = (cat.display().to_string(), coffee.display().to_string());
+    let out_s = out.display().to_string();
+    let args = [
+        "embed",
+        "--backbone",
+        "mobilenet_v2",
+        "--out",
+        &out_s,
+        &cat_s,
+        &coffee_s,
+        &cat_s,
+    ];
+    let output = workbench(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = tch::Tensor::read_npy(&out).unwrap();
+    assert_eq!(rows.size(), vec![3, 1280]);
+    let same = (rows.get(0) - rows.get(2)).abs().max().double_value(&[]);
+    let different = (rows.get(0) - rows.get(1)).abs().max().double_value(&[]);
+    assert!(same < 1e-6 && different > 1e-2, "{same} {different}");
+    let listed = std::fs::read_to_string(dir.path().join("emb.npy.paths.txt")).unwrap();
+    assert_eq!(listed.lines().count(), 3);
+
+    let broken = dir.path().join("broken.png");
+    std::fs::write(&broken, b"not a png").unwrap();
+    let bad_out = dir.path().join("bad.npy");
+    let (broken_s, bad_out_s) = (broken.display().to_string(), bad_out.display().to_string());
+    let args = [
+        "embed",
+        "--backbone",
+        "mobilenet_v2",
+        "--out",
+        &bad_out_s,
+        &cat_s,
+        &broken_s,
+    ];
+    let output = workbench(&args);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("broken.png"));
+    assert!(!bad_out.exists());
+}

@@ -1,7 +1,9 @@
 //! The command line: `transfer-workbench [gui]` opens the workbench; the other subcommands
 //! run the headless core.
 
+mod backbones;
 mod classify;
+mod embed;
 mod gui;
 
 use std::path::PathBuf;
@@ -23,6 +25,10 @@ pub enum Command {
     Gui(GuiArgs),
     /// Classify images into the 1000 ImageNet classes with a pretrained backbone's own head.
     ImagenetClassify(classify::ClassifyArgs),
+    /// List the backbones with their facts (parameters, GFLOPs, input size, weights).
+    Backbones(backbones::BackbonesArgs),
+    /// Write one pooled embedding per image to a .npy file (for image search).
+    Embed(embed::EmbedArgs),
 }
 
 /// Options of the `gui` subcommand.
@@ -43,5 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => gui::run(GuiArgs::default()),
         Some(Command::Gui(args)) => gui::run(args),
         Some(Command::ImagenetClassify(args)) => classify::run(args),
+        Some(Command::Backbones(args)) => backbones::run(args),
+        Some(Command::Embed(args)) => embed::run(args),
     }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use tch::{Device, nn::VarStore};
 
+use super::weights::WeightsError;
 use super::{Backbone, ImportReport, ModelError, build_backbone, import_weights};
 
 /// Where a backbone's weights come from.
@@ -45,9 +46,44 @@ pub fn load_backbone(
                 .clone()
                 .ok_or_else(|| ModelError::NoPretrained(name.to_owned()))?;
             let path = crate::assets::pretrained_weights(source.file_stem)?;
-            Some(import_weights(&vs, &path, true)?)
+            Some(import_pretrained(&vs, &path, name, with_head)?)
         }
         WeightsChoice::File(path) => Some(import_weights(&vs, path, false)?),
     };
     Ok(LoadedBackbone { vs, model, report })
+}
+
+/// Strict import of shipped weights: every model key must be filled; the file's classifier
+/// head may go unused only when the model was built without it.
+fn import_pretrained(
+    vs: &VarStore,
+    path: &std::path::Path,
+    name: &str,
+    with_head: bool,
+) -> Result<ImportReport, ModelError> {
+    if with_head {
+        return Ok(import_weights(vs, path, true)?);
+    }
+    let head_keys = head_keys(name)?;
+    let report = import_weights(vs, path, false)?;
+    let unexpected = report.unused.iter().any(|k| !head_keys.contains(k));
+    if !report.missing.is_empty() || !report.mis_shaped.is_empty() || unexpected {
+        return Err(WeightsError::Mismatch {
+            path: path.to_owned(),
+            summary: report.summary(),
+        }
+        .into());
+    }
+    Ok(report)
+}
+
+/// The keys that the classifier head adds to a backbone.
+fn head_keys(name: &str) -> Result<std::collections::HashSet<String>, ModelError> {
+    let keys = |with_head: bool| -> Result<std::collections::HashSet<String>, ModelError> {
+        let vs = VarStore::new(Device::Cpu);
+        build_backbone(name, vs.root(), with_head)?;
+        Ok(vs.variables().into_keys().collect())
+    };
+    let without = keys(false)?;
+    Ok(keys(true)?.difference(&without).cloned().collect())
 }

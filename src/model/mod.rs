@@ -2,6 +2,8 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod embed;
+pub mod facts;
 pub mod imagenet;
 pub mod layers;
 pub mod load;
