@@ -3,7 +3,9 @@
 
 use tch::{Tensor, nn};
 
-use super::{ModelError, mobilenet_v2::MobileNetV2};
+use super::ModelError;
+use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
+use super::mobilenet_v2::MobileNetV2;
 
 /// Per-channel normalisation applied to `[0, 1]` RGB input.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -73,7 +75,9 @@ pub trait Backbone: Send {
 
 /// Every backbone this build knows, with its facts.
 pub fn known_backbones() -> Vec<BackboneInfo> {
-    vec![MobileNetV2::info_for(true)]
+    let mut known = vec![MobileNetV2::info_for(true)];
+    known.extend(LiteVariant::ALL.into_iter().map(EfficientNetLite::info_for));
+    known
 }
 
 /// Builds the named backbone's variables under `p`; with `with_head` the original
@@ -83,8 +87,12 @@ pub fn build_backbone(
     p: nn::Path,
     with_head: bool,
 ) -> Result<Box<dyn Backbone>, ModelError> {
+    let classes = with_head.then_some(1000);
+    if let Some(variant) = LiteVariant::from_name(name) {
+        return Ok(Box::new(EfficientNetLite::new(p, variant, classes)));
+    }
     match name {
-        "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, with_head.then_some(1000)))),
+        "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, classes))),
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }

@@ -2,6 +2,7 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod efficientnet_lite;
 pub mod embed;
 pub mod facts;
 pub mod imagenet;
