@@ -3,6 +3,7 @@
 
 use tch::{Tensor, nn};
 
+use super::resnet::{ResNet, ResNetVariant};
 use super::{ModelError, mobilenet_v2::MobileNetV2};
 
 /// Per-channel normalisation applied to `[0, 1]` RGB input.
@@ -73,7 +74,9 @@ pub trait Backbone: Send {
 
 /// Every backbone this build knows, with its facts.
 pub fn known_backbones() -> Vec<BackboneInfo> {
-    vec![MobileNetV2::info_for(true)]
+    let mut known = vec![MobileNetV2::info_for(true)];
+    known.extend(ResNetVariant::ALL.map(ResNet::info_for));
+    known
 }
 
 /// Builds the named backbone's variables under `p`; with `with_head` the original
@@ -83,8 +86,13 @@ pub fn build_backbone(
     p: nn::Path,
     with_head: bool,
 ) -> Result<Box<dyn Backbone>, ModelError> {
+    // The original heads are all ImageNet classifiers.
+    let head = with_head.then_some(1000);
     match name {
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, with_head.then_some(1000)))),
+        "resnet18" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet18, head))),
+        "resnet34" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet34, head))),
+        "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }

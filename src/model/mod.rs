@@ -6,6 +6,7 @@ pub mod imagenet;
 pub mod layers;
 pub mod load;
 pub mod mobilenet_v2;
+pub mod resnet;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_backbone};
