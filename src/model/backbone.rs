@@ -3,6 +3,7 @@
 
 use tch::{Tensor, nn};
 
+use super::densenet::DenseNet;
 use super::resnet::{ResNet, ResNetVariant};
 use super::{ModelError, mobilenet_v2::MobileNetV2};
 
@@ -76,6 +77,7 @@ pub trait Backbone: Send {
 pub fn known_backbones() -> Vec<BackboneInfo> {
     let mut known = vec![MobileNetV2::info_for(true)];
     known.extend(ResNetVariant::ALL.map(ResNet::info_for));
+    known.push(DenseNet::info_for());
     known
 }
 
@@ -93,6 +95,7 @@ pub fn build_backbone(
         "resnet18" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet18, head))),
         "resnet34" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet34, head))),
         "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
+        "densenet121" => Ok(Box::new(DenseNet::new(p, head))),
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }

@@ -2,6 +2,7 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod densenet;
 pub mod imagenet;
 pub mod layers;
 pub mod load;
