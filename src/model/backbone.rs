@@ -4,8 +4,10 @@
 use tch::{Tensor, nn};
 
 use super::ModelError;
+use super::densenet::DenseNet;
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
 use super::mobilenet_v2::MobileNetV2;
+use super::resnet::{ResNet, ResNetVariant};
 
 /// Per-channel normalisation applied to `[0, 1]` RGB input.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -77,6 +79,8 @@ pub trait Backbone: Send {
 pub fn known_backbones() -> Vec<BackboneInfo> {
     let mut known = vec![MobileNetV2::info_for(true)];
     known.extend(LiteVariant::ALL.into_iter().map(EfficientNetLite::info_for));
+    known.extend(ResNetVariant::ALL.map(ResNet::info_for));
+    known.push(DenseNet::info_for());
     known
 }
 
@@ -87,12 +91,17 @@ pub fn build_backbone(
     p: nn::Path,
     with_head: bool,
 ) -> Result<Box<dyn Backbone>, ModelError> {
-    let classes = with_head.then_some(1000);
+    // The original heads are all ImageNet classifiers.
+    let head = with_head.then_some(1000);
     if let Some(variant) = LiteVariant::from_name(name) {
-        return Ok(Box::new(EfficientNetLite::new(p, variant, classes)));
+        return Ok(Box::new(EfficientNetLite::new(p, variant, head)));
     }
     match name {
-        "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, classes))),
+        "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, head))),
+        "resnet18" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet18, head))),
+        "resnet34" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet34, head))),
+        "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
+        "densenet121" => Ok(Box::new(DenseNet::new(p, head))),
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }

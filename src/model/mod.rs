@@ -2,6 +2,7 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod densenet;
 pub mod efficientnet_lite;
 pub mod embed;
 pub mod facts;
@@ -9,6 +10,7 @@ pub mod imagenet;
 pub mod layers;
 pub mod load;
 pub mod mobilenet_v2;
+pub mod resnet;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_backbone};
