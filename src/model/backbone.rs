@@ -3,6 +3,7 @@
 
 use tch::{Tensor, nn};
 
+use super::vit::{VisionTransformer, VitConfig};
 use super::{ModelError, mobilenet_v2::MobileNetV2};
 
 /// Per-channel normalisation applied to `[0, 1]` RGB input.
@@ -73,7 +74,9 @@ pub trait Backbone: Send {
 
 /// Every backbone this build knows, with its facts.
 pub fn known_backbones() -> Vec<BackboneInfo> {
-    vec![MobileNetV2::info_for(true)]
+    let mut known = vec![MobileNetV2::info_for(true)];
+    known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
+    known
 }
 
 /// Builds the named backbone's variables under `p`; with `with_head` the original
@@ -85,6 +88,15 @@ pub fn build_backbone(
 ) -> Result<Box<dyn Backbone>, ModelError> {
     match name {
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, with_head.then_some(1000)))),
+        "vit_b_16" | "vit_tiny_16" => {
+            let config = VitConfig::by_name(name)
+                .ok_or_else(|| ModelError::UnknownBackbone(name.to_owned()))?;
+            Ok(Box::new(VisionTransformer::new(
+                p,
+                config,
+                with_head.then_some(1000),
+            )?))
+        }
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }
