@@ -8,6 +8,7 @@ use super::densenet::DenseNet;
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
 use super::mobilenet_v2::MobileNetV2;
 use super::resnet::{ResNet, ResNetVariant};
+use super::vit::{VisionTransformer, VitConfig};
 
 /// Per-channel normalisation applied to `[0, 1]` RGB input.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -81,6 +82,7 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.extend(LiteVariant::ALL.into_iter().map(EfficientNetLite::info_for));
     known.extend(ResNetVariant::ALL.map(ResNet::info_for));
     known.push(DenseNet::info_for());
+    known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
     known
 }
 
@@ -102,6 +104,11 @@ pub fn build_backbone(
         "resnet34" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet34, head))),
         "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
         "densenet121" => Ok(Box::new(DenseNet::new(p, head))),
+        "vit_b_16" | "vit_tiny_16" => {
+            let config = VitConfig::by_name(name)
+                .ok_or_else(|| ModelError::UnknownBackbone(name.to_owned()))?;
+            Ok(Box::new(VisionTransformer::new(p, config, head)?))
+        }
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }

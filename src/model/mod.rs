@@ -11,6 +11,8 @@ pub mod layers;
 pub mod load;
 pub mod mobilenet_v2;
 pub mod resnet;
+pub mod torchscript;
+pub mod vit;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_backbone};
@@ -28,6 +30,20 @@ pub enum ModelError {
     Weights(#[from] WeightsError),
     #[error(transparent)]
     Asset(#[from] crate::assets::AssetError),
+    #[error("invalid {model} configuration: {reason}")]
+    Config { model: String, reason: String },
+    #[error("{model} cannot take a {height_px}x{width_px} px input: {reason}")]
+    InputSize {
+        model: String,
+        height_px: i64,
+        width_px: i64,
+        reason: String,
+    },
+    #[error("TorchScript backbone: {reason}: {}", path.display())]
+    TorchScript {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("libtorch error: {0}")]
     Torch(#[from] tch::TchError),
 }
