@@ -3,7 +3,10 @@
 
 use tch::{Tensor, nn};
 
-use super::{ModelError, mobilenet_v2::MobileNetV2};
+use super::{
+    ModelError, convnext::ConvNeXt, efficientnet::EfficientNet, mobilenet_v2::MobileNetV2,
+    mobilenet_v3::MobileNetV3,
+};
 
 /// Per-channel normalisation applied to `[0, 1]` RGB input.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -73,7 +76,12 @@ pub trait Backbone: Send {
 
 /// Every backbone this build knows, with its facts.
 pub fn known_backbones() -> Vec<BackboneInfo> {
-    vec![MobileNetV2::info_for(true)]
+    vec![
+        MobileNetV2::info_for(true),
+        MobileNetV3::info_for(),
+        EfficientNet::info_for(),
+        ConvNeXt::info_for(),
+    ]
 }
 
 /// Builds the named backbone's variables under `p`; with `with_head` the original
@@ -83,8 +91,12 @@ pub fn build_backbone(
     p: nn::Path,
     with_head: bool,
 ) -> Result<Box<dyn Backbone>, ModelError> {
+    let classes = with_head.then_some(1000);
     match name {
-        "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, with_head.then_some(1000)))),
+        "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, classes))),
+        "mobilenet_v3_large" => Ok(Box::new(MobileNetV3::large(p, classes))),
+        "efficientnet_b0" => Ok(Box::new(EfficientNet::b0(p, classes))),
+        "convnext_tiny" => Ok(Box::new(ConvNeXt::tiny(p, classes))),
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }

@@ -2,10 +2,13 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod convnext;
+pub mod efficientnet;
 pub mod imagenet;
 pub mod layers;
 pub mod load;
 pub mod mobilenet_v2;
+pub mod mobilenet_v3;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_backbone};
