@@ -4,9 +4,12 @@
 use tch::{Tensor, nn};
 
 use super::ModelError;
+use super::convnext::ConvNeXt;
 use super::densenet::DenseNet;
+use super::efficientnet::EfficientNet;
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
 use super::mobilenet_v2::MobileNetV2;
+use super::mobilenet_v3::MobileNetV3;
 use super::resnet::{ResNet, ResNetVariant};
 use super::vit::{VisionTransformer, VitConfig};
 
@@ -80,8 +83,11 @@ pub trait Backbone: Send {
 pub fn known_backbones() -> Vec<BackboneInfo> {
     let mut known = vec![MobileNetV2::info_for(true)];
     known.extend(LiteVariant::ALL.into_iter().map(EfficientNetLite::info_for));
+    known.push(MobileNetV3::info_for());
+    known.push(EfficientNet::info_for());
     known.extend(ResNetVariant::ALL.map(ResNet::info_for));
     known.push(DenseNet::info_for());
+    known.push(ConvNeXt::info_for());
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
     known
 }
@@ -100,10 +106,13 @@ pub fn build_backbone(
     }
     match name {
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, head))),
+        "mobilenet_v3_large" => Ok(Box::new(MobileNetV3::large(p, head))),
+        "efficientnet_b0" => Ok(Box::new(EfficientNet::b0(p, head))),
         "resnet18" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet18, head))),
         "resnet34" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet34, head))),
         "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
         "densenet121" => Ok(Box::new(DenseNet::new(p, head))),
+        "convnext_tiny" => Ok(Box::new(ConvNeXt::tiny(p, head))),
         "vit_b_16" | "vit_tiny_16" => {
             let config = VitConfig::by_name(name)
                 .ok_or_else(|| ModelError::UnknownBackbone(name.to_owned()))?;

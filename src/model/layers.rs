@@ -20,6 +20,8 @@ pub enum Activation {
     Hardsigmoid,
     /// Gaussian error linear unit (exact, erf form).
     Gelu,
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
 }
 
 impl Activation {
@@ -33,6 +35,7 @@ impl Activation {
             Activation::Hardswish => xs.f_hardswish(),
             Activation::Hardsigmoid => xs.f_hardsigmoid(),
             Activation::Gelu => xs.f_gelu("none"),
+            Activation::Sigmoid => xs.f_sigmoid(),
         }
     }
 }
@@ -221,4 +224,139 @@ pub mod flops {
 /// Global average pooling to `[N, C]`.
 pub fn global_avg_pool(xs: &Tensor) -> Result<Tensor, tch::TchError> {
     xs.f_adaptive_avg_pool2d([1, 1])?.f_flatten(1, -1)
+}
+
+/// A [`ConvBn`] whose batch norm updates its running statistics with another momentum
+/// (torchvision's MobileNetV3 uses `BatchNorm2d(eps=1e-3, momentum=0.01)`).
+#[derive(Debug)]
+pub struct ConvBnMomentum {
+    conv_bn: ConvBn,
+    momentum: f64,
+}
+
+impl ConvBnMomentum {
+    /// Wraps `conv_bn`, replacing its batch-norm momentum by `momentum`.
+    pub fn new(conv_bn: ConvBn, momentum: f64) -> Self {
+        Self { conv_bn, momentum }
+    }
+
+    /// Runs conv, norm and activation (batch statistics when `train`).
+    pub fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
+        let c = &self.conv_bn;
+        let padding = (c.spec.kernel - 1) / 2;
+        let ys = conv2d(&c.conv, xs, c.spec.stride, padding, c.spec.groups)?;
+        let ys = ys.f_batch_norm(
+            c.bn.ws.as_ref(),
+            c.bn.bs.as_ref(),
+            Some(&c.bn.running_mean),
+            Some(&c.bn.running_var),
+            train,
+            self.momentum,
+            c.bn_eps,
+            true,
+        )?;
+        c.activation.apply(ys)
+    }
+}
+
+/// torchvision's `_make_divisible`: rounds `channels` to the nearest multiple of `divisor`
+/// (at least `divisor`), never going more than 10% below it.
+pub fn make_divisible(channels: f64, divisor: i64) -> i64 {
+    let rounded = ((channels + divisor as f64 / 2.0) as i64 / divisor * divisor).max(divisor);
+    if (rounded as f64) < 0.9 * channels {
+        rounded + divisor
+    } else {
+        rounded
+    }
+}
+
+/// torchvision's `SqueezeExcitation`: the input scaled per channel by
+/// `scale_activation(fc2(activation(fc1(avgpool(x)))))`, `fc1`/`fc2` being 1x1 convs with bias.
+#[derive(Debug)]
+pub struct SqueezeExcitation {
+    fc1: nn::Conv2D,
+    fc2: nn::Conv2D,
+    activation: Activation,
+    scale_activation: Activation,
+}
+
+impl SqueezeExcitation {
+    /// Creates `fc1` and `fc2` under `p`.
+    pub fn new(
+        p: nn::Path,
+        input_channels: i64,
+        squeeze_channels: i64,
+        activation: Activation,
+        scale_activation: Activation,
+    ) -> Self {
+        let config = nn::ConvConfig::default();
+        Self {
+            fc1: nn::conv2d(&p / "fc1", input_channels, squeeze_channels, 1, config),
+            fc2: nn::conv2d(&p / "fc2", squeeze_channels, input_channels, 1, config),
+            activation,
+            scale_activation,
+        }
+    }
+
+    /// Scales the channels of `xs`.
+    pub fn forward(&self, xs: &Tensor) -> Result<Tensor, tch::TchError> {
+        let scale = xs.f_adaptive_avg_pool2d([1, 1])?;
+        let scale = self.activation.apply(conv2d(&self.fc1, &scale, 1, 0, 1)?)?;
+        let scale = self
+            .scale_activation
+            .apply(conv2d(&self.fc2, &scale, 1, 0, 1)?)?;
+        scale.f_mul(xs)
+    }
+}
+
+/// torchvision's `stochastic_depth` in "row" mode: in training, zeroes each sample's residual
+/// branch with probability `p` and scales the survivors by `1 / (1 - p)`; identity otherwise.
+pub fn stochastic_depth(xs: Tensor, p: f64, train: bool) -> Result<Tensor, tch::TchError> {
+    if !train || p == 0.0 {
+        return Ok(xs);
+    }
+    let survival_rate = 1.0 - p;
+    let mut size = vec![1i64; xs.dim()];
+    if let Some(first) = size.first_mut() {
+        *first = xs.size().first().copied().unwrap_or(1);
+    }
+    let mut noise = Tensor::f_empty(size, (xs.kind(), xs.device()))?;
+    let _ = noise.f_bernoulli_float_(survival_rate)?;
+    if survival_rate > 0.0 {
+        noise = noise.f_div_scalar(survival_rate)?;
+    }
+    xs.f_mul(&noise)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn make_divisible_matches_torchvision() {
+        // Values checked against torchvision.models._utils._make_divisible.
+        assert_eq!(make_divisible(72.0 / 4.0, 8), 24);
+        assert_eq!(make_divisible(120.0 / 4.0, 8), 32);
+        assert_eq!(make_divisible(672.0 / 4.0, 8), 168);
+        assert_eq!(make_divisible(960.0 / 4.0, 8), 240);
+        assert_eq!(make_divisible(3.0, 8), 8);
+        assert_eq!(make_divisible(20.0, 8), 24);
+    }
+
+    #[test]
+    fn stochastic_depth_is_identity_in_eval_and_drops_rows_in_training() {
+        let xs = Tensor::ones([64, 2, 3, 3], (tch::Kind::Float, tch::Device::Cpu));
+        let eval = stochastic_depth(xs.shallow_clone(), 0.5, false).unwrap();
+        assert_eq!(eval.sum(tch::Kind::Double).double_value(&[]), 64.0 * 18.0);
+        let train = stochastic_depth(xs, 0.5, true).unwrap();
+        for row in 0..64 {
+            let values = train.get(row).flatten(0, -1);
+            let first = values.double_value(&[0]);
+            assert!(first == 0.0 || first == 2.0, "row {row} scaled by {first}");
+            assert_eq!(
+                values.min().double_value(&[]),
+                values.max().double_value(&[])
+            );
+        }
+    }
 }

@@ -2,7 +2,9 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod convnext;
 pub mod densenet;
+pub mod efficientnet;
 pub mod efficientnet_lite;
 pub mod embed;
 pub mod facts;
@@ -10,6 +12,7 @@ pub mod imagenet;
 pub mod layers;
 pub mod load;
 pub mod mobilenet_v2;
+pub mod mobilenet_v3;
 pub mod resnet;
 pub mod torchscript;
 pub mod vit;

@@ -79,3 +79,46 @@ pub fn store_keys(vs: &tch::nn::VarStore) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// Number of trainable parameters of a VarStore (what torchvision's `num_params` counts).
+pub fn trainable_params(vs: &tch::nn::VarStore) -> i64 {
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
+}
+
+/// Output strides of multi-scale feature maps for a square input of `size_px`.
+pub fn strides(features: &[Tensor], size_px: i64) -> Vec<i64> {
+    features.iter().map(|f| size_px / f.size()[2]).collect()
+}
+
+/// Largest differences of logits and embedding between `name` built with its head and
+/// loaded strictly from the parity fixture `script`, and the Python reference; also the
+/// multiply-adds per image and the feature strides of that forward pass.
+pub struct Parity {
+    pub logits_diff: f64,
+    pub embedding_diff: f64,
+    pub macs_per_image: f64,
+    pub strides: Vec<i64>,
+}
+
+/// Runs the parity fixture `script` and compares `name` against it (see [`Parity`]).
+pub fn parity(name: &str, script: &str) -> Parity {
+    use transfer_workbench::model::{build_backbone, import_weights, layers::flops};
+    let fixture = run_parity_fixture(script, &[]);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let model = build_backbone(name, vs.root(), true).unwrap();
+    let report = import_weights(&vs, &fixture.path().join("weights.safetensors"), true).unwrap();
+    assert!(report.is_exact(), "{}", report.summary());
+    let expected = read_tensors(&fixture.path().join("expected.safetensors"));
+    let input = &expected["input"];
+    let (out, macs) = flops::count(|| tch::no_grad(|| model.forward_t(input, false)));
+    let out = out.unwrap();
+    Parity {
+        logits_diff: max_abs_diff(&out.logits.unwrap(), &expected["logits"]),
+        embedding_diff: max_abs_diff(&out.embedding, &expected["embedding"]),
+        macs_per_image: macs as f64 / input.size()[0] as f64,
+        strides: strides(&out.features, input.size()[3]),
+    }
+}
