@@ -1,7 +1,9 @@
 //! Reading images and preparing them for a backbone. Pure Rust until the last step that
 //! makes a tensor.
 
+pub mod decode;
 pub mod preprocess;
+pub mod window;
 
 use std::path::PathBuf;
 
