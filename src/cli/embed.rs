@@ -6,14 +6,28 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::model::embed::embed_images;
-use crate::model::{WeightsChoice, load_backbone};
+use crate::model::torchscript::{EmbeddingOutput, TorchScriptBackbone};
+use crate::model::{LoadedBackbone, Normalization, WeightsChoice, load_backbone};
 
 /// Options of `embed`.
 #[derive(Debug, clap::Args)]
 pub struct EmbedArgs {
     /// Backbone name (see `transfer-workbench backbones`).
-    #[arg(long)]
-    pub backbone: String,
+    #[arg(
+        long,
+        required_unless_present = "torchscript",
+        conflicts_with = "torchscript"
+    )]
+    pub backbone: Option<String>,
+    /// Use your own TorchScript module as the backbone instead of a named one.
+    #[arg(long, value_name = "FILE.pt")]
+    pub torchscript: Option<PathBuf>,
+    /// Which output of the TorchScript module is the embedding: tensor, tuple:N or dict:KEY.
+    #[arg(long, default_value = "tensor", requires = "torchscript")]
+    pub ts_output: EmbeddingOutput,
+    /// Square input size of the TorchScript module (named backbones use their own).
+    #[arg(long, default_value_t = 224, requires = "torchscript")]
+    pub input_size: u32,
     /// Weights file (.safetensors or a PyTorch zip state dict); default: the shipped
     /// pretrained weights.
     #[arg(long)]
@@ -36,7 +50,25 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         Some(path) => WeightsChoice::File(path.clone()),
         None => WeightsChoice::Pretrained,
     };
-    let backbone = load_backbone(&args.backbone, false, &weights, device)?;
+    let backbone = match (&args.torchscript, &args.backbone) {
+        (Some(path), _) => {
+            let vs = tch::nn::VarStore::new(device);
+            let model = TorchScriptBackbone::load(
+                path,
+                vs.root(),
+                args.ts_output.clone(),
+                args.input_size,
+                Normalization::IMAGENET,
+            )?;
+            LoadedBackbone {
+                vs,
+                model: Box::new(model),
+                report: None,
+            }
+        }
+        (None, Some(name)) => load_backbone(name, false, &weights, device)?,
+        (None, None) => anyhow::bail!("name a --backbone or a --torchscript file"),
+    };
     if let Some(report) = backbone.report.as_ref().filter(|_| args.weights.is_some()) {
         eprintln!("weights: {}: {}", report.source.display(), report.summary());
     }

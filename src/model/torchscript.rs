@@ -42,6 +42,25 @@ impl fmt::Display for EmbeddingOutput {
     }
 }
 
+impl std::str::FromStr for EmbeddingOutput {
+    type Err = String;
+
+    /// Parses `tensor`, `tuple:N` or `dict:KEY`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once(':') {
+            None if text == "tensor" => Ok(EmbeddingOutput::Tensor),
+            Some(("tuple", index)) => index
+                .parse()
+                .map(EmbeddingOutput::TupleElement)
+                .map_err(|_| format!("'{index}' is not a tuple index")),
+            Some(("dict", key)) if !key.is_empty() => Ok(EmbeddingOutput::DictKey(key.to_owned())),
+            _ => Err(format!(
+                "'{text}' is not an output selector: use tensor, tuple:N or dict:KEY"
+            )),
+        }
+    }
+}
+
 /// The JIT module and the mode it is in.
 #[derive(Debug)]
 struct ModuleState {
