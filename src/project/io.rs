@@ -76,6 +76,7 @@ pub fn save_project(dir: &Path, project: &Project) -> Result<(), ProjectError> {
             }
         })?;
     std::fs::create_dir_all(dir).map_err(write_err)?;
+    backup_if_damaged(&path).map_err(write_err)?;
     let tmp = dir.join(format!(".{PROJECT_FILE}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
@@ -88,6 +89,22 @@ pub fn save_project(dir: &Path, project: &Project) -> Result<(), ProjectError> {
         let _ = std::fs::remove_file(&tmp);
     }
     result.map_err(write_err)
+}
+
+/// Before a damaged project file is replaced, keeps it as `project.ron.damaged-<unix secs>`
+/// so whatever the user had can still be recovered by hand.
+fn backup_if_damaged(path: &Path) -> std::io::Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    if ron::from_str::<Project>(&text).is_ok() {
+        return Ok(());
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    std::fs::copy(path, path.with_extension(format!("ron.damaged-{secs}"))).map(|_| ())
 }
 
 #[cfg(test)]
@@ -130,6 +147,17 @@ mod tests {
         let err = load_project(dir.path()).unwrap_err();
         assert!(matches!(err, ProjectError::Parse { .. }), "{err}");
         assert!(err.to_string().contains(PROJECT_FILE));
+
+        // Saving over the damaged file keeps a backup of it.
+        save_project(dir.path(), &Project::default()).unwrap();
+        let backups: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("damaged"))
+            .collect();
+        assert_eq!(backups.len(), 1);
+        let kept = std::fs::read_to_string(backups[0].path()).unwrap();
+        assert!(kept.contains("Bogus"));
 
         std::fs::write(dir.path().join(PROJECT_FILE), "(version: 99, name: \"x\")").unwrap();
         let err = load_project(dir.path()).unwrap_err();

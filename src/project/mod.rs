@@ -3,6 +3,7 @@
 
 mod discover;
 mod io;
+mod ops;
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 pub use discover::{ProjectEntry, discover_projects};
 pub use io::{PROJECT_FILE, ProjectError, load_project, save_project};
+pub use ops::{
+    TRASH_DIR, create_project, delete_project, detect_task, duplicate_project, rename_project, slug,
+};
 
 /// The project file version this build writes; older ones are migrated on load.
 pub const CURRENT_VERSION: u32 = 1;

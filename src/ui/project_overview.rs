@@ -1,25 +1,103 @@
 //! The selected project's summary: task, data, backbone and its facts.
 
-use crate::app::ProjectRow;
+use crate::app::{ProjectRow, UiCommand};
 use crate::model::backbone::known_backbones;
 
-/// The central overview of one project.
+/// The central overview of one project, with its rename / duplicate / delete actions.
 #[derive(Debug, Default)]
-pub struct ProjectOverviewView;
+pub struct ProjectOverviewView {
+    /// The new name being typed, while renaming.
+    renaming: Option<String>,
+    /// The folder awaiting delete confirmation.
+    confirm_delete: Option<std::path::PathBuf>,
+}
 
 impl ProjectOverviewView {
     /// Draws the overview of `row`, or a hint when nothing is selected.
-    pub fn ui(&mut self, ui: &mut egui::Ui, row: Option<&crate::app::ProjectRow>) {
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        row: Option<&crate::app::ProjectRow>,
+        commands: &mut Vec<UiCommand>,
+    ) {
         let Some(row) = row else {
-            ui.label("Select a project on the left.");
+            ui.label("Select a project on the left, or create one with “New project…”.");
             return;
         };
+        self.actions_ui(ui, row, commands);
         match &row.project {
             Err(message) => {
                 ui.heading(row.title());
                 ui.colored_label(ui.visuals().error_fg_color, message);
             }
             Ok(open) => overview_ui(ui, row, open),
+        }
+        self.confirm_delete_ui(ui, row, commands);
+    }
+
+    fn actions_ui(&mut self, ui: &mut egui::Ui, row: &ProjectRow, commands: &mut Vec<UiCommand>) {
+        ui.horizontal(|ui| {
+            if let Some(name) = &mut self.renaming {
+                let edit = ui.add(egui::TextEdit::singleline(name).id_salt("rename_project"));
+                let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.button("Save name").clicked() || enter) && !name.trim().is_empty() {
+                    commands.push(UiCommand::RenameProject(
+                        row.dir.clone(),
+                        name.trim().to_owned(),
+                    ));
+                    self.renaming = None;
+                } else if ui.button("Cancel").clicked() {
+                    self.renaming = None;
+                }
+                return;
+            }
+            let loaded = row.project.is_ok();
+            if ui
+                .add_enabled(loaded, egui::Button::new("Rename"))
+                .clicked()
+            {
+                self.renaming = Some(row.title());
+            }
+            if ui
+                .add_enabled(loaded, egui::Button::new("Duplicate"))
+                .clicked()
+            {
+                commands.push(UiCommand::DuplicateProject(row.dir.clone()));
+            }
+            if ui.button("Delete…").clicked() {
+                self.confirm_delete = Some(row.dir.clone());
+            }
+        });
+        ui.separator();
+    }
+
+    fn confirm_delete_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        row: &ProjectRow,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        if self.confirm_delete.as_ref() != Some(&row.dir) {
+            return;
+        }
+        let modal = egui::Modal::new(egui::Id::unique("confirm_delete")).show(ui.ctx(), |ui| {
+            ui.heading("Delete project?");
+            ui.label(format!(
+                "“{}” will be moved to the projects folder's .trash folder, with its runs.",
+                row.title()
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Move to trash").clicked() {
+                    commands.push(UiCommand::DeleteProject(row.dir.clone()));
+                    self.confirm_delete = None;
+                }
+                if ui.button("Keep it").clicked() {
+                    self.confirm_delete = None;
+                }
+            });
+        });
+        if modal.should_close() {
+            self.confirm_delete = None;
         }
     }
 }
