@@ -1,11 +1,14 @@
 //! The eframe application: drains worker events under a time budget, lays out the views and
 //! runs the commands they emit after the frame. Never calls libtorch, never blocks.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::model::backbone::known_backbones;
+use crate::model::facts::{BackboneFacts, measure_facts};
 use crate::project::{
     DataLocation, OpenProject, Project, Task, create_project, delete_project, detect_task,
     discover_projects, duplicate_project, rename_project,
@@ -15,6 +18,9 @@ use crate::ui::{
     new_project::NewProjectView, project_list::ProjectListView,
     project_overview::ProjectOverviewView,
 };
+
+/// Thread name of the folder-picker worker (not joined at shutdown).
+const FOLDER_PICKER: &str = "folder-picker";
 
 /// Longest time per frame spent applying worker events.
 const EVENT_BUDGET: Duration = Duration::from_millis(4);
@@ -55,6 +61,17 @@ pub enum ProjectsState {
     Failed(String),
 }
 
+/// UI preferences kept between sessions in eframe's storage (never the project file).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct UiPrefs {
+    /// The project folder that was selected.
+    pub selected_project: Option<PathBuf>,
+}
+
+/// Measured backbone facts by name: `None` while measuring on a worker.
+pub type FactsCache = HashMap<String, Option<Result<BackboneFacts, String>>>;
+
 /// Messages from workers to the UI thread.
 #[derive(Debug)]
 pub enum AppEvent {
@@ -66,6 +83,8 @@ pub enum AppEvent {
     TaskDetected(PathBuf, Task),
     /// A project operation finished: a message for the user, and the folder to select.
     ProjectOpFinished(Result<(String, Option<PathBuf>), String>),
+    /// A backbone's parameters and GFLOPs were measured.
+    BackboneMeasured(String, Result<BackboneFacts, String>),
 }
 
 /// What views ask the app to do; run after the frame.
@@ -98,6 +117,8 @@ pub enum UiCommand {
     DuplicateProject(PathBuf),
     /// Move a project folder to the trash folder.
     DeleteProject(PathBuf),
+    /// Measure a backbone's facts (parameters, GFLOPs) on a worker.
+    MeasureBackbone(String),
 }
 
 /// The workbench window.
@@ -112,6 +133,7 @@ pub struct WorkbenchApp {
     overview: ProjectOverviewView,
     new_project: NewProjectView,
     status: Option<Result<String, String>>,
+    facts: FactsCache,
     commands: Vec<UiCommand>,
     screenshot: Option<ScreenshotPlan>,
 }
@@ -131,11 +153,18 @@ impl WorkbenchApp {
             overview: ProjectOverviewView::default(),
             new_project: NewProjectView::default(),
             status: None,
+            facts: FactsCache::new(),
             commands: Vec::new(),
             screenshot: None,
         };
         app.start_scan(ctx);
         app
+    }
+
+    /// Restores preferences saved by an earlier session.
+    pub fn with_prefs(mut self, prefs: UiPrefs) -> Self {
+        self.selected = prefs.selected_project;
+        self
     }
 
     /// Takes a screenshot once the projects are listed, then closes the window.
@@ -213,6 +242,9 @@ impl WorkbenchApp {
                 Ok(AppEvent::TaskDetected(dir, task)) => {
                     self.new_project.set_detected_task(&dir, task)
                 }
+                Ok(AppEvent::BackboneMeasured(name, facts)) => {
+                    self.facts.insert(name, Some(facts));
+                }
                 Ok(AppEvent::ProjectOpFinished(result)) => {
                     if let Ok((_, Some(dir))) = &result {
                         self.selected = Some(dir.clone());
@@ -236,7 +268,7 @@ impl WorkbenchApp {
                     }
                     self.new_project.open_with(dir);
                 }
-                UiCommand::PickDataFolder => self.spawn(ctx, "folder-picker", || {
+                UiCommand::PickDataFolder => self.spawn(ctx, FOLDER_PICKER, || {
                     AppEvent::DataFolderPicked(rfd::FileDialog::new().pick_folder())
                 }),
                 UiCommand::DetectTask(dir) => self.spawn(ctx, "detect-task", move || {
@@ -277,6 +309,20 @@ impl WorkbenchApp {
                     let copy = duplicate_project(&dir).map_err(|e| e.to_string())?;
                     Ok(("Duplicated the project".to_owned(), Some(copy)))
                 }),
+                UiCommand::MeasureBackbone(name) => {
+                    if self.facts.contains_key(&name) {
+                        continue;
+                    }
+                    self.facts.insert(name.clone(), None);
+                    self.spawn(ctx, "measure-backbone", move || {
+                        let facts = known_backbones()
+                            .into_iter()
+                            .find(|b| b.name == name)
+                            .ok_or_else(|| format!("unknown backbone '{name}'"))
+                            .and_then(|info| measure_facts(&info).map_err(|e| e.to_string()));
+                        AppEvent::BackboneMeasured(name, facts)
+                    });
+                }
                 UiCommand::DeleteProject(dir) => {
                     if self.selected.as_ref() == Some(&dir) {
                         self.selected = None;
@@ -288,6 +334,71 @@ impl WorkbenchApp {
                 }
             }
         }
+    }
+}
+
+impl WorkbenchApp {
+    /// Ctrl+N new project, F5 rescan, Up/Down move through the project list.
+    fn shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let new = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
+        if ctx.input_mut(|i| i.consume_shortcut(&new)) {
+            self.commands.push(UiCommand::OpenNewProject(None));
+        }
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F5)) {
+            self.commands.push(UiCommand::RescanProjects);
+        }
+        let typing = ctx.memory(|m| m.focused().is_some());
+        let ProjectsState::Ready(rows) = &self.projects else {
+            return;
+        };
+        if typing || self.new_project.open || rows.is_empty() {
+            return;
+        }
+        let step = ctx.input_mut(|i| {
+            if i.consume_key(Modifiers::NONE, Key::ArrowDown) {
+                1
+            } else if i.consume_key(Modifiers::NONE, Key::ArrowUp) {
+                -1
+            } else {
+                0
+            }
+        });
+        if step != 0 {
+            let current = rows
+                .iter()
+                .position(|r| Some(&r.dir) == self.selected.as_ref());
+            let next = match current {
+                Some(i) => (i as i64 + step).clamp(0, rows.len() as i64 - 1) as usize,
+                None => 0,
+            };
+            self.selected = Some(rows[next].dir.clone());
+        }
+    }
+}
+
+/// Dark / light / follow-the-system theme choice (kept by egui's persisted options).
+fn theme_ui(ui: &mut egui::Ui) {
+    use egui::ThemePreference;
+    let mut preference = ui.ctx().options(|o| o.theme_preference);
+    let before = preference;
+    egui::ComboBox::new("theme", "Theme")
+        .selected_text(match preference {
+            ThemePreference::Dark => "Dark theme",
+            ThemePreference::Light => "Light theme",
+            ThemePreference::System => "System theme",
+        })
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut preference, ThemePreference::Dark, "Dark");
+            ui.selectable_value(&mut preference, ThemePreference::Light, "Light");
+            ui.selectable_value(
+                &mut preference,
+                ThemePreference::System,
+                "Follow the system",
+            );
+        });
+    if preference != before {
+        ui.ctx().set_theme(preference);
     }
 }
 
@@ -329,10 +440,15 @@ impl eframe::App for WorkbenchApp {
                 ui.heading("transfer-workbench");
                 ui.separator();
                 ui.label(format!("Projects folder: {}", self.projects_dir.display()));
-                if ui.button("New project…").clicked() {
+                theme_ui(ui);
+                if ui
+                    .button("New project…")
+                    .on_hover_text("Ctrl+N, or drop a folder on the window")
+                    .clicked()
+                {
                     self.commands.push(UiCommand::OpenNewProject(None));
                 }
-                if ui.button("Rescan").clicked() {
+                if ui.button("Rescan").on_hover_text("F5").clicked() {
                     self.commands.push(UiCommand::RescanProjects);
                 }
             });
@@ -348,6 +464,7 @@ impl eframe::App for WorkbenchApp {
                 ui.label("Drop a folder of labelled images on the window to start a project.");
             }
         });
+        self.shortcuts(&ctx);
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
                 .dropped_files
@@ -376,9 +493,9 @@ impl eframe::App for WorkbenchApp {
                     .find(|r| Some(r.dir.as_path()) == self.selected.as_deref()),
                 _ => None,
             };
-            self.overview.ui(ui, row, &mut self.commands);
+            self.overview.ui(ui, row, &self.facts, &mut self.commands);
         });
-        self.new_project.ui(&ctx, &mut self.commands);
+        self.new_project.ui(&ctx, &self.facts, &mut self.commands);
         self.run_commands(&ctx);
         if let Some(plan) = &mut self.screenshot
             && matches!(
@@ -390,9 +507,22 @@ impl eframe::App for WorkbenchApp {
         }
     }
 
-    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        let prefs = UiPrefs {
+            selected_project: self.selected.clone(),
+        };
+        eframe::set_value(storage, eframe::APP_KEY, &prefs);
+    }
+}
+
+impl Drop for WorkbenchApp {
+    /// Waits for the workers so none is inside libtorch while the process exits. The folder
+    /// picker is the exception: it waits on the user and holds no libtorch state.
+    fn drop(&mut self) {
         for worker in self.workers.drain(..) {
-            let _ = worker.join();
+            if worker.thread().name() != Some(FOLDER_PICKER) {
+                let _ = worker.join();
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::GuiArgs;
-use crate::app::WorkbenchApp;
+use crate::app::{UiPrefs, WorkbenchApp};
 use crate::screenshot::{ScreenshotOutcome, ScreenshotPlan};
 
 /// Environment variable naming the folder of project folders.
@@ -33,7 +33,11 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         "transfer-workbench",
         options,
         Box::new(move |cc| {
-            let app = WorkbenchApp::new(&cc.egui_ctx, projects_dir);
+            let prefs = cc
+                .storage
+                .and_then(|storage| eframe::get_value::<UiPrefs>(storage, eframe::APP_KEY))
+                .unwrap_or_default();
+            let app = WorkbenchApp::new(&cc.egui_ctx, projects_dir).with_prefs(prefs);
             Ok(Box::new(match plan {
                 Some(plan) => app.with_screenshot(plan),
                 None => app,

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::app::UiCommand;
+use crate::app::{FactsCache, UiCommand};
 use crate::model::backbone::known_backbones;
 use crate::project::Task;
 
@@ -50,7 +50,7 @@ impl NewProjectView {
     }
 
     /// Draws the dialog when open.
-    pub fn ui(&mut self, ctx: &egui::Context, commands: &mut Vec<UiCommand>) {
+    pub fn ui(&mut self, ctx: &egui::Context, facts: &FactsCache, commands: &mut Vec<UiCommand>) {
         if !self.open {
             return;
         }
@@ -96,7 +96,7 @@ impl NewProjectView {
                         });
                         ui.end_row();
                         ui.label("Backbone");
-                        egui::ComboBox::from_id_salt("new_backbone")
+                        egui::ComboBox::new("new_backbone", "")
                             .selected_text(self.backbone.clone())
                             .show_ui(ui, |ui| {
                                 for info in known_backbones() {
@@ -111,6 +111,14 @@ impl NewProjectView {
                                     );
                                 }
                             });
+                        ui.end_row();
+                        ui.label("");
+                        super::project_overview::backbone_facts_ui(
+                            ui,
+                            &self.backbone,
+                            facts,
+                            commands,
+                        );
                         ui.end_row();
                     });
                 if let Some(error) = &self.error {

@@ -1,6 +1,6 @@
 //! The selected project's summary: task, data, backbone and its facts.
 
-use crate::app::{ProjectRow, UiCommand};
+use crate::app::{FactsCache, ProjectRow, UiCommand};
 use crate::model::backbone::known_backbones;
 
 /// The central overview of one project, with its rename / duplicate / delete actions.
@@ -18,6 +18,7 @@ impl ProjectOverviewView {
         &mut self,
         ui: &mut egui::Ui,
         row: Option<&crate::app::ProjectRow>,
+        facts: &FactsCache,
         commands: &mut Vec<UiCommand>,
     ) {
         let Some(row) = row else {
@@ -30,7 +31,11 @@ impl ProjectOverviewView {
                 ui.heading(row.title());
                 ui.colored_label(ui.visuals().error_fg_color, message);
             }
-            Ok(open) => overview_ui(ui, row, open),
+            Ok(open) => {
+                overview_ui(ui, row, open);
+                ui.add_space(12.0);
+                backbone_facts_ui(ui, &open.project.backbone, facts, commands);
+            }
         }
         self.confirm_delete_ui(ui, row, commands);
     }
@@ -155,4 +160,40 @@ fn overview_ui(ui: &mut egui::Ui, row: &ProjectRow, open: &crate::project::OpenP
             ui.label(open.dir.display().to_string());
             ui.end_row();
         });
+}
+
+/// The measured facts of a backbone (parameters, GFLOPs), asking a worker for them once.
+pub fn backbone_facts_ui(
+    ui: &mut egui::Ui,
+    name: &str,
+    facts: &FactsCache,
+    commands: &mut Vec<UiCommand>,
+) {
+    match facts.get(name) {
+        None => {
+            commands.push(UiCommand::MeasureBackbone(name.to_owned()));
+            ui.label("Measuring the backbone…");
+        }
+        Some(None) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Measuring the backbone…");
+            });
+        }
+        Some(Some(Err(message))) => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+        }
+        Some(Some(Ok(f))) => {
+            ui.label(format!(
+                "{}: {:.2} M parameters, {:.2} GFLOPs at {} px, {}-d embedding, normalisation mean {:?} std {:?}",
+                f.info.family,
+                f.parameters as f64 / 1e6,
+                f.gflops,
+                f.info.input_size_px,
+                f.info.embedding_dim,
+                f.info.normalization.mean,
+                f.info.normalization.std,
+            ));
+        }
+    }
 }
