@@ -7,6 +7,7 @@
 //! the pickled offset, sizes and strides. Layout after PyTorch's `torch/serialization.py`
 //! (BSD-3-Clause).
 
+mod globals;
 mod pickle;
 
 use std::collections::HashMap;
@@ -17,7 +18,8 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor};
 use zip::ZipArchive;
 
-use pickle::{Object, Pickle, StorageDtype, StorageRef, TensorRef, Value};
+use globals::{StorageDtype, StorageRef, TensorRef};
+use pickle::{Object, Pickle, Value};
 
 /// Largest `data.pkl` read (a ResNet-50's is about 30 KB).
 const MAX_PICKLE_BYTES: u64 = 64 << 20;
@@ -160,7 +162,9 @@ fn read_entry<R: Read + std::io::Seek>(
         name: name.to_owned(),
         reason,
     };
-    let entry = archive.by_name(name).map_err(|e| entry_err(e.to_string()))?;
+    let entry = archive
+        .by_name(name)
+        .map_err(|e| entry_err(e.to_string()))?;
     let capacity = entry.size().min(limit).min(64 << 20);
     let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
     entry
@@ -190,10 +194,12 @@ fn state_dict(pickle: &Pickle) -> Result<Vec<(String, TensorRef)>, TorchZipError
             return Ok(tensors);
         }
         let wrapped = WRAPPER_KEYS.iter().find_map(|wanted| {
-            pairs.iter().find_map(|(key, value)| match (key, pickle.object(value)) {
-                (Value::Str(key), Some(Object::Dict(_))) if &**key == *wanted => Some(value),
-                _ => None,
-            })
+            pairs
+                .iter()
+                .find_map(|(key, value)| match (key, pickle.object(value)) {
+                    (Value::Str(key), Some(Object::Dict(_))) if &**key == *wanted => Some(value),
+                    _ => None,
+                })
         });
         match wrapped {
             Some(inner) => current = inner.clone(),

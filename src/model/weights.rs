@@ -262,6 +262,20 @@ mod tests {
     }
 
     #[test]
+    fn libtorch_errors_are_cut_to_their_first_line() {
+        let error = tch::TchError::Torch(
+            "isGenericDict() INTERNAL ASSERT FAILED\nException raised from x at y.cpp:1\nframe #0"
+                .into(),
+        );
+        assert_eq!(
+            brief(&error),
+            "Internal torch error: isGenericDict() INTERNAL ASSERT FAILED"
+        );
+        let long = tch::TchError::Torch("é".repeat(400));
+        assert_eq!(brief(&long).chars().count(), 303);
+    }
+
+    #[test]
     fn garbage_legacy_pickle_and_missing_files_give_errors() {
         let dir = tempfile::tempdir().unwrap();
         let pickle = dir.path().join("old.pth");

@@ -1,10 +1,8 @@
 //! A minimal, data-only pickle reader for the `data.pkl` of a `torch.save` archive.
 //!
-//! Only the opcodes that `torch.save` emits (protocols 2 to 5) are understood, and only four
-//! kinds of global are accepted: `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
-//! `torch._utils._rebuild_parameter(_with_state)` and the typed storages `torch.<T>Storage`.
-//! Nothing is ever executed: a "call" of an accepted global only builds a description of a
-//! dict or a tensor. All containers live in one arena addressed by index, so shared and even
+//! Only the opcodes that `torch.save` emits (protocols 2 to 5) are understood; GLOBAL,
+//! STACK_GLOBAL, BINPERSID, REDUCE and BUILD are left to [`super::globals`], which accepts only
+//! the few globals a state dict needs. Nothing is ever executed. All containers live in one arena addressed by index, so shared and even
 //! cyclic references cost nothing and dropping the result never recurses; memory is bounded
 //! by the (already size-limited) input, as every opcode adds at most a constant amount.
 //! Opcode semantics follow CPython's `Lib/pickletools.py` (PSF licence).
@@ -13,9 +11,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::TorchZipError;
-
-/// Most dimensions a tensor may have (PyTorch itself allows 64 at most).
-const MAX_DIMS: usize = 64;
+use super::globals::{Global, StorageRef, TensorRef};
 
 /// A pickled value; containers and tensors are indices into [`Pickle::objects`].
 #[derive(Clone, Debug, PartialEq)]
@@ -26,75 +22,6 @@ pub(crate) enum Value {
     Float(f64),
     Str(Rc<str>),
     Obj(usize),
-}
-
-/// The element type of a typed storage (`torch.FloatStorage` and friends).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum StorageDtype {
-    F32,
-    F64,
-    F16,
-    BF16,
-    I64,
-    I32,
-    I16,
-    U8,
-    I8,
-    Bool,
-}
-
-impl StorageDtype {
-    fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "FloatStorage" => Self::F32,
-            "DoubleStorage" => Self::F64,
-            "HalfStorage" => Self::F16,
-            "BFloat16Storage" => Self::BF16,
-            "LongStorage" => Self::I64,
-            "IntStorage" => Self::I32,
-            "ShortStorage" => Self::I16,
-            "ByteStorage" => Self::U8,
-            "CharStorage" => Self::I8,
-            "BoolStorage" => Self::Bool,
-            _ => return None,
-        })
-    }
-
-    /// Bytes per element.
-    pub(crate) fn size_bytes(self) -> usize {
-        match self {
-            Self::F64 | Self::I64 => 8,
-            Self::F32 | Self::I32 => 4,
-            Self::F16 | Self::BF16 | Self::I16 => 2,
-            Self::U8 | Self::I8 | Self::Bool => 1,
-        }
-    }
-}
-
-/// The only callables a state dict needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Global {
-    OrderedDict,
-    RebuildTensorV2,
-    RebuildParameter,
-    Storage(StorageDtype),
-}
-
-/// A storage named by a persistent id: its bytes are the archive entry `data/<key>`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct StorageRef {
-    pub dtype: StorageDtype,
-    pub key: String,
-    pub numel: i64,
-}
-
-/// A tensor as `_rebuild_tensor_v2` describes it: a strided view of a storage.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TensorRef {
-    pub storage: StorageRef,
-    pub offset: i64,
-    pub size: Vec<i64>,
-    pub stride: Vec<i64>,
 }
 
 /// Containers and descriptions that values point to.
@@ -143,16 +70,17 @@ pub(crate) fn unpickle(data: &[u8]) -> Result<Pickle, TorchZipError> {
     })
 }
 
-struct Machine<'a> {
+/// The pickle machine: input, stack, marks, memo and the arena of objects.
+pub(super) struct Machine<'a> {
     input: &'a [u8],
     pos: usize,
-    stack: Vec<Value>,
+    pub(super) stack: Vec<Value>,
     marks: Vec<usize>,
     memo: HashMap<u32, Value>,
-    objects: Vec<Object>,
+    pub(super) objects: Vec<Object>,
 }
 
-fn bad(reason: impl Into<String>) -> TorchZipError {
+pub(super) fn bad(reason: impl Into<String>) -> TorchZipError {
     TorchZipError::Pickle(reason.into())
 }
 
@@ -181,17 +109,76 @@ impl Machine<'_> {
                 if !(2..=5).contains(&proto) {
                     return Err(bad(format!("pickle protocol {proto} is not supported")));
                 }
+                Ok(())
             }
-            0x95 => {
-                self.take(8)?; // FRAME: a length hint only.
+            0x95 => self.take(8).map(|_| ()), // FRAME: a length hint only.
+            b'X' | 0x8c | 0x8d | b'J' | b'K' | b'M' | 0x8a | b'G' | b'N' | 0x88 | 0x89 => {
+                let value = self.scalar(op)?;
+                self.stack.push(value);
+                Ok(())
             }
+            b'q' | b'r' | 0x94 | b'h' | b'j' => self.memo_op(op),
+            b'c' | 0x93 | b'Q' | b'R' | b'b' => self.torch_op(op),
+            _ => self.container_op(op),
+        }
+    }
+
+    /// Strings, integers, floats, None and booleans.
+    fn scalar(&mut self, op: u8) -> Result<Value, TorchZipError> {
+        Ok(match op {
+            b'X' => {
+                let n = self.u32()? as usize;
+                self.string(n)?
+            }
+            0x8c => {
+                let n = usize::from(self.take(1)?[0]);
+                self.string(n)?
+            }
+            0x8d => {
+                let n = usize::try_from(self.u64()?).map_err(|_| bad("string too long"))?;
+                self.string(n)?
+            }
+            b'J' => Value::Int(i32::from_le_bytes(self.array()?).into()),
+            b'K' => Value::Int(self.take(1)?[0].into()),
+            b'M' => Value::Int(u16::from_le_bytes(self.array()?).into()),
+            0x8a => Value::Int(self.long1()?),
+            b'G' => Value::Float(f64::from_be_bytes(self.array()?)),
+            0x88 => Value::Bool(true),
+            0x89 => Value::Bool(false),
+            _ => Value::None,
+        })
+    }
+
+    /// BINPUT, LONG_BINPUT, MEMOIZE, BINGET and LONG_BINGET.
+    fn memo_op(&mut self, op: u8) -> Result<(), TorchZipError> {
+        let index = match op {
+            b'q' | b'h' => self.take(1)?[0].into(),
+            b'r' | b'j' => self.u32()?,
+            _ => u32::try_from(self.memo.len()).map_err(|_| bad("memo too large"))?,
+        };
+        if matches!(op, b'h' | b'j') {
+            let value = self
+                .memo
+                .get(&index)
+                .cloned()
+                .ok_or_else(|| bad(format!("memo entry {index} is missing")))?;
+            self.stack.push(value);
+        } else {
+            let top = self.peek()?;
+            self.memo.insert(index, top);
+        }
+        Ok(())
+    }
+
+    /// Marks, tuples, lists, dicts and the stack's POP / POP_MARK / DUP.
+    fn container_op(&mut self, op: u8) -> Result<(), TorchZipError> {
+        match op {
+            b'(' => self.marks.push(self.stack.len()),
             b'}' => self.push_obj(Object::Dict(Vec::new())),
             b']' => self.push_obj(Object::List(Vec::new())),
             b')' => self.push_obj(Object::Tuple(Vec::new())),
-            b'(' => self.marks.push(self.stack.len()),
             b'd' => {
-                let items = self.pop_mark()?;
-                let pairs = pairs(items)?;
+                let pairs = pairs(self.pop_mark()?)?;
                 self.push_obj(Object::Dict(pairs));
             }
             b'l' => {
@@ -203,88 +190,16 @@ impl Machine<'_> {
                 self.push_obj(Object::Tuple(items));
             }
             0x85..=0x87 => {
-                let n = usize::from(op - 0x84);
-                let floor = self.marks.last().copied().unwrap_or(0);
-                let at = self
-                    .stack
-                    .len()
-                    .checked_sub(n)
-                    .filter(|at| *at >= floor)
-                    .ok_or_else(|| bad("stack underflow"))?;
-                let items = self.stack.split_off(at);
+                let items = self.pop_n(usize::from(op - 0x84))?;
                 self.push_obj(Object::Tuple(items));
             }
-            b'X' => {
-                let n = self.u32()? as usize;
-                self.push_str(n)?;
-            }
-            0x8c => {
-                let n = usize::from(self.take(1)?[0]);
-                self.push_str(n)?;
-            }
-            0x8d => {
-                let n = usize::try_from(self.u64()?).map_err(|_| bad("string too long"))?;
-                self.push_str(n)?;
-            }
-            b'J' => {
-                let v = i32::from_le_bytes(self.array()?);
-                self.stack.push(Value::Int(v.into()));
-            }
-            b'K' => {
-                let v = self.take(1)?[0];
-                self.stack.push(Value::Int(v.into()));
-            }
-            b'M' => {
-                let v = u16::from_le_bytes(self.array()?);
-                self.stack.push(Value::Int(v.into()));
-            }
-            0x8a => {
-                let v = self.long1()?;
-                self.stack.push(Value::Int(v));
-            }
-            b'G' => {
-                let v = f64::from_be_bytes(self.array()?);
-                self.stack.push(Value::Float(v));
-            }
-            b'N' => self.stack.push(Value::None),
-            0x88 => self.stack.push(Value::Bool(true)),
-            0x89 => self.stack.push(Value::Bool(false)),
-            b'c' => {
-                let module = self.line()?;
-                let name = self.line()?;
-                let global = resolve_global(&module, &name)?;
-                self.push_obj(Object::Global(global));
-            }
-            0x93 => {
-                let name = self.pop_str()?;
-                let module = self.pop_str()?;
-                let global = resolve_global(&module, &name)?;
-                self.push_obj(Object::Global(global));
-            }
-            b'Q' => {
-                let pid = self.pop()?;
-                let storage = self.storage(&pid)?;
-                self.push_obj(Object::Storage(storage));
-            }
-            b'R' => {
-                let args = self.pop()?;
-                let callable = self.pop()?;
-                let result = self.reduce(&callable, &args)?;
-                self.stack.push(result);
-            }
-            b'b' => {
-                let state = self.pop()?;
-                self.build(&state)?;
-            }
             b's' => {
-                let value = self.pop()?;
-                let key = self.pop()?;
-                self.dict_mut()?.push((key, value));
+                let pair = self.pop_n(2)?;
+                self.dict_mut()?.extend(pairs(pair)?);
             }
             b'u' => {
-                let items = self.pop_mark()?;
-                let new = pairs(items)?;
-                self.dict_mut()?.extend(new);
+                let pairs = pairs(self.pop_mark()?)?;
+                self.dict_mut()?.extend(pairs);
             }
             b'a' => {
                 let value = self.pop()?;
@@ -294,26 +209,6 @@ impl Machine<'_> {
                 let items = self.pop_mark()?;
                 self.list_mut()?.extend(items);
             }
-            b'q' => {
-                let index = self.take(1)?[0];
-                self.memo_put(index.into())?;
-            }
-            b'r' => {
-                let index = u32::from_le_bytes(self.array()?);
-                self.memo_put(index)?;
-            }
-            0x94 => {
-                let index = u32::try_from(self.memo.len()).map_err(|_| bad("memo too large"))?;
-                self.memo_put(index)?;
-            }
-            b'h' => {
-                let index = self.take(1)?[0];
-                self.memo_get(index.into())?;
-            }
-            b'j' => {
-                let index = u32::from_le_bytes(self.array()?);
-                self.memo_get(index)?;
-            }
             b'0' => {
                 self.pop()?;
             }
@@ -321,7 +216,7 @@ impl Machine<'_> {
                 self.pop_mark()?;
             }
             b'2' => {
-                let top = self.stack.last().cloned().ok_or_else(|| bad("empty stack"))?;
+                let top = self.peek()?;
                 self.stack.push(top);
             }
             _ => {
@@ -374,7 +269,7 @@ impl Machine<'_> {
     }
 
     /// A newline-terminated ASCII line (the arguments of GLOBAL).
-    fn line(&mut self) -> Result<String, TorchZipError> {
+    pub(super) fn line(&mut self) -> Result<String, TorchZipError> {
         let rest = &self.input[self.pos..];
         let len = rest
             .iter()
@@ -388,28 +283,23 @@ impl Machine<'_> {
         Ok(line)
     }
 
-    fn push_str(&mut self, n: usize) -> Result<(), TorchZipError> {
+    fn string(&mut self, n: usize) -> Result<Value, TorchZipError> {
         let bytes = self.take(n)?;
         let text = std::str::from_utf8(bytes).map_err(|_| bad("string is not UTF-8"))?;
-        let text: Rc<str> = Rc::from(text);
-        self.stack.push(Value::Str(text));
-        Ok(())
+        Ok(Value::Str(Rc::from(text)))
     }
 
-    fn push_obj(&mut self, object: Object) {
+    pub(super) fn push_obj(&mut self, object: Object) {
         self.objects.push(object);
         self.stack.push(Value::Obj(self.objects.len() - 1));
     }
 
-    fn pop(&mut self) -> Result<Value, TorchZipError> {
-        let floor = self.marks.last().copied().unwrap_or(0);
-        if self.stack.len() <= floor {
-            return Err(bad("stack underflow"));
-        }
-        self.stack.pop().ok_or_else(|| bad("stack underflow"))
+    pub(super) fn pop(&mut self) -> Result<Value, TorchZipError> {
+        let mut top = self.pop_n(1)?;
+        top.pop().ok_or_else(|| bad("stack underflow"))
     }
 
-    fn pop_str(&mut self) -> Result<String, TorchZipError> {
+    pub(super) fn pop_str(&mut self) -> Result<String, TorchZipError> {
         match self.pop()? {
             Value::Str(s) => Ok(s.to_string()),
             _ => Err(bad("STACK_GLOBAL expects two strings")),
@@ -421,24 +311,24 @@ impl Machine<'_> {
         Ok(self.stack.split_off(mark.min(self.stack.len())))
     }
 
-    fn memo_put(&mut self, index: u32) -> Result<(), TorchZipError> {
-        let top = self.stack.last().cloned().ok_or_else(|| bad("empty stack"))?;
-        self.memo.insert(index, top);
-        Ok(())
+    fn peek(&self) -> Result<Value, TorchZipError> {
+        self.stack.last().cloned().ok_or_else(|| bad("empty stack"))
     }
 
-    fn memo_get(&mut self, index: u32) -> Result<(), TorchZipError> {
-        let value = self
-            .memo
-            .get(&index)
-            .cloned()
-            .ok_or_else(|| bad(format!("memo entry {index} is missing")))?;
-        self.stack.push(value);
-        Ok(())
+    /// The top `n` values, none of them below the innermost mark.
+    fn pop_n(&mut self, n: usize) -> Result<Vec<Value>, TorchZipError> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        let at = self
+            .stack
+            .len()
+            .checked_sub(n)
+            .filter(|at| *at >= floor)
+            .ok_or_else(|| bad("stack underflow"))?;
+        Ok(self.stack.split_off(at))
     }
 
     /// The object on top of the stack, mutably.
-    fn top_object(&mut self) -> Result<&mut Object, TorchZipError> {
+    pub(super) fn top_object(&mut self) -> Result<&mut Object, TorchZipError> {
         match self.stack.last() {
             Some(Value::Obj(id)) => self.objects.get_mut(*id).ok_or_else(|| bad("bad object")),
             _ => Err(bad("expected a container on the stack")),
@@ -459,138 +349,23 @@ impl Machine<'_> {
         }
     }
 
-    fn object(&self, value: &Value) -> Option<&Object> {
+    pub(super) fn object(&self, value: &Value) -> Option<&Object> {
         match value {
             Value::Obj(id) => self.objects.get(*id),
             _ => None,
         }
     }
 
-    fn tuple(&self, value: &Value) -> Result<&[Value], TorchZipError> {
+    pub(super) fn tuple(&self, value: &Value) -> Result<&[Value], TorchZipError> {
         match self.object(value) {
             Some(Object::Tuple(items)) => Ok(items),
             _ => Err(bad("expected a tuple")),
         }
     }
-
-    /// BINPERSID: `('storage', torch.<T>Storage, key, location, numel)`.
-    fn storage(&self, pid: &Value) -> Result<StorageRef, TorchZipError> {
-        let parts = self.tuple(pid)?;
-        let [tag, kind, key, _location, numel] = parts else {
-            return Err(bad("a persistent id must be a 5-tuple ('storage', type, key, ...)"));
-        };
-        if !matches!(tag, Value::Str(s) if &**s == "storage") {
-            return Err(bad("only 'storage' persistent ids are supported"));
-        }
-        let Some(Object::Global(Global::Storage(dtype))) = self.object(kind) else {
-            return Err(bad("persistent id without a storage type"));
-        };
-        let (Value::Str(key), Value::Int(numel)) = (key, numel) else {
-            return Err(bad("persistent id with a malformed key or size"));
-        };
-        if *numel < 0 {
-            return Err(bad("negative storage size"));
-        }
-        Ok(StorageRef {
-            dtype: *dtype,
-            key: key.to_string(),
-            numel: *numel,
-        })
-    }
-
-    /// REDUCE: "calls" an accepted global by describing its result.
-    fn reduce(&mut self, callable: &Value, args: &Value) -> Result<Value, TorchZipError> {
-        let Some(Object::Global(global)) = self.object(callable) else {
-            return Err(bad("REDUCE on something other than an accepted global"));
-        };
-        let global = *global;
-        let args = self.tuple(args)?.to_vec();
-        match global {
-            Global::OrderedDict if args.is_empty() => {
-                self.objects.push(Object::Dict(Vec::new()));
-                Ok(Value::Obj(self.objects.len() - 1))
-            }
-            Global::OrderedDict => Err(bad("OrderedDict(...) with arguments is not supported")),
-            Global::RebuildParameter => match args.first() {
-                Some(data @ Value::Obj(_))
-                    if matches!(self.object(data), Some(Object::Tensor(_))) =>
-                {
-                    Ok(data.clone())
-                }
-                _ => Err(bad("_rebuild_parameter expects a tensor")),
-            },
-            Global::RebuildTensorV2 => {
-                let tensor = self.rebuild_tensor(&args)?;
-                self.objects.push(Object::Tensor(tensor));
-                Ok(Value::Obj(self.objects.len() - 1))
-            }
-            Global::Storage(_) => Err(bad("a storage type cannot be called")),
-        }
-    }
-
-    /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])`.
-    fn rebuild_tensor(&self, args: &[Value]) -> Result<TensorRef, TorchZipError> {
-        let [storage, Value::Int(offset), size, stride, _requires_grad, _hooks, ..] = args else {
-            return Err(bad("_rebuild_tensor_v2 with unexpected arguments"));
-        };
-        if args.len() > 7 {
-            return Err(bad("_rebuild_tensor_v2 with too many arguments"));
-        }
-        let Some(Object::Storage(storage)) = self.object(storage) else {
-            return Err(bad("_rebuild_tensor_v2 without a storage"));
-        };
-        let ints = |value: &Value| -> Result<Vec<i64>, TorchZipError> {
-            self.tuple(value)?
-                .iter()
-                .map(|v| match v {
-                    Value::Int(i) if *i >= 0 => Ok(*i),
-                    _ => Err(bad("tensor sizes and strides must be non-negative integers")),
-                })
-                .collect()
-        };
-        let (size, stride) = (ints(size)?, ints(stride)?);
-        if size.len() != stride.len() || size.len() > MAX_DIMS {
-            return Err(bad("tensor sizes and strides do not agree"));
-        }
-        if *offset < 0 || extent(*offset, &size, &stride).is_none_or(|end| end > storage.numel) {
-            return Err(bad(format!(
-                "a tensor reaches past the end of its storage '{}'",
-                storage.key
-            )));
-        }
-        Ok(TensorRef {
-            storage: storage.clone(),
-            offset: *offset,
-            size,
-            stride,
-        })
-    }
-
-    /// BUILD: only the attribute dict of an OrderedDict (its `_metadata`) is accepted, and
-    /// ignored.
-    fn build(&mut self, state: &Value) -> Result<(), TorchZipError> {
-        let state_ok = matches!(state, Value::None)
-            || matches!(self.object(state), Some(Object::Dict(_)));
-        match self.top_object()? {
-            Object::Dict(_) if state_ok => Ok(()),
-            _ => Err(bad("BUILD is only supported on dicts")),
-        }
-    }
-}
-
-/// How many storage elements a strided view needs (`None` on overflow).
-fn extent(offset: i64, size: &[i64], stride: &[i64]) -> Option<i64> {
-    if size.contains(&0) {
-        return Some(0);
-    }
-    size.iter()
-        .zip(stride)
-        .try_fold(offset, |end, (n, s)| end.checked_add((n - 1).checked_mul(*s)?))?
-        .checked_add(1)
 }
 
 fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, TorchZipError> {
-    if items.len() % 2 != 0 {
+    if !items.len().is_multiple_of(2) {
         return Err(bad("odd number of items for a dict"));
     }
     let mut out = Vec::with_capacity(items.len() / 2);
@@ -601,41 +376,9 @@ fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, TorchZipError> {
     Ok(out)
 }
 
-/// The accepted globals; anything else is refused, naming it.
-fn resolve_global(module: &str, name: &str) -> Result<Global, TorchZipError> {
-    let global = match (module, name) {
-        ("collections", "OrderedDict") => Some(Global::OrderedDict),
-        ("torch._utils", "_rebuild_tensor_v2") => Some(Global::RebuildTensorV2),
-        ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
-            Some(Global::RebuildParameter)
-        }
-        ("torch", storage) => StorageDtype::from_name(storage).map(Global::Storage),
-        _ => None,
-    };
-    global.ok_or_else(|| TorchZipError::ForbiddenGlobal(format!("{module}.{name}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `collections.OrderedDict()` followed by SETITEMS of the given pickled items, then STOP.
-    fn ordered_dict(items: &[u8]) -> Vec<u8> {
-        let mut out = b"\x80\x02ccollections\nOrderedDict\nq\x00)R(".to_vec();
-        out.extend_from_slice(items);
-        out.extend_from_slice(b"u.");
-        out
-    }
-
-    /// A pickled `_rebuild_tensor_v2` call on FloatStorage key "0" of 6 elements.
-    fn tensor(size_stride: &[u8]) -> Vec<u8> {
-        let mut out = b"ctorch._utils\n_rebuild_tensor_v2\n(".to_vec();
-        out.extend_from_slice(b"(X\x07\x00\x00\x00storagectorch\nFloatStorage\n");
-        out.extend_from_slice(b"X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06tQ");
-        out.extend_from_slice(size_stride);
-        out.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtR");
-        out
-    }
 
     fn root_pairs(pickle: &Pickle) -> Vec<(Value, Value)> {
         match pickle.object(&pickle.root) {
@@ -682,43 +425,6 @@ mod tests {
             pickle.object(&pairs[1].1),
             Some(&Object::List(vec![Value::Int(7)]))
         );
-    }
-
-    #[test]
-    fn rebuild_tensor_describes_a_strided_view() {
-        // A [3, 2] view with strides (1, 3): the transpose of a [2, 3] tensor.
-        let mut items = b"X\x01\x00\x00\x00w".to_vec();
-        items.extend(tensor(b"K\x00K\x03K\x02\x86K\x01K\x03\x86"));
-        let pickle = unpickle(&ordered_dict(&items)).unwrap();
-        let pairs = root_pairs(&pickle);
-        let Some(Object::Tensor(t)) = pickle.object(&pairs[0].1) else {
-            panic!("not a tensor: {pairs:?}");
-        };
-        assert_eq!(t.size, vec![3, 2]);
-        assert_eq!(t.stride, vec![1, 3]);
-        assert_eq!(t.storage.dtype, StorageDtype::F32);
-        assert_eq!(t.storage.numel, 6);
-    }
-
-    #[test]
-    fn views_past_the_storage_are_refused() {
-        // Offset 1 with 6 elements needs 7.
-        let mut items = b"X\x01\x00\x00\x00w".to_vec();
-        items.extend(tensor(b"K\x01K\x06\x85K\x01\x85"));
-        let err = unpickle(&ordered_dict(&items)).unwrap_err().to_string();
-        assert!(err.contains("past the end"), "{err}");
-    }
-
-    #[test]
-    fn forbidden_globals_are_refused_by_name() {
-        let global = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00echo\x85R.";
-        let err = unpickle(global).unwrap_err();
-        assert!(matches!(err, TorchZipError::ForbiddenGlobal(ref g) if g == "os.system"));
-        let stack_global = b"\x80\x04\x8c\x08builtins\x8c\x04eval\x93.";
-        let err = unpickle(stack_global).unwrap_err().to_string();
-        assert!(err.contains("builtins.eval"), "{err}");
-        let storage_call = b"\x80\x02ctorch\nFloatStorage\n)R.";
-        assert!(unpickle(storage_call).is_err());
     }
 
     #[test]
