@@ -90,7 +90,8 @@ impl ImportReport {
     }
 }
 
-/// Reads every named tensor of a weights file (`.safetensors`, or a PyTorch zip archive).
+/// Reads every named tensor of a weights file (`.safetensors`, or a PyTorch zip state dict
+/// read by [`super::torch_zip`]).
 pub fn read_weights(path: &Path) -> Result<BTreeMap<String, Tensor>, WeightsError> {
     let read_err = |reason: String| WeightsError::Read {
         path: path.to_owned(),
@@ -98,9 +99,9 @@ pub fn read_weights(path: &Path) -> Result<BTreeMap<String, Tensor>, WeightsErro
     };
     let head = read_head(path).map_err(|e| read_err(e.to_string()))?;
     let tensors = if path.extension().is_some_and(|e| e == "safetensors") {
-        Tensor::read_safetensors(path).map_err(|e| read_err(e.to_string()))?
+        Tensor::read_safetensors(path).map_err(|e| read_err(brief(&e)))?
     } else if head.starts_with(b"PK\x03\x04") {
-        Tensor::loadz_multi(path).map_err(|e| read_err(e.to_string()))?
+        super::torch_zip::read_state_dict(path).map_err(|e| read_err(e.to_string()))?
     } else if head.first() == Some(&0x80) {
         return Err(WeightsError::LegacyPickle {
             path: path.to_owned(),
@@ -116,6 +117,21 @@ pub fn read_weights(path: &Path) -> Result<BTreeMap<String, Tensor>, WeightsErro
         });
     }
     Ok(tensors.into_iter().collect())
+}
+
+/// A libtorch error in one line: its first, without the C++ backtrace that follows.
+pub(crate) fn brief(e: &tch::TchError) -> String {
+    const MAX_CHARS: usize = 300;
+    let text = e.to_string();
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("unknown libtorch error");
+    match line.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_owned(),
+    }
 }
 
 fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -151,7 +167,7 @@ pub fn import_weights(
                 copied.map_err(|e| WeightsError::Copy {
                     path: path.to_owned(),
                     key: key.clone(),
-                    reason: e.to_string(),
+                    reason: brief(&e),
                 })?;
             }
         }
@@ -243,6 +259,20 @@ mod tests {
         assert_eq!(report.mis_shaped[0].found, vec![4, 3]);
         let strict = import_weights(&vs, &path, true).unwrap_err();
         assert!(matches!(strict, WeightsError::Mismatch { .. }), "{strict}");
+    }
+
+    #[test]
+    fn libtorch_errors_are_cut_to_their_first_line() {
+        let error = tch::TchError::Torch(
+            "isGenericDict() INTERNAL ASSERT FAILED\nException raised from x at y.cpp:1\nframe #0"
+                .into(),
+        );
+        assert_eq!(
+            brief(&error),
+            "Internal torch error: isGenericDict() INTERNAL ASSERT FAILED"
+        );
+        let long = tch::TchError::Torch("é".repeat(400));
+        assert_eq!(brief(&long).chars().count(), 303);
     }
 
     #[test]
