@@ -240,21 +240,28 @@ mod tests {
     use crate::model::build_backbone;
     use crate::model::layers::flops;
 
-    fn output_shape(name: &str, size_px: i64) -> (Vec<i64>, u64) {
+    fn output_shape(name: &str, size_px: [i64; 2]) -> (Vec<i64>, u64) {
         let vs = VarStore::new(Device::Cpu);
         let backbone = build_backbone(name, vs.root() / "backbone", false).unwrap();
         let model =
             SegmentationModel::new(vs.root() / "decoder", backbone, 3, Default::default()).unwrap();
-        let images = Tensor::randn([2, 3, size_px, size_px], (Kind::Float, Device::Cpu));
+        let images = Tensor::randn([2, 3, size_px[0], size_px[1]], (Kind::Float, Device::Cpu));
         let (logits, macs) = flops::count(|| tch::no_grad(|| model.forward_t(&images, false)));
         (logits.unwrap().size(), macs)
     }
 
     #[test]
     fn logits_have_input_resolution_for_cnn_and_vit_backbones() {
-        for (name, size_px) in [("mobilenet_v2", 96), ("resnet18", 64), ("vit_tiny_16", 64)] {
+        let cases = [
+            ("mobilenet_v2", [96, 96]),
+            ("resnet18", [64, 64]),
+            ("vit_tiny_16", [64, 64]),
+            // Non-square, and not a multiple of 32: odd-sized coarse maps are resized to fit.
+            ("resnet18", [80, 112]),
+        ];
+        for (name, size_px) in cases {
             let (shape, macs) = output_shape(name, size_px);
-            assert_eq!(shape, vec![2, 3, size_px, size_px], "{name}");
+            assert_eq!(shape, vec![2, 3, size_px[0], size_px[1]], "{name}");
             assert!(macs > 0, "{name} records no multiply-adds");
         }
     }
