@@ -14,6 +14,7 @@ pub mod load;
 pub mod mobilenet_v2;
 pub mod mobilenet_v3;
 pub mod resnet;
+pub mod seg_decoder;
 pub mod torch_zip;
 pub mod torchscript;
 pub mod vit;
