@@ -10,4 +10,5 @@ pub mod data;
 pub mod model;
 pub mod project;
 pub mod screenshot;
+pub mod train;
 pub mod ui;
