@@ -184,7 +184,7 @@ fn the_binary_killed_with_sigkill_resumes_from_its_last_checkpoint() {
         "--weights",
         "random",
         "--epochs",
-        "5",
+        "3",
         "--batch-size",
         "16",
         "--threads",

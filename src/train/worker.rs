@@ -1,6 +1,9 @@
 //! Running a training job on its own thread: commands in (pause, resume, stop; "start" is
 //! [`spawn_training`]), events out through the job's [`EventSink`], and a stop token that
 //! the loop checks every batch. Failures arrive as a `Failed` event, never as a panic.
+//!
+//! libtorch's random generator is process-global: a seeded run repeats exactly only while no
+//! other training job runs in the same process (the app runs one job at a time).
 
 use std::path::PathBuf;
 use std::sync::Arc;
