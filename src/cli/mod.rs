@@ -5,6 +5,7 @@ mod backbones;
 mod classify;
 mod embed;
 mod gui;
+mod train;
 
 use std::path::PathBuf;
 
@@ -29,6 +30,10 @@ pub enum Command {
     Backbones(backbones::BackbonesArgs),
     /// Write one pooled embedding per image to a .npy file (for image search).
     Embed(embed::EmbedArgs),
+    /// Train a classifier on the project's data (a new run, or `--resume RUN_ID`).
+    Train(train::TrainArgs),
+    /// Evaluate a run's best checkpoint on the validation split.
+    Eval(train::EvalArgs),
 }
 
 /// Options of the `gui` subcommand.
@@ -51,5 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::ImagenetClassify(args)) => classify::run(args),
         Some(Command::Backbones(args)) => backbones::run(args),
         Some(Command::Embed(args)) => embed::run(args),
+        Some(Command::Train(args)) => train::run_train(args),
+        Some(Command::Eval(args)) => train::run_eval(args),
     }
 }

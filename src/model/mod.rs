@@ -8,6 +8,7 @@ pub mod efficientnet;
 pub mod efficientnet_lite;
 pub mod embed;
 pub mod facts;
+pub mod head;
 pub mod imagenet;
 pub mod layers;
 pub mod load;

@@ -1,4 +1,80 @@
-//! Training engine: metrics and the segmentation loss (the loop and its events live beside).
+//! The training engine: a headless loop over a [`BatchSource`] that reports typed
+//! [`TrainEvent`]s to an [`EventSink`], driven on a worker thread by [`TrainCommand`]s and a
+//! stop token; metrics (classification and segmentation) and the segmentation loss;
+//! classification strategies (linear probe over cached embeddings, full
+//! fine-tuning, staged unfreezing), optimisers with parameter groups, schedules, a
+//! learning-rate finder, and runs under `<project>/runs/<id>/` that survive a `kill -9`.
 
+pub mod cache;
+pub mod classifier;
+pub mod config;
+pub mod engine;
+pub mod events;
+pub mod lr_finder;
 pub mod metrics;
+pub mod optim;
+pub mod run;
+pub mod sampler;
+pub mod schedule;
 pub mod segmentation;
+pub mod source;
+pub mod worker;
+
+use std::path::PathBuf;
+
+pub use config::{
+    Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TrainConfig, WeightsSpec,
+};
+pub use engine::{EvalReport, TrainOutcome, TrainSummary, evaluate_run, train};
+pub use events::{ChannelSink, EpochMetrics, EventSink, TrainEvent, VecSink};
+pub use lr_finder::{LrFinderOptions, LrFinderResult, find_lr, suggest_lr};
+pub use source::{Batch, BatchSource, Split, SyntheticSource};
+pub use worker::{Control, JobSpec, TrainCommand, TrainHandle, spawn_training};
+
+/// Failures of a training or evaluation job; file errors name the file last.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error("libtorch error: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("the data source failed: {0}")]
+    Source(String),
+    #[error(
+        "the loss became {value} at epoch {epoch}, step {step}; the run was stopped and its best checkpoint kept (try a lower learning rate or gradient clipping)"
+    )]
+    NonFiniteLoss {
+        epoch: usize,
+        step: usize,
+        value: f64,
+    },
+    #[error("invalid training configuration: {0}")]
+    Config(String),
+    #[error("could not {action} ({source}): {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("a run file is damaged ({reason}): {}", path.display())]
+    Parse { path: PathBuf, reason: String },
+    #[error("the checkpoint does not fit the model ({reason}): {}", path.display())]
+    Checkpoint { path: PathBuf, reason: String },
+    #[error("no run '{id}' in the project: {}", path.display())]
+    NoRun { id: String, path: PathBuf },
+}
+
+impl TrainError {
+    /// An I/O failure on `path`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_owned();
+        move |source| TrainError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}

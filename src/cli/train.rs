@@ -1,0 +1,301 @@
+//! `transfer-workbench train` and `eval`: the training engine from the command line, with a
+//! progress bar or one JSON event per line.
+//!
+//! NOTE(data loader): until the project data loader (issue 4) lands, both commands only run
+//! on the hidden `--synthetic` two-class data set; wiring them to the project's images is a
+//! matter of building the loader's `BatchSource` in [`make_source`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::project::load_project;
+use crate::train::run::RunDir;
+use crate::train::{
+    BatchSource, Control, EventSink, JobSpec, Strategy, SyntheticSource, TrainConfig, TrainEvent,
+    WeightsSpec, evaluate_run, train,
+};
+
+/// Options of `train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// The project folder.
+    pub project: PathBuf,
+    /// probe (linear probe on cached embeddings), finetune, or staged (head warm-up, then
+    /// everything with discriminative learning rates).
+    #[arg(long, default_value = "finetune")]
+    pub strategy: String,
+    /// Number of epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Images per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Square input size in pixels (default: the project's).
+    #[arg(long, value_name = "PX")]
+    pub input_size: Option<u32>,
+    /// Backbone (default: the project's).
+    #[arg(long)]
+    pub backbone: Option<String>,
+    /// pretrained, random, or a weights file.
+    #[arg(long, default_value = "pretrained")]
+    pub weights: String,
+    /// Seed of initialisation, shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// libtorch CPU threads.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Resume this run from its last checkpoint (its frozen config is used).
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// Print one JSON event per line instead of a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Train on a built-in synthetic two-class data set (until the data loader lands).
+    #[arg(long, hide = true)]
+    pub synthetic: bool,
+}
+
+/// Options of `eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// The project folder.
+    pub project: PathBuf,
+    /// The run (default: the newest).
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Evaluate on the built-in synthetic data set (until the data loader lands).
+    #[arg(long, hide = true)]
+    pub synthetic: bool,
+}
+
+fn strategy(name: &str) -> anyhow::Result<Strategy> {
+    Ok(match name {
+        "probe" | "linear-probe" => Strategy::LinearProbe,
+        "finetune" | "fine-tune" => Strategy::FineTune,
+        "staged" => Strategy::Staged {
+            warmup_epochs: 1,
+            layer_groups: 4,
+            lr_decay: 0.5,
+        },
+        other => bail!("unknown strategy '{other}' (probe, finetune or staged)"),
+    })
+}
+
+fn make_source(
+    synthetic: bool,
+    input_size_px: u32,
+    seed: u64,
+) -> anyhow::Result<Box<dyn BatchSource>> {
+    if synthetic {
+        return Ok(Box::new(SyntheticSource::two_class(
+            64,
+            32,
+            input_size_px,
+            seed,
+        )));
+    }
+    bail!(
+        "training on project images needs the data loader, which is not wired yet (issue 4); use --synthetic to try the engine"
+    )
+}
+
+/// Runs `train`.
+pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
+    let project = load_project(&args.project)?;
+    let config = TrainConfig {
+        backbone: args.backbone.clone().unwrap_or(project.backbone),
+        weights: match args.weights.as_str() {
+            "pretrained" => WeightsSpec::Pretrained,
+            "random" => WeightsSpec::Random,
+            path => WeightsSpec::File(PathBuf::from(path)),
+        },
+        input_size_px: args.input_size.unwrap_or(project.input_size_px),
+        strategy: strategy(&args.strategy)?,
+        lr: args.lr,
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        threads: args.threads,
+        ..TrainConfig::default()
+    };
+    let (size, seed) = match &args.resume {
+        Some(id) => {
+            let (_, frozen) = RunDir::open(&args.project, id)?;
+            (frozen.input_size_px, frozen.seed)
+        }
+        None => (config.input_size_px, config.seed),
+    };
+    let mut source = make_source(args.synthetic, size, seed)?;
+    let spec = JobSpec {
+        resume: args.resume.clone(),
+        ..JobSpec::new(&args.project, config)
+    };
+    let mut sink: Box<dyn EventSink> = if args.json {
+        Box::new(JsonSink)
+    } else {
+        Box::new(BarSink::default())
+    };
+    let summary = train(
+        &spec,
+        source.as_mut(),
+        sink.as_mut(),
+        &mut Control::detached(),
+    )?;
+    if !args.json {
+        println!(
+            "{}: {:?} after {} epoch(s), in {}",
+            summary.run_id,
+            summary.outcome,
+            summary.epochs_done,
+            summary.run_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `eval`.
+pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
+    let id = match args
+        .run
+        .clone()
+        .or_else(|| RunDir::latest_id(&args.project))
+    {
+        Some(id) => id,
+        None => bail!("the project has no runs: {}", args.project.display()),
+    };
+    let (_, config) = RunDir::open(&args.project, &id)?;
+    let mut source = make_source(args.synthetic, config.input_size_px, config.seed)?;
+    let report = evaluate_run(
+        &args.project,
+        &id,
+        source.as_mut(),
+        tch::Device::cuda_if_available(),
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("encoding the report")?
+        );
+    } else {
+        println!(
+            "{} ({} epochs, {}): validation loss {:.4}, accuracy {:.3}",
+            report.run_id,
+            report.epochs_done,
+            display_name(&report.checkpoint),
+            report.validation.loss,
+            report.validation.accuracy
+        );
+    }
+    Ok(())
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// One JSON object per event on stdout, flushed at once (for scripts and tests).
+struct JsonSink;
+
+impl EventSink for JsonSink {
+    fn send(&mut self, event: TrainEvent) {
+        if let Ok(line) = serde_json::to_string(&event) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
+/// A progress bar per epoch with the running loss; epoch summaries above it.
+#[derive(Default)]
+struct BarSink {
+    bar: Option<ProgressBar>,
+    steps_per_epoch: u64,
+}
+
+impl EventSink for BarSink {
+    fn send(&mut self, event: TrainEvent) {
+        match event {
+            TrainEvent::Started {
+                run_id,
+                steps_per_epoch,
+                first_epoch,
+                epochs,
+                ..
+            } => {
+                self.steps_per_epoch = steps_per_epoch as u64;
+                eprintln!("{run_id}: epochs {first_epoch}..{epochs}");
+            }
+            TrainEvent::Step {
+                epoch,
+                step,
+                loss,
+                lr,
+                images_per_sec,
+            } => {
+                let bar = self.bar.get_or_insert_with(|| {
+                    let bar = ProgressBar::new(self.steps_per_epoch);
+                    if let Ok(style) =
+                        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+                    {
+                        bar.set_style(style);
+                    }
+                    bar
+                });
+                bar.set_prefix(epoch.to_string());
+                bar.set_position(step as u64 + 1);
+                bar.set_message(format!(
+                    "loss {loss:.4} lr {lr:.2e} {images_per_sec:.0} img/s"
+                ));
+            }
+            TrainEvent::Epoch {
+                epoch,
+                train,
+                validation,
+                improved,
+            } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                eprintln!(
+                    "epoch {epoch}: train loss {:.4} acc {:.3} | validation loss {:.4} acc {:.3}{}",
+                    train.loss,
+                    train.accuracy,
+                    validation.loss,
+                    validation.accuracy,
+                    if improved { " *" } else { "" }
+                );
+            }
+            TrainEvent::EmbeddingsReady {
+                split,
+                samples,
+                cached,
+                ..
+            } => {
+                eprintln!(
+                    "{split}: {samples} embeddings {}",
+                    if cached { "from the cache" } else { "computed" }
+                );
+            }
+            TrainEvent::Failed { reason } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.abandon();
+                }
+                eprintln!("failed: {reason}");
+            }
+            _ => {}
+        }
+    }
+}

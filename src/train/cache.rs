@@ -1,0 +1,122 @@
+//! The linear probe's cache of frozen-backbone embeddings: one `.safetensors` file per
+//! backbone + weights + input size + split contents, holding `embeddings` `[N, D]` and
+//! `labels` `[N]` in the split's sample order. Written atomically; reused across epochs
+//! and runs.
+
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Tensor};
+
+use super::TrainError;
+use super::config::{TrainConfig, WeightsSpec};
+use super::source::{BatchSource, Split};
+
+/// Embeddings of one split and where they are stored.
+#[derive(Debug)]
+pub struct CachedEmbeddings {
+    /// `[N, D]` float on the CPU.
+    pub embeddings: Tensor,
+    /// `[N]` int64 class indices.
+    pub labels: Tensor,
+    /// The cache file.
+    pub path: PathBuf,
+    /// Whether the file already existed.
+    pub reused: bool,
+}
+
+/// The cache key of `split` for this configuration and source.
+pub fn cache_key(
+    config: &TrainConfig,
+    source: &dyn BatchSource,
+    split: Split,
+) -> Result<String, TrainError> {
+    let weights = match &config.weights {
+        WeightsSpec::Pretrained => "pretrained".to_owned(),
+        // Random weights depend on the seed that initialised them.
+        WeightsSpec::Random => format!("random:{}", config.seed),
+        WeightsSpec::File(path) => {
+            let bytes =
+                std::fs::read(path).map_err(TrainError::io("read the weights file", path))?;
+            format!("file:{}", blake3::hash(&bytes).to_hex())
+        }
+    };
+    let text = format!(
+        "{}\n{}\n{}\n{}",
+        config.backbone,
+        weights,
+        config.input_size_px,
+        source.fingerprint(split)
+    );
+    let hash = blake3::hash(text.as_bytes()).to_hex();
+    Ok(format!(
+        "{}-{}px-{}-{}",
+        config.backbone,
+        config.input_size_px,
+        split.name(),
+        &hash.as_str()[..16]
+    ))
+}
+
+/// Reads the cached embeddings under `dir` for `key`, or computes them with `compute`
+/// (embeddings, labels) and stores them.
+pub fn load_or_compute(
+    dir: &Path,
+    key: &str,
+    compute: impl FnOnce() -> Result<(Tensor, Tensor), TrainError>,
+) -> Result<CachedEmbeddings, TrainError> {
+    let path = dir.join(format!("{key}.safetensors"));
+    if path.is_file() {
+        match read_cache(&path) {
+            Ok((embeddings, labels)) => {
+                return Ok(CachedEmbeddings {
+                    embeddings,
+                    labels,
+                    path,
+                    reused: true,
+                });
+            }
+            // A damaged cache file is recomputed, never trusted.
+            Err(_) => std::fs::remove_file(&path)
+                .map_err(TrainError::io("remove a damaged cache file", &path))?,
+        }
+    }
+    let (embeddings, labels) = compute()?;
+    std::fs::create_dir_all(dir).map_err(TrainError::io("create the cache folder", dir))?;
+    let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+    let written =
+        Tensor::write_safetensors(&[("embeddings", &embeddings), ("labels", &labels)], &tmp)
+            .map_err(TrainError::from)
+            .and_then(|()| {
+                std::fs::rename(&tmp, &path)
+                    .map_err(TrainError::io("write the embedding cache", &path))
+            });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    Ok(CachedEmbeddings {
+        embeddings,
+        labels,
+        path,
+        reused: false,
+    })
+}
+
+fn read_cache(path: &Path) -> Result<(Tensor, Tensor), TrainError> {
+    let mut embeddings = None;
+    let mut labels = None;
+    for (name, tensor) in Tensor::read_safetensors(path)? {
+        match name.as_str() {
+            "embeddings" => embeddings = Some(tensor.f_to_device(Device::Cpu)?),
+            "labels" => labels = Some(tensor.f_to_device(Device::Cpu)?),
+            _ => {}
+        }
+    }
+    match (embeddings, labels) {
+        (Some(e), Some(l)) if e.size().first() == l.size().first() => Ok((e, l)),
+        _ => Err(TrainError::Parse {
+            path: path.to_owned(),
+            reason: "expected matching 'embeddings' and 'labels'".into(),
+        }),
+    }
+}

@@ -1,0 +1,177 @@
+//! A backbone with a classification head in one VarStore (backbone keys at the root as in
+//! the reference implementation, head under `head.`), the parameter groups of each strategy,
+//! and strict checkpoint import/export.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use tch::nn::VarStore;
+use tch::{Device, Tensor};
+
+use super::TrainError;
+use super::config::{Strategy, TrainConfig};
+use super::optim::ParamGroup;
+use crate::model::head::ClassificationHead;
+use crate::model::{Backbone, load_backbone};
+
+/// Prefix of the head's variables.
+pub const HEAD_PREFIX: &str = "head.";
+
+/// Backbone + head.
+pub struct Classifier {
+    /// Owns all variables.
+    pub vs: VarStore,
+    backbone: Box<dyn Backbone>,
+    head: ClassificationHead,
+    /// Forward passes through the backbone so far (the probe's cache test counts them).
+    pub backbone_passes: usize,
+}
+
+impl Classifier {
+    /// Builds the configured backbone with its weights and a fresh head for `classes`,
+    /// seeding libtorch with the run's seed first.
+    pub fn build(config: &TrainConfig, classes: usize, device: Device) -> Result<Self, TrainError> {
+        tch::manual_seed(config.seed as i64);
+        let loaded = load_backbone(&config.backbone, false, &config.weights.choice(), device)?;
+        let dim = loaded.model.info().embedding_dim;
+        let head = ClassificationHead::new(
+            loaded.vs.root() / "head",
+            dim,
+            classes as i64,
+            config.head_dropout,
+        );
+        Ok(Self {
+            vs: loaded.vs,
+            backbone: loaded.model,
+            head,
+            backbone_passes: 0,
+        })
+    }
+
+    /// The device of the variables.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Pooled embeddings; gradients flow into the backbone only when `trainable`, batch
+    /// statistics are used only when `trainable` too.
+    pub fn embed(&mut self, images: &Tensor, trainable: bool) -> Result<Tensor, TrainError> {
+        self.backbone_passes += 1;
+        let out = if trainable {
+            self.backbone.forward_t(images, true)?
+        } else {
+            tch::no_grad(|| self.backbone.forward_t(images, false))?
+        };
+        Ok(out.embedding)
+    }
+
+    /// Head logits for embeddings.
+    pub fn head_logits(&self, embedding: &Tensor, train: bool) -> Result<Tensor, TrainError> {
+        Ok(self.head.forward_t(embedding, train)?)
+    }
+
+    /// Trainable variables with their names, in creation (depth) order.
+    fn named_trainable(&self) -> Vec<(String, Tensor)> {
+        let by_ptr: HashMap<usize, String> = self
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (t.data_ptr() as usize, name))
+            .collect();
+        self.vs
+            .trainable_variables()
+            .into_iter()
+            .filter_map(|t| by_ptr.get(&(t.data_ptr() as usize)).map(|n| (n.clone(), t)))
+            .collect()
+    }
+
+    /// The parameter groups trained by `strategy` in `epoch`.
+    pub fn param_groups(&self, strategy: Strategy, epoch: usize) -> Vec<ParamGroup> {
+        let (head, backbone): (Vec<_>, Vec<_>) = self
+            .named_trainable()
+            .into_iter()
+            .partition(|(name, _)| name.starts_with(HEAD_PREFIX));
+        let group = |name: &str, lr_scale: f64, params| ParamGroup {
+            name: name.to_owned(),
+            lr_scale,
+            params,
+        };
+        match strategy {
+            Strategy::LinearProbe => vec![group("head", 1.0, head)],
+            Strategy::FineTune => {
+                let mut all = backbone;
+                all.extend(head);
+                vec![group("all", 1.0, all)]
+            }
+            Strategy::Staged { warmup_epochs, .. } if epoch < warmup_epochs => {
+                vec![group("head", 1.0, head)]
+            }
+            Strategy::Staged {
+                layer_groups,
+                lr_decay,
+                ..
+            } => {
+                let groups = layer_groups.max(1);
+                let chunk = backbone.len().div_ceil(groups).max(1);
+                let mut out: Vec<ParamGroup> = backbone
+                    .chunks(chunk)
+                    .enumerate()
+                    .map(|(i, params)| {
+                        let scale = lr_decay.powi((groups - i) as i32);
+                        let params = params
+                            .iter()
+                            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                            .collect();
+                        group(&format!("backbone.{i}"), scale, params)
+                    })
+                    .collect();
+                out.push(group("head", 1.0, head));
+                out
+            }
+        }
+    }
+
+    /// Whether `strategy` trains the backbone in `epoch`.
+    pub fn backbone_trainable(strategy: Strategy, epoch: usize) -> bool {
+        match strategy {
+            Strategy::LinearProbe => false,
+            Strategy::FineTune => true,
+            Strategy::Staged { warmup_epochs, .. } => epoch >= warmup_epochs,
+        }
+    }
+
+    /// All variables (including batch-norm statistics) by name.
+    pub fn model_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut all: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Copies every variable from `tensors` (strict: each must be present with its shape).
+    pub fn load_model_tensors(
+        &mut self,
+        tensors: &HashMap<String, Tensor>,
+        path: &Path,
+    ) -> Result<(), TrainError> {
+        let bad = |reason: String| TrainError::Checkpoint {
+            path: path.to_owned(),
+            reason,
+        };
+        tch::no_grad(|| {
+            for (name, mut var) in self.vs.variables() {
+                let src = tensors
+                    .get(&name)
+                    .ok_or_else(|| bad(format!("'{name}' is missing")))?;
+                if src.size() != var.size() {
+                    return Err(bad(format!(
+                        "'{name}' has shape {:?}, the model {:?}",
+                        src.size(),
+                        var.size()
+                    )));
+                }
+                var.f_copy_(src)?;
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,643 @@
+//! The training loop: epochs of optimiser steps over a [`BatchSource`] (or, for the linear
+//! probe, over cached embeddings), validation after each epoch, metric history, best and
+//! last checkpoints, early stopping, NaN/inf detection, and resume from the last checkpoint.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{Device, Kind, Reduction, Tensor};
+
+use super::TrainError;
+use super::cache::{CachedEmbeddings, cache_key, load_or_compute};
+use super::classifier::Classifier;
+use super::config::{Balancing, Strategy, TrainConfig};
+use super::events::{CheckpointKind, EpochMetrics, EventSink, TrainEvent};
+use super::optim::Optimizer;
+use super::run::{CheckpointState, EpochRecord, RunDir};
+use super::sampler::{epoch_seed, fixed_plan, inverse_frequency_weights, train_plan};
+use super::schedule::lr_factor;
+use super::source::{BatchSource, Split};
+use super::worker::{Control, JobSpec};
+
+/// How a run ended without an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainOutcome {
+    /// All epochs ran.
+    Completed,
+    /// Early stopping ended it.
+    EarlyStopped,
+    /// The user stopped it (resumable from its last checkpoint).
+    Stopped,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainSummary {
+    /// The run id.
+    pub run_id: String,
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// How it ended.
+    pub outcome: TrainOutcome,
+    /// Epochs completed (including those before a resume).
+    pub epochs_done: usize,
+    /// Best epoch and monitored value.
+    pub best: Option<(usize, f64)>,
+    /// Forward passes through the backbone during this job.
+    pub backbone_passes: usize,
+    /// Validation metrics of the last epoch run.
+    pub last_validation: Option<EpochMetrics>,
+}
+
+/// Trains (or resumes) a run, reporting to `sink`; ends with a `Finished` or `Failed` event.
+pub fn train(
+    spec: &JobSpec,
+    source: &mut dyn BatchSource,
+    sink: &mut dyn EventSink,
+    control: &mut Control,
+) -> Result<TrainSummary, TrainError> {
+    let mut run_slot = None;
+    match train_inner(spec, source, sink, control, &mut run_slot) {
+        Ok(summary) => {
+            sink.send(TrainEvent::Finished {
+                outcome: serde_json::to_value(summary.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                epochs_done: summary.epochs_done,
+                best_epoch: summary.best.map(|b| b.0),
+                best_value: summary.best.map(|b| b.1),
+            });
+            Ok(summary)
+        }
+        Err(e) => {
+            if let Some(run) = &run_slot {
+                run.log(&format!("failed: {e}"));
+            }
+            sink.send(TrainEvent::Failed {
+                reason: e.to_string(),
+            });
+            Err(e)
+        }
+    }
+}
+
+/// The state of one job's loop.
+struct Loop<'a> {
+    config: TrainConfig,
+    device: Device,
+    model: Classifier,
+    optimizer: Optimizer,
+    phase: Option<bool>,
+    class_weights: Option<Tensor>,
+    state: CheckpointState,
+    run: &'a RunDir,
+    total_steps: usize,
+}
+
+fn train_inner(
+    spec: &JobSpec,
+    source: &mut dyn BatchSource,
+    sink: &mut dyn EventSink,
+    control: &mut Control,
+    run_slot: &mut Option<RunDir>,
+) -> Result<TrainSummary, TrainError> {
+    let (run, config) = match &spec.resume {
+        Some(id) => RunDir::open(&spec.project_dir, id)?,
+        None => {
+            spec.config.validate()?;
+            let run = RunDir::create(&spec.project_dir, &spec.config, &source.split_manifest())?;
+            (run, spec.config.clone())
+        }
+    };
+    let run = &*run_slot.insert(run);
+    config.validate()?;
+    if let Some(threads) = config.threads {
+        tch::set_num_threads(threads as i32);
+    }
+    let mut lp = Loop::new(config, spec.device, source, run)?;
+    if spec.resume.is_some() {
+        lp.restore()?;
+    }
+    let first_epoch = lp.state.epochs_done;
+    run.log(&format!(
+        "start at epoch {first_epoch} of {}: {:?}",
+        lp.config.epochs, lp.config.strategy
+    ));
+    let features = match lp.config.strategy {
+        Strategy::LinearProbe => match probe_features(&mut lp, spec, source, sink, control)? {
+            Some(f) => Some(f),
+            None => return Ok(lp.summary(TrainOutcome::Stopped, None)),
+        },
+        _ => None,
+    };
+    let steps_per_epoch = lp.steps_per_epoch(source);
+    sink.send(TrainEvent::Started {
+        run_id: run.id.clone(),
+        run_dir: run.dir.clone(),
+        first_epoch,
+        epochs: lp.config.epochs,
+        steps_per_epoch,
+    });
+    let mut last_validation = None;
+    for epoch in first_epoch..lp.config.epochs {
+        let started = Instant::now();
+        let Some(train) = lp.train_epoch(epoch, source, features.as_ref(), sink, control)? else {
+            return Ok(lp.summary(TrainOutcome::Stopped, last_validation));
+        };
+        let Some(validation) = lp.evaluate(
+            source,
+            features.as_ref().map(|f| &f.1),
+            Some((sink, control)),
+        )?
+        else {
+            return Ok(lp.summary(TrainOutcome::Stopped, last_validation));
+        };
+        let early_stop = lp.finish_epoch(epoch, train, validation.clone(), started, sink)?;
+        last_validation = Some(validation);
+        if early_stop {
+            run.log(&format!("early stop after epoch {epoch}"));
+            return Ok(lp.summary(TrainOutcome::EarlyStopped, last_validation));
+        }
+    }
+    run.log("finished");
+    Ok(lp.summary(TrainOutcome::Completed, last_validation))
+}
+
+/// Embeddings of both splits from the cache, computed on a miss (`None`: stopped).
+fn probe_features(
+    lp: &mut Loop<'_>,
+    spec: &JobSpec,
+    source: &mut dyn BatchSource,
+    sink: &mut dyn EventSink,
+    control: &mut Control,
+) -> Result<Option<(CachedEmbeddings, CachedEmbeddings)>, TrainError> {
+    let dir = spec
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| spec.project_dir.join("cache").join("embeddings"));
+    let mut out = Vec::with_capacity(2);
+    for split in [Split::Train, Split::Validation] {
+        let key = cache_key(&lp.config, source, split)?;
+        let mut stopped = false;
+        let cached = load_or_compute(&dir, &key, || {
+            let plan = fixed_plan(source.labels(split).len(), lp.config.batch_size);
+            let (mut rows, mut labels) = (Vec::new(), Vec::new());
+            for batch in source.batches(split, plan, false, 0) {
+                if control.should_stop(sink) {
+                    stopped = true;
+                    return Err(TrainError::Config("stopped".into()));
+                }
+                let batch = batch?;
+                let images = batch.images.f_to_device(lp.device)?;
+                rows.push(
+                    lp.model
+                        .embed(&images, false)?
+                        .f_to_device(Device::Cpu)?
+                        .f_to_kind(Kind::Float)?,
+                );
+                labels.push(batch.targets.f_to_kind(Kind::Int64)?);
+            }
+            Ok((Tensor::f_cat(&rows, 0)?, Tensor::f_cat(&labels, 0)?))
+        });
+        let cached = match cached {
+            Err(_) if stopped => return Ok(None),
+            other => other?,
+        };
+        sink.send(TrainEvent::EmbeddingsReady {
+            split: split.name().to_owned(),
+            samples: cached.labels.size().first().copied().unwrap_or(0) as usize,
+            cached: cached.reused,
+            path: cached.path.clone(),
+        });
+        out.push(cached);
+    }
+    let validation = out.pop();
+    let train = out.pop();
+    Ok(train.zip(validation))
+}
+
+impl<'a> Loop<'a> {
+    fn new(
+        config: TrainConfig,
+        device: Device,
+        source: &dyn BatchSource,
+        run: &'a RunDir,
+    ) -> Result<Self, TrainError> {
+        let classes = source.num_classes();
+        if classes < 2 {
+            return Err(TrainError::Config(format!(
+                "need at least 2 classes, the data has {classes}"
+            )));
+        }
+        let model = Classifier::build(&config, classes, device)?;
+        let class_weights = match config.balancing {
+            Balancing::ClassWeights => {
+                let w = inverse_frequency_weights(&source.labels(Split::Train), classes);
+                Some(Tensor::f_from_slice(&w)?.f_to_device(device)?)
+            }
+            _ => None,
+        };
+        let optimizer = Optimizer::new(config.optimizer, model.param_groups(config.strategy, 0));
+        let steps = train_plan(&source.labels(Split::Train), config.batch_size, 0, false).len();
+        Ok(Self {
+            total_steps: steps * config.epochs,
+            optimizer,
+            phase: None,
+            class_weights,
+            state: CheckpointState::default(),
+            device,
+            model,
+            config,
+            run,
+        })
+    }
+
+    fn steps_per_epoch(&self, source: &dyn BatchSource) -> usize {
+        train_plan(
+            &source.labels(Split::Train),
+            self.config.batch_size,
+            0,
+            false,
+        )
+        .len()
+    }
+
+    /// Loads the last checkpoint: model, optimiser state and loop state.
+    fn restore(&mut self) -> Result<(), TrainError> {
+        let (tensors, state) = self.run.load_checkpoint(CheckpointKind::Last)?;
+        let path = self.run.checkpoint_path(CheckpointKind::Last);
+        self.model.load_model_tensors(&tensors, &path)?;
+        self.set_phase(state.epochs_done);
+        self.optimizer.load_state(&tensors)?;
+        self.run.truncate_history(state.epochs_done)?;
+        self.run.log(&format!(
+            "resumed from {} after epoch {}",
+            path.display(),
+            state.epochs_done
+        ));
+        self.state = state;
+        Ok(())
+    }
+
+    /// Rebuilds the optimiser's groups when the strategy's phase changes (state carried).
+    fn set_phase(&mut self, epoch: usize) {
+        let phase = Classifier::backbone_trainable(self.config.strategy, epoch);
+        if self.phase == Some(phase) {
+            return;
+        }
+        let carried = self
+            .optimizer
+            .state_tensors()
+            .map(|t| t.into_iter().collect());
+        let groups = self.model.param_groups(self.config.strategy, epoch);
+        self.optimizer = Optimizer::new(self.config.optimizer, groups);
+        if let Ok(carried) = carried {
+            let _ = self.optimizer.load_state(&carried);
+        }
+        if self.phase.is_some() {
+            self.run
+                .log(&format!("epoch {epoch}: backbone trainable = {phase}"));
+        }
+        self.phase = Some(phase);
+    }
+
+    fn loss(&self, logits: &Tensor, targets: &Tensor) -> Result<Tensor, TrainError> {
+        Ok(logits.f_cross_entropy_loss(
+            targets,
+            self.class_weights.as_ref(),
+            Reduction::Mean,
+            -100,
+            self.config.label_smoothing,
+        )?)
+    }
+
+    /// One epoch of optimiser steps; `None` when stopped.
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        source: &mut dyn BatchSource,
+        features: Option<&(CachedEmbeddings, CachedEmbeddings)>,
+        sink: &mut dyn EventSink,
+        control: &mut Control,
+    ) -> Result<Option<EpochMetrics>, TrainError> {
+        self.set_phase(epoch);
+        let seed = epoch_seed(self.config.seed, epoch);
+        tch::manual_seed(seed as i64);
+        let balanced = self.config.balancing == Balancing::BalancedSampler;
+        let labels = source.labels(Split::Train);
+        let plan = train_plan(&labels, self.config.batch_size, seed, balanced);
+        let trainable = Classifier::backbone_trainable(self.config.strategy, epoch);
+        let mut tally = Tally::default();
+        let batches = feed(
+            source,
+            features.map(|f| &f.0),
+            Split::Train,
+            plan,
+            true,
+            seed,
+        );
+        for (step, batch) in batches.enumerate() {
+            if control.should_stop(sink) {
+                return Ok(None);
+            }
+            let started = Instant::now();
+            let (inputs, targets, is_embedding) = batch?;
+            let inputs = inputs.f_to_device(self.device)?;
+            let targets = targets.f_to_device(self.device)?;
+            let embedding = if is_embedding {
+                inputs
+            } else {
+                self.model.embed(&inputs, trainable)?
+            };
+            let logits = self.model.head_logits(&embedding, true)?;
+            let loss = self.loss(&logits, &targets)?;
+            let value = loss.f_double_value(&[])?;
+            if !value.is_finite() {
+                return Err(TrainError::NonFiniteLoss { epoch, step, value });
+            }
+            let lr = self.config.lr
+                * lr_factor(
+                    self.config.schedule,
+                    self.state.global_step,
+                    self.total_steps,
+                );
+            self.optimizer.zero_grad()?;
+            loss.f_backward()?;
+            if let Some(max_norm) = self.config.grad_clip_norm {
+                self.optimizer.clip_grad_norm(max_norm)?;
+            }
+            self.optimizer.step(lr)?;
+            self.state.global_step += 1;
+            let n = targets.size().first().copied().unwrap_or(0) as usize;
+            tally.add(&logits, &targets, value, n)?;
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            sink.send(TrainEvent::Step {
+                epoch,
+                step,
+                loss: value,
+                lr,
+                images_per_sec: n as f64 / secs,
+            });
+        }
+        Ok(Some(tally.metrics()))
+    }
+
+    /// Plain cross-entropy and accuracy on the validation split; `None` when stopped.
+    fn evaluate(
+        &mut self,
+        source: &mut dyn BatchSource,
+        features: Option<&CachedEmbeddings>,
+        mut control: Option<(&mut dyn EventSink, &mut Control)>,
+    ) -> Result<Option<EpochMetrics>, TrainError> {
+        let plan = fixed_plan(
+            source.labels(Split::Validation).len(),
+            self.config.batch_size,
+        );
+        let mut tally = Tally::default();
+        for batch in feed(source, features, Split::Validation, plan, false, 0) {
+            if let Some((sink, control)) = control.as_mut()
+                && control.should_stop(*sink)
+            {
+                return Ok(None);
+            }
+            let (inputs, targets, is_embedding) = batch?;
+            let inputs = inputs.f_to_device(self.device)?;
+            let targets = targets.f_to_device(self.device)?;
+            let embedding = if is_embedding {
+                inputs
+            } else {
+                self.model.embed(&inputs, false)?
+            };
+            let logits = tch::no_grad(|| self.model.head_logits(&embedding, false))?;
+            let loss = logits.f_cross_entropy_loss::<Tensor>(
+                &targets,
+                None,
+                Reduction::Mean,
+                -100,
+                0.0,
+            )?;
+            let n = targets.size().first().copied().unwrap_or(0) as usize;
+            tally.add(&logits, &targets, loss.f_double_value(&[])?, n)?;
+        }
+        // TODO(metrics): hand tally's predictions and labels to `train::metrics` for balanced
+        // accuracy, per-class precision/recall/F1, the confusion matrix and ROC-AUC.
+        Ok(Some(tally.metrics()))
+    }
+
+    /// History, checkpoints and events after an epoch; returns whether to stop early.
+    fn finish_epoch(
+        &mut self,
+        epoch: usize,
+        train: EpochMetrics,
+        validation: EpochMetrics,
+        started: Instant,
+        sink: &mut dyn EventSink,
+    ) -> Result<bool, TrainError> {
+        let monitor = self.config.monitor;
+        let value = match monitor {
+            super::config::Monitor::ValidationLoss => validation.loss,
+            super::config::Monitor::ValidationAccuracy => validation.accuracy,
+        };
+        let min_delta = self.config.early_stopping.map_or(0.0, |e| e.min_delta);
+        let improved = value.is_finite()
+            && self.state.best.is_none_or(|(_, best)| {
+                if monitor.higher_is_better() {
+                    value > best + min_delta
+                } else {
+                    value < best - min_delta
+                }
+            });
+        if improved {
+            self.state.best = Some((epoch, value));
+            self.state.stale_epochs = 0;
+        } else {
+            self.state.stale_epochs += 1;
+        }
+        self.state.epochs_done = epoch + 1;
+        let lr = self.config.lr
+            * lr_factor(
+                self.config.schedule,
+                self.state.global_step.saturating_sub(1),
+                self.total_steps,
+            );
+        self.run.append_history(&EpochRecord {
+            epoch,
+            global_step: self.state.global_step,
+            lr,
+            train: train.clone(),
+            validation: validation.clone(),
+            duration_secs: started.elapsed().as_secs_f64(),
+        })?;
+        self.run.log(&format!(
+            "epoch {epoch}: train loss {:.4} acc {:.3}, validation loss {:.4} acc {:.3}",
+            train.loss, train.accuracy, validation.loss, validation.accuracy
+        ));
+        sink.send(TrainEvent::Epoch {
+            epoch,
+            train,
+            validation,
+            improved,
+        });
+        let model = self.model.model_tensors();
+        if improved {
+            let path = self
+                .run
+                .save_checkpoint(CheckpointKind::Best, &model, &self.state)?;
+            sink.send(TrainEvent::CheckpointSaved {
+                epoch,
+                kind: CheckpointKind::Best,
+                path,
+            });
+        }
+        let mut last = model;
+        last.extend(self.optimizer.state_tensors()?);
+        let path = self
+            .run
+            .save_checkpoint(CheckpointKind::Last, &last, &self.state)?;
+        sink.send(TrainEvent::CheckpointSaved {
+            epoch,
+            kind: CheckpointKind::Last,
+            path,
+        });
+        Ok(self
+            .config
+            .early_stopping
+            .is_some_and(|e| self.state.stale_epochs >= e.patience.max(1)))
+    }
+
+    fn summary(
+        &self,
+        outcome: TrainOutcome,
+        last_validation: Option<EpochMetrics>,
+    ) -> TrainSummary {
+        TrainSummary {
+            run_id: self.run.id.clone(),
+            run_dir: self.run.dir.clone(),
+            outcome,
+            epochs_done: self.state.epochs_done,
+            best: self.state.best,
+            backbone_passes: self.model.backbone_passes,
+            last_validation,
+        }
+    }
+}
+
+/// A batch of inputs (images, or embeddings when the flag is set) and targets.
+type Fed = Result<(Tensor, Tensor, bool), TrainError>;
+
+/// The batches of `plan`: rows of cached embeddings when given, else images from `source`.
+fn feed<'s>(
+    source: &'s mut dyn BatchSource,
+    cached: Option<&'s CachedEmbeddings>,
+    split: Split,
+    plan: Vec<Vec<usize>>,
+    augment: bool,
+    seed: u64,
+) -> Box<dyn Iterator<Item = Fed> + 's> {
+    match cached {
+        Some(cached) => Box::new(plan.into_iter().map(move |indices| {
+            let index: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+            let index = Tensor::f_from_slice(&index)?;
+            Ok((
+                cached.embeddings.f_index_select(0, &index)?,
+                cached.labels.f_index_select(0, &index)?,
+                true,
+            ))
+        })),
+        None => Box::new(
+            source
+                .batches(split, plan, augment, seed)
+                .map(|b| b.map(|b| (b.images, b.targets, false))),
+        ),
+    }
+}
+
+/// Running loss and accuracy of a pass.
+#[derive(Default)]
+struct Tally {
+    loss_sum: f64,
+    correct: usize,
+    samples: usize,
+}
+
+impl Tally {
+    fn add(
+        &mut self,
+        logits: &Tensor,
+        targets: &Tensor,
+        mean_loss: f64,
+        n: usize,
+    ) -> Result<(), TrainError> {
+        let predicted = logits.f_argmax(-1, false)?;
+        let correct = predicted
+            .f_eq_tensor(targets)?
+            .f_sum(Kind::Int64)?
+            .f_int64_value(&[])?;
+        self.loss_sum += mean_loss * n as f64;
+        self.correct += correct as usize;
+        self.samples += n;
+        Ok(())
+    }
+
+    fn metrics(&self) -> EpochMetrics {
+        let n = self.samples.max(1) as f64;
+        EpochMetrics {
+            loss: self.loss_sum / n,
+            accuracy: self.correct as f64 / n,
+            extra: Default::default(),
+        }
+    }
+}
+
+/// The result of evaluating a run's checkpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// The run id.
+    pub run_id: String,
+    /// The checkpoint used (`best`, else `last`).
+    pub checkpoint: PathBuf,
+    /// The epoch it was saved after.
+    pub epochs_done: usize,
+    /// Validation metrics.
+    pub validation: EpochMetrics,
+}
+
+/// Evaluates run `run_id`'s best checkpoint (or its last) on the validation split.
+pub fn evaluate_run(
+    project_dir: &std::path::Path,
+    run_id: &str,
+    source: &mut dyn BatchSource,
+    device: Device,
+) -> Result<EvalReport, TrainError> {
+    let (run, config) = RunDir::open(project_dir, run_id)?;
+    let (kind, (tensors, state)) = match run.load_checkpoint(CheckpointKind::Best) {
+        Ok(found) => (CheckpointKind::Best, found),
+        Err(_) => (
+            CheckpointKind::Last,
+            run.load_checkpoint(CheckpointKind::Last)?,
+        ),
+    };
+    let checkpoint = run.checkpoint_path(kind);
+    let mut lp = Loop::new(
+        TrainConfig {
+            weights: super::config::WeightsSpec::Random,
+            ..config
+        },
+        device,
+        source,
+        &run,
+    )?;
+    lp.model.load_model_tensors(&tensors, &checkpoint)?;
+    let validation = lp
+        .evaluate(source, None, None)?
+        .ok_or_else(|| TrainError::Config("evaluation was stopped".into()))?;
+    Ok(EvalReport {
+        run_id: run.id.clone(),
+        checkpoint,
+        epochs_done: state.epochs_done,
+        validation,
+    })
+}

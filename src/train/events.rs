@@ -1,0 +1,182 @@
+//! Typed events from the training loop and the sinks that receive them: a `Vec` (tests), a
+//! bounded channel with a repaint callback (the GUI); the CLI's progress bar lives in
+//! `cli::train`. Events are plain data (no tensors) so they cross threads and serialise as
+//! one JSON object per line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Sender, TrySendError};
+use serde::{Deserialize, Serialize};
+
+/// Loss, accuracy and further named metrics of one pass over a split.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// Mean loss per sample.
+    pub loss: f64,
+    /// Fraction of correctly classified samples.
+    pub accuracy: f64,
+    /// Further metrics by name (filled by `train::metrics` once it lands).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, f64>,
+}
+
+/// Which checkpoint was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointKind {
+    /// The end of the latest epoch (model, optimiser and loop state; used to resume).
+    Last,
+    /// The best epoch so far by the monitored metric.
+    Best,
+}
+
+/// What the training loop reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    /// The run is set up; `first_epoch` > 0 when it resumes.
+    Started {
+        run_id: String,
+        run_dir: PathBuf,
+        first_epoch: usize,
+        epochs: usize,
+        steps_per_epoch: usize,
+    },
+    /// Embeddings of the frozen backbone were computed (`cached`: read from the cache).
+    EmbeddingsReady {
+        split: String,
+        samples: usize,
+        cached: bool,
+        path: PathBuf,
+    },
+    /// One optimiser step.
+    Step {
+        epoch: usize,
+        step: usize,
+        loss: f64,
+        lr: f64,
+        images_per_sec: f64,
+    },
+    /// One finished epoch (0-based) with its train and validation metrics.
+    Epoch {
+        epoch: usize,
+        train: EpochMetrics,
+        validation: EpochMetrics,
+        improved: bool,
+    },
+    /// A checkpoint was written.
+    CheckpointSaved {
+        epoch: usize,
+        kind: CheckpointKind,
+        path: PathBuf,
+    },
+    /// The loop is paused (waits for resume or stop).
+    Paused,
+    /// The loop goes on after a pause.
+    Resumed,
+    /// The run ended: all epochs done, stopped early, or stopped by the user.
+    Finished {
+        outcome: String,
+        epochs_done: usize,
+        best_epoch: Option<usize>,
+        best_value: Option<f64>,
+    },
+    /// The run failed; the reason is meant for the user.
+    Failed { reason: String },
+}
+
+/// Receives the loop's events. `send` must not block for long: a sink may drop
+/// [`TrainEvent::Step`] events when its consumer lags, but never the others.
+pub trait EventSink: Send {
+    /// Delivers one event.
+    fn send(&mut self, event: TrainEvent);
+}
+
+/// Collects events in memory (tests); clones share the same list.
+#[derive(Clone, Debug, Default)]
+pub struct VecSink {
+    events: Arc<Mutex<Vec<TrainEvent>>>,
+}
+
+impl VecSink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of the events received so far.
+    pub fn events(&self) -> Vec<TrainEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl EventSink for VecSink {
+    fn send(&mut self, event: TrainEvent) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event);
+        }
+    }
+}
+
+/// Sends events on a bounded channel and calls `repaint` after each (the GUI passes
+/// `ctx.request_repaint`). Step events are dropped when the channel is full; the others wait.
+pub struct ChannelSink {
+    sender: Sender<TrainEvent>,
+    repaint: Box<dyn Fn() + Send>,
+}
+
+impl ChannelSink {
+    /// A sink over `sender`, calling `repaint` after each delivered event.
+    pub fn new(sender: Sender<TrainEvent>, repaint: impl Fn() + Send + 'static) -> Self {
+        Self {
+            sender,
+            repaint: Box::new(repaint),
+        }
+    }
+}
+
+impl EventSink for ChannelSink {
+    fn send(&mut self, event: TrainEvent) {
+        let delivered = if matches!(event, TrainEvent::Step { .. }) {
+            match self.sender.try_send(event) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            }
+        } else {
+            self.sender.send(event).is_ok()
+        };
+        if delivered {
+            (self.repaint)();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_sink_drops_steps_when_full_but_keeps_the_rest() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let repaints = Arc::new(Mutex::new(0));
+        let counter = repaints.clone();
+        let mut sink = ChannelSink::new(tx, move || *counter.lock().unwrap() += 1);
+        let step = TrainEvent::Step {
+            epoch: 0,
+            step: 0,
+            loss: 1.0,
+            lr: 0.1,
+            images_per_sec: 10.0,
+        };
+        sink.send(step.clone());
+        sink.send(step.clone()); // dropped: channel full
+        assert_eq!(rx.try_recv().unwrap(), step);
+        sink.send(TrainEvent::Paused);
+        assert_eq!(rx.try_recv().unwrap(), TrainEvent::Paused);
+        assert_eq!(*repaints.lock().unwrap(), 2);
+        let json = serde_json::to_string(&TrainEvent::Paused).unwrap();
+        assert_eq!(json, r#"{"event":"paused"}"#);
+    }
+}

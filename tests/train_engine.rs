@@ -1,0 +1,236 @@
+//! The training engine on a synthetic two-class task (CPU, 32 px, random-init ResNet-18):
+//! fine-tuning learns, the linear probe embeds once, commands pause/resume/stop the worker,
+//! a NaN loss fails the run and keeps the best checkpoint,.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
+
+use std::time::Duration;
+
+use tch::Device;
+use transfer_workbench::train::events::CheckpointKind;
+use transfer_workbench::train::run::RunDir;
+use transfer_workbench::train::source::BatchIter;
+use transfer_workbench::train::{
+    Batch, BatchSource, ChannelSink, Control, JobSpec, OptimizerKind, Schedule, Split, Strategy,
+    SyntheticSource, TrainConfig, TrainEvent, TrainOutcome, VecSink, WeightsSpec, spawn_training,
+    train,
+};
+
+fn config(strategy: Strategy, epochs: usize) -> TrainConfig {
+    TrainConfig {
+        backbone: "resnet18".into(),
+        weights: WeightsSpec::Random,
+        input_size_px: 32,
+        strategy,
+        optimizer: OptimizerKind::AdamW { weight_decay: 1e-4 },
+        schedule: Schedule::Constant,
+        lr: 1e-3,
+        epochs,
+        batch_size: 16,
+        seed: 3,
+        threads: Some(1),
+        ..TrainConfig::default()
+    }
+}
+
+fn source() -> SyntheticSource {
+    SyntheticSource::two_class(64, 32, 32, 11)
+}
+
+fn spec(project: &std::path::Path, config: TrainConfig) -> JobSpec {
+    JobSpec {
+        device: Device::Cpu,
+        ..JobSpec::new(project, config)
+    }
+}
+
+fn epochs(events: &[TrainEvent]) -> Vec<(usize, f64, f64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Epoch {
+                epoch,
+                train,
+                validation,
+                ..
+            } => Some((*epoch, train.loss, validation.accuracy)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn fine_tuning_lowers_the_loss_and_learns_the_task() {
+    let project = tempfile::tempdir().unwrap();
+    let mut sink = VecSink::new();
+    let summary = train(
+        &spec(project.path(), config(Strategy::FineTune, 4)),
+        &mut source(),
+        &mut sink,
+        &mut Control::detached(),
+    )
+    .unwrap();
+    let history = epochs(&sink.events());
+    assert_eq!(summary.outcome, TrainOutcome::Completed);
+    assert!(
+        history.last().unwrap().1 < history[0].1 * 0.7,
+        "{history:?}"
+    );
+    assert!(history.last().unwrap().2 >= 0.9, "{history:?}");
+    let run = RunDir::open(project.path(), &summary.run_id).unwrap().0;
+    assert_eq!(run.read_history().unwrap().len(), 4);
+    assert!(run.checkpoint_path(CheckpointKind::Best).is_file());
+    assert!(matches!(
+        sink.events().last(),
+        Some(TrainEvent::Finished { .. })
+    ));
+}
+
+#[test]
+fn linear_probe_embeds_once_and_reuses_the_cache() {
+    let project = tempfile::tempdir().unwrap();
+    let probe = TrainConfig {
+        lr: 1e-2,
+        ..config(Strategy::LinearProbe, 3)
+    };
+    let mut first = VecSink::new();
+    let spec = spec(project.path(), probe);
+    let summary = train(&spec, &mut source(), &mut first, &mut Control::detached()).unwrap();
+    // 64 train + 32 validation images at 16 per batch, embedded once for three epochs.
+    assert_eq!(summary.backbone_passes, 4 + 2);
+    let cached: Vec<bool> = first
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::EmbeddingsReady { cached, path, .. } => {
+                assert!(path.is_file());
+                Some(*cached)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cached, vec![false, false]);
+    let mut second = VecSink::new();
+    let summary = train(&spec, &mut source(), &mut second, &mut Control::detached()).unwrap();
+    assert_eq!(summary.backbone_passes, 0, "the second run reads the cache");
+    assert!(
+        second
+            .events()
+            .iter()
+            .any(|e| matches!(e, TrainEvent::EmbeddingsReady { cached: true, .. }))
+    );
+    assert_eq!(epochs(&second.events()).len(), 3);
+}
+
+#[test]
+fn commands_pause_resume_and_stop_the_worker() {
+    let project = tempfile::tempdir().unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(1024);
+    let sink = ChannelSink::new(tx, || {});
+    let config = config(Strategy::FineTune, 50);
+    let handle = spawn_training(
+        spec(project.path(), config),
+        || Ok(Box::new(source()) as Box<dyn BatchSource>),
+        Box::new(sink),
+    )
+    .unwrap();
+    let wait_for = |pred: &dyn Fn(&TrainEvent) -> bool| loop {
+        let event = rx.recv_timeout(Duration::from_secs(120)).expect("an event");
+        assert!(!matches!(event, TrainEvent::Failed { .. }), "{event:?}");
+        if pred(&event) {
+            return event;
+        }
+    };
+    wait_for(&|e| matches!(e, TrainEvent::Step { .. }));
+    handle.pause();
+    wait_for(&|e| matches!(e, TrainEvent::Paused));
+    // While paused no steps arrive (at most the one in flight).
+    std::thread::sleep(Duration::from_millis(300));
+    let steps_while_paused = rx
+        .try_iter()
+        .filter(|e| matches!(e, TrainEvent::Step { .. }))
+        .count();
+    assert!(steps_while_paused <= 1, "{steps_while_paused}");
+    handle.resume();
+    wait_for(&|e| matches!(e, TrainEvent::Resumed));
+    wait_for(&|e| matches!(e, TrainEvent::Step { .. }));
+    handle.stop();
+    let finished = wait_for(&|e| matches!(e, TrainEvent::Finished { .. }));
+    assert!(matches!(&finished, TrainEvent::Finished { outcome, .. } if outcome == "stopped"));
+    handle.join();
+}
+
+/// Yields NaN images from epoch `nan_from_epoch` (counted by training passes) on.
+struct PoisonedSource {
+    inner: SyntheticSource,
+    train_passes: usize,
+    nan_from_epoch: usize,
+}
+
+impl BatchSource for PoisonedSource {
+    fn labels(&self, split: Split) -> Vec<i64> {
+        self.inner.labels(split)
+    }
+    fn num_classes(&self) -> usize {
+        2
+    }
+    fn fingerprint(&self, split: Split) -> String {
+        self.inner.fingerprint(split)
+    }
+    fn batches(
+        &mut self,
+        split: Split,
+        plan: Vec<Vec<usize>>,
+        augment: bool,
+        seed: u64,
+    ) -> BatchIter<'_> {
+        let poison = split == Split::Train && self.train_passes >= self.nan_from_epoch;
+        if split == Split::Train {
+            self.train_passes += 1;
+        }
+        Box::new(
+            self.inner
+                .batches(split, plan, augment, seed)
+                .map(move |b| {
+                    let b = b?;
+                    let images = if poison {
+                        b.images.f_mul_scalar(f64::NAN)?
+                    } else {
+                        b.images
+                    };
+                    Ok(Batch {
+                        images,
+                        targets: b.targets,
+                    })
+                }),
+        )
+    }
+}
+
+#[test]
+fn a_nan_loss_fails_the_run_and_keeps_the_best_checkpoint() {
+    let project = tempfile::tempdir().unwrap();
+    let mut source = PoisonedSource {
+        inner: source(),
+        train_passes: 0,
+        nan_from_epoch: 1,
+    };
+    let mut sink = VecSink::new();
+    let result = train(
+        &spec(project.path(), config(Strategy::FineTune, 3)),
+        &mut source,
+        &mut sink,
+        &mut Control::detached(),
+    );
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("loss became NaN at epoch 1"), "{err}");
+    let events = sink.events();
+    assert!(matches!(events.last(), Some(TrainEvent::Failed { reason }) if reason == &err));
+    let run = RunDir::open(project.path(), "run-001").unwrap().0;
+    let (_, state) = run.load_checkpoint(CheckpointKind::Best).unwrap();
+    assert_eq!(state.epochs_done, 1);
+    assert!(
+        std::fs::read_to_string(run.dir.join("train.log"))
+            .unwrap()
+            .contains("NaN")
+    );
+}
