@@ -104,14 +104,21 @@ pub struct Parity {
 }
 
 /// Runs the parity fixture `script` and compares `name` against it (see [`Parity`]).
-pub fn parity(name: &str, script: &str) -> Parity {
+pub fn parity(name: &str, script: &str, args: &[&str]) -> Parity {
     use transfer_workbench::model::{build_backbone, import_weights, layers::flops};
-    let fixture = run_parity_fixture(script, &[]);
+    let fixture = run_parity_fixture(script, args);
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let model = build_backbone(name, vs.root(), true).unwrap();
     let report = import_weights(&vs, &fixture.path().join("weights.safetensors"), true).unwrap();
     assert!(report.is_exact(), "{}", report.summary());
     let expected = read_tensors(&fixture.path().join("expected.safetensors"));
+    // The fixture must make the output depend on the input, or parity proves little.
+    let embedding = &expected["embedding"];
+    let spread = max_abs_diff(&embedding.get(0), &embedding.get(1));
+    assert!(
+        spread > 1e-2,
+        "{script}: both test images give the same embedding ({spread})"
+    );
     let input = &expected["input"];
     let (out, macs) = flops::count(|| tch::no_grad(|| model.forward_t(input, false)));
     let out = out.unwrap();
