@@ -3,6 +3,7 @@
 
 mod backbones;
 mod classify;
+mod data;
 mod embed;
 mod gui;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Backbones(backbones::BackbonesArgs),
     /// Write one pooled embedding per image to a .npy file (for image search).
     Embed(embed::EmbedArgs),
+    /// Work with data sets: `data check DIR_OR_MANIFEST` prints the validation report.
+    Data(data::DataArgs),
 }
 
 /// Options of the `gui` subcommand.
@@ -51,5 +54,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::ImagenetClassify(args)) => classify::run(args),
         Some(Command::Backbones(args)) => backbones::run(args),
         Some(Command::Embed(args)) => embed::run(args),
+        Some(Command::Data(args)) => data::run(args),
     }
 }
