@@ -119,7 +119,7 @@ impl RawImage {
 pub fn load_rgb8(path: &Path, window: &WindowSetting) -> Result<RgbImage, DataError> {
     let bytes = read_bytes(path)?;
     match decode_bytes(&bytes, path)? {
-        Decoded::Image(image) if is_8bit(&image) => Ok(image.to_rgb8()),
+        Decoded::Image(image) if is_8bit(&image) => Ok(image.into_rgb8()),
         Decoded::Image(image) => Ok(window::render_rgb8(
             &raw_from_dynamic(image, format_of(&bytes)),
             window,
@@ -344,6 +344,9 @@ fn classify_image_error(err: ImageError, path: &Path) -> DataError {
 fn missing_trailer(format: FileFormat, bytes: &[u8]) -> Option<String> {
     match format {
         FileFormat::Jpeg => {
+            if bytes.ends_with(&[0xFF, 0xD9]) {
+                return None;
+            }
             let last_marker = |marker: u8| bytes.windows(2).rposition(|w| w == [0xFF, marker]);
             let eoi = last_marker(0xD9);
             let sos = last_marker(0xDA);

@@ -93,16 +93,6 @@ pub fn decode_dicom(path: &Path) -> Result<RawImage, DataError> {
         .map_err(|e| decode_error(path, &e.to_string()))?;
     let (width, height) = (pixel.columns(), pixel.rows());
     let pi = pixel.photometric_interpretation().clone();
-    let window = pixel
-        .window()
-        .ok()
-        .flatten()
-        .and_then(|w| w.first().copied())
-        .filter(|w| w.width.is_finite() && w.center.is_finite() && w.width > 0.0)
-        .map(|w| Window {
-            center: w.center as f32,
-            width: w.width as f32,
-        });
     let mut raw = RawImage {
         width,
         height,
@@ -110,30 +100,13 @@ pub fn decode_dicom(path: &Path) -> Result<RawImage, DataError> {
         values: Vec::new(),
         bit_depth: pixel.bits_stored().clamp(1, 32) as u8,
         value_range: (0.0, 255.0),
-        dicom_window: window,
+        dicom_window: first_window(&pixel),
         rescaled: false,
         invert: pi == PhotometricInterpretation::Monochrome1,
         format: FileFormat::Dicom,
     };
     match pixel.samples_per_pixel() {
-        1 if pi.is_monochrome() => {
-            let rescale = pixel
-                .rescale()
-                .ok()
-                .and_then(|r| r.first().copied())
-                .map_or((1.0, 0.0), |r| (r.slope, r.intercept));
-            raw.rescaled = rescale != (1.0, 0.0);
-            raw.values = pixel
-                .to_vec::<f32>()
-                .map_err(|e| decode_error(path, &e.to_string()))?;
-            let bits = i32::from(pixel.bits_stored().clamp(1, 31));
-            let (lo, hi) = match pixel.pixel_representation() {
-                PixelRepresentation::Signed => (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0),
-                PixelRepresentation::Unsigned => (0.0, 2f64.powi(bits) - 1.0),
-            };
-            let (a, b) = (lo * rescale.0 + rescale.1, hi * rescale.0 + rescale.1);
-            raw.value_range = (a.min(b) as f32, a.max(b) as f32);
-        }
+        1 if pi.is_monochrome() => mono_values(path, &pixel, &mut raw)?,
         3 => {
             raw.channels = 3;
             raw.values = colour_values(&pixel, &pi).map_err(unsupported)?;
@@ -161,6 +134,46 @@ pub fn decode_dicom(path: &Path) -> Result<RawImage, DataError> {
     Ok(raw)
 }
 
+/// The first WindowCenter/WindowWidth pair, when valid.
+fn first_window(pixel: &dicom_pixeldata::DecodedPixelData<'_>) -> Option<Window> {
+    pixel
+        .window()
+        .ok()
+        .flatten()
+        .and_then(|w| w.first().copied())
+        .filter(|w| w.width.is_finite() && w.center.is_finite() && w.width > 0.0)
+        .map(|w| Window {
+            center: w.center as f32,
+            width: w.width as f32,
+        })
+}
+
+/// Modality values (rescale applied) and their possible range.
+fn mono_values(
+    path: &Path,
+    pixel: &dicom_pixeldata::DecodedPixelData<'_>,
+    raw: &mut RawImage,
+) -> Result<(), DataError> {
+    let rescale = pixel
+        .rescale()
+        .ok()
+        .and_then(|r| r.first().copied())
+        .map_or((1.0, 0.0), |r| (r.slope, r.intercept));
+    raw.rescaled = rescale != (1.0, 0.0);
+    raw.values = pixel
+        .to_vec::<f32>()
+        .map_err(|e| decode_error(path, &e.to_string()))?;
+    let bits = i32::from(pixel.bits_stored().clamp(1, 31));
+    let (lo, hi) = match pixel.pixel_representation() {
+        PixelRepresentation::Signed => (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0),
+        PixelRepresentation::Unsigned => (0.0, 2f64.powi(bits) - 1.0),
+    };
+    let (a, b) = (lo * rescale.0 + rescale.1, hi * rescale.0 + rescale.1);
+    raw.value_range = (a.min(b) as f32, a.max(b) as f32);
+    Ok(())
+}
+
+/// RGB values of a colour image (planes interleaved, YBR_FULL converted).
 fn colour_values(
     pixel: &dicom_pixeldata::DecodedPixelData<'_>,
     pi: &PhotometricInterpretation,

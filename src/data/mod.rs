@@ -45,6 +45,8 @@ pub enum DataError {
     Mask { path: PathBuf, reason: String },
     #[error("could not read the data set ({reason}): {}", path.display())]
     Source { path: PathBuf, reason: String },
+    #[error("the scan was cancelled: {}", path.display())]
+    Cancelled { path: PathBuf },
 }
 
 impl DataError {
@@ -59,7 +61,8 @@ impl DataError {
             | DataError::UnsupportedDicom { path, .. }
             | DataError::TooSmall { path, .. }
             | DataError::Mask { path, .. }
-            | DataError::Source { path, .. } => path,
+            | DataError::Source { path, .. }
+            | DataError::Cancelled { path } => path,
         }
     }
 }

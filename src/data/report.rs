@@ -75,6 +75,15 @@ impl IssueKind {
         )
     }
 
+    /// What happens to a file with this issue, in words.
+    pub fn effect(self) -> &'static str {
+        match self {
+            IssueKind::Duplicate | IssueKind::TinyImage => "kept",
+            IssueKind::MaskWithoutImage => "ignored",
+            _ => "left out",
+        }
+    }
+
     /// A short human-readable name.
     pub fn label(self) -> &'static str {
         match self {
@@ -102,7 +111,9 @@ impl IssueKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Issue {
     pub kind: IssueKind,
-    /// The file, relative to the data set's root where possible.
+    /// The file, relative to the data set's root where possible (in JSON, a name that is
+    /// not UTF-8 is written with replacement characters).
+    #[serde(serialize_with = "lossy_path")]
     pub path: PathBuf,
     /// What is wrong, in words.
     pub message: String,
@@ -117,6 +128,11 @@ impl Issue {
             message,
         }
     }
+}
+
+/// Writes a path as text, replacing what is not UTF-8, so that a report always encodes.
+fn lossy_path<S: serde::Serializer>(path: &std::path::Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
 }
 
 /// How many usable images a class has.
@@ -155,6 +171,7 @@ pub struct ValidationReport {
     /// The source, in words.
     pub source: String,
     /// The folder paths are relative to.
+    #[serde(serialize_with = "lossy_path")]
     pub root: PathBuf,
     /// Files checked.
     pub files_checked: usize,
@@ -200,12 +217,7 @@ impl ValidationReport {
             if n == 0 {
                 continue;
             }
-            let effect = if kind.excludes_file() {
-                "left out"
-            } else {
-                "kept"
-            };
-            let _ = writeln!(out, "\n{} ({n}, {effect}):", kind.label());
+            let _ = writeln!(out, "\n{} ({n}, {}):", kind.label(), kind.effect());
             for issue in self.issues_of(kind).take(per_kind) {
                 let _ = writeln!(out, "  {}: {}", issue.path.display(), issue.message);
             }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -81,10 +82,21 @@ impl DatasetIndex {
 
 /// Scans `source`: lists it, checks every file in parallel (calling `progress(done, total)`
 /// on the calling thread as files finish), and returns the index and the report. Fails only
-/// when the source itself cannot be read.
+/// when the source itself cannot be read. Call it from a worker thread of its own, not from
+/// inside the rayon pool (the files are checked on that pool).
 pub fn scan(
     source: &DatasetSource,
     options: &ScanOptions,
+    progress: impl FnMut(usize, usize),
+) -> Result<(DatasetIndex, ValidationReport), DataError> {
+    scan_until(source, options, &AtomicBool::new(false), progress)
+}
+
+/// [`scan`] that gives up with [`DataError::Cancelled`] soon after `stop` is set.
+pub fn scan_until(
+    source: &DatasetSource,
+    options: &ScanOptions,
+    stop: &AtomicBool,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<(DatasetIndex, ValidationReport), DataError> {
     let listing = source.list()?;
@@ -102,7 +114,9 @@ pub fn scan(
                 .par_iter()
                 .enumerate()
                 .for_each_with(tx, |tx, (i, candidate)| {
-                    let _ = tx.send((i, check_guarded(root, candidate, is_manifest)));
+                    if !stop.load(Ordering::Relaxed) {
+                        let _ = tx.send((i, check_guarded(root, candidate, is_manifest)));
+                    }
                 });
         });
         let mut done = 0;
@@ -112,6 +126,9 @@ pub fn scan(
             progress(done, total);
         }
     });
+    if stop.load(Ordering::Relaxed) {
+        return Err(DataError::Cancelled { path: root });
+    }
     let is_segmentation = matches!(source, DatasetSource::Segmentation { .. })
         || candidates.iter().any(|c| c.mask.is_some());
     let assembly = Assembly {
@@ -129,12 +146,15 @@ pub fn scan(
     Ok((index, report))
 }
 
+/// A mask's size and its distinct values, or why it cannot be used.
+type MaskCheck = Result<((u32, u32), Vec<u16>), Issue>;
+
 /// The result of checking one candidate file (and its mask).
 struct Checked {
     /// Hash and size of a file that decoded.
     image: Result<(blake3::Hash, (u32, u32)), Issue>,
     /// The mask's size and distinct values, when there is a mask.
-    mask: Option<Result<((u32, u32), Vec<u16>), Issue>>,
+    mask: Option<MaskCheck>,
 }
 
 impl Checked {
@@ -181,11 +201,7 @@ fn check(root: &Path, candidate: &Candidate, is_manifest: bool) -> Checked {
     Checked { image, mask }
 }
 
-fn check_mask(
-    root: &Path,
-    mask: &Path,
-    is_manifest: bool,
-) -> Result<((u32, u32), Vec<u16>), Issue> {
+fn check_mask(root: &Path, mask: &Path, is_manifest: bool) -> MaskCheck {
     let abs = root.join(mask);
     let as_issue = |err: DataError| issue_from_error(&err, mask.to_path_buf(), is_manifest);
     let bytes = decode::read_bytes(&abs).map_err(as_issue)?;
@@ -202,7 +218,9 @@ pub fn issue_from_error(err: &DataError, path: PathBuf, is_manifest: bool) -> Is
         {
             IssueKind::MissingFile
         }
-        DataError::Read { .. } | DataError::Source { .. } => IssueKind::Unreadable,
+        DataError::Read { .. } | DataError::Source { .. } | DataError::Cancelled { .. } => {
+            IssueKind::Unreadable
+        }
         DataError::Empty { .. } => IssueKind::ZeroByte,
         DataError::NotAnImage { .. } => IssueKind::NotAnImage,
         DataError::Decode { .. } => IssueKind::Corrupt,
@@ -213,7 +231,8 @@ pub fn issue_from_error(err: &DataError, path: PathBuf, is_manifest: bool) -> Is
     };
     let text = err.to_string();
     let suffix = format!(": {}", err.path().display());
-    let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
+    let reason = text.strip_suffix(&suffix).unwrap_or(&text);
+    let message = reason.split_whitespace().collect::<Vec<_>>().join(" ");
     Issue::new(kind, path, message)
 }
 
@@ -430,14 +449,10 @@ fn report_duplicates(items: &[DatasetItem], issues: &mut Vec<Issue>) {
             }
             Some(original) => {
                 let mut message = format!("the same content as {}", original.path.display());
-                if let (Some(a), Some(b)) = (original.split, item.split) {
-                    if a != b {
-                        message.push_str(&format!(
-                            " (across splits: {} and {})",
-                            a.name(),
-                            b.name()
-                        ));
-                    }
+                if let (Some(a), Some(b)) = (original.split, item.split)
+                    && a != b
+                {
+                    message.push_str(&format!(" (across splits: {} and {})", a.name(), b.name()));
                 }
                 issues.push(Issue::new(IssueKind::Duplicate, item.path.clone(), message));
             }
