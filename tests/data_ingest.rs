@@ -100,9 +100,17 @@ fn class_folders(root: &Path) {
     picture(&root.join("dog/cut.png"), 64, 64, 12);
     truncate_half(&root.join("dog/cut.png"));
     std::os::unix::fs::symlink(root.join("nowhere.png"), root.join("dog/broken link.png")).unwrap();
+    let ct = std::fs::read(sample("samples/dicom/CT_small.dcm")).unwrap();
+    put(&root.join("dog/cut.dcm"), &ct[..ct.len() / 2]);
+    let tif = std::fs::read(sample("samples/tiff/img2d.tif")).unwrap();
+    put(&root.join("dog/cut.tif"), &tif[..tif.len() / 2]);
+    put(&root.join("dog/text.dcm"), b"PatientName=nobody\n");
     std::fs::copy(odd.join("mr_jpeg2000.dcm"), root.join("dog/j2k.dcm")).unwrap();
     std::fs::copy(odd.join("mr_multiframe.dcm"), root.join("dog/multi.dcm")).unwrap();
     picture(&root.join("stray.png"), 40, 40, 13);
+    let elsewhere = root.parent().unwrap().join("elsewhere/bird");
+    picture(&elsewhere.join("f.png"), 40, 40, 16);
+    std::os::unix::fs::symlink(&elsewhere, root.join("bird")).unwrap();
     put(&root.join("README.txt"), b"not part of the data");
     picture(&root.join(".cache/hidden.png"), 40, 40, 14);
 }
@@ -222,6 +230,9 @@ fn class_folders_report_every_bad_file_and_keep_the_good_ones() {
         (Corrupt, "dog/corrupt.jpg"),
         (Truncated, "dog/cut.jpg"),
         (Truncated, "dog/cut.png"),
+        (Truncated, "dog/cut.dcm"),
+        (Truncated, "dog/cut.tif"),
+        (NotAnImage, "dog/text.dcm"),
         (Unreadable, "dog/broken link.png"),
         (Unsupported, "dog/j2k.dcm"),
         (Unsupported, "dog/multi.dcm"),
@@ -241,13 +252,14 @@ fn class_folders_report_every_bad_file_and_keep_the_good_ones() {
         "dog/bad \u{FFFD} name.png",
         "dog/nested/d.png",
         "Ünïcode ✓ class/e.png",
+        "bird/f.png",
         "dog/copy of a.png",
         "dog/tiny.png",
     ];
     assert_eq!(paths(&index), good.iter().map(|s| s.to_string()).collect());
-    assert_eq!(index.classes, ["cat", "dog", "Ünïcode ✓ class"]);
+    assert_eq!(index.classes, ["bird", "cat", "dog", "Ünïcode ✓ class"]);
     let counts: Vec<usize> = report.classes.iter().map(|c| c.count).collect();
-    assert_eq!(counts, [7, 5, 1]);
+    assert_eq!(counts, [1, 7, 5, 1]);
     assert_eq!(report.imbalance_ratio, Some(7.0));
     let dup = report.issues_of(Duplicate).next().unwrap();
     assert!(dup.message.contains("cat/a.png"), "{}", dup.message);
@@ -458,8 +470,8 @@ fn data_check_cli_prints_the_report_as_json_and_fails_only_on_the_source() {
         !has("TinyImage", "dog/tiny.png"),
         "--min-side 8 accepts 8 px: {json}"
     );
-    assert_eq!(json["usable"], 13);
-    assert_eq!(json["classes"][2]["name"], "Ünïcode ✓ class");
+    assert_eq!(json["usable"], 14);
+    assert_eq!(json["classes"][3]["name"], "Ünïcode ✓ class");
 
     let seg = dir.path().join("seg");
     segmentation(&seg);

@@ -29,7 +29,7 @@ impl FileFormat {
     /// Recognises the format from the first bytes of a file (the DICOM "DICM" magic at
     /// offset 128, else the image signatures); `None` when it is none of ours.
     pub fn sniff(bytes: &[u8]) -> Option<FileFormat> {
-        if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        if dicom_magic(bytes) {
             return Some(FileFormat::Dicom);
         }
         match image::guess_format(bytes).ok()? {
@@ -65,6 +65,11 @@ impl FileFormat {
             )
         )
     }
+}
+
+/// Whether the bytes carry the DICOM file magic "DICM" after the 128-byte preamble.
+fn dicom_magic(bytes: &[u8]) -> bool {
+    bytes.get(128..132) == Some(b"DICM".as_slice())
 }
 
 /// The stored values of one image, before any windowing.
@@ -291,7 +296,16 @@ pub fn decode_bytes(bytes: &[u8], path: &Path) -> Result<Decoded, DataError> {
         }
     };
     if format == FileFormat::Dicom {
-        return super::dicom::decode_dicom(path).map(Decoded::Dicom);
+        return match super::dicom::decode_dicom(path) {
+            // Named .dcm but without the DICOM magic and unreadable as DICOM.
+            Err(DataError::Decode { .. } | DataError::Truncated { .. }) if !dicom_magic(bytes) => {
+                Err(DataError::NotAnImage {
+                    path: path.to_owned(),
+                    reason: format!("named as DICOM but {}", not_an_image_reason(bytes)),
+                })
+            }
+            other => other.map(Decoded::Dicom),
+        };
     }
     if let Some(reason) = missing_trailer(format, bytes) {
         return Err(DataError::Truncated {
@@ -325,12 +339,7 @@ fn classify_image_error(err: ImageError, path: &Path) -> DataError {
     let reason = err.to_string();
     let eof = match &err {
         ImageError::IoError(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
-        _ => {
-            let lower = reason.to_ascii_lowercase();
-            lower.contains("eof")
-                || lower.contains("end of file")
-                || lower.contains("unexpected end")
-        }
+        _ => super::dicom::looks_truncated(&reason),
     };
     if eof {
         DataError::Truncated { path, reason }

@@ -62,7 +62,7 @@ pub fn decode_dicom(path: &Path) -> Result<RawImage, DataError> {
     };
     let obj = dicom_object::OpenFileOptions::new()
         .open_file(path)
-        .map_err(|e| open_error(path, &e.to_string()))?;
+        .map_err(|e| open_error(path, &with_causes(&e)))?;
     let uid = clean_uid(obj.meta().transfer_syntax()).to_owned();
     if !transfer_syntax_supported(&uid) {
         let name = NAMES
@@ -90,7 +90,7 @@ pub fn decode_dicom(path: &Path) -> Result<RawImage, DataError> {
     }
     let pixel = obj
         .decode_pixel_data()
-        .map_err(|e| decode_error(path, &e.to_string()))?;
+        .map_err(|e| decode_error(path, &with_causes(&e)))?;
     let (width, height) = (pixel.columns(), pixel.rows());
     let pi = pixel.photometric_interpretation().clone();
     let mut raw = RawImage {
@@ -162,7 +162,7 @@ fn mono_values(
     raw.rescaled = rescale != (1.0, 0.0);
     raw.values = pixel
         .to_vec::<f32>()
-        .map_err(|e| decode_error(path, &e.to_string()))?;
+        .map_err(|e| decode_error(path, &with_causes(&e)))?;
     let bits = i32::from(pixel.bits_stored().clamp(1, 31));
     let (lo, hi) = match pixel.pixel_representation() {
         PixelRepresentation::Signed => (-(2f64.powi(bits - 1)), 2f64.powi(bits - 1) - 1.0),
@@ -234,9 +234,32 @@ fn ybr_full_to_rgb(values: &mut [f32], max: f32) {
     }
 }
 
-fn looks_truncated(message: &str) -> bool {
+/// Whether an error message says the data ended early.
+pub fn looks_truncated(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
-    lower.contains("eof") || lower.contains("end of file") || lower.contains("unexpected end")
+    [
+        "eof",
+        "end of file",
+        "unexpected end",
+        "failed to fill whole buffer",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+}
+
+/// An error with its chain of causes, `outer: inner: ...`.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn open_error(path: &Path, message: &str) -> DataError {

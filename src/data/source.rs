@@ -160,8 +160,9 @@ fn read_folder(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
             continue;
         }
         let path = entry.path();
-        // Symlinked folders are not followed; broken links are files (reported unreadable).
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        // Links to folders are followed (MAX_DEPTH bounds loops); broken links are files,
+        // reported as unreadable.
+        let is_dir = path.is_dir();
         if is_dir {
             dirs.push(path)
         } else {
