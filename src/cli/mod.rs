@@ -3,6 +3,7 @@
 
 mod backbones;
 mod classify;
+mod data;
 mod embed;
 mod gui;
 mod train;
@@ -34,6 +35,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Evaluate a run's best checkpoint on the validation split.
     Eval(train::EvalArgs),
+    /// Work with data sets: `data check DIR_OR_MANIFEST` prints the validation report.
+    Data(data::DataArgs),
 }
 
 /// Options of the `gui` subcommand.
@@ -58,5 +61,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Embed(args)) => embed::run(args),
         Some(Command::Train(args)) => train::run_train(args),
         Some(Command::Eval(args)) => train::run_eval(args),
+        Some(Command::Data(args)) => data::run(args),
     }
 }

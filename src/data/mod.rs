@@ -1,13 +1,23 @@
 //! Reading images and preparing them for a backbone. Pure Rust until the last step that
 //! makes a tensor.
+//!
+//! Ingest: [`decode`] (every file format, DICOM in [`dicom`]), [`window`] (16-bit and DICOM
+//! intensities to 8 bits), [`mask`] (mask encodings), [`source`] + [`scan`] (finding the
+//! images of a data set and checking each one) and [`report`] (the validation report).
 
 pub mod decode;
+pub mod dicom;
+pub mod manifest;
+pub mod mask;
 pub mod preprocess;
+pub mod report;
+pub mod scan;
+pub mod source;
 pub mod window;
 
 use std::path::PathBuf;
 
-/// Failures reading or decoding an image; each names the file.
+/// Failures reading or decoding an image or a data set's listing; each names the file last.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("could not read the image ({source}): {}", path.display())]
@@ -15,12 +25,44 @@ pub enum DataError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the file is empty (0 bytes): {}", path.display())]
+    Empty { path: PathBuf },
+    #[error("the file is not an image in a supported format ({reason}): {}", path.display())]
+    NotAnImage { path: PathBuf, reason: String },
     #[error("could not decode the image ({reason}): {}", path.display())]
     Decode { path: PathBuf, reason: String },
+    #[error("the image file is truncated ({reason}): {}", path.display())]
+    Truncated { path: PathBuf, reason: String },
+    #[error("unsupported DICOM file ({reason}): {}", path.display())]
+    UnsupportedDicom { path: PathBuf, reason: String },
     #[error("the image is too small to use ({width}x{height} px): {}", path.display())]
     TooSmall {
         path: PathBuf,
         width: u32,
         height: u32,
     },
+    #[error("the mask cannot be used ({reason}): {}", path.display())]
+    Mask { path: PathBuf, reason: String },
+    #[error("could not read the data set ({reason}): {}", path.display())]
+    Source { path: PathBuf, reason: String },
+    #[error("the scan was cancelled: {}", path.display())]
+    Cancelled { path: PathBuf },
+}
+
+impl DataError {
+    /// The file the error is about.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            DataError::Read { path, .. }
+            | DataError::Empty { path }
+            | DataError::NotAnImage { path, .. }
+            | DataError::Decode { path, .. }
+            | DataError::Truncated { path, .. }
+            | DataError::UnsupportedDicom { path, .. }
+            | DataError::TooSmall { path, .. }
+            | DataError::Mask { path, .. }
+            | DataError::Source { path, .. }
+            | DataError::Cancelled { path } => path,
+        }
+    }
 }

@@ -138,6 +138,7 @@ mod tests {
         assert_eq!(project.name, "old");
         assert_eq!(project.version, CURRENT_VERSION);
         assert_eq!(project.backbone, "mobilenet_v2");
+        assert_eq!(project.dataset, crate::project::DatasetConfig::default());
     }
 
     #[test]

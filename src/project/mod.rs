@@ -1,6 +1,7 @@
 //! The user's document: a project folder holding `project.ron` (plain serde data, versioned)
 //! and, later, `runs/`. No egui, no tch.
 
+mod dataset;
 mod discover;
 mod io;
 mod ops;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use dataset::{DatasetConfig, DatasetSourceKind};
 pub use discover::{ProjectEntry, discover_projects};
 pub use io::{PROJECT_FILE, ProjectError, load_project, save_project};
 pub use ops::{
@@ -90,6 +92,8 @@ pub struct Project {
     pub backbone: String,
     /// Square input size in pixels fed to the backbone.
     pub input_size_px: u32,
+    /// How the data set is organised and read (window, mask encoding, checks).
+    pub dataset: DatasetConfig,
 }
 
 impl Default for Project {
@@ -102,6 +106,7 @@ impl Default for Project {
             data: DataLocation::default(),
             backbone: "mobilenet_v2".to_owned(),
             input_size_px: 224,
+            dataset: DatasetConfig::default(),
         }
     }
 }
@@ -119,5 +124,12 @@ impl OpenProject {
     /// The data folder on this machine.
     pub fn data_dir(&self) -> PathBuf {
         self.project.data.resolve(&self.dir)
+    }
+
+    /// The project's data set on this machine.
+    pub fn dataset_source(
+        &self,
+    ) -> Result<crate::data::source::DatasetSource, crate::data::DataError> {
+        self.project.dataset.source_at(&self.data_dir())
     }
 }
