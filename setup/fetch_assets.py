@@ -49,7 +49,7 @@ ACTION_VERSION = {
     "imagenet_classes": 1,
     "pneumonia": 1,
     "nuclei": 1,
-    "fashion_mnist": 1,
+    "fashion_mnist": 2,
     "copy": 1,
 }
 VENV_STAMP = ".tw-setup-stamp.json"
@@ -589,7 +589,7 @@ def act_fashion_mnist(pkg, members, outs, cache):
             c = classes[int(labels[i])]
             rel = f"{c}/{split}_{i:05d}.png"
             Image.fromarray(np.ascontiguousarray(images[i])).save(png_dir / rel)
-            rows.append(f"{rel},{int(labels[i])},{split}")
+            rows.append(f"{rel},{c},{split}")
         log(f"  fashion_mnist {split}: {len(images)} in IDX, wrote first {count} as PNG")
     (png_dir / "manifest.csv").write_text("\n".join(rows) + "\n")
 
