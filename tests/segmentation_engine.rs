@@ -60,8 +60,8 @@ fn the_worker_trains_segmentation_to_a_validation_dice_above_0_8() {
     let project = tempfile::tempdir().unwrap();
     let (tx, rx) = crossbeam_channel::bounded(4096);
     let handle = spawn_training(
-        spec(project.path(), config(4, 64)),
-        || Ok(Box::new(SyntheticDisks::new(32, 16, 64, 1)) as Box<dyn BatchSource>),
+        spec(project.path(), config(6, 64)),
+        || Ok(Box::new(SyntheticDisks::new(48, 16, 64, 1)) as Box<dyn BatchSource>),
         Box::new(ChannelSink::new(tx, || {})),
     )
     .unwrap();
@@ -110,13 +110,13 @@ fn the_worker_trains_segmentation_to_a_validation_dice_above_0_8() {
         }
     }
     handle.join();
-    assert_eq!(epochs.len(), 4);
-    assert!(epochs[3].0 < epochs[0].0, "{epochs:?}");
+    assert_eq!(epochs.len(), 6);
+    assert!(epochs[5].0 < epochs[0].0, "{epochs:?}");
     let run_id = run_id.unwrap();
     let run = RunDir::open(project.path(), &run_id).unwrap().0;
     let history = run.read_history().unwrap();
     assert!(history.iter().all(|r| r.validation.segmentation.is_some()));
-    let mut source = SyntheticDisks::new(32, 16, 64, 1);
+    let mut source = SyntheticDisks::new(48, 16, 64, 1);
     let report = evaluate_run(project.path(), &run_id, &mut source, Device::Cpu).unwrap();
     let dice = report.validation.extra[DICE];
     assert!(dice > 0.8, "evaluated best checkpoint: Dice {dice}");
