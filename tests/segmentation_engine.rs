@@ -78,7 +78,10 @@ fn the_worker_trains_segmentation_to_a_validation_dice_above_0_8() {
                 validation,
                 ..
             } => {
-                let seg = validation.segmentation.clone().expect("segmentation metrics");
+                let seg = validation
+                    .segmentation
+                    .clone()
+                    .expect("segmentation metrics");
                 assert_eq!(seg.dice.len(), 2);
                 assert_eq!(validation.extra.get(DICE).copied(), seg.foreground_dice);
                 assert!(validation.extra.contains_key(IOU));
@@ -192,7 +195,12 @@ fn a_stopped_segmentation_run_resumes_from_its_last_checkpoint() {
             .any(|e| matches!(e, TrainEvent::Started { first_epoch: 1, .. }))
     );
     let run = RunDir::open(project.path(), &stopped.run_id).unwrap().0;
-    let epochs: Vec<usize> = run.read_history().unwrap().iter().map(|r| r.epoch).collect();
+    let epochs: Vec<usize> = run
+        .read_history()
+        .unwrap()
+        .iter()
+        .map(|r| r.epoch)
+        .collect();
     assert_eq!(epochs, vec![0, 1]);
     let (tensors, state) = run.load_checkpoint(CheckpointKind::Last).unwrap();
     assert_eq!(state.epochs_done, 2);

@@ -11,9 +11,8 @@ use transfer_workbench::train::run::RunDir;
 use transfer_workbench::train::source::BatchIter;
 use transfer_workbench::train::{
     Batch, BatchSource, ChannelSink, Control, JobSpec, Monitor, OptimizerKind, Schedule, Split,
-    Strategy,
-    SyntheticSource, TrainConfig, TrainEvent, TrainOutcome, VecSink, WeightsSpec, spawn_training,
-    train,
+    Strategy, SyntheticSource, TrainConfig, TrainEvent, TrainOutcome, VecSink, WeightsSpec,
+    spawn_training, train,
 };
 
 fn config(strategy: Strategy, epochs: usize) -> TrainConfig {
@@ -91,10 +90,16 @@ fn fine_tuning_lowers_the_loss_and_learns_the_task() {
         })
         .next_back()
         .unwrap();
-    let metrics = last.classification.as_ref().expect("classification metrics");
+    let metrics = last
+        .classification
+        .as_ref()
+        .expect("classification metrics");
     assert_eq!(metrics.items, 32);
     assert_eq!(metrics.confusion.counts.iter().sum::<u64>(), 32);
-    assert!(metrics.confusion.items.is_empty(), "no item lists in events");
+    assert!(
+        metrics.confusion.items.is_empty(),
+        "no item lists in events"
+    );
     assert_eq!((metrics.per_class.len(), metrics.roc_auc.len()), (2, 2));
     assert_eq!(metrics.roc.len(), 2, "the event keeps the ROC curves");
     assert_eq!(last.extra[MACRO_F1], metrics.macro_f1);

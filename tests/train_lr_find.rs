@@ -54,7 +54,14 @@ fn the_cli_prints_the_curve_and_the_suggestion() {
     .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_transfer-workbench"))
         .args(["train", project.path().to_str().unwrap(), "--synthetic"])
-        .args(["--weights", "random", "--batch-size", "16", "--threads", "1"])
+        .args([
+            "--weights",
+            "random",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+        ])
         .args(["--lr-find", "--lr-find-steps", "30", "--json"])
         .output()
         .unwrap();
@@ -65,6 +72,12 @@ fn the_cli_prints_the_curve_and_the_suggestion() {
     );
     let curve: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(curve["lrs"].as_array().unwrap().len(), 30);
-    assert!(curve["suggested_lr"].as_f64().is_some_and(f64::is_finite), "{curve}");
-    assert!(!project.path().join("runs").exists(), "the range test saves nothing");
+    assert!(
+        curve["suggested_lr"].as_f64().is_some_and(f64::is_finite),
+        "{curve}"
+    );
+    assert!(
+        !project.path().join("runs").exists(),
+        "the range test saves nothing"
+    );
 }

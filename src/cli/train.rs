@@ -15,9 +15,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::project::load_project;
 use crate::train::run::RunDir;
 use crate::train::{
-    BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult, Monitor, Strategy,
-    SyntheticDisks, SyntheticSource, Task, TrainConfig, TrainEvent, WeightsSpec, evaluate_run,
-    find_lr, train,
+    BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult,
+    Monitor, Strategy, SyntheticDisks, SyntheticSource, Task, TrainConfig, TrainEvent, WeightsSpec,
+    evaluate_run, find_lr, train,
 };
 
 /// Options of `train`.
@@ -60,7 +60,7 @@ pub struct TrainArgs {
     /// balanced-accuracy, f1, auc (classification) or dice (segmentation).
     #[arg(long, default_value = "loss")]
     pub monitor: String,
-    /// Channels-last memory format (default: on CUDA only).
+    /// Channels-last memory format (default: on the CPU, off on CUDA).
     #[arg(long, value_name = "BOOL")]
     pub channels_last: Option<bool>,
     /// Run the learning-rate range test instead of training, print the loss curve and the
@@ -126,9 +126,9 @@ fn monitor(name: &str) -> anyhow::Result<Monitor> {
         "f1" | "macro-f1" => Monitor::ValidationMacroF1,
         "auc" | "macro-auc" => Monitor::ValidationMacroAuc,
         "dice" => Monitor::ValidationDice,
-        other => bail!(
-            "unknown monitor '{other}' (loss, accuracy, balanced-accuracy, f1, auc or dice)"
-        ),
+        other => {
+            bail!("unknown monitor '{other}' (loss, accuracy, balanced-accuracy, f1, auc or dice)")
+        }
     })
 }
 
@@ -250,7 +250,10 @@ fn lr_find_summary(result: &LrFinderResult, options: LrFinderOptions) -> String 
     );
     let n = result.lrs.len();
     let stride = n.div_ceil(12).max(1);
-    for i in (0..n).step_by(stride).chain((n > 0 && (n - 1) % stride != 0).then(|| n - 1)) {
+    for i in (0..n)
+        .step_by(stride)
+        .chain((n > 0 && !(n - 1).is_multiple_of(stride)).then(|| n - 1))
+    {
         let smoothed = result
             .smoothed
             .get(i)

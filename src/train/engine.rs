@@ -196,7 +196,9 @@ fn probe_features(
                 let batch = batch?;
                 let images = lp.prepare(&batch.images)?;
                 let Net::Classifier(model) = &mut lp.model else {
-                    return Err(TrainError::Config("the linear probe needs a classifier".into()));
+                    return Err(TrainError::Config(
+                        "the linear probe needs a classifier".into(),
+                    ));
                 };
                 rows.push(
                     model

@@ -133,7 +133,9 @@ impl Tally {
     /// Loss and accuracy (for segmentation also Dice and IoU) of a training pass.
     pub(super) fn train_metrics(&self) -> EpochMetrics {
         match &self.pixels {
-            Some(pixels) => EpochMetrics::from_segmentation(self.mean_loss(), pixels.metrics(Some(0))),
+            Some(pixels) => {
+                EpochMetrics::from_segmentation(self.mean_loss(), pixels.metrics(Some(0)))
+            }
             None => EpochMetrics {
                 loss: self.mean_loss(),
                 accuracy: self.correct as f64 / self.samples.max(1) as f64,

@@ -37,10 +37,10 @@ pub struct EpochMetrics {
     /// The full classification metrics of a validation pass (without the per-cell item
     /// lists; in the history also without ROC curves, see [`EpochMetrics::for_history`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classification: Option<ClassificationMetrics>,
+    pub classification: Option<Box<ClassificationMetrics>>,
     /// The segmentation metrics of a validation pass (Dice and IoU per class).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub segmentation: Option<SegmentationMetrics>,
+    pub segmentation: Option<Box<SegmentationMetrics>>,
 }
 
 impl EpochMetrics {
@@ -57,7 +57,7 @@ impl EpochMetrics {
             loss,
             accuracy: metrics.accuracy,
             extra,
-            classification: Some(metrics),
+            classification: Some(Box::new(metrics)),
             segmentation: None,
         }
     }
@@ -78,7 +78,7 @@ impl EpochMetrics {
             accuracy: metrics.pixel_accuracy,
             extra,
             classification: None,
-            segmentation: Some(metrics),
+            segmentation: Some(Box::new(metrics)),
         }
     }
 

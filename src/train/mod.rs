@@ -1,7 +1,7 @@
 //! The training engine: a headless loop over a [`BatchSource`] that reports typed
 //! [`TrainEvent`]s to an [`EventSink`], driven on a worker thread by [`TrainCommand`]s and a
 //! stop token; classification and segmentation (U-Net decoder, Dice + cross-entropy) with
-//! their full validation metrics; classification strategies (linear probe over cached embeddings, full
+//! their full validation metrics; strategies (linear probe over cached embeddings, full
 //! fine-tuning, staged unfreezing), optimisers with parameter groups, schedules, a
 //! learning-rate finder, and runs under `<project>/runs/<id>/` that survive a `kill -9`.
 

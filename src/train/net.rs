@@ -13,8 +13,8 @@ use super::classifier::{
     Classifier, load_model_tensors, model_tensors, strategy_groups, to_channels_last,
 };
 use super::config::{SEG_IGNORE_INDEX, Strategy, Task, TrainConfig};
-use super::segmentation::{SegLossConfig, segmentation_loss};
 use super::optim::ParamGroup;
+use super::segmentation::{SegLossConfig, segmentation_loss};
 use crate::model::load_backbone;
 use crate::model::seg_decoder::{SegDecoderConfig, SegmentationModel};
 
