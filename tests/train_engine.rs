@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use tch::Device;
-use transfer_workbench::train::events::CheckpointKind;
+use transfer_workbench::train::events::{BALANCED_ACCURACY, CheckpointKind, MACRO_AUC, MACRO_F1};
 use transfer_workbench::train::run::RunDir;
 use transfer_workbench::train::source::BatchIter;
 use transfer_workbench::train::{
-    Batch, BatchSource, ChannelSink, Control, JobSpec, OptimizerKind, Schedule, Split, Strategy,
-    SyntheticSource, TrainConfig, TrainEvent, TrainOutcome, VecSink, WeightsSpec, spawn_training,
-    train,
+    Batch, BatchSource, ChannelSink, Control, JobSpec, Monitor, OptimizerKind, Schedule, Split,
+    Strategy, SyntheticSource, TrainConfig, TrainEvent, TrainOutcome, VecSink, WeightsSpec,
+    spawn_training, train,
 };
 
 fn config(strategy: Strategy, epochs: usize) -> TrainConfig {
@@ -62,8 +62,12 @@ fn epochs(events: &[TrainEvent]) -> Vec<(usize, f64, f64)> {
 fn fine_tuning_lowers_the_loss_and_learns_the_task() {
     let project = tempfile::tempdir().unwrap();
     let mut sink = VecSink::new();
+    let config = TrainConfig {
+        monitor: Monitor::ValidationMacroF1,
+        ..config(Strategy::FineTune, 4)
+    };
     let summary = train(
-        &spec(project.path(), config(Strategy::FineTune, 4)),
+        &spec(project.path(), config),
         &mut source(),
         &mut sink,
         &mut Control::detached(),
@@ -76,8 +80,40 @@ fn fine_tuning_lowers_the_loss_and_learns_the_task() {
         "{history:?}"
     );
     assert!(history.last().unwrap().2 >= 0.9, "{history:?}");
+    // Every epoch's validation carries the full classification metrics.
+    let events = sink.events();
+    let last = events
+        .iter()
+        .filter_map(|e| match e {
+            TrainEvent::Epoch { validation, .. } => Some(validation.clone()),
+            _ => None,
+        })
+        .next_back()
+        .unwrap();
+    let metrics = last
+        .classification
+        .as_ref()
+        .expect("classification metrics");
+    assert_eq!(metrics.items, 32);
+    assert_eq!(metrics.confusion.counts.iter().sum::<u64>(), 32);
+    assert!(
+        metrics.confusion.items.is_empty(),
+        "no item lists in events"
+    );
+    assert_eq!((metrics.per_class.len(), metrics.roc_auc.len()), (2, 2));
+    assert_eq!(metrics.roc.len(), 2, "the event keeps the ROC curves");
+    assert_eq!(last.extra[MACRO_F1], metrics.macro_f1);
+    assert_eq!(last.extra[BALANCED_ACCURACY], metrics.balanced_accuracy);
+    assert_eq!(Some(last.extra[MACRO_AUC]), metrics.macro_roc_auc);
+    assert!(metrics.macro_roc_auc.unwrap() >= 0.9, "{metrics:?}");
+    let best = summary.best.unwrap();
+    assert!(best.1 >= 0.9 && best.1 <= 1.0, "best macro F1 {best:?}");
     let run = RunDir::open(project.path(), &summary.run_id).unwrap().0;
-    assert_eq!(run.read_history().unwrap().len(), 4);
+    let history = run.read_history().unwrap();
+    assert_eq!(history.len(), 4);
+    let stored = history[3].validation.classification.as_ref().unwrap();
+    assert!(stored.roc.is_empty() && stored.confusion.items.is_empty());
+    assert_eq!(stored.roc_auc, metrics.roc_auc);
     assert!(run.checkpoint_path(CheckpointKind::Best).is_file());
     assert!(matches!(
         sink.events().last(),

@@ -1,5 +1,6 @@
 //! `transfer-workbench train` and `eval`: the training engine from the command line, with a
-//! progress bar or one JSON event per line.
+//! progress bar or one JSON event per line; `train --lr-find` runs the learning-rate range
+//! test instead of training.
 //!
 //! NOTE(data loader): until the project data loader (issue 4) lands, both commands only run
 //! on the hidden `--synthetic` two-class data set; wiring them to the project's images is a
@@ -14,8 +15,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::project::load_project;
 use crate::train::run::RunDir;
 use crate::train::{
-    BatchSource, Control, EventSink, JobSpec, Strategy, SyntheticSource, TrainConfig, TrainEvent,
-    WeightsSpec, evaluate_run, train,
+    BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult,
+    Monitor, Strategy, SyntheticDisks, SyntheticSource, Task, TrainConfig, TrainEvent, WeightsSpec,
+    evaluate_run, find_lr, train,
 };
 
 /// Options of `train`.
@@ -48,9 +50,26 @@ pub struct TrainArgs {
     /// Seed of initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// libtorch CPU threads.
+    /// libtorch CPU threads (default: the number of physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// classification, or segmentation (binary: background and foreground).
+    #[arg(long, default_value = "classification")]
+    pub task: String,
+    /// The validation metric that picks the best checkpoint: loss, accuracy,
+    /// balanced-accuracy, f1, auc (classification) or dice (segmentation).
+    #[arg(long, default_value = "loss")]
+    pub monitor: String,
+    /// Channels-last memory format (default: on the CPU, off on CUDA).
+    #[arg(long, value_name = "BOOL")]
+    pub channels_last: Option<bool>,
+    /// Run the learning-rate range test instead of training, print the loss curve and the
+    /// suggested rate (nothing is saved).
+    #[arg(long)]
+    pub lr_find: bool,
+    /// Steps of the range test.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub lr_find_steps: usize,
     /// Resume this run from its last checkpoint (its frozen config is used).
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
@@ -91,18 +110,41 @@ fn strategy(name: &str) -> anyhow::Result<Strategy> {
     })
 }
 
+fn task(name: &str) -> anyhow::Result<Task> {
+    Ok(match name {
+        "classification" | "classify" => Task::Classification,
+        "segmentation" | "segment" => Task::Segmentation { classes: 2 },
+        other => bail!("unknown task '{other}' (classification or segmentation)"),
+    })
+}
+
+fn monitor(name: &str) -> anyhow::Result<Monitor> {
+    Ok(match name {
+        "loss" => Monitor::ValidationLoss,
+        "accuracy" => Monitor::ValidationAccuracy,
+        "balanced-accuracy" => Monitor::ValidationBalancedAccuracy,
+        "f1" | "macro-f1" => Monitor::ValidationMacroF1,
+        "auc" | "macro-auc" => Monitor::ValidationMacroAuc,
+        "dice" => Monitor::ValidationDice,
+        other => {
+            bail!("unknown monitor '{other}' (loss, accuracy, balanced-accuracy, f1, auc or dice)")
+        }
+    })
+}
+
 fn make_source(
     synthetic: bool,
+    task: Task,
     input_size_px: u32,
     seed: u64,
 ) -> anyhow::Result<Box<dyn BatchSource>> {
     if synthetic {
-        return Ok(Box::new(SyntheticSource::two_class(
-            64,
-            32,
-            input_size_px,
-            seed,
-        )));
+        return Ok(match task {
+            Task::Classification => {
+                Box::new(SyntheticSource::two_class(64, 32, input_size_px, seed))
+            }
+            Task::Segmentation { .. } => Box::new(SyntheticDisks::new(48, 16, input_size_px, seed)),
+        });
     }
     bail!(
         "training on project images needs the data loader, which is not wired yet (issue 4); use --synthetic to try the engine"
@@ -126,16 +168,24 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         batch_size: args.batch_size,
         seed: args.seed,
         threads: args.threads,
+        task: task(&args.task)?,
+        monitor: monitor(&args.monitor)?,
+        channels_last: args.channels_last,
         ..TrainConfig::default()
     };
-    let (size, seed) = match &args.resume {
-        Some(id) => {
-            let (_, frozen) = RunDir::open(&args.project, id)?;
-            (frozen.input_size_px, frozen.seed)
-        }
-        None => (config.input_size_px, config.seed),
+    let frozen = match &args.resume {
+        Some(id) => RunDir::open(&args.project, id)?.1,
+        None => config.clone(),
     };
-    let mut source = make_source(args.synthetic, size, seed)?;
+    let mut source = make_source(
+        args.synthetic,
+        frozen.task,
+        frozen.input_size_px,
+        frozen.seed,
+    )?;
+    if args.lr_find {
+        return run_lr_find(&args, &frozen, source.as_mut());
+    }
     let spec = JobSpec {
         resume: args.resume.clone(),
         ..JobSpec::new(&args.project, config)
@@ -163,6 +213,74 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs the learning-rate range test and prints its curve and suggestion.
+fn run_lr_find(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    source: &mut dyn BatchSource,
+) -> anyhow::Result<()> {
+    let options = LrFinderOptions {
+        steps: args.lr_find_steps,
+        ..LrFinderOptions::default()
+    };
+    let device = tch::Device::cuda_if_available();
+    let result = find_lr(config, source, device, options)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).context("encoding the curve")?
+        );
+    } else {
+        print!("{}", lr_find_summary(&result, options));
+    }
+    Ok(())
+}
+
+/// A table of about a dozen points of the curve, its minimum and the suggestion.
+fn lr_find_summary(result: &LrFinderResult, options: LrFinderOptions) -> String {
+    let mut out = format!(
+        "learning-rate range test: {} of {} steps from {:.1e} to {:.1e}\n{:>10} {:>10} {:>10}\n",
+        result.losses.len(),
+        options.steps,
+        options.min_lr,
+        options.max_lr,
+        "lr",
+        "loss",
+        "smoothed"
+    );
+    let n = result.lrs.len();
+    let stride = n.div_ceil(12).max(1);
+    for i in (0..n)
+        .step_by(stride)
+        .chain((n > 0 && !(n - 1).is_multiple_of(stride)).then(|| n - 1))
+    {
+        let smoothed = result
+            .smoothed
+            .get(i)
+            .map_or("diverged".to_owned(), |s| format!("{s:.4}"));
+        out.push_str(&format!(
+            "{:>10.2e} {:>10.4} {:>10}\n",
+            result.lrs[i], result.losses[i], smoothed
+        ));
+    }
+    let lowest = result
+        .smoothed
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1));
+    if let Some((i, loss)) = lowest {
+        out.push_str(&format!(
+            "lowest smoothed loss {loss:.4} at lr {:.2e}\n",
+            result.lrs[i]
+        ));
+    }
+    match result.suggested_lr {
+        Some(lr) => out.push_str(&format!("suggested lr: {lr:.2e}\n")),
+        None => out.push_str("no suggestion: the loss never fell clearly\n"),
+    }
+    out
+}
+
 /// Runs `eval`.
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let id = match args
@@ -174,7 +292,12 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         None => bail!("the project has no runs: {}", args.project.display()),
     };
     let (_, config) = RunDir::open(&args.project, &id)?;
-    let mut source = make_source(args.synthetic, config.input_size_px, config.seed)?;
+    let mut source = make_source(
+        args.synthetic,
+        config.task,
+        config.input_size_px,
+        config.seed,
+    )?;
     let report = evaluate_run(
         &args.project,
         &id,
@@ -188,15 +311,25 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "{} ({} epochs, {}): validation loss {:.4}, accuracy {:.3}",
+            "{} ({} epochs, {}): validation loss {:.4}, accuracy {:.3}{}",
             report.run_id,
             report.epochs_done,
             display_name(&report.checkpoint),
             report.validation.loss,
-            report.validation.accuracy
+            report.validation.accuracy,
+            extras(&report.validation)
         );
     }
     Ok(())
+}
+
+/// The further metrics of `metrics` as `, name value` pairs.
+fn extras(metrics: &EpochMetrics) -> String {
+    metrics
+        .extra
+        .iter()
+        .map(|(name, value)| format!(", {name} {value:.3}"))
+        .collect()
 }
 
 fn display_name(path: &Path) -> String {
@@ -270,11 +403,12 @@ impl EventSink for BarSink {
                     bar.finish_and_clear();
                 }
                 eprintln!(
-                    "epoch {epoch}: train loss {:.4} acc {:.3} | validation loss {:.4} acc {:.3}{}",
+                    "epoch {epoch}: train loss {:.4} acc {:.3} | validation loss {:.4} acc {:.3}{}{}",
                     train.loss,
                     train.accuracy,
                     validation.loss,
                     validation.accuracy,
+                    extras(&validation),
                     if improved { " *" } else { "" }
                 );
             }

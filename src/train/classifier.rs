@@ -70,65 +70,9 @@ impl Classifier {
         Ok(self.head.forward_t(embedding, train)?)
     }
 
-    /// Trainable variables with their names, in creation (depth) order.
-    fn named_trainable(&self) -> Vec<(String, Tensor)> {
-        let by_ptr: HashMap<usize, String> = self
-            .vs
-            .variables()
-            .into_iter()
-            .map(|(name, t)| (t.data_ptr() as usize, name))
-            .collect();
-        self.vs
-            .trainable_variables()
-            .into_iter()
-            .filter_map(|t| by_ptr.get(&(t.data_ptr() as usize)).map(|n| (n.clone(), t)))
-            .collect()
-    }
-
     /// The parameter groups trained by `strategy` in `epoch`.
     pub fn param_groups(&self, strategy: Strategy, epoch: usize) -> Vec<ParamGroup> {
-        let (head, backbone): (Vec<_>, Vec<_>) = self
-            .named_trainable()
-            .into_iter()
-            .partition(|(name, _)| name.starts_with(HEAD_PREFIX));
-        let group = |name: &str, lr_scale: f64, params| ParamGroup {
-            name: name.to_owned(),
-            lr_scale,
-            params,
-        };
-        match strategy {
-            Strategy::LinearProbe => vec![group("head", 1.0, head)],
-            Strategy::FineTune => {
-                let mut all = backbone;
-                all.extend(head);
-                vec![group("all", 1.0, all)]
-            }
-            Strategy::Staged { warmup_epochs, .. } if epoch < warmup_epochs => {
-                vec![group("head", 1.0, head)]
-            }
-            Strategy::Staged {
-                layer_groups,
-                lr_decay,
-                ..
-            } => {
-                let groups = layer_groups.max(1);
-                let chunk = backbone.len().div_ceil(groups).max(1);
-                let mut out: Vec<ParamGroup> = backbone
-                    .chunks(chunk)
-                    .enumerate()
-                    .map(|(i, params)| {
-                        let scale = lr_decay.powi((groups - i) as i32);
-                        let params = params
-                            .iter()
-                            .map(|(n, t)| (n.clone(), t.shallow_clone()))
-                            .collect();
-                        group(&format!("backbone.{i}"), scale, params)
-                    })
-                    .collect();
-                out.push(group("head", 1.0, head));
-                out
-            }
-        }
+        strategy_groups(&self.vs, HEAD_PREFIX, strategy, epoch)
     }
 
     /// Whether `strategy` trains the backbone in `epoch`.
@@ -142,9 +86,7 @@ impl Classifier {
 
     /// All variables (including batch-norm statistics) by name.
     pub fn model_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut all: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
+        model_tensors(&self.vs)
     }
 
     /// Copies every variable from `tensors` (strict: each must be present with its shape).
@@ -153,25 +95,127 @@ impl Classifier {
         tensors: &HashMap<String, Tensor>,
         path: &Path,
     ) -> Result<(), TrainError> {
-        let bad = |reason: String| TrainError::Checkpoint {
-            path: path.to_owned(),
-            reason,
-        };
-        tch::no_grad(|| {
-            for (name, mut var) in self.vs.variables() {
-                let src = tensors
-                    .get(&name)
-                    .ok_or_else(|| bad(format!("'{name}' is missing")))?;
-                if src.size() != var.size() {
-                    return Err(bad(format!(
-                        "'{name}' has shape {:?}, the model {:?}",
-                        src.size(),
-                        var.size()
-                    )));
-                }
-                var.f_copy_(src)?;
-            }
-            Ok(())
-        })
+        load_model_tensors(&self.vs, tensors, path)
     }
+}
+
+/// Trainable variables with their names, in creation (depth) order.
+fn named_trainable(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let by_ptr: HashMap<usize, String> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (t.data_ptr() as usize, name))
+        .collect();
+    vs.trainable_variables()
+        .into_iter()
+        .filter_map(|t| by_ptr.get(&(t.data_ptr() as usize)).map(|n| (n.clone(), t)))
+        .collect()
+}
+
+/// The parameter groups trained by `strategy` in `epoch`, for a model whose task-specific
+/// part (head or decoder) has the variable prefix `head_prefix` and the rest is backbone.
+pub fn strategy_groups(
+    vs: &VarStore,
+    head_prefix: &str,
+    strategy: Strategy,
+    epoch: usize,
+) -> Vec<ParamGroup> {
+    let (head, backbone): (Vec<_>, Vec<_>) = named_trainable(vs)
+        .into_iter()
+        .partition(|(name, _)| name.starts_with(head_prefix));
+    let group = |name: &str, lr_scale: f64, params| ParamGroup {
+        name: name.to_owned(),
+        lr_scale,
+        params,
+    };
+    match strategy {
+        Strategy::LinearProbe => vec![group("head", 1.0, head)],
+        Strategy::FineTune => {
+            let mut all = backbone;
+            all.extend(head);
+            vec![group("all", 1.0, all)]
+        }
+        Strategy::Staged { warmup_epochs, .. } if epoch < warmup_epochs => {
+            vec![group("head", 1.0, head)]
+        }
+        Strategy::Staged {
+            layer_groups,
+            lr_decay,
+            ..
+        } => {
+            let groups = layer_groups.max(1);
+            let chunk = backbone.len().div_ceil(groups).max(1);
+            let mut out: Vec<ParamGroup> = backbone
+                .chunks(chunk)
+                .enumerate()
+                .map(|(i, params)| {
+                    let scale = lr_decay.powi((groups - i) as i32);
+                    let params = params
+                        .iter()
+                        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                        .collect();
+                    group(&format!("backbone.{i}"), scale, params)
+                })
+                .collect();
+            out.push(group("head", 1.0, head));
+            out
+        }
+    }
+}
+
+/// All variables of `vs` (including batch-norm statistics) by name, sorted.
+pub fn model_tensors(vs: &VarStore) -> Vec<(String, Tensor)> {
+    let mut all: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+/// Copies every variable of `vs` from `tensors` (strict: each must be present with its
+/// shape); `path` names the checkpoint in errors.
+pub fn load_model_tensors(
+    vs: &VarStore,
+    tensors: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<(), TrainError> {
+    let bad = |reason: String| TrainError::Checkpoint {
+        path: path.to_owned(),
+        reason,
+    };
+    tch::no_grad(|| {
+        for (name, mut var) in vs.variables() {
+            let src = tensors
+                .get(&name)
+                .ok_or_else(|| bad(format!("'{name}' is missing")))?;
+            if src.size() != var.size() {
+                return Err(bad(format!(
+                    "'{name}' has shape {:?}, the model {:?}",
+                    src.size(),
+                    var.size()
+                )));
+            }
+            var.f_copy_(src)?;
+        }
+        Ok(())
+    })
+}
+
+/// Converts every 4-D variable of `vs` to channels-last (NHWC) strides in place, keeping
+/// values and identity (optimisers built afterwards see the new layout).
+pub fn to_channels_last(vs: &VarStore) -> Result<(), TrainError> {
+    tch::no_grad(|| {
+        for (_, mut var) in vs.variables() {
+            if var.dim() == 4 {
+                let nhwc = channels_last(&var)?;
+                var.f_set_data(&nhwc)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `xs` `[N, C, H, W]` with channels-last strides (same values and shape).
+pub fn channels_last(xs: &Tensor) -> Result<Tensor, tch::TchError> {
+    xs.f_permute([0, 2, 3, 1])?
+        .f_contiguous()?
+        .f_permute([0, 3, 1, 2])
 }

@@ -1,18 +1,22 @@
 //! The training loop: epochs of optimiser steps over a [`BatchSource`] (or, for the linear
-//! probe, over cached embeddings), validation after each epoch, metric history, best and
-//! last checkpoints, early stopping, NaN/inf detection, and resume from the last checkpoint.
+//! probe, over cached embeddings), validation after each epoch (see [`super::eval`]), metric
+//! history, best and last checkpoints, early stopping, NaN/inf detection, and resume from
+//! the last checkpoint. Classification and segmentation share the loop; they differ in the
+//! network ([`Net`]), the loss and the validation metrics.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::cache::{CachedEmbeddings, cache_key, load_or_compute};
-use super::classifier::Classifier;
-use super::config::{Balancing, Strategy, TrainConfig};
+use super::classifier::{Classifier, channels_last};
+use super::config::{Balancing, Strategy, Task, TrainConfig};
+use super::eval::Tally;
 use super::events::{CheckpointKind, EpochMetrics, EventSink, TrainEvent};
+use super::net::Net;
 use super::optim::Optimizer;
 use super::run::{CheckpointState, EpochRecord, RunDir};
 use super::sampler::{epoch_seed, fixed_plan, inverse_frequency_weights, train_plan};
@@ -85,13 +89,14 @@ pub fn train(
 }
 
 /// The state of one job's loop.
-struct Loop<'a> {
-    config: TrainConfig,
-    device: Device,
-    model: Classifier,
+pub(super) struct Loop<'a> {
+    pub(super) config: TrainConfig,
+    pub(super) device: Device,
+    pub(super) model: Net,
     optimizer: Optimizer,
     phase: Option<bool>,
     class_weights: Option<Tensor>,
+    pub(super) channels_last: bool,
     state: CheckpointState,
     run: &'a RunDir,
     total_steps: usize,
@@ -114,9 +119,7 @@ fn train_inner(
     };
     let run = &*run_slot.insert(run);
     config.validate()?;
-    if let Some(threads) = config.threads {
-        tch::set_num_threads(threads as i32);
-    }
+    tch::set_num_threads(config.threads() as i32);
     let mut lp = Loop::new(config, spec.device, source, run)?;
     if spec.resume.is_some() {
         lp.restore()?;
@@ -191,9 +194,14 @@ fn probe_features(
                     return Err(TrainError::Config("stopped".into()));
                 }
                 let batch = batch?;
-                let images = batch.images.f_to_device(lp.device)?;
+                let images = lp.prepare(&batch.images)?;
+                let Net::Classifier(model) = &mut lp.model else {
+                    return Err(TrainError::Config(
+                        "the linear probe needs a classifier".into(),
+                    ));
+                };
                 rows.push(
-                    lp.model
+                    model
                         .embed(&images, false)?
                         .f_to_device(Device::Cpu)?
                         .f_to_kind(Kind::Float)?,
@@ -220,7 +228,7 @@ fn probe_features(
 }
 
 impl<'a> Loop<'a> {
-    fn new(
+    pub(super) fn new(
         config: TrainConfig,
         device: Device,
         source: &dyn BatchSource,
@@ -232,7 +240,15 @@ impl<'a> Loop<'a> {
                 "need at least 2 classes, the data has {classes}"
             )));
         }
-        let model = Classifier::build(&config, classes, device)?;
+        if let Task::Segmentation { classes: task } = config.task
+            && task != classes
+        {
+            return Err(TrainError::Config(format!(
+                "the configuration segments {task} classes, the data has {classes}"
+            )));
+        }
+        let channels_last = config.use_channels_last(device);
+        let model = Net::build(&config, classes, device, channels_last)?;
         let class_weights = match config.balancing {
             Balancing::ClassWeights => {
                 let w = inverse_frequency_weights(&source.labels(Split::Train), classes);
@@ -247,6 +263,7 @@ impl<'a> Loop<'a> {
             optimizer,
             phase: None,
             class_weights,
+            channels_last,
             state: CheckpointState::default(),
             device,
             model,
@@ -283,7 +300,7 @@ impl<'a> Loop<'a> {
     }
 
     /// Rebuilds the optimiser's groups when the strategy's phase changes (state carried).
-    fn set_phase(&mut self, epoch: usize) {
+    pub(super) fn set_phase(&mut self, epoch: usize) {
         let phase = Classifier::backbone_trainable(self.config.strategy, epoch);
         if self.phase == Some(phase) {
             return;
@@ -304,14 +321,14 @@ impl<'a> Loop<'a> {
         self.phase = Some(phase);
     }
 
-    fn loss(&self, logits: &Tensor, targets: &Tensor) -> Result<Tensor, TrainError> {
-        Ok(logits.f_cross_entropy_loss(
-            targets,
-            self.class_weights.as_ref(),
-            Reduction::Mean,
-            -100,
-            self.config.label_smoothing,
-        )?)
+    /// Images on the device, in channels-last layout when configured (embeddings as they are).
+    pub(super) fn prepare(&self, inputs: &Tensor) -> Result<Tensor, TrainError> {
+        let inputs = inputs.f_to_device(self.device)?;
+        Ok(if self.channels_last && inputs.dim() == 4 {
+            channels_last(&inputs)?
+        } else {
+            inputs
+        })
     }
 
     /// One epoch of optimiser steps; `None` when stopped.
@@ -330,7 +347,7 @@ impl<'a> Loop<'a> {
         let labels = source.labels(Split::Train);
         let plan = train_plan(&labels, self.config.batch_size, seed, balanced);
         let trainable = Classifier::backbone_trainable(self.config.strategy, epoch);
-        let mut tally = Tally::default();
+        let mut tally = Tally::new(self.config.task, source.num_classes());
         let batches = feed(
             source,
             features.map(|f| &f.0),
@@ -345,15 +362,18 @@ impl<'a> Loop<'a> {
             }
             let started = Instant::now();
             let (inputs, targets, is_embedding) = batch?;
-            let inputs = inputs.f_to_device(self.device)?;
+            let inputs = self.prepare(&inputs)?;
             let targets = targets.f_to_device(self.device)?;
-            let embedding = if is_embedding {
-                inputs
-            } else {
-                self.model.embed(&inputs, trainable)?
+            let logits = match &mut self.model {
+                Net::Classifier(model) if is_embedding => model.head_logits(&inputs, true)?,
+                model => model.logits(&inputs, trainable, true)?,
             };
-            let logits = self.model.head_logits(&embedding, true)?;
-            let loss = self.loss(&logits, &targets)?;
+            let loss = self.model.loss(
+                &logits,
+                &targets,
+                self.class_weights.as_ref(),
+                self.config.label_smoothing,
+            )?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
                 return Err(TrainError::NonFiniteLoss { epoch, step, value });
@@ -372,7 +392,7 @@ impl<'a> Loop<'a> {
             self.optimizer.step(lr)?;
             self.state.global_step += 1;
             let n = targets.size().first().copied().unwrap_or(0) as usize;
-            tally.add(&logits, &targets, value, n)?;
+            tally.add(&logits, &targets, value)?;
             let secs = started.elapsed().as_secs_f64().max(1e-9);
             sink.send(TrainEvent::Step {
                 epoch,
@@ -382,49 +402,7 @@ impl<'a> Loop<'a> {
                 images_per_sec: n as f64 / secs,
             });
         }
-        Ok(Some(tally.metrics()))
-    }
-
-    /// Plain cross-entropy and accuracy on the validation split; `None` when stopped.
-    fn evaluate(
-        &mut self,
-        source: &mut dyn BatchSource,
-        features: Option<&CachedEmbeddings>,
-        mut control: Option<(&mut dyn EventSink, &mut Control)>,
-    ) -> Result<Option<EpochMetrics>, TrainError> {
-        let plan = fixed_plan(
-            source.labels(Split::Validation).len(),
-            self.config.batch_size,
-        );
-        let mut tally = Tally::default();
-        for batch in feed(source, features, Split::Validation, plan, false, 0) {
-            if let Some((sink, control)) = control.as_mut()
-                && control.should_stop(*sink)
-            {
-                return Ok(None);
-            }
-            let (inputs, targets, is_embedding) = batch?;
-            let inputs = inputs.f_to_device(self.device)?;
-            let targets = targets.f_to_device(self.device)?;
-            let embedding = if is_embedding {
-                inputs
-            } else {
-                self.model.embed(&inputs, false)?
-            };
-            let logits = tch::no_grad(|| self.model.head_logits(&embedding, false))?;
-            let loss = logits.f_cross_entropy_loss::<Tensor>(
-                &targets,
-                None,
-                Reduction::Mean,
-                -100,
-                0.0,
-            )?;
-            let n = targets.size().first().copied().unwrap_or(0) as usize;
-            tally.add(&logits, &targets, loss.f_double_value(&[])?, n)?;
-        }
-        // TODO(metrics): hand tally's predictions and labels to `train::metrics` for balanced
-        // accuracy, per-class precision/recall/F1, the confusion matrix and ROC-AUC.
-        Ok(Some(tally.metrics()))
+        Ok(Some(tally.train_metrics()))
     }
 
     /// History, checkpoints and events after an epoch; returns whether to stop early.
@@ -437,10 +415,7 @@ impl<'a> Loop<'a> {
         sink: &mut dyn EventSink,
     ) -> Result<bool, TrainError> {
         let monitor = self.config.monitor;
-        let value = match monitor {
-            super::config::Monitor::ValidationLoss => validation.loss,
-            super::config::Monitor::ValidationAccuracy => validation.accuracy,
-        };
+        let value = monitor.value(&validation);
         let min_delta = self.config.early_stopping.map_or(0.0, |e| e.min_delta);
         let improved = value.is_finite()
             && self.state.best.is_none_or(|(_, best)| {
@@ -467,8 +442,8 @@ impl<'a> Loop<'a> {
             epoch,
             global_step: self.state.global_step,
             lr,
-            train: train.clone(),
-            validation: validation.clone(),
+            train: train.for_history(),
+            validation: validation.for_history(),
             duration_secs: started.elapsed().as_secs_f64(),
         })?;
         self.run.log(&format!(
@@ -508,7 +483,7 @@ impl<'a> Loop<'a> {
             .is_some_and(|e| self.state.stale_epochs >= e.patience.max(1)))
     }
 
-    fn summary(
+    pub(super) fn summary(
         &self,
         outcome: TrainOutcome,
         last_validation: Option<EpochMetrics>,
@@ -519,17 +494,17 @@ impl<'a> Loop<'a> {
             outcome,
             epochs_done: self.state.epochs_done,
             best: self.state.best,
-            backbone_passes: self.model.backbone_passes,
+            backbone_passes: self.model.backbone_passes(),
             last_validation,
         }
     }
 }
 
 /// A batch of inputs (images, or embeddings when the flag is set) and targets.
-type Fed = Result<(Tensor, Tensor, bool), TrainError>;
+pub(super) type Fed = Result<(Tensor, Tensor, bool), TrainError>;
 
 /// The batches of `plan`: rows of cached embeddings when given, else images from `source`.
-fn feed<'s>(
+pub(super) fn feed<'s>(
     source: &'s mut dyn BatchSource,
     cached: Option<&'s CachedEmbeddings>,
     split: Split,
@@ -553,91 +528,4 @@ fn feed<'s>(
                 .map(|b| b.map(|b| (b.images, b.targets, false))),
         ),
     }
-}
-
-/// Running loss and accuracy of a pass.
-#[derive(Default)]
-struct Tally {
-    loss_sum: f64,
-    correct: usize,
-    samples: usize,
-}
-
-impl Tally {
-    fn add(
-        &mut self,
-        logits: &Tensor,
-        targets: &Tensor,
-        mean_loss: f64,
-        n: usize,
-    ) -> Result<(), TrainError> {
-        let predicted = logits.f_argmax(-1, false)?;
-        let correct = predicted
-            .f_eq_tensor(targets)?
-            .f_sum(Kind::Int64)?
-            .f_int64_value(&[])?;
-        self.loss_sum += mean_loss * n as f64;
-        self.correct += correct as usize;
-        self.samples += n;
-        Ok(())
-    }
-
-    fn metrics(&self) -> EpochMetrics {
-        let n = self.samples.max(1) as f64;
-        EpochMetrics {
-            loss: self.loss_sum / n,
-            accuracy: self.correct as f64 / n,
-            extra: Default::default(),
-        }
-    }
-}
-
-/// The result of evaluating a run's checkpoint.
-#[derive(Clone, Debug, Serialize)]
-pub struct EvalReport {
-    /// The run id.
-    pub run_id: String,
-    /// The checkpoint used (`best`, else `last`).
-    pub checkpoint: PathBuf,
-    /// The epoch it was saved after.
-    pub epochs_done: usize,
-    /// Validation metrics.
-    pub validation: EpochMetrics,
-}
-
-/// Evaluates run `run_id`'s best checkpoint (or its last) on the validation split.
-pub fn evaluate_run(
-    project_dir: &std::path::Path,
-    run_id: &str,
-    source: &mut dyn BatchSource,
-    device: Device,
-) -> Result<EvalReport, TrainError> {
-    let (run, config) = RunDir::open(project_dir, run_id)?;
-    let (kind, (tensors, state)) = match run.load_checkpoint(CheckpointKind::Best) {
-        Ok(found) => (CheckpointKind::Best, found),
-        Err(_) => (
-            CheckpointKind::Last,
-            run.load_checkpoint(CheckpointKind::Last)?,
-        ),
-    };
-    let checkpoint = run.checkpoint_path(kind);
-    let mut lp = Loop::new(
-        TrainConfig {
-            weights: super::config::WeightsSpec::Random,
-            ..config
-        },
-        device,
-        source,
-        &run,
-    )?;
-    lp.model.load_model_tensors(&tensors, &checkpoint)?;
-    let validation = lp
-        .evaluate(source, None, None)?
-        .ok_or_else(|| TrainError::Config("evaluation was stopped".into()))?;
-    Ok(EvalReport {
-        run_id: run.id.clone(),
-        checkpoint,
-        epochs_done: state.epochs_done,
-        validation,
-    })
 }

@@ -10,16 +10,88 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{Sender, TrySendError};
 use serde::{Deserialize, Serialize};
 
+use super::metrics::{ClassificationMetrics, SegmentationMetrics};
+
+/// Key in [`EpochMetrics::extra`]: balanced accuracy (classification).
+pub const BALANCED_ACCURACY: &str = "balanced_accuracy";
+/// Key in [`EpochMetrics::extra`]: macro F1 (classification).
+pub const MACRO_F1: &str = "macro_f1";
+/// Key in [`EpochMetrics::extra`]: macro one-vs-rest ROC-AUC (classification, when defined).
+pub const MACRO_AUC: &str = "macro_auc";
+/// Key in [`EpochMetrics::extra`]: foreground Dice (binary) or mean Dice (segmentation).
+pub const DICE: &str = "dice";
+/// Key in [`EpochMetrics::extra`]: foreground IoU (binary) or mean IoU (segmentation).
+pub const IOU: &str = "iou";
+
 /// Loss, accuracy and further named metrics of one pass over a split.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// Mean loss per sample.
     pub loss: f64,
-    /// Fraction of correctly classified samples.
+    /// Fraction of correctly classified samples (pixels, for segmentation).
     pub accuracy: f64,
-    /// Further metrics by name (filled by `train::metrics` once it lands).
+    /// Further scalar metrics by name (see the key constants of this module), for plots and
+    /// the monitor.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, f64>,
+    /// The full classification metrics of a validation pass (without the per-cell item
+    /// lists; in the history also without ROC curves, see [`EpochMetrics::for_history`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Box<ClassificationMetrics>>,
+    /// The segmentation metrics of a validation pass (Dice and IoU per class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segmentation: Option<Box<SegmentationMetrics>>,
+}
+
+impl EpochMetrics {
+    /// Loss and accuracy with the scalar summary and the full classification metrics.
+    pub fn from_classification(loss: f64, mut metrics: ClassificationMetrics) -> Self {
+        metrics.strip_items();
+        let mut extra = BTreeMap::new();
+        extra.insert(BALANCED_ACCURACY.to_owned(), metrics.balanced_accuracy);
+        extra.insert(MACRO_F1.to_owned(), metrics.macro_f1);
+        if let Some(auc) = metrics.macro_roc_auc {
+            extra.insert(MACRO_AUC.to_owned(), auc);
+        }
+        Self {
+            loss,
+            accuracy: metrics.accuracy,
+            extra,
+            classification: Some(Box::new(metrics)),
+            segmentation: None,
+        }
+    }
+
+    /// Loss and pixel accuracy with Dice and IoU (foreground for binary tasks, else the mean
+    /// over the non-background classes).
+    pub fn from_segmentation(loss: f64, metrics: SegmentationMetrics) -> Self {
+        let mut extra = BTreeMap::new();
+        let dice = metrics.foreground_dice.or(metrics.mean_dice);
+        let iou = metrics.foreground_iou.or(metrics.mean_iou);
+        for (key, value) in [(DICE, dice), (IOU, iou)] {
+            if let Some(value) = value {
+                extra.insert(key.to_owned(), value);
+            }
+        }
+        Self {
+            loss,
+            accuracy: metrics.pixel_accuracy,
+            extra,
+            classification: None,
+            segmentation: Some(Box::new(metrics)),
+        }
+    }
+
+    /// A copy for the append-only history: ROC curves (one point per distinct score, so as
+    /// long as the validation set) are left out; their AUCs stay.
+    pub fn for_history(&self) -> Self {
+        let mut out = self.clone();
+        if let Some(c) = out.classification.as_mut() {
+            c.strip_items();
+            c.roc.clear();
+        }
+        out
+    }
 }
 
 /// Which checkpoint was written.

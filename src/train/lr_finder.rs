@@ -3,11 +3,12 @@
 //! of steepest descent of the smoothed loss before it diverges.
 
 use serde::Serialize;
-use tch::{Device, Reduction};
+use tch::Device;
 
 use super::TrainError;
-use super::classifier::Classifier;
+use super::classifier::{Classifier, channels_last};
 use super::config::TrainConfig;
+use super::net::Net;
 use super::optim::Optimizer;
 use super::sampler::{epoch_seed, train_plan};
 use super::source::{BatchSource, Split};
@@ -94,7 +95,8 @@ pub fn suggest_lr(lrs: &[f64], losses: &[f64]) -> (Vec<f64>, Option<f64>) {
     (smoothed, best.map(|(i, _)| lrs[i]))
 }
 
-/// Runs the range test for `config`'s strategy on a fresh model (nothing is saved).
+/// Runs the range test for `config`'s task and strategy on a fresh model (nothing is
+/// saved), with `config`'s thread count.
 pub fn find_lr(
     config: &TrainConfig,
     source: &mut dyn BatchSource,
@@ -108,7 +110,9 @@ pub fn find_lr(
             "the sweep needs 0 < min lr < max lr".into(),
         ));
     }
-    let mut model = Classifier::build(config, source.num_classes(), device)?;
+    tch::set_num_threads(config.threads() as i32);
+    let nhwc = config.use_channels_last(device);
+    let mut model = Net::build(config, source.num_classes(), device, nhwc)?;
     let mut optimizer = Optimizer::new(config.optimizer, model.param_groups(config.strategy, 0));
     let trainable = Classifier::backbone_trainable(config.strategy, 0);
     let ratio = (options.max_lr / options.min_lr).powf(1.0 / (steps - 1) as f64);
@@ -124,17 +128,13 @@ pub fn find_lr(
         for batch in source.batches(Split::Train, plan, true, seed) {
             let batch = batch?;
             let lr = options.min_lr * ratio.powi(result.lrs.len() as i32);
-            let images = batch.images.f_to_device(device)?;
+            let mut images = batch.images.f_to_device(device)?;
+            if nhwc {
+                images = channels_last(&images)?;
+            }
             let targets = batch.targets.f_to_device(device)?;
-            let embedding = model.embed(&images, trainable)?;
-            let logits = model.head_logits(&embedding, true)?;
-            let loss = logits.f_cross_entropy_loss::<tch::Tensor>(
-                &targets,
-                None,
-                Reduction::Mean,
-                -100,
-                config.label_smoothing,
-            )?;
+            let logits = model.logits(&images, trainable, true)?;
+            let loss = model.loss(&logits, &targets, None, config.label_smoothing)?;
             let value = loss.f_double_value(&[])?;
             result.lrs.push(lr);
             result.losses.push(value);

@@ -1,7 +1,7 @@
 //! The training engine: a headless loop over a [`BatchSource`] that reports typed
 //! [`TrainEvent`]s to an [`EventSink`], driven on a worker thread by [`TrainCommand`]s and a
-//! stop token; metrics (classification and segmentation) and the segmentation loss;
-//! classification strategies (linear probe over cached embeddings, full
+//! stop token; classification and segmentation (U-Net decoder, Dice + cross-entropy) with
+//! their full validation metrics; strategies (linear probe over cached embeddings, full
 //! fine-tuning, staged unfreezing), optimisers with parameter groups, schedules, a
 //! learning-rate finder, and runs under `<project>/runs/<id>/` that survive a `kill -9`.
 
@@ -9,13 +9,16 @@ pub mod cache;
 pub mod classifier;
 pub mod config;
 pub mod engine;
+pub mod eval;
 pub mod events;
 pub mod lr_finder;
 pub mod metrics;
+pub mod net;
 pub mod optim;
 pub mod run;
 pub mod sampler;
 pub mod schedule;
+pub mod seg_source;
 pub mod segmentation;
 pub mod source;
 pub mod worker;
@@ -23,11 +26,14 @@ pub mod worker;
 use std::path::PathBuf;
 
 pub use config::{
-    Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TrainConfig, WeightsSpec,
+    Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, Task, TrainConfig,
+    WeightsSpec,
 };
-pub use engine::{EvalReport, TrainOutcome, TrainSummary, evaluate_run, train};
+pub use engine::{TrainOutcome, TrainSummary, train};
+pub use eval::{EvalReport, evaluate_run};
 pub use events::{ChannelSink, EpochMetrics, EventSink, TrainEvent, VecSink};
 pub use lr_finder::{LrFinderOptions, LrFinderResult, find_lr, suggest_lr};
+pub use seg_source::SyntheticDisks;
 pub use source::{Batch, BatchSource, Split, SyntheticSource};
 pub use worker::{Control, JobSpec, TrainCommand, TrainHandle, spawn_training};
 
@@ -38,6 +44,8 @@ pub enum TrainError {
     Model(#[from] crate::model::ModelError),
     #[error("libtorch error: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("invalid metric input: {0}")]
+    Metrics(#[from] metrics::MetricsError),
     #[error("the data source failed: {0}")]
     Source(String),
     #[error(

@@ -197,10 +197,11 @@ impl RunDir {
         let json =
             serde_json::to_vec_pretty(state).map_err(|e| TrainError::Config(e.to_string()))?;
         let state_tensor = Tensor::f_from_slice(&json)?.f_to_kind(Kind::Uint8)?;
+        // Channels-last variables are not contiguous; safetensors stores contiguous data.
         let mut named: Vec<(&str, Tensor)> = tensors
             .iter()
-            .map(|(n, t)| (n.as_str(), t.shallow_clone()))
-            .collect();
+            .map(|(n, t)| Ok((n.as_str(), t.f_contiguous()?)))
+            .collect::<Result<_, tch::TchError>>()?;
         named.push((STATE_KEY, state_tensor));
         let tmp =
             self.checkpoints()

@@ -31,8 +31,10 @@ impl Split {
     }
 }
 
-/// One batch on the CPU: normalised images `[N, 3, H, W]` (float) and targets (class
-/// indices `[N]`, int64, for classification).
+/// One batch on the CPU: normalised images `[N, 3, H, W]` (float) and targets, int64: class
+/// indices `[N]` for classification, per-pixel class indices `[N, H, W]` (masks at the
+/// images' size; 0 = background, [`super::config::SEG_IGNORE_INDEX`] = ignored) for
+/// segmentation.
 #[derive(Debug)]
 pub struct Batch {
     /// Normalised images.
@@ -46,9 +48,10 @@ pub type BatchIter<'a> = Box<dyn Iterator<Item = Result<Batch, TrainError>> + 'a
 
 /// A labelled data set split into train and validation, loaded on demand.
 pub trait BatchSource: Send {
-    /// The class index of every sample of `split`, in sample order.
+    /// The class index of every sample of `split`, in sample order. Segmentation sources
+    /// return one entry per image too (only the count is used; 0 will do).
     fn labels(&self, split: Split) -> Vec<i64>;
-    /// Number of classes.
+    /// Number of classes (for segmentation: mask classes, background included).
     fn num_classes(&self) -> usize;
     /// A string that changes whenever the samples of `split` or their preprocessing change
     /// (keys the embedding cache).
