@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod preprocess;
+pub mod split;
 pub mod window;
 
 use std::path::PathBuf;
