@@ -1,6 +1,7 @@
 //! Reading images and preparing them for a backbone. Pure Rust until the last step that
 //! makes a tensor.
 
+pub mod augment;
 pub mod decode;
 pub mod preprocess;
 pub mod split;
