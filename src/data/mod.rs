@@ -2,7 +2,9 @@
 //! makes a tensor.
 
 pub mod augment;
+pub mod cache;
 pub mod decode;
+pub mod loader;
 pub mod preprocess;
 pub mod split;
 pub mod window;
