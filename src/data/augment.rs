@@ -8,17 +8,15 @@
 //! The flips, 90-degree rotations, tone changes and the backbone normalisation are fused into
 //! the single pass that writes the output, so the loader never copies an image twice.
 
-use fast_image_resize as fir;
 use image::{GrayImage, RgbImage};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::pixels::{
+    CropBox, Dihedral, NormLut, Pixels, ResizeFailed, resize_mask, rotate_mask, write_chw,
+    write_mask,
+};
 use crate::model::Normalization;
-
-/// A resize that could not run (inconsistent buffer sizes; a bug rather than bad data).
-#[derive(Debug, thiserror::Error)]
-#[error("image resize failed: {0}")]
-pub struct ResizeFailed(String);
 
 /// Which augmentations to apply and how strongly; stored in the project.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,94 +58,6 @@ impl Default for AugmentConfig {
             gamma: 0.0,
         }
     }
-}
-
-/// A crop rectangle in source pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CropBox {
-    pub left: u32,
-    pub top: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
-/// One of the eight flips/rotations of a square: output `(y, x)` reads source
-/// `(a, b)` = optionally swapped `(x, y)`, then optionally mirrored per axis.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Dihedral {
-    pub transpose: bool,
-    pub flip_y: bool,
-    pub flip_x: bool,
-}
-
-impl Dihedral {
-    const HFLIP: Dihedral = Dihedral {
-        transpose: false,
-        flip_y: false,
-        flip_x: true,
-    };
-    const VFLIP: Dihedral = Dihedral {
-        transpose: false,
-        flip_y: true,
-        flip_x: false,
-    };
-    /// Counter-clockwise quarter turn (numpy's `rot90`).
-    const ROT90: Dihedral = Dihedral {
-        transpose: true,
-        flip_y: false,
-        flip_x: true,
-    };
-
-    fn map(self, y: i64, x: i64, size: i64) -> (i64, i64) {
-        let (a, b) = if self.transpose { (x, y) } else { (y, x) };
-        let a = if self.flip_y { size - 1 - a } else { a };
-        let b = if self.flip_x { size - 1 - b } else { b };
-        (a, b)
-    }
-
-    /// The transform equal to applying `self` to the image, then `next`.
-    pub fn then(self, next: Dihedral) -> Dihedral {
-        let all = (0..8).map(|bits| Dihedral {
-            transpose: bits & 4 != 0,
-            flip_y: bits & 2 != 0,
-            flip_x: bits & 1 != 0,
-        });
-        let points = [(0, 0), (0, 1), (1, 0), (2, 1), (1, 2)];
-        all.into_iter()
-            .find(|d| {
-                points.iter().all(|&(y, x)| {
-                    let (a, b) = next.map(y, x, 3);
-                    d.map(y, x, 3) == self.map(a, b, 3)
-                })
-            })
-            .unwrap_or_default()
-    }
-
-    /// How a `size`-square output walks a source of row width `width_px` starting at
-    /// `(top, left)`.
-    pub fn view(self, size: u32, width_px: u32, top: u32, left: u32) -> SourceView {
-        let (s, w) = (i64::from(size), i64::from(width_px));
-        let origin = i64::from(top) * w
-            + i64::from(left)
-            + if self.flip_y { (s - 1) * w } else { 0 }
-            + if self.flip_x { s - 1 } else { 0 };
-        let step_a = if self.flip_y { -w } else { w };
-        let step_b = if self.flip_x { -1 } else { 1 };
-        let (dy, dx) = if self.transpose {
-            (step_b, step_a)
-        } else {
-            (step_a, step_b)
-        };
-        SourceView { origin, dy, dx }
-    }
-}
-
-/// Output pixel `(y, x)` reads source pixel index `origin + y * dy + x * dx`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SourceView {
-    pub origin: i64,
-    pub dy: i64,
-    pub dx: i64,
 }
 
 /// The random draw for one sample; plain data, so it can be logged or replayed.
@@ -260,130 +170,6 @@ fn random_resized_crop(
     }
 }
 
-/// Resizes (a crop of) an RGB8 image with antialiased bilinear filtering, like
-/// torchvision's `Resize` on PIL images.
-pub fn resize_rgb(
-    src: &RgbImage,
-    crop: Option<CropBox>,
-    width: u32,
-    height: u32,
-) -> Result<RgbImage, ResizeFailed> {
-    let buffer = resize_raw(
-        src.as_raw(),
-        src.width(),
-        src.height(),
-        fir::PixelType::U8x3,
-        crop,
-        width,
-        height,
-    )?;
-    RgbImage::from_raw(width, height, buffer).ok_or_else(|| ResizeFailed("buffer size".into()))
-}
-
-/// Resizes (a crop of) a mask with nearest-neighbour sampling, so class indices survive.
-pub fn resize_mask(
-    src: &GrayImage,
-    crop: Option<CropBox>,
-    width: u32,
-    height: u32,
-) -> Result<GrayImage, ResizeFailed> {
-    let buffer = resize_raw(
-        src.as_raw(),
-        src.width(),
-        src.height(),
-        fir::PixelType::U8,
-        crop,
-        width,
-        height,
-    )?;
-    GrayImage::from_raw(width, height, buffer).ok_or_else(|| ResizeFailed("buffer size".into()))
-}
-
-fn resize_raw(
-    src: &[u8],
-    src_width: u32,
-    src_height: u32,
-    pixel_type: fir::PixelType,
-    crop: Option<CropBox>,
-    width: u32,
-    height: u32,
-) -> Result<Vec<u8>, ResizeFailed> {
-    let fail = |e: &dyn std::fmt::Display| ResizeFailed(e.to_string());
-    let source =
-        fir::images::ImageRef::new(src_width, src_height, src, pixel_type).map_err(|e| fail(&e))?;
-    let mut dest = fir::images::Image::new(width, height, pixel_type);
-    let algorithm = if pixel_type == fir::PixelType::U8 {
-        fir::ResizeAlg::Nearest
-    } else {
-        fir::ResizeAlg::Convolution(fir::FilterType::Bilinear)
-    };
-    let mut options = fir::ResizeOptions::new().resize_alg(algorithm);
-    if let Some(c) = crop {
-        options = options.crop(
-            f64::from(c.left),
-            f64::from(c.top),
-            f64::from(c.width),
-            f64::from(c.height),
-        );
-    }
-    fir::Resizer::new()
-        .resize(&source, &mut dest, &options)
-        .map_err(|e| fail(&e))?;
-    Ok(dest.into_vec())
-}
-
-/// Rotates a square RGB image about its centre (bilinear; outside is black).
-pub fn rotate_rgb(src: &RgbImage, degrees: f32) -> RgbImage {
-    let (w, h) = src.dimensions();
-    let mut out = RgbImage::new(w, h);
-    let map = inverse_rotation(w, h, degrees);
-    for (x, y, pixel) in out.enumerate_pixels_mut() {
-        let (sx, sy) = map(x, y);
-        let (x0, y0) = (sx.floor(), sy.floor());
-        let (fx, fy) = (sx - x0, sy - y0);
-        let fetch = |xx: f32, yy: f32| -> [f32; 3] {
-            if xx < 0.0 || yy < 0.0 || xx >= w as f32 || yy >= h as f32 {
-                return [0.0; 3];
-            }
-            src.get_pixel(xx as u32, yy as u32).0.map(f32::from)
-        };
-        let (p00, p01) = (fetch(x0, y0), fetch(x0 + 1.0, y0));
-        let (p10, p11) = (fetch(x0, y0 + 1.0), fetch(x0 + 1.0, y0 + 1.0));
-        for c in 0..3 {
-            let top = p00[c] + (p01[c] - p00[c]) * fx;
-            let bottom = p10[c] + (p11[c] - p10[c]) * fx;
-            pixel.0[c] = (top + (bottom - top) * fy).round().clamp(0.0, 255.0) as u8;
-        }
-    }
-    out
-}
-
-/// Rotates a mask exactly like [`rotate_rgb`], with nearest-neighbour sampling (outside is 0).
-pub fn rotate_mask(src: &GrayImage, degrees: f32) -> GrayImage {
-    let (w, h) = src.dimensions();
-    let map = inverse_rotation(w, h, degrees);
-    GrayImage::from_fn(w, h, |x, y| {
-        // Nearest neighbour of the same sampling point the bilinear image blends around.
-        let (sx, sy) = map(x, y);
-        let (nx, ny) = ((sx + 0.5).floor(), (sy + 0.5).floor());
-        if nx < 0.0 || ny < 0.0 || nx >= w as f32 || ny >= h as f32 {
-            image::Luma([0])
-        } else {
-            *src.get_pixel(nx as u32, ny as u32)
-        }
-    })
-}
-
-/// Output pixel → source position (pixel indices, centres at integers) for a rotation.
-fn inverse_rotation(w: u32, h: u32, degrees: f32) -> impl Fn(u32, u32) -> (f32, f32) {
-    let (sin, cos) = degrees.to_radians().sin_cos();
-    let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
-    move |x, y| {
-        let (dx, dy) = (x as f32 - cx, y as f32 - cy);
-        (cx + cos * dx - sin * dy, cy + sin * dx + cos * dy)
-    }
-}
-
 /// The tone change as a map on `[0, 1]`: brightness, contrast around `mean_gray`, gamma.
 fn tone(params: &AugmentParams, mean_gray: f32) -> impl Fn(f32) -> f32 {
     let (b, c, g) = (params.brightness, params.contrast, params.gamma);
@@ -395,27 +181,29 @@ fn tone(params: &AugmentParams, mean_gray: f32) -> impl Fn(f32) -> f32 {
 }
 
 /// Mean grey level (ITU-R 601 weights, as torchvision) after the brightness change.
-fn mean_gray(pixels: &[u8], brightness: f32) -> f32 {
-    let mut histogram = [[0u32; 256]; 3];
-    for px in pixels.chunks_exact(3) {
-        for c in 0..3 {
-            histogram[c][usize::from(px[c])] += 1;
+fn mean_gray(image: &Pixels, brightness: f32) -> f32 {
+    let channels = image.channels();
+    let mut histogram = vec![[0u32; 256]; channels];
+    for px in image.as_raw().chunks_exact(channels) {
+        for (c, &v) in px.iter().enumerate() {
+            histogram[c][usize::from(v)] += 1;
         }
     }
-    let weights = [0.2989f32, 0.587, 0.114];
-    let count = (pixels.len() / 3).max(1) as f32;
+    let weights: &[f32] = if channels == 1 {
+        &[1.0]
+    } else {
+        &[0.2989, 0.587, 0.114]
+    };
+    let count = (image.as_raw().len() / channels).max(1) as f32;
     let mut mean = 0.0;
-    for c in 0..3 {
+    for (c, weight) in weights.iter().enumerate() {
         let sum: f32 = (0..256)
             .map(|v| histogram[c][v] as f32 * (v as f32 / 255.0 * brightness).clamp(0.0, 1.0))
             .sum();
-        mean += weights[c] * sum / count;
+        mean += weight * sum / count;
     }
     mean
 }
-
-/// Per-channel tables from a byte to the normalised value the model sees.
-pub type NormLut = [[f32; 256]; 3];
 
 /// The table for a plain (unaugmented) image.
 pub fn plain_lut(norm: &Normalization) -> NormLut {
@@ -433,52 +221,19 @@ fn build_lut(norm: &Normalization, curve: impl Fn(f32) -> f32) -> NormLut {
     lut
 }
 
-/// Writes `size`² pixels of an RGB8 source, walked by `view`, as normalised CHW planes.
-pub fn write_chw(src: &[u8], view: SourceView, size: u32, lut: &NormLut, out: &mut [f32]) {
-    let plane = (size * size) as usize;
-    let (red, rest) = out.split_at_mut(plane);
-    let (green, blue) = rest.split_at_mut(plane);
-    let s = size as usize;
-    for y in 0..s {
-        let row_start = view.origin + y as i64 * view.dy;
-        let out_row = y * s..(y + 1) * s;
-        let rows = red[out_row.clone()]
-            .iter_mut()
-            .zip(&mut green[out_row.clone()])
-            .zip(&mut blue[out_row]);
-        for (x, ((r, g), b)) in rows.enumerate() {
-            let at = 3 * (row_start + x as i64 * view.dx) as usize;
-            *r = lut[0][usize::from(src[at])];
-            *g = lut[1][usize::from(src[at + 1])];
-            *b = lut[2][usize::from(src[at + 2])];
-        }
-    }
-}
-
-/// Writes `size`² mask values walked by `view`.
-pub fn write_mask(src: &[u8], view: SourceView, size: u32, out: &mut [u8]) {
-    let s = size as usize;
-    for (y, row) in out.chunks_exact_mut(s).enumerate() {
-        let row_start = view.origin + y as i64 * view.dy;
-        for (x, value) in row.iter_mut().enumerate() {
-            *value = src[(row_start + x as i64 * view.dx) as usize];
-        }
-    }
-}
-
 /// The geometric part: crop, resize to `size`², small rotation (image and mask alike).
 fn geometry(
-    image: &RgbImage,
+    image: &Pixels,
     mask: Option<&GrayImage>,
     size: u32,
     params: &AugmentParams,
-) -> Result<(RgbImage, Option<GrayImage>), ResizeFailed> {
-    let mut image = resize_rgb(image, Some(params.crop), size, size)?;
+) -> Result<(Pixels, Option<GrayImage>), ResizeFailed> {
+    let mut image = image.resized(Some(params.crop), size, size)?;
     let mut mask = mask
         .map(|m| resize_mask(m, Some(params.crop), size, size))
         .transpose()?;
     if params.rotation_deg != 0.0 {
-        image = rotate_rgb(&image, params.rotation_deg);
+        image = image.rotated(params.rotation_deg);
         mask = mask.map(|m| rotate_mask(&m, params.rotation_deg));
     }
     Ok((image, mask))
@@ -487,7 +242,7 @@ fn geometry(
 /// Augments one sample straight into the model's input: normalised CHW floats (`3 * size²`)
 /// and, for segmentation, the mask (`size²`). `image` and `mask` share their size.
 pub fn augment_into(
-    image: &RgbImage,
+    image: &Pixels,
     mask: Option<&GrayImage>,
     params: &AugmentParams,
     norm: &Normalization,
@@ -497,13 +252,13 @@ pub fn augment_into(
     let size = ((out_chw.len() / 3) as f64).sqrt() as u32;
     let (image, mask) = geometry(image, mask, size, params)?;
     let mean = if params.contrast != 1.0 {
-        mean_gray(image.as_raw(), params.brightness)
+        mean_gray(&image, params.brightness)
     } else {
         0.0
     };
     let lut = build_lut(norm, tone(params, mean));
     let view = params.dihedral.view(size, size, 0, 0);
-    write_chw(image.as_raw(), view, size, &lut, out_chw);
+    write_chw(&image, view, size, &lut, out_chw);
     if let (Some(mask), Some(out)) = (mask, out_mask) {
         write_mask(mask.as_raw(), view, size, out);
     }
@@ -519,32 +274,31 @@ pub fn augment_pair(
     rng: &mut impl Rng,
 ) -> Result<(RgbImage, Option<GrayImage>), ResizeFailed> {
     let params = sample_params(config, image.width(), image.height(), rng);
-    let (geo_image, geo_mask) = geometry(image, mask, size, &params)?;
-    let mean = if params.contrast != 1.0 {
-        mean_gray(geo_image.as_raw(), params.brightness)
-    } else {
-        0.0
+    // Scale 0..1 back to bytes instead of normalising.
+    let bytes = Normalization {
+        mean: [0.0; 3],
+        std: [1.0 / 255.0; 3],
     };
-    let curve = tone(&params, mean);
-    let table: Vec<u8> = (0..256)
-        .map(|v| (curve(v as f32 / 255.0) * 255.0).round() as u8)
-        .collect();
-    let view = params.dihedral.view(size, size, 0, 0);
-    let src = geo_image.as_raw();
-    let out = RgbImage::from_fn(size, size, |x, y| {
-        let at = 3 * (view.origin + i64::from(y) * view.dy + i64::from(x) * view.dx) as usize;
-        image::Rgb([
-            table[usize::from(src[at])],
-            table[usize::from(src[at + 1])],
-            table[usize::from(src[at + 2])],
-        ])
-    });
-    let out_mask = geo_mask.map(|m| {
-        let mut values = vec![0u8; (size * size) as usize];
-        write_mask(m.as_raw(), view, size, &mut values);
-        GrayImage::from_raw(size, size, values).unwrap_or_default()
-    });
-    Ok((out, out_mask))
+    let plane = (size * size) as usize;
+    let mut chw = vec![0.0f32; 3 * plane];
+    let mut out_mask = mask.map(|_| vec![0u8; plane]);
+    let source = Pixels::Rgb(image.clone());
+    augment_into(
+        &source,
+        mask,
+        &params,
+        &bytes,
+        &mut chw,
+        out_mask.as_deref_mut(),
+    )?;
+    let mut rgb = RgbImage::new(size, size);
+    for (i, px) in rgb.as_mut().chunks_exact_mut(3).enumerate() {
+        for (c, value) in px.iter_mut().enumerate() {
+            *value = chw[c * plane + i].round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    let out_mask = out_mask.and_then(|m| GrayImage::from_raw(size, size, m));
+    Ok((rgb, out_mask))
 }
 
 #[cfg(test)]
@@ -627,28 +381,6 @@ mod tests {
     }
 
     #[test]
-    fn dihedral_composition_matches_applying_in_turn() {
-        let size = 4u32;
-        let source: Vec<u8> = (0..size * size).map(|v| v as u8).collect();
-        let apply = |d: Dihedral, src: &[u8]| {
-            let mut out = vec![0u8; src.len()];
-            write_mask(src, d.view(size, size, 0, 0), size, &mut out);
-            out
-        };
-        let ops = [Dihedral::HFLIP, Dihedral::VFLIP, Dihedral::ROT90];
-        for first in ops {
-            for second in ops {
-                let stepwise = apply(second, &apply(first, &source));
-                assert_eq!(apply(first.then(second), &source), stepwise);
-            }
-        }
-        // numpy.rot90 of [[0, 1], [2, 3]] is [[1, 3], [0, 2]].
-        let mut out = vec![0u8; 4];
-        write_mask(&[0, 1, 2, 3], Dihedral::ROT90.view(2, 2, 0, 0), 2, &mut out);
-        assert_eq!(out, [1, 3, 0, 2]);
-    }
-
-    #[test]
     fn crops_follow_the_scale_and_ratio_ranges() {
         let config = AugmentConfig {
             crop_scale: [0.2, 0.6],
@@ -688,7 +420,9 @@ mod tests {
         };
         let curve = tone(&params, 0.0);
         assert!((curve(0.25) - 0.5).abs() < 1e-6 && curve(0.9) == 1.0);
-        let flat = [100u8; 30];
+        let flat = Pixels::Rgb(RgbImage::from_pixel(5, 2, image::Rgb([100; 3])));
         assert!((mean_gray(&flat, 1.0) - 100.0 / 255.0).abs() < 1e-3);
+        let grey = Pixels::Gray(GrayImage::from_pixel(5, 2, image::Luma([100])));
+        assert!((mean_gray(&grey, 2.0) - 200.0 / 255.0).abs() < 1e-4);
     }
 }

@@ -10,11 +10,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use image::{DynamicImage, GrayImage, RgbImage, metadata::Orientation};
+use image::codecs::jpeg::JpegDecoder;
+use image::{
+    DynamicImage, GenericImageView, GrayImage, ImageDecoder, RgbImage, metadata::Orientation,
+};
 
 use super::DataError;
-use super::augment::{resize_mask, resize_rgb};
 use super::decode::{load_mask, load_rgb8};
+use super::pixels::{Pixels, ResizeFailed, resize_mask};
 use super::window::WindowSetting;
 
 /// The size a decoded image is brought to before augmentation (and caching).
@@ -61,7 +64,7 @@ impl WorkingSize {
 /// A decoded image at working size and, for segmentation, its mask at the same size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkingImage {
-    pub image: RgbImage,
+    pub image: Pixels,
     pub mask: Option<GrayImage>,
 }
 
@@ -73,27 +76,31 @@ impl WorkingImage {
 }
 
 /// Decodes `image_path` (and `mask_path`) to `size`, applying `window` to 16-bit/DICOM data.
-/// A mask must have its image's size; it is resized with nearest-neighbour sampling.
+/// Grey images stay grey. A mask must have its image's size; it is resized with
+/// nearest-neighbour sampling.
 pub fn load_working(
     image_path: &Path,
     mask_path: Option<&Path>,
     size: WorkingSize,
     window: &WindowSetting,
 ) -> Result<WorkingImage, DataError> {
-    let (mut image, full_size) = match decode_jpeg_scaled(image_path, size.min_short_side()) {
+    let (mut image, full_size) = match decode_jpeg(image_path, size.min_short_side()) {
         Some(decoded) => decoded,
         None => {
             let image = load_rgb8(image_path, window)?;
             let dims = image.dimensions();
-            (image, dims)
+            (grey_if_possible(image), dims)
         }
     };
-    let resize_err = |path: &Path, e: super::augment::ResizeFailed| DataError::Decode {
+    let resize_err = |path: &Path, e: ResizeFailed| DataError::Decode {
         path: path.to_owned(),
         reason: e.to_string(),
     };
-    if let Some((w, h)) = size.target(image.width(), image.height()) {
-        image = resize_rgb(&image, None, w, h).map_err(|e| resize_err(image_path, e))?;
+    let (width, height) = image.dimensions();
+    if let Some((w, h)) = size.target(width, height) {
+        image = image
+            .resized(None, w, h)
+            .map_err(|e| resize_err(image_path, e))?;
     }
     let mask = match mask_path {
         None => None,
@@ -122,57 +129,99 @@ pub fn load_working(
     Ok(WorkingImage { image, mask })
 }
 
-/// Decodes an 8-bit grey or RGB JPEG at the smallest DCT scale whose shorter side reaches
-/// `min_short` px, honouring EXIF orientation. Returns the image and the full-resolution
-/// (oriented) size; `None` for anything else or any failure, so the caller falls back to the
-/// general decoder (which words the error).
-fn decode_jpeg_scaled(path: &Path, min_short: u32) -> Option<(RgbImage, (u32, u32))> {
+/// Keeps an RGB image whose channels are all equal as one grey channel.
+fn grey_if_possible(image: RgbImage) -> Pixels {
+    let grey = image
+        .as_raw()
+        .chunks_exact(3)
+        .all(|p| p[0] == p[1] && p[1] == p[2]);
+    if !grey {
+        return Pixels::Rgb(image);
+    }
+    let (w, h) = image.dimensions();
+    let values = image.as_raw().iter().step_by(3).copied().collect();
+    GrayImage::from_raw(w, h, values).map_or(Pixels::Rgb(image), Pixels::Gray)
+}
+
+/// Decodes an 8-bit grey or RGB JPEG, honouring EXIF orientation; returns the image and its
+/// full-resolution (oriented) size. A JPEG at least four times the needed size is decoded at
+/// 1/4 or 1/8 scale in the DCT domain. `None` for anything else or any failure, so the
+/// caller falls back to the general decoder (which words the error).
+fn decode_jpeg(path: &Path, min_short: u32) -> Option<(Pixels, (u32, u32))> {
     let bytes = std::fs::read(path).ok()?;
     if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return None;
     }
-    // jpeg-decoder is not expected to panic on bad input; if it does, fall back all the same.
-    std::panic::catch_unwind(|| decode_jpeg_inner(&bytes, min_short))
-        .ok()
-        .flatten()
+    // Neither decoder is expected to panic on bad input; if one does, fall back all the same.
+    std::panic::catch_unwind(|| {
+        decode_jpeg_scaled(&bytes, min_short).or_else(|| decode_jpeg_full(&bytes))
+    })
+    .ok()
+    .flatten()
 }
 
-fn decode_jpeg_inner(bytes: &[u8], min_short: u32) -> Option<(RgbImage, (u32, u32))> {
+fn decode_jpeg_full(bytes: &[u8]) -> Option<(Pixels, (u32, u32))> {
+    let mut decoder = JpegDecoder::new(std::io::Cursor::new(bytes)).ok()?;
+    let orientation = decoder.orientation().ok()?;
+    let image = DynamicImage::from_decoder(decoder).ok()?;
+    let full = oriented(image.dimensions(), orientation);
+    Some((orient(image, orientation)?, full))
+}
+
+/// jpeg-decoder's scaled decoding, used only where it skips at least three quarters of the
+/// work: below that its entropy decoding makes it slower than the full decode above.
+fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Option<(Pixels, (u32, u32))> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info().ok()?;
     let info = decoder.info()?;
     let (full_w, full_h) = (u32::from(info.width), u32::from(info.height));
     let short = full_w.min(full_h).max(1);
-    if short / 2 >= min_short {
-        let f = f64::from(min_short) / f64::from(short);
-        let request =
-            |len: u32| ((f64::from(len) * f).ceil() as u32).clamp(1, u32::from(u16::MAX)) as u16;
-        decoder.scale(request(full_w), request(full_h)).ok()?;
+    if short / 4 < min_short.max(1) {
+        return None;
     }
+    let f = f64::from(min_short) / f64::from(short);
+    let request =
+        |len: u32| ((f64::from(len) * f).ceil() as u32).clamp(1, u32::from(u16::MAX)) as u16;
+    decoder.scale(request(full_w), request(full_h)).ok()?;
     let pixels = decoder.decode().ok()?;
     let info = decoder.info()?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     let image = match info.pixel_format {
         jpeg_decoder::PixelFormat::L8 => {
-            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels)?).to_rgb8()
+            DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, pixels)?)
         }
-        jpeg_decoder::PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels)?,
+        jpeg_decoder::PixelFormat::RGB24 => {
+            DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, pixels)?)
+        }
         _ => return None,
     };
     let orientation = decoder
         .exif_data()
         .and_then(Orientation::from_exif_chunk)
         .unwrap_or(Orientation::NoTransforms);
-    let mut image = DynamicImage::ImageRgb8(image);
+    Some((
+        orient(image, orientation)?,
+        oriented((full_w, full_h), orientation),
+    ))
+}
+
+fn orient(mut image: DynamicImage, orientation: Orientation) -> Option<Pixels> {
     image.apply_orientation(orientation);
-    let full = match orientation {
+    match image {
+        DynamicImage::ImageLuma8(grey) => Some(Pixels::Gray(grey)),
+        DynamicImage::ImageRgb8(rgb) => Some(Pixels::Rgb(rgb)),
+        _ => None,
+    }
+}
+
+fn oriented((w, h): (u32, u32), orientation: Orientation) -> (u32, u32) {
+    match orientation {
         Orientation::Rotate90
         | Orientation::Rotate270
         | Orientation::Rotate90FlipH
-        | Orientation::Rotate270FlipH => (full_h, full_w),
-        _ => (full_w, full_h),
-    };
-    Some((image.into_rgb8(), full))
+        | Orientation::Rotate270FlipH => (h, w),
+        _ => (w, h),
+    }
 }
 
 /// What identifies a cached working image.
@@ -298,7 +347,7 @@ mod tests {
 
     fn working(side: u32) -> Arc<WorkingImage> {
         Arc::new(WorkingImage {
-            image: RgbImage::new(side, side),
+            image: Pixels::Rgb(RgbImage::new(side, side)),
             mask: None,
         })
     }
@@ -348,10 +397,10 @@ mod tests {
             image::Rgb([(x / 4) as u8, (y / 4) as u8, 90])
         });
         image.save(&path).unwrap();
-        let (scaled, full) = decode_jpeg_scaled(&path, 140).unwrap();
+        let (scaled, full) = decode_jpeg(&path, 140).unwrap();
         assert_eq!(full, (800, 600));
         assert_eq!(scaled.dimensions(), (200, 150));
-        let pixel = scaled.get_pixel(100, 50).0;
+        let pixel = scaled.to_rgb8().get_pixel(100, 50).0;
         assert!(
             (i32::from(pixel[0]) - 100).abs() <= 4 && (i32::from(pixel[1]) - 50).abs() <= 4,
             "{pixel:?}"
@@ -364,6 +413,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(loaded.image.dimensions(), (160, 120));
+        // Below four times the needed size the full decoder runs; grey stays grey.
+        let grey_path = dir.path().join("grey.jpg");
+        image::GrayImage::from_fn(300, 200, |x, _| image::Luma([x as u8]))
+            .save(&grey_path)
+            .unwrap();
+        let (grey, full) = decode_jpeg(&grey_path, 100).unwrap();
+        assert_eq!(
+            (grey.channels(), grey.dimensions(), full),
+            (1, (300, 200), (300, 200))
+        );
     }
 
     #[test]

@@ -18,10 +18,9 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::augment::{
-    AugmentConfig, Dihedral, augment_into, plain_lut, sample_params, write_chw, write_mask,
-};
+use super::augment::{AugmentConfig, augment_into, plain_lut, sample_params};
 use super::cache::{CacheKey, ImageCache, WorkingImage, WorkingSize, load_working};
+use super::pixels::{Dihedral, write_chw, write_mask};
 use super::window::WindowSetting;
 use crate::model::Normalization;
 
@@ -480,7 +479,8 @@ fn prepare(
     match &config.transform {
         Transform::Train(augment) => {
             let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed, epoch, index as u64));
-            let params = sample_params(augment, image.width(), image.height(), &mut rng);
+            let (w, h) = image.dimensions();
+            let params = sample_params(augment, w, h, &mut rng);
             augment_into(image, work_mask, &params, &config.normalization, chw, mask)
                 .map_err(|e| skipped(format!("{e}: {}", item.path.display())))?;
         }
@@ -494,13 +494,7 @@ fn prepare(
                 )));
             }
             let view = Dihedral::default().view(size, w, (h - size) / 2, (w - size) / 2);
-            write_chw(
-                image.as_raw(),
-                view,
-                size,
-                &plain_lut(&config.normalization),
-                chw,
-            );
+            write_chw(image, view, size, &plain_lut(&config.normalization), chw);
             if let (Some(src), Some(out)) = (work_mask, mask) {
                 write_mask(src.as_raw(), view, size, out);
             }

@@ -5,6 +5,7 @@ pub mod augment;
 pub mod cache;
 pub mod decode;
 pub mod loader;
+pub mod pixels;
 pub mod preprocess;
 pub mod split;
 pub mod window;
