@@ -4,15 +4,24 @@
 //! Ingest: [`decode`] (every file format, DICOM in [`dicom`]), [`window`] (16-bit and DICOM
 //! intensities to 8 bits), [`mask`] (mask encodings), [`source`] + [`scan`] (finding the
 //! images of a data set and checking each one) and [`report`] (the validation report).
+//!
+//! Feeding: [`split`] (grouped, stratified, seeded splits frozen in the project),
+//! [`augment`] (seeded augmentation, masks following the geometry), [`cache`] (decoded
+//! images bounded in bytes) and [`loader`] (parallel decode, prefetching batches).
 
+pub mod augment;
+pub mod cache;
 pub mod decode;
 pub mod dicom;
+pub mod loader;
 pub mod manifest;
 pub mod mask;
+pub mod pixels;
 pub mod preprocess;
 pub mod report;
 pub mod scan;
 pub mod source;
+pub mod split;
 pub mod window;
 
 use std::path::PathBuf;
