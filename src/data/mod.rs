@@ -13,6 +13,7 @@ pub mod preprocess;
 pub mod report;
 pub mod scan;
 pub mod source;
+pub mod thumbnail;
 pub mod window;
 
 use std::path::PathBuf;
