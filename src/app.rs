@@ -236,6 +236,11 @@ impl WorkbenchApp {
         self.tab
     }
 
+    /// Whether a project's data scan finished and the thumbnails asked for are drawn.
+    pub fn dataset_settled(&self, dir: &Path) -> bool {
+        self.dataset.settled(dir)
+    }
+
     /// The state of a project's data scan, if one was started.
     pub fn dataset_scan(&self, dir: &Path) -> Option<&DatasetScan> {
         self.dataset.scans.get(dir)

@@ -347,14 +347,11 @@ pub fn window_ui(
             slider(ui, hi, 50.0..=100.0, "High percentile");
         }
         WindowSetting::Manual { center, width } => {
+            // The ranges follow the image's values and always hold the current window.
             let span = (high - low).max(1.0);
-            slider(
-                ui,
-                center,
-                (low - span / 2.0)..=(high + span / 2.0),
-                "Centre",
-            );
-            slider(ui, width, 1.0..=(span * 2.0), "Width");
+            let centres = (low - span / 2.0).min(*center)..=(high + span / 2.0).max(*center);
+            slider(ui, center, centres, "Centre");
+            slider(ui, width, 1.0..=(span * 2.0).max(*width), "Width");
         }
     }
     edit.changed = *setting != before;
