@@ -151,7 +151,8 @@ impl DatasetView {
             self.shown = shown;
             self.filter = Filter::default();
             self.filtered = None;
-            self.selected = None;
+            // The first image is shown, so the preview is never empty without reason.
+            self.selected = (!data.index.items.is_empty()).then_some(Selection::Item(0));
         }
         let saved = &open.project.dataset.window;
         if self
@@ -182,7 +183,7 @@ impl DatasetView {
             });
         egui::Panel::bottom("dataset_summary")
             .resizable(true)
-            .default_size(250.0)
+            .default_size(300.0)
             .show(ui, |ui| {
                 ui.columns(2, |columns| {
                     dataset_panels::class_counts_ui(&mut columns[0], &data.report);

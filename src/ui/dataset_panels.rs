@@ -1,7 +1,7 @@
 //! Parts of the Dataset tab: tile painting, the preview of the selected file, the
 //! window/level control, the class counts chart and the validation report list.
 
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, GridMark, Legend, Plot};
 
 use crate::app::dataset::ScannedDataset;
 use crate::data::report::{IssueKind, ValidationReport};
@@ -416,7 +416,9 @@ fn class_chart_ui(ui: &mut egui::Ui, report: &ValidationReport) {
             .map(|s| (s.split.clone(), s.counts.clone()))
             .collect()
     };
-    let height = (names.len() as f32 * 14.0).clamp(90.0, 150.0);
+    let height = (names.len() as f32 * 17.0 + 30.0).clamp(90.0, 220.0);
+    let classes = names.len();
+    let largest = report.classes.iter().map(|c| c.count).max().unwrap_or(1);
     Plot::new("class_counts_chart")
         .height(height)
         .allow_zoom(false)
@@ -426,6 +428,18 @@ fn class_chart_ui(ui: &mut egui::Ui, report: &ValidationReport) {
         .allow_double_click_reset(false)
         .show_grid(egui::Vec2b::new(true, false))
         .legend(Legend::default())
+        // Room on the right for the legend.
+        .include_x(largest as f64 * 1.3)
+        // One mark per class, so every class is named on the axis.
+        .y_grid_spacer(move |_| {
+            (0..classes)
+                .map(|i| GridMark {
+                    value: i as f64,
+                    // Large, so the axis shows every label (it hides close ones).
+                    step_size: 10.0,
+                })
+                .collect()
+        })
         .y_axis_formatter(move |mark, _| {
             let i = mark.value.round();
             if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
