@@ -1,12 +1,16 @@
 //! The eframe application: drains worker events under a time budget, lays out the views and
 //! runs the commands they emit after the frame. Never calls libtorch, never blocks.
 
+pub mod dataset;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use self::dataset::{DatasetRuntime, DatasetScan, ScannedDataset};
+use crate::data::window::WindowSetting;
 use crate::model::backbone::known_backbones;
 use crate::model::facts::{BackboneFacts, measure_facts};
 use crate::project::{
@@ -15,8 +19,8 @@ use crate::project::{
 };
 use crate::screenshot::ScreenshotPlan;
 use crate::ui::{
-    new_project::NewProjectView, project_list::ProjectListView,
-    project_overview::ProjectOverviewView,
+    dataset::DatasetView, new_project::NewProjectView, project_list::ProjectListView,
+    project_overview::ProjectOverviewView, thumbnails::ThumbnailDone,
 };
 
 /// Thread name of the folder-picker worker (not joined at shutdown).
@@ -61,12 +65,24 @@ pub enum ProjectsState {
     Failed(String),
 }
 
+/// The tabs of the central area.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CentralTab {
+    /// The project's summary.
+    #[default]
+    Overview,
+    /// The project's images, their classes and the validation report.
+    Dataset,
+}
+
 /// UI preferences kept between sessions in eframe's storage (never the project file).
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct UiPrefs {
     /// The project folder that was selected.
     pub selected_project: Option<PathBuf>,
+    /// The central tab shown.
+    pub tab: CentralTab,
 }
 
 /// Measured backbone facts by name: `None` while measuring on a worker.
@@ -85,6 +101,30 @@ pub enum AppEvent {
     ProjectOpFinished(Result<(String, Option<PathBuf>), String>),
     /// A backbone's parameters and GFLOPs were measured.
     BackboneMeasured(String, Result<BackboneFacts, String>),
+    /// A project's data scan checked `done` of `total` files.
+    DatasetProgress {
+        /// The project folder.
+        dir: PathBuf,
+        /// The scan's generation.
+        generation: u64,
+        /// Files checked.
+        done: usize,
+        /// Files listed.
+        total: usize,
+    },
+    /// A project's data scan finished (or failed, or was cancelled).
+    DatasetScanned {
+        /// The project folder.
+        dir: PathBuf,
+        /// The scan's generation.
+        generation: u64,
+        /// The scanned data set, or why there is none.
+        result: Result<Box<ScannedDataset>, String>,
+    },
+    /// A thumbnail's pixels were made.
+    Thumbnail(Box<ThumbnailDone>),
+    /// A changed project was saved (or not): the folder and the project as saved.
+    ProjectSaved(PathBuf, Result<Box<Project>, String>),
 }
 
 /// What views ask the app to do; run after the frame.
@@ -119,6 +159,12 @@ pub enum UiCommand {
     DeleteProject(PathBuf),
     /// Measure a backbone's facts (parameters, GFLOPs) on a worker.
     MeasureBackbone(String),
+    /// Scan (again) the data set of the project in this folder.
+    ScanDataset(PathBuf),
+    /// Stop the running scan of this project's data set.
+    CancelDatasetScan(PathBuf),
+    /// Store a new intensity window in the project's data set settings.
+    SetDatasetWindow(PathBuf, WindowSetting),
 }
 
 /// The workbench window.
@@ -136,6 +182,10 @@ pub struct WorkbenchApp {
     facts: FactsCache,
     commands: Vec<UiCommand>,
     screenshot: Option<ScreenshotPlan>,
+    tab: CentralTab,
+    dataset: DatasetRuntime,
+    dataset_view: DatasetView,
+    start_project: Option<String>,
 }
 
 impl WorkbenchApp {
@@ -156,6 +206,10 @@ impl WorkbenchApp {
             facts: FactsCache::new(),
             commands: Vec::new(),
             screenshot: None,
+            tab: CentralTab::Overview,
+            dataset: DatasetRuntime::default(),
+            dataset_view: DatasetView::default(),
+            start_project: None,
         };
         app.start_scan(ctx);
         app
@@ -164,7 +218,32 @@ impl WorkbenchApp {
     /// Restores preferences saved by an earlier session.
     pub fn with_prefs(mut self, prefs: UiPrefs) -> Self {
         self.selected = prefs.selected_project;
+        self.tab = prefs.tab;
         self
+    }
+
+    /// Opens on this tab, with the project of this name (or folder name) selected.
+    pub fn with_start(mut self, tab: Option<CentralTab>, project: Option<String>) -> Self {
+        if let Some(tab) = tab {
+            self.tab = tab;
+        }
+        self.start_project = project;
+        self
+    }
+
+    /// The central tab shown.
+    pub fn tab(&self) -> CentralTab {
+        self.tab
+    }
+
+    /// Whether a project's data scan finished and the thumbnails asked for are drawn.
+    pub fn dataset_settled(&self, dir: &Path) -> bool {
+        self.dataset.settled(dir)
+    }
+
+    /// The state of a project's data scan, if one was started.
+    pub fn dataset_scan(&self, dir: &Path) -> Option<&DatasetScan> {
+        self.dataset.scans.get(dir)
     }
 
     /// Takes a screenshot once the projects are listed, then closes the window.
@@ -222,11 +301,12 @@ impl WorkbenchApp {
         self.spawn(ctx, "project-op", move || AppEvent::ProjectOpFinished(op()));
     }
 
-    fn drain_events(&mut self) {
+    fn drain_events(&mut self, ctx: &egui::Context) {
         let started = Instant::now();
         while started.elapsed() < EVENT_BUDGET {
             match self.events_rx.try_recv() {
                 Ok(AppEvent::ProjectsScanned(state)) => {
+                    self.select_start_project(&state);
                     if self.selected.is_none()
                         && let ProjectsState::Ready(rows) = &state
                     {
@@ -252,6 +332,7 @@ impl WorkbenchApp {
                     self.status = Some(result.map(|(message, _)| message));
                     self.commands.push(UiCommand::RescanProjects);
                 }
+                Ok(event) => self.dataset_event(ctx, event),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
@@ -323,6 +404,9 @@ impl WorkbenchApp {
                         AppEvent::BackboneMeasured(name, facts)
                     });
                 }
+                command @ (UiCommand::ScanDataset(_)
+                | UiCommand::CancelDatasetScan(_)
+                | UiCommand::SetDatasetWindow(..)) => self.dataset_command(ctx, command),
                 UiCommand::DeleteProject(dir) => {
                     if self.selected.as_ref() == Some(&dir) {
                         self.selected = None;
@@ -429,12 +513,13 @@ pub fn scan_projects(dir: &Path) -> ProjectsState {
 }
 
 impl eframe::App for WorkbenchApp {
-    fn logic(&mut self, _ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        self.drain_events();
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.drain_events(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        self.dataset.thumbnails.begin_frame();
         egui::Panel::top("top_bar").show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.heading("transfer-workbench");
@@ -493,15 +578,36 @@ impl eframe::App for WorkbenchApp {
                     .find(|r| Some(r.dir.as_path()) == self.selected.as_deref()),
                 _ => None,
             };
-            self.overview.ui(ui, row, &self.facts, &mut self.commands);
+            ui.horizontal(|ui| {
+                ui.selectable_value(&mut self.tab, CentralTab::Overview, "Overview");
+                ui.selectable_value(&mut self.tab, CentralTab::Dataset, "Dataset");
+            });
+            ui.separator();
+            match (self.tab, row) {
+                (CentralTab::Dataset, Some(row)) => self.dataset_view.ui(
+                    ui,
+                    row,
+                    &mut self.dataset.thumbnails,
+                    self.dataset.scans.get(&row.dir),
+                    &mut self.commands,
+                ),
+                _ => self.overview.ui(ui, row, &self.facts, &mut self.commands),
+            }
         });
         self.new_project.ui(&ctx, &self.facts, &mut self.commands);
         self.run_commands(&ctx);
+        self.dispatch_thumbnails(&ctx);
+        let listed = matches!(
+            self.projects,
+            ProjectsState::Ready(_) | ProjectsState::Failed(_)
+        );
+        let shown = match (self.tab, &self.selected) {
+            (CentralTab::Dataset, Some(dir)) => self.dataset.settled(dir),
+            _ => true,
+        };
         if let Some(plan) = &mut self.screenshot
-            && matches!(
-                self.projects,
-                ProjectsState::Ready(_) | ProjectsState::Failed(_)
-            )
+            && listed
+            && shown
         {
             plan.tick(&ctx);
         }
@@ -510,6 +616,7 @@ impl eframe::App for WorkbenchApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         let prefs = UiPrefs {
             selected_project: self.selected.clone(),
+            tab: self.tab,
         };
         eframe::set_value(storage, eframe::APP_KEY, &prefs);
     }
@@ -518,11 +625,20 @@ impl eframe::App for WorkbenchApp {
 impl Drop for WorkbenchApp {
     /// Waits for the workers so none is inside libtorch while the process exits. The folder
     /// picker is the exception: it waits on the user and holds no libtorch state.
+    /// Workers blocked on a full event channel are let through by draining it meanwhile.
     fn drop(&mut self) {
-        for worker in self.workers.drain(..) {
-            if worker.thread().name() != Some(FOLDER_PICKER) {
-                let _ = worker.join();
-            }
+        self.dataset.cancel_all();
+        let mut workers = std::mem::take(&mut self.workers);
+        if let Some(pool) = self.dataset.pool.take() {
+            workers.extend(pool.close());
+        }
+        workers.retain(|w| w.thread().name() != Some(FOLDER_PICKER));
+        while !workers.iter().all(JoinHandle::is_finished) {
+            while self.events_rx.try_recv().is_ok() {}
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for worker in workers {
+            let _ = worker.join();
         }
     }
 }

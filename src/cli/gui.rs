@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use super::GuiArgs;
-use crate::app::{UiPrefs, WorkbenchApp};
+use super::{GuiArgs, GuiView};
+use crate::app::{CentralTab, UiPrefs, WorkbenchApp};
 use crate::screenshot::{ScreenshotOutcome, ScreenshotPlan};
 
 /// Environment variable naming the folder of project folders.
@@ -26,6 +26,11 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let outcome = ScreenshotOutcome::default();
+    let tab = args.view.map(|view| match view {
+        GuiView::Overview => CentralTab::Overview,
+        GuiView::Dataset => CentralTab::Dataset,
+    });
+    let start_project = args.project;
     let plan = args
         .screenshot
         .map(|path| ScreenshotPlan::new(path, outcome.clone()));
@@ -37,7 +42,9 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
                 .storage
                 .and_then(|storage| eframe::get_value::<UiPrefs>(storage, eframe::APP_KEY))
                 .unwrap_or_default();
-            let app = WorkbenchApp::new(&cc.egui_ctx, projects_dir).with_prefs(prefs);
+            let app = WorkbenchApp::new(&cc.egui_ctx, projects_dir)
+                .with_prefs(prefs)
+                .with_start(tab, start_project);
             Ok(Box::new(match plan {
                 Some(plan) => app.with_screenshot(plan),
                 None => app,

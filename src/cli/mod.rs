@@ -49,6 +49,21 @@ pub struct GuiArgs {
     /// Save a PNG screenshot of the window once it has loaded, then close (for docs).
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
+    /// Open this tab of the selected project (for screenshots).
+    #[arg(long, value_enum, hide = true)]
+    pub view: Option<GuiView>,
+    /// Select the project with this name (or folder name) at start.
+    #[arg(long, value_name = "NAME", hide = true)]
+    pub project: Option<String>,
+}
+
+/// The tab `gui --view` opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuiView {
+    /// The project's summary.
+    Overview,
+    /// The project's images and validation report.
+    Dataset,
 }
 
 /// Runs the parsed command line.

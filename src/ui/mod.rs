@@ -1,5 +1,8 @@
 //! Views: each reads state and pushes [`crate::app::UiCommand`]s; none starts jobs itself.
 
+pub mod dataset;
+pub mod dataset_panels;
 pub mod new_project;
 pub mod project_list;
 pub mod project_overview;
+pub mod thumbnails;

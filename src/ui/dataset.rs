@@ -1,0 +1,506 @@
+//! The Dataset tab: the project's images as a virtualised thumbnail grid with filters, the
+//! selected image's preview, the class counts and the validation report. The scan runs on a
+//! worker (asked for with [`UiCommand::ScanDataset`]); thumbnails come from the
+//! [`ThumbnailCache`], which only renders what the grid shows.
+
+use std::path::PathBuf;
+
+use crate::app::dataset::{DatasetScan, ScannedDataset};
+use crate::app::{ProjectRow, UiCommand};
+use crate::data::report::IssueKind;
+use crate::data::source::SplitHint;
+use crate::data::window::WindowSetting;
+use crate::project::{OpenProject, Task};
+use crate::ui::dataset_panels::{self, OverlayStyle};
+use crate::ui::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
+
+/// Side of a tile's image area, in points.
+const TILE_IMAGE: f32 = 96.0;
+/// A tile: the image and two lines of text under it.
+const TILE_SIZE: egui::Vec2 = egui::vec2(TILE_IMAGE + 8.0, TILE_IMAGE + 36.0);
+
+/// What the preview shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// An image of the index, by position.
+    Item(usize),
+    /// A report entry whose file is not in the index, by position in the report.
+    Issue(usize),
+}
+
+/// Which split the grid shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SplitFilter {
+    /// Every split.
+    #[default]
+    All,
+    /// One split (`None`: images the manifest assigns to none).
+    Is(Option<SplitHint>),
+}
+
+/// Which issues the grid shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IssueFilter {
+    /// Every image.
+    #[default]
+    All,
+    /// Images with at least one issue.
+    Any,
+    /// Images without issues.
+    Clean,
+    /// Images with an issue of this kind.
+    Kind(IssueKind),
+}
+
+/// The grid's filters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// A class index, or every class.
+    pub class: Option<usize>,
+    /// The split.
+    pub split: SplitFilter,
+    /// The issues.
+    pub issue: IssueFilter,
+}
+
+/// The positions of the items that pass `filter`, in index order.
+pub fn filter_items(data: &ScannedDataset, filter: &Filter) -> Vec<usize> {
+    let report = &data.report;
+    data.index
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| filter.class.is_none_or(|c| item.label == Some(c)))
+        .filter(|(_, item)| match filter.split {
+            SplitFilter::All => true,
+            SplitFilter::Is(split) => item.split == split,
+        })
+        .filter(|(i, _)| {
+            let issues = &data.issues_of_item[*i];
+            match filter.issue {
+                IssueFilter::All => true,
+                IssueFilter::Any => !issues.is_empty(),
+                IssueFilter::Clean => issues.is_empty(),
+                IssueFilter::Kind(kind) => issues.iter().any(|&n| report.issues[n].kind == kind),
+            }
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The Dataset tab of the selected project.
+#[derive(Debug, Default)]
+pub struct DatasetView {
+    /// The project folder and scan the state below belongs to.
+    shown: Option<(PathBuf, u64)>,
+    filter: Filter,
+    filtered: Option<(Filter, Vec<usize>)>,
+    selected: Option<Selection>,
+    /// The window being edited (not yet saved in the project), for this project folder.
+    window_draft: Option<(PathBuf, WindowSetting)>,
+    /// While a window slider is dragged, thumbnails keep their old window.
+    window_dragging: bool,
+    overlay: OverlayStyle,
+}
+
+impl DatasetView {
+    /// Draws the tab for `row`, asking for a scan when none was made.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        row: &ProjectRow,
+        thumbnails: &mut ThumbnailCache,
+        scan: Option<&DatasetScan>,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let open = match &row.project {
+            Ok(open) => open,
+            Err(message) => {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+                return;
+            }
+        };
+        match scan {
+            None => {
+                commands.push(UiCommand::ScanDataset(row.dir.clone()));
+                ui.label("Starting the scan of the data set…");
+            }
+            Some(DatasetScan::Scanning { done, total, .. }) => {
+                scanning_ui(ui, &row.dir, *done, *total, commands)
+            }
+            Some(DatasetScan::Failed(message)) => {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+                if ui.button("Rescan").clicked() {
+                    commands.push(UiCommand::ScanDataset(row.dir.clone()));
+                }
+            }
+            Some(DatasetScan::Ready(data)) => self.dataset_ui(ui, open, data, thumbnails, commands),
+        }
+    }
+
+    fn dataset_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        open: &OpenProject,
+        data: &ScannedDataset,
+        thumbnails: &mut ThumbnailCache,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let shown = Some((open.dir.clone(), data.generation));
+        if self.shown != shown {
+            self.shown = shown;
+            self.filter = Filter::default();
+            self.filtered = None;
+            // The first image is shown, so the preview is never empty without reason.
+            self.selected = (!data.index.items.is_empty()).then_some(Selection::Item(0));
+        }
+        let saved = &open.project.dataset.window;
+        if self
+            .window_draft
+            .as_ref()
+            .is_some_and(|(dir, draft)| dir != &open.dir || draft == saved)
+        {
+            self.window_draft = None;
+        }
+        let window = match &self.window_draft {
+            Some((_, draft)) => draft.clone(),
+            None => saved.clone(),
+        };
+        if !self.window_dragging {
+            thumbnails.set_rendering(&window, data.index.mask_encoding);
+        }
+        summary_ui(ui, open, data, commands);
+        let segmentation = open.project.task == Task::Segmentation || data.index.classes.is_empty();
+        egui::Panel::right("dataset_preview")
+            .resizable(true)
+            .default_size(340.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("dataset_preview_scroll")
+                    .show(ui, |ui| {
+                        self.side_ui(ui, open, data, thumbnails, window, segmentation, commands);
+                    });
+            });
+        egui::Panel::bottom("dataset_summary")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                ui.columns(2, |columns| {
+                    dataset_panels::class_counts_ui(&mut columns[0], &data.report);
+                    dataset_panels::report_ui(&mut columns[1], data, &mut self.selected);
+                });
+            });
+        self.filters_ui(ui, data);
+        let items = match &self.filtered {
+            Some((filter, items)) if *filter == self.filter => items.clone(),
+            _ => {
+                let items = filter_items(data, &self.filter);
+                self.filtered = Some((self.filter, items.clone()));
+                items
+            }
+        };
+        self.grid_ui(ui, data, &items, thumbnails);
+    }
+
+    #[allow(clippy::too_many_arguments)] // One call site; the parts are unrelated borrows.
+    fn side_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        open: &OpenProject,
+        data: &ScannedDataset,
+        thumbnails: &mut ThumbnailCache,
+        window: WindowSetting,
+        segmentation: bool,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let preview = dataset_panels::preview_ui(
+            ui,
+            data,
+            self.selected,
+            thumbnails,
+            segmentation.then_some(&mut self.overlay),
+        );
+        ui.separator();
+        let mut setting = window;
+        let edit = dataset_panels::window_ui(ui, &mut setting, preview);
+        self.window_dragging = edit.dragging;
+        if edit.changed {
+            self.window_draft = Some((open.dir.clone(), setting.clone()));
+        }
+        if edit.commit {
+            commands.push(UiCommand::SetDatasetWindow(open.dir.clone(), setting));
+        }
+    }
+
+    fn filters_ui(&mut self, ui: &mut egui::Ui, data: &ScannedDataset) {
+        let index = &data.index;
+        let filter = &mut self.filter;
+        ui.horizontal_wrapped(|ui| {
+            if !index.classes.is_empty() {
+                let shown = filter
+                    .class
+                    .and_then(|c| index.classes.get(c))
+                    .map_or("All classes", String::as_str);
+                egui::ComboBox::new("class_filter", "Class")
+                    .selected_text(shown)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut filter.class, None, "All classes");
+                        for (i, name) in index.classes.iter().enumerate() {
+                            ui.selectable_value(&mut filter.class, Some(i), name);
+                        }
+                    });
+            }
+            if index.items.iter().any(|i| i.split.is_some()) {
+                egui::ComboBox::new("split_filter", "Split")
+                    .selected_text(split_text(filter.split))
+                    .show_ui(ui, |ui| {
+                        for split in [
+                            SplitFilter::All,
+                            SplitFilter::Is(Some(SplitHint::Train)),
+                            SplitFilter::Is(Some(SplitHint::Val)),
+                            SplitFilter::Is(Some(SplitHint::Test)),
+                            SplitFilter::Is(None),
+                        ] {
+                            ui.selectable_value(&mut filter.split, split, split_text(split));
+                        }
+                    });
+            }
+            egui::ComboBox::new("issue_filter", "Issues")
+                .selected_text(issue_text(filter.issue))
+                .show_ui(ui, |ui| {
+                    let mut options = vec![IssueFilter::All, IssueFilter::Any, IssueFilter::Clean];
+                    let kinds = IssueKind::ALL.into_iter().filter(|k| !k.excludes_file());
+                    options.extend(kinds.map(IssueFilter::Kind));
+                    for option in options {
+                        ui.selectable_value(&mut filter.issue, option, issue_text(option));
+                    }
+                });
+            let count = self
+                .filtered
+                .as_ref()
+                .filter(|(f, _)| f == filter)
+                .map_or_else(
+                    || filter_items(data, filter).len(),
+                    |(_, items)| items.len(),
+                );
+            ui.label(format!(
+                "Showing {count} of {} images",
+                data.index.items.len()
+            ));
+        });
+    }
+
+    fn grid_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        data: &ScannedDataset,
+        items: &[usize],
+        thumbnails: &mut ThumbnailCache,
+    ) {
+        if items.is_empty() {
+            ui.label("No image matches the filters.");
+            return;
+        }
+        let gap = ui.spacing().item_spacing.x;
+        let columns = ((ui.available_width() + gap) / (TILE_SIZE.x + gap))
+            .floor()
+            .max(1.0) as usize;
+        let rows = items.len().div_ceil(columns);
+        egui::ScrollArea::vertical()
+            .id_salt("dataset_grid")
+            .auto_shrink(false)
+            .show_rows(ui, TILE_SIZE.y, rows, |ui, visible| {
+                for row in visible {
+                    let start = row * columns;
+                    let end = (start + columns).min(items.len());
+                    ui.horizontal(|ui| {
+                        for &i in &items[start..end] {
+                            self.tile_ui(ui, data, i, thumbnails);
+                        }
+                    });
+                }
+            });
+    }
+
+    fn tile_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        data: &ScannedDataset,
+        i: usize,
+        thumbnails: &mut ThumbnailCache,
+    ) {
+        let item = &data.index.items[i];
+        let class = item
+            .label
+            .and_then(|l| data.index.classes.get(l))
+            .map_or("", String::as_str);
+        let mut caption = class.to_owned();
+        if let Some(split) = item.split {
+            caption = format!("{caption} · {}", split.name());
+        }
+        let issues = &data.issues_of_item[i];
+        let path = item.path.display().to_string();
+        let name = format!("Tile: {path} ({caption})");
+        let (rect, response) = ui.allocate_exact_size(TILE_SIZE, egui::Sense::click());
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Button, true, &name));
+        if ui.is_rect_visible(rect) {
+            let selected = self.selected == Some(Selection::Item(i));
+            let key = ThumbnailKey {
+                image: data.index.image_path(item),
+                mask: None,
+                size: ThumbnailSize::Tile,
+            };
+            dataset_panels::paint_tile(
+                ui,
+                rect,
+                thumbnails.get(&key),
+                dataset_panels::TileText {
+                    caption: &caption,
+                    file: &path,
+                    has_issue: !issues.is_empty(),
+                    selected,
+                    hovered: response.hovered(),
+                },
+            );
+        }
+        let response = response.on_hover_ui(|ui| {
+            ui.label(&path);
+            for &n in issues {
+                let issue = &data.report.issues[n];
+                ui.label(format!("{}: {}", issue.kind.label(), issue.message));
+            }
+        });
+        if response.clicked() {
+            self.selected = Some(Selection::Item(i));
+        }
+    }
+}
+
+fn scanning_ui(
+    ui: &mut egui::Ui,
+    dir: &std::path::Path,
+    done: usize,
+    total: usize,
+    commands: &mut Vec<UiCommand>,
+) {
+    ui.horizontal(|ui| {
+        let fraction = if total == 0 {
+            0.0
+        } else {
+            done as f32 / total as f32
+        };
+        let text = if total == 0 {
+            "Listing the data set…".to_owned()
+        } else {
+            format!("Checking files: {done} of {total}")
+        };
+        ui.add(
+            egui::ProgressBar::new(fraction)
+                .text(text)
+                .desired_width(360.0),
+        );
+        if ui.button("Cancel").clicked() {
+            commands.push(UiCommand::CancelDatasetScan(dir.to_owned()));
+        }
+    });
+}
+
+fn summary_ui(
+    ui: &mut egui::Ui,
+    open: &OpenProject,
+    data: &ScannedDataset,
+    commands: &mut Vec<UiCommand>,
+) {
+    let report = &data.report;
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!(
+            "{}: {} files checked, {} usable, {} issues",
+            report.source,
+            report.files_checked,
+            report.usable,
+            report.issues.len()
+        ));
+        if ui.button("Rescan").clicked() {
+            commands.push(UiCommand::ScanDataset(open.dir.clone()));
+        }
+    });
+}
+
+fn split_text(split: SplitFilter) -> &'static str {
+    match split {
+        SplitFilter::All => "All splits",
+        SplitFilter::Is(Some(split)) => split.name(),
+        SplitFilter::Is(None) => "unassigned",
+    }
+}
+
+fn issue_text(filter: IssueFilter) -> &'static str {
+    match filter {
+        IssueFilter::All => "All images",
+        IssueFilter::Any => "With an issue",
+        IssueFilter::Clean => "Without issues",
+        IssueFilter::Kind(kind) => kind.label(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::report::{Issue, ValidationReport};
+    use crate::data::scan::{DatasetIndex, DatasetItem};
+
+    fn item(path: &str, label: usize, split: Option<SplitHint>) -> DatasetItem {
+        DatasetItem {
+            path: path.into(),
+            label: Some(label),
+            group: None,
+            split,
+            mask: None,
+            size_px: (40, 40),
+            content_hash: path.to_owned(),
+        }
+    }
+
+    #[test]
+    fn filters_combine_class_split_and_issue() {
+        let index = DatasetIndex {
+            root: "/data".into(),
+            classes: vec!["cats".into(), "dogs".into()],
+            items: vec![
+                item("cats/a.png", 0, Some(SplitHint::Train)),
+                item("cats/b.png", 0, Some(SplitHint::Test)),
+                item("dogs/c.png", 1, Some(SplitHint::Train)),
+            ],
+            mask_encoding: None,
+        };
+        let report = ValidationReport {
+            issues: vec![
+                Issue::new(IssueKind::Corrupt, "dogs/x.png".into(), "bad".into()),
+                Issue::new(IssueKind::Duplicate, "cats/b.png".into(), "same".into()),
+            ],
+            ..ValidationReport::default()
+        };
+        let data = ScannedDataset::new(index, report, 1);
+        assert_eq!(filter_items(&data, &Filter::default()), vec![0, 1, 2]);
+        let cats = Filter {
+            class: Some(0),
+            ..Filter::default()
+        };
+        assert_eq!(filter_items(&data, &cats), vec![0, 1]);
+        let train_cats = Filter {
+            split: SplitFilter::Is(Some(SplitHint::Train)),
+            ..cats
+        };
+        assert_eq!(filter_items(&data, &train_cats), vec![0]);
+        let duplicates = Filter {
+            issue: IssueFilter::Kind(IssueKind::Duplicate),
+            ..Filter::default()
+        };
+        assert_eq!(filter_items(&data, &duplicates), vec![1]);
+        let clean = Filter {
+            issue: IssueFilter::Clean,
+            ..Filter::default()
+        };
+        assert_eq!(filter_items(&data, &clean), vec![0, 2]);
+    }
+}
