@@ -212,10 +212,9 @@ pub fn plain_lut(norm: &Normalization) -> NormLut {
 
 fn build_lut(norm: &Normalization, curve: impl Fn(f32) -> f32) -> NormLut {
     let mut lut = [[0.0f32; 256]; 3];
-    for v in 0..256 {
-        let x = curve(v as f32 / 255.0);
-        for c in 0..3 {
-            lut[c][v] = (x - norm.mean[c]) / norm.std[c];
+    for (c, table) in lut.iter_mut().enumerate() {
+        for (v, entry) in table.iter_mut().enumerate() {
+            *entry = (curve(v as f32 / 255.0) - norm.mean[c]) / norm.std[c];
         }
     }
     lut
