@@ -387,16 +387,16 @@ fn produce(shared: &Shared, epoch: u64, sender: &Sender<Batch>, stop: &AtomicBoo
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        if !batch.skipped.is_empty() {
-            if let Ok(mut log) = shared.skipped_log.lock() {
-                log.extend(batch.skipped.iter().cloned());
-            }
+        if !batch.skipped.is_empty()
+            && let Ok(mut log) = shared.skipped_log.lock()
+        {
+            log.extend(batch.skipped.iter().cloned());
         }
+        // Skips of an all-failed batch travel with the next batch that has images.
+        carried.append(&mut batch.skipped);
         if batch.is_empty() {
-            carried.append(&mut batch.skipped);
             continue;
         }
-        carried.append(&mut batch.skipped);
         batch.skipped = std::mem::take(&mut carried);
         if sender.send(batch).is_err() {
             break;
@@ -513,10 +513,10 @@ fn working_image(
         size: shared.working_size,
         window: shared.window_key.clone(),
     });
-    if let (Some(cache), Some(key)) = (&shared.cache, &key) {
-        if let Some(hit) = cache.get(key) {
-            return Ok(hit);
-        }
+    if let (Some(cache), Some(key)) = (&shared.cache, &key)
+        && let Some(hit) = cache.get(key)
+    {
+        return Ok(hit);
     }
     shared.decoded.fetch_add(1, Ordering::Relaxed);
     let working = Arc::new(load_working(
@@ -749,7 +749,7 @@ mod tests {
                     assert_eq!(label, 0, "pixel {i}");
                 }
             }
-            assert!(masks.iter().any(|&m| m == 1) && masks.iter().any(|&m| m == 0));
+            assert!(masks.contains(&1) && masks.contains(&0));
         }
         let mut missing = items;
         missing[1].mask_path = None;
