@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use transfer_workbench::data::augment::AugmentConfig;
@@ -51,6 +51,17 @@ fn main() -> Result<()> {
     println!(
         "this pipeline ({WORKERS} rayon threads, warm cache): {:.1} images/s, {:.2} ms CPU per image",
         cached.images_per_s, cached.cpu_ms_per_image
+    );
+
+    // A trainer whose step takes 1.5x the time a batch needs: after the first batch it
+    // should never wait, because the next batch is prepared while it works.
+    let step = Duration::from_secs_f64(1.5 * BATCH as f64 / rust.images_per_s);
+    let (first, rest, batches) = consumer_waits(&items, step)?;
+    println!(
+        "consumer busy {:.0} ms per batch: waited {:.3} s for the first batch, {:.3} s for the other {batches}",
+        step.as_secs_f64() * 1000.0,
+        first.as_secs_f64(),
+        rest.as_secs_f64()
     );
 
     let list = scratch.path().join("images.txt");
@@ -129,7 +140,26 @@ fn corpus(home: &Path, scratch: &Path) -> Result<Vec<PathBuf>> {
     Ok(found.iter().cycle().take(ITEMS).cloned().collect())
 }
 
-fn run_rust(items: &[LoaderItem], cache: Option<Arc<ImageCache>>) -> Result<Measured> {
+/// One epoch without cache, consuming each batch for `step`; returns the waits for the first
+/// batch and for all others, and the number of other batches.
+fn consumer_waits(items: &[LoaderItem], step: Duration) -> Result<(Duration, Duration, usize)> {
+    let loader = BatchLoader::new(items.to_vec(), bench_config(), None)?;
+    let mut batches = loader.epoch(0)?;
+    batches.next().context("no batch")?;
+    let first = batches.waited();
+    let mut others = 0;
+    loop {
+        std::thread::sleep(step); // the training step on the batch just received
+        if batches.next().is_none() {
+            break;
+        }
+        others += 1;
+    }
+    Ok((first, batches.waited() - first, others))
+}
+
+/// The pipeline the DataLoader script mirrors.
+fn bench_config() -> LoaderConfig {
     let augment = AugmentConfig {
         hflip_prob: 0.5,
         vflip_prob: 0.0,
@@ -143,7 +173,11 @@ fn run_rust(items: &[LoaderItem], cache: Option<Arc<ImageCache>>) -> Result<Meas
     };
     let mut config = LoaderConfig::train(224, BATCH, Normalization::IMAGENET, augment);
     config.threads = WORKERS;
-    let loader = BatchLoader::new(items.to_vec(), config, cache)?;
+    config
+}
+
+fn run_rust(items: &[LoaderItem], cache: Option<Arc<ImageCache>>) -> Result<Measured> {
+    let loader = BatchLoader::new(items.to_vec(), bench_config(), cache)?;
     let mut checksum = 0.0f32;
     for batch in loader.epoch(0)? {
         checksum += batch.images.first().copied().unwrap_or_default();
@@ -151,7 +185,7 @@ fn run_rust(items: &[LoaderItem], cache: Option<Arc<ImageCache>>) -> Result<Meas
     let cpu_start = process_cpu_seconds()?;
     let start = Instant::now();
     let mut count = 0usize;
-    let mut waited = std::time::Duration::ZERO;
+    let mut waited = Duration::ZERO;
     for epoch in 1..=EPOCHS {
         let mut batches = loader.epoch(epoch)?;
         for batch in batches.by_ref() {

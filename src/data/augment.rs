@@ -127,7 +127,15 @@ fn random_resized_crop(
     height: u32,
     rng: &mut impl Rng,
 ) -> CropBox {
-    let (w, h) = (f64::from(width.max(1)), f64::from(height.max(1)));
+    if width == 0 || height == 0 {
+        return CropBox {
+            left: 0,
+            top: 0,
+            width,
+            height,
+        };
+    }
+    let (w, h) = (f64::from(width), f64::from(height));
     let area = w * h;
     let [s0, s1] = config.crop_scale.map(f64::from);
     let [r0, r1] = config.crop_ratio.map(|r| f64::from(r.max(1e-3)).ln());
@@ -158,13 +166,10 @@ fn random_resized_crop(
     } else {
         (w, h)
     };
-    let (cw, ch) = (
-        (cw as u32).clamp(1, width.max(1)),
-        (ch as u32).clamp(1, height.max(1)),
-    );
+    let (cw, ch) = ((cw as u32).clamp(1, width), (ch as u32).clamp(1, height));
     CropBox {
-        left: (width.max(1) - cw) / 2,
-        top: (height.max(1) - ch) / 2,
+        left: (width - cw) / 2,
+        top: (height - ch) / 2,
         width: cw,
         height: ch,
     }
@@ -211,13 +216,8 @@ pub fn plain_lut(norm: &Normalization) -> NormLut {
 }
 
 fn build_lut(norm: &Normalization, curve: impl Fn(f32) -> f32) -> NormLut {
-    let mut lut = [[0.0f32; 256]; 3];
-    for (c, table) in lut.iter_mut().enumerate() {
-        for (v, entry) in table.iter_mut().enumerate() {
-            *entry = (curve(v as f32 / 255.0) - norm.mean[c]) / norm.std[c];
-        }
-    }
-    lut
+    let values: [f32; 256] = std::array::from_fn(|v| curve(v as f32 / 255.0));
+    std::array::from_fn(|c| values.map(|x| (x - norm.mean[c]) / norm.std[c]))
 }
 
 /// The geometric part: crop, resize to `size`², small rotation (image and mask alike).

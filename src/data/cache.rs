@@ -1,9 +1,11 @@
 //! Decoding an image (and its mask) to the working size the loader augments from, and a
 //! least-recently-used cache of such working images bounded in bytes.
 //!
-//! JPEGs much larger than the working size are decoded at 1/2, 1/4 or 1/8 scale in the DCT
-//! domain (jpeg-decoder's `scale`), which skips most of the decoding work; every other file
-//! goes through [`crate::data::decode::load_rgb8`].
+//! JPEGs (8-bit grey or RGB) are decoded here: with zune-jpeg (the image crate's decoder)
+//! at full size, or, when at least twice the working size, at 1/2, 1/4 or 1/8 scale in the
+//! DCT domain (jpeg-decoder's `scale`), which skips the resize that would follow. Grey JPEGs
+//! stay grey. Every other file (and any JPEG these decoders refuse) goes through
+//! [`crate::data::decode::load_rgb8`], which also words the error.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -144,8 +146,8 @@ fn grey_if_possible(image: RgbImage) -> Pixels {
 }
 
 /// Decodes an 8-bit grey or RGB JPEG, honouring EXIF orientation; returns the image and its
-/// full-resolution (oriented) size. A JPEG at least four times the needed size is decoded at
-/// 1/4 or 1/8 scale in the DCT domain. `None` for anything else or any failure, so the
+/// full-resolution (oriented) size. A JPEG at least twice the needed size is decoded at
+/// 1/2, 1/4 or 1/8 scale in the DCT domain. `None` for anything else or any failure, so the
 /// caller falls back to the general decoder (which words the error).
 fn decode_jpeg(path: &Path, min_short: u32) -> Option<(Pixels, (u32, u32))> {
     let bytes = std::fs::read(path).ok()?;
@@ -168,15 +170,16 @@ fn decode_jpeg_full(bytes: &[u8]) -> Option<(Pixels, (u32, u32))> {
     Some((orient(image, orientation)?, full))
 }
 
-/// jpeg-decoder's scaled decoding, used only where it skips at least three quarters of the
-/// work: below that its entropy decoding makes it slower than the full decode above.
+/// jpeg-decoder's scaled decoding, used where the image is at least twice the needed size: at
+/// 1/2 scale it is as fast as the full decode above and saves the resize that would follow;
+/// at full scale it is slower, so it is not used there.
 fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Option<(Pixels, (u32, u32))> {
     let mut decoder = jpeg_decoder::Decoder::new(bytes);
     decoder.read_info().ok()?;
     let info = decoder.info()?;
     let (full_w, full_h) = (u32::from(info.width), u32::from(info.height));
     let short = full_w.min(full_h).max(1);
-    if short / 4 < min_short.max(1) {
+    if short / 2 < min_short.max(1) {
         return None;
     }
     let f = f64::from(min_short) / f64::from(short);
@@ -413,16 +416,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(loaded.image.dimensions(), (160, 120));
-        // Below four times the needed size the full decoder runs; grey stays grey.
+        // Below twice the needed size the full decoder runs; grey stays grey.
         let grey_path = dir.path().join("grey.jpg");
         image::GrayImage::from_fn(300, 200, |x, _| image::Luma([x as u8]))
             .save(&grey_path)
             .unwrap();
-        let (grey, full) = decode_jpeg(&grey_path, 100).unwrap();
+        let (grey, full) = decode_jpeg(&grey_path, 120).unwrap();
         assert_eq!(
             (grey.channels(), grey.dimensions(), full),
             (1, (300, 200), (300, 200))
         );
+    }
+
+    #[test]
+    fn exif_orientation_is_honoured_by_both_jpeg_paths() {
+        use image::ImageEncoder;
+        // A TIFF block holding one entry: orientation 6 (rotate 90 degrees clockwise).
+        let exif = [
+            0x49, 0x49, 0x2A, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0,
+            0, 0,
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (width, min_short) in [(64u32, 32u32), (256, 30)] {
+            let height = width / 2;
+            // Left half white: after the quarter turn it is the top half.
+            let image = GrayImage::from_fn(width, height, |x, _| {
+                image::Luma([if x < width / 2 { 255 } else { 0 }])
+            });
+            let path = dir.path().join(format!("rotated {width}.jpg"));
+            let mut file = std::fs::File::create(&path).unwrap();
+            let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 95);
+            encoder.set_exif_metadata(exif.to_vec()).unwrap();
+            encoder
+                .write_image(image.as_raw(), width, height, image::ExtendedColorType::L8)
+                .unwrap();
+            drop(file);
+            let (decoded, full) = decode_jpeg(&path, min_short).unwrap();
+            assert_eq!(full, (height, width));
+            let (w, h) = decoded.dimensions();
+            assert_eq!(w * 2, h, "{width}: {w}x{h}");
+            let rgb = decoded.to_rgb8();
+            assert!(
+                rgb.get_pixel(w / 2, h / 8).0[0] > 200 && rgb.get_pixel(w / 2, h * 7 / 8).0[0] < 50
+            );
+        }
     }
 
     #[test]

@@ -392,11 +392,11 @@ fn produce(shared: &Shared, epoch: u64, sender: &Sender<Batch>, stop: &AtomicBoo
         {
             log.extend(batch.skipped.iter().cloned());
         }
+        // Skips of an all-failed batch travel with the next batch that has images.
+        carried.append(&mut batch.skipped);
         if batch.is_empty() {
-            carried.append(&mut batch.skipped);
             continue;
         }
-        carried.append(&mut batch.skipped);
         batch.skipped = std::mem::take(&mut carried);
         if sender.send(batch).is_err() {
             break;

@@ -5,6 +5,7 @@
 //! Everything here is plain data: no tensors, no threads.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -30,6 +31,8 @@ pub enum SplitError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("could not encode the split ({reason}): {}", path.display())]
+    Encode { path: PathBuf, reason: String },
     #[error("could not parse the split file ({reason}): {}", path.display())]
     Parse { path: PathBuf, reason: String },
     #[error("split file version {found} is not supported (expected {SPLIT_FILE_VERSION}): {}", path.display())]
@@ -429,27 +432,33 @@ impl FrozenSplit {
         counts
     }
 
-    /// Writes `split.ron` into `project_dir` atomically (temp file, then rename).
+    /// Writes `split.ron` into `project_dir` atomically (temp file, fsync, rename).
     pub fn save(&self, project_dir: &Path) -> Result<PathBuf, SplitError> {
         let path = project_dir.join(SPLIT_FILE);
         let text =
             ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default()).map_err(|e| {
-                SplitError::Parse {
+                SplitError::Encode {
                     path: path.clone(),
                     reason: e.to_string(),
                 }
             })?;
-        let temp = project_dir.join(format!(".{SPLIT_FILE}.tmp"));
-        let io_err = |action, path: &Path| {
-            let path = path.to_owned();
-            move |source| SplitError::Io {
-                action,
-                path,
-                source,
-            }
-        };
-        std::fs::write(&temp, text).map_err(io_err("write", &temp))?;
-        std::fs::rename(&temp, &path).map_err(io_err("replace", &path))?;
+        let temp = project_dir.join(format!(".{SPLIT_FILE}.{}.tmp", std::process::id()));
+        let result = (|| {
+            std::fs::create_dir_all(project_dir)?;
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(text.as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        result.map_err(|source| SplitError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        })?;
         Ok(path)
     }
 
@@ -670,7 +679,8 @@ mod tests {
             .unwrap();
         let path = frozen.save(dir.path()).unwrap();
         assert_eq!(path, dir.path().join(SPLIT_FILE));
-        assert!(!dir.path().join(format!(".{SPLIT_FILE}.tmp")).exists());
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "only split.ron remains");
         assert_eq!(FrozenSplit::load(dir.path()).unwrap(), frozen);
         assert_eq!(frozen.counts().values().sum::<usize>(), 20);
 
