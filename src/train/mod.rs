@@ -21,6 +21,7 @@ pub mod schedule;
 pub mod seg_source;
 pub mod segmentation;
 pub mod source;
+pub mod trained;
 pub mod worker;
 
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ pub use events::{ChannelSink, EpochMetrics, EventSink, TrainEvent, VecSink};
 pub use lr_finder::{LrFinderOptions, LrFinderResult, find_lr, suggest_lr};
 pub use seg_source::SyntheticDisks;
 pub use source::{Batch, BatchSource, Split, SyntheticSource};
+pub use trained::{CheckpointChoice, TrainedModel, probabilities_of};
 pub use worker::{Control, JobSpec, TrainCommand, TrainHandle, spawn_training};
 
 /// Failures of a training or evaluation job; file errors name the file last.

@@ -124,6 +124,31 @@ impl RunDir {
         (n > 1).then(|| format!("run-{:03}", n - 1))
     }
 
+    /// The frozen split description (`split.json`).
+    pub fn read_split(&self) -> Result<serde_json::Value, TrainError> {
+        let path = self.dir.join("split.json");
+        let bytes = std::fs::read(&path).map_err(TrainError::io("read the run's split", &path))?;
+        serde_json::from_slice(&bytes).map_err(|e| TrainError::Parse {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The class names frozen with the run, in index order (empty when the run predates
+    /// them).
+    pub fn class_names(&self) -> Result<Vec<String>, TrainError> {
+        let split = self.read_split()?;
+        Ok(split["classes"]
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// The checkpoint folder.
     pub fn checkpoints(&self) -> PathBuf {
         self.dir.join("checkpoints")
@@ -232,8 +257,13 @@ impl RunDir {
                 reason: "no checkpoint was saved yet".into(),
             });
         }
-        let mut tensors: HashMap<String, Tensor> =
-            Tensor::read_safetensors(&path)?.into_iter().collect();
+        let mut tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&path)
+            .map_err(|e| TrainError::Checkpoint {
+                path: path.clone(),
+                reason: format!("the file is damaged or not a safetensors checkpoint: {e}"),
+            })?
+            .into_iter()
+            .collect();
         let state = tensors
             .remove(STATE_KEY)
             .ok_or_else(|| TrainError::Checkpoint {

@@ -65,9 +65,25 @@ pub trait BatchSource: Send {
         augment: bool,
         seed: u64,
     ) -> BatchIter<'_>;
+    /// Class names in index order (for segmentation: the mask classes, background first).
+    fn class_names(&self) -> Vec<String> {
+        (0..self.num_classes()).map(|i| format!("class {i}")).collect()
+    }
+    /// A stable id of every sample of `split`, in sample order (the path relative to the
+    /// data root for real data).
+    fn sample_ids(&self, split: Split) -> Vec<String> {
+        (0..self.labels(split).len())
+            .map(|i| format!("{}/{i}", split.name()))
+            .collect()
+    }
+    /// The image file of sample `index` of `split`, when the data comes from files.
+    fn sample_path(&self, _split: Split, _index: usize) -> Option<std::path::PathBuf> {
+        None
+    }
     /// A description of the split frozen into each run (`split.json`).
     fn split_manifest(&self) -> serde_json::Value {
         serde_json::json!({
+            "classes": self.class_names(),
             "train": { "samples": self.labels(Split::Train).len(), "fingerprint": self.fingerprint(Split::Train) },
             "validation": { "samples": self.labels(Split::Validation).len(), "fingerprint": self.fingerprint(Split::Validation) },
         })
