@@ -23,7 +23,8 @@ pub struct PredictArgs {
     /// Print JSON (an array with one object per image).
     #[arg(long)]
     pub json: bool,
-    /// Segmentation: write each predicted mask (class index per pixel, PNG) into this folder.
+    /// Segmentation: write each predicted mask (class index per pixel, PNG, at the image's
+    /// own size) into this folder.
     #[arg(long, value_name = "DIR")]
     pub masks: Option<PathBuf>,
     /// Image files.
@@ -153,9 +154,16 @@ fn fill_entry(
             .file_stem()
             .map_or("image".into(), |s| s.to_string_lossy().into_owned());
         let out = dir.join(format!("{stem}.png"));
-        image::GrayImage::from_raw(width as u32, height as u32, pixels)
-            .context("mask buffer")?
-            .save(&out)
+        let mask = image::GrayImage::from_raw(width as u32, height as u32, pixels)
+            .context("mask buffer")?;
+        // Back at the image's own size (the model saw it resized to the input size).
+        let mask = match image::image_dimensions(&entry.path) {
+            Ok((w, h)) if (w, h) != mask.dimensions() => {
+                image::imageops::resize(&mask, w, h, image::imageops::FilterType::Nearest)
+            }
+            _ => mask,
+        };
+        mask.save(&out)
             .with_context(|| format!("writing {}", out.display()))?;
         entry.mask = Some(out);
     }
