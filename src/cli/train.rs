@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::data::augment::AugmentConfig;
 use crate::project::{Task as ProjectTask, load_project};
 use crate::train::run::RunDir;
 use crate::train::{
@@ -59,6 +60,10 @@ pub struct TrainArgs {
     /// balanced-accuracy, f1, auc (classification) or dice (segmentation).
     #[arg(long, default_value = "loss")]
     pub monitor: String,
+    /// Training augmentation: none, light (flips, gentle crops), default, or strong
+    /// (flips both ways, rotations, wide crops, tone changes).
+    #[arg(long, default_value = "default")]
+    pub augment: String,
     /// Channels-last memory format (default: on the CPU, off on CUDA).
     #[arg(long, value_name = "BOOL")]
     pub channels_last: Option<bool>,
@@ -182,6 +187,12 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         task: task(&args.task)?,
         monitor: monitor(&args.monitor)?,
         channels_last: args.channels_last,
+        augment: AugmentConfig::preset(&args.augment).with_context(|| {
+            format!(
+                "unknown augmentation '{}' (none, light, default or strong)",
+                args.augment
+            )
+        })?,
         ..TrainConfig::default()
     };
     let mut frozen = match &args.resume {

@@ -60,6 +60,57 @@ impl Default for AugmentConfig {
     }
 }
 
+impl AugmentConfig {
+    /// No augmentation: the largest centred square of each image.
+    pub fn none() -> Self {
+        Self {
+            hflip_prob: 0.0,
+            crop_scale: [1.0, 1.0],
+            crop_ratio: [1.0, 1.0],
+            brightness: 0.0,
+            contrast: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// Horizontal flips and a gentle crop: for small images or short schedules.
+    pub fn light() -> Self {
+        Self {
+            crop_scale: [0.8, 1.0],
+            crop_ratio: [0.9, 1.0 / 0.9],
+            brightness: 0.0,
+            contrast: 0.0,
+            ..Self::default()
+        }
+    }
+
+    /// Flips both ways, right-angle rotations, small rotations, wider crops and tone
+    /// changes: for orientation-free images (microscopy, textures) and longer schedules.
+    pub fn strong() -> Self {
+        Self {
+            vflip_prob: 0.5,
+            rot90_prob: 0.5,
+            crop_scale: [0.3, 1.0],
+            rotation_max_deg: 10.0,
+            brightness: 0.2,
+            contrast: 0.2,
+            gamma: 0.2,
+            ..Self::default()
+        }
+    }
+
+    /// A preset by name: `none`, `light`, `default` or `strong`.
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Self::none()),
+            "light" => Some(Self::light()),
+            "default" => Some(Self::default()),
+            "strong" => Some(Self::strong()),
+            _ => None,
+        }
+    }
+}
+
 /// The random draw for one sample; plain data, so it can be logged or replayed.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AugmentParams {

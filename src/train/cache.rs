@@ -40,8 +40,13 @@ pub fn cache_key(
             format!("file:{}", blake3::hash(&bytes).to_hex())
         }
     };
+    let precision = if config.use_bf16_frozen(tch::Device::cuda_if_available()) {
+        "bf16"
+    } else {
+        "f32"
+    };
     let text = format!(
-        "{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{precision}",
         config.backbone,
         weights,
         config.input_size_px,

@@ -12,7 +12,7 @@ use super::TrainError;
 use super::config::{Strategy, TrainConfig};
 use super::optim::ParamGroup;
 use crate::model::head::ClassificationHead;
-use crate::model::{Backbone, load_backbone};
+use crate::model::{Backbone, WeightsChoice, load_backbone};
 
 /// Prefix of the head's variables.
 pub const HEAD_PREFIX: &str = "head.";
@@ -63,6 +63,27 @@ impl Classifier {
             tch::no_grad(|| self.backbone.forward_t(images, false))?
         };
         Ok(out.embedding)
+    }
+
+    /// A frozen bfloat16 copy of the backbone (for inference passes): built like the
+    /// original, its variables copied, then converted.
+    pub fn bf16_backbone(&self) -> Result<(VarStore, Box<dyn Backbone>), TrainError> {
+        let name = self.backbone.info().name;
+        let loaded = load_backbone(name, false, &WeightsChoice::Random, self.device())?;
+        let ours = self.vs.variables();
+        tch::no_grad(|| -> Result<(), TrainError> {
+            for (key, mut target) in loaded.vs.variables() {
+                let source = ours.get(&key).ok_or_else(|| {
+                    TrainError::Config(format!("backbone variable {key} is missing"))
+                })?;
+                target.f_copy_(source)?;
+            }
+            Ok(())
+        })?;
+        let mut vs = loaded.vs;
+        vs.bfloat16();
+        vs.freeze();
+        Ok((vs, loaded.model))
     }
 
     /// Head logits for embeddings.

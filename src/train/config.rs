@@ -235,6 +235,9 @@ pub struct TrainConfig {
     /// was measured to help, see [`TrainConfig::use_channels_last`]). Checkpoints are the
     /// same either way.
     pub channels_last: Option<bool>,
+    /// Compute frozen-backbone passes (the linear probe's embeddings) in bfloat16 (`None`:
+    /// on a CPU with native bf16 instructions, see [`cpu_has_native_bf16`]).
+    pub bf16_frozen: Option<bool>,
     /// The training augmentation (project data; the synthetic sources ignore it).
     pub augment: crate::data::augment::AugmentConfig,
 }
@@ -263,6 +266,7 @@ impl Default for TrainConfig {
             threads: None,
             task: Task::Classification,
             channels_last: None,
+            bf16_frozen: None,
             augment: crate::data::augment::AugmentConfig::default(),
         }
     }
@@ -340,6 +344,28 @@ impl TrainConfig {
     pub fn use_channels_last(&self, device: tch::Device) -> bool {
         self.channels_last.unwrap_or(device == tch::Device::Cpu)
     }
+}
+
+impl TrainConfig {
+    /// Whether frozen-backbone passes run in bfloat16 on `device`.
+    pub fn use_bf16_frozen(&self, device: tch::Device) -> bool {
+        self.bf16_frozen
+            .unwrap_or(device == tch::Device::Cpu && cpu_has_native_bf16())
+    }
+}
+
+/// Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), where bf16 inference
+/// is faster than float32; elsewhere libtorch emulates it slowly.
+pub fn cpu_has_native_bf16() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+            info.lines()
+                .filter(|l| l.starts_with("flags"))
+                .take(1)
+                .any(|l| l.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+        })
+    })
 }
 
 /// The number of physical CPU cores (logical cores sharing a core counted once; Linux reads

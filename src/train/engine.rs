@@ -129,6 +129,8 @@ fn train_inner(
         "start at epoch {first_epoch} of {}: {:?}",
         lp.config.epochs, lp.config.strategy
     ));
+    // The probe's first epoch includes computing (or reading) the embeddings.
+    let setup_started = Instant::now();
     let features = match lp.config.strategy {
         Strategy::LinearProbe => match probe_features(&mut lp, spec, source, sink, control)? {
             Some(f) => Some(f),
@@ -146,7 +148,11 @@ fn train_inner(
     });
     let mut last_validation = None;
     for epoch in first_epoch..lp.config.epochs {
-        let started = Instant::now();
+        let started = if epoch == first_epoch && features.is_some() {
+            setup_started
+        } else {
+            Instant::now()
+        };
         let Some(train) = lp.train_epoch(epoch, source, features.as_ref(), sink, control)? else {
             return Ok(lp.summary(TrainOutcome::Stopped, last_validation));
         };
@@ -186,6 +192,12 @@ fn probe_features(
         let key = cache_key(&lp.config, source, split)?;
         let mut stopped = false;
         let cached = load_or_compute(&dir, &key, || {
+            let bf16 = match &lp.model {
+                Net::Classifier(model) if lp.config.use_bf16_frozen(lp.device) => {
+                    Some(model.bf16_backbone()?)
+                }
+                _ => None,
+            };
             let plan = fixed_plan(source.labels(split).len(), lp.config.batch_size);
             let (mut rows, mut labels) = (Vec::new(), Vec::new());
             for batch in source.batches(split, plan, false, 0) {
@@ -200,9 +212,16 @@ fn probe_features(
                         "the linear probe needs a classifier".into(),
                     ));
                 };
+                let embedding = match &bf16 {
+                    Some((_, backbone)) => {
+                        model.backbone_passes += 1;
+                        let images = images.f_to_kind(Kind::BFloat16)?;
+                        tch::no_grad(|| backbone.forward_t(&images, false))?.embedding
+                    }
+                    None => model.embed(&images, false)?,
+                };
                 rows.push(
-                    model
-                        .embed(&images, false)?
+                    embedding
                         .f_to_device(Device::Cpu)?
                         .f_to_kind(Kind::Float)?,
                 );
