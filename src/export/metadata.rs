@@ -137,7 +137,11 @@ fn input_spec(format: InputFormat, size_px: u32) -> InputSpec {
             vec![n, 3.into(), s.clone(), s],
             "normalised: (pixel / 255 - mean) / std",
         ),
-        InputFormat::Float01Nchw => ("float32", vec![n, 3.into(), s.clone(), s], "[0, 1]: pixel / 255"),
+        InputFormat::Float01Nchw => (
+            "float32",
+            vec![n, 3.into(), s.clone(), s],
+            "[0, 1]: pixel / 255",
+        ),
         InputFormat::Uint8Nhwc => ("uint8", vec![n, s.clone(), s, 3.into()], "0..255"),
     };
     InputSpec {
@@ -176,7 +180,7 @@ fn preprocessing_spec(
     window: Option<WindowSetting>,
 ) -> Result<PreprocessingSpec, ExportError> {
     let size = model.config.input_size_px;
-    let normalization = normalization_of(model)?;
+    let normalization = normalization_of(model);
     let (resize_mode, resize_px, center_crop_px) = if model.config.task.is_segmentation() {
         ("exact", vec![size, size], None)
     } else {

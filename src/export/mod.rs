@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Tensor};
 
+use crate::train::project_source::ProjectSource;
 use crate::train::run::{EpochRecord, write_atomically};
-use crate::train::{CheckpointChoice, TrainError, TrainedModel};
+use crate::train::{BatchSource, CheckpointChoice, Split, TrainError, TrainedModel};
 pub use metadata::ExportMetadata;
 pub use trace::{InputFormat, OutputKind};
 pub use verify::Verification;
@@ -82,8 +83,8 @@ pub enum BatchOrigin {
     Validation,
     /// A batch the caller passed.
     Caller(String),
-    /// Seeded random pixels (no images were available).
-    Random { seed: u64 },
+    /// Seeded random pixels, and why no images were available.
+    Random { seed: u64, reason: String },
 }
 
 /// A batch of normalised images `[N, 3, S, S]` at the run's input size to verify with.
@@ -129,15 +130,22 @@ pub fn export_run(
         ));
     }
     let size_px = i64::from(model.config.input_size_px);
-    let normalization = trace::normalization_of(&model)?;
+    let normalization = trace::normalization_of(&model);
     let random;
     let (images, origin) = match batch {
         Some(b) => (b.images, b.origin),
-        None => {
-            let seed = model.config.seed;
-            random = trace::random_batch(MAX_VERIFICATION_IMAGES, size_px, seed, normalization)?;
-            (&random, BatchOrigin::Random { seed })
-        }
+        None => match validation_images(project_dir, &model) {
+            Ok(images) => {
+                random = images;
+                (&random, BatchOrigin::Validation)
+            }
+            Err(reason) => {
+                let seed = model.config.seed;
+                random =
+                    trace::random_batch(MAX_VERIFICATION_IMAGES, size_px, seed, normalization)?;
+                (&random, BatchOrigin::Random { seed, reason })
+            }
+        },
     };
     let images = trace::check_batch(images, size_px)?;
     let inputs = trace::raw_inputs(&images, options.input, normalization)?;
@@ -208,9 +216,31 @@ pub fn export_run(
     })
 }
 
+/// Up to [`MAX_VERIFICATION_IMAGES`] images of the project's validation split through the
+/// app's evaluation transform, or why there are none.
+fn validation_images(project_dir: &Path, model: &TrainedModel) -> Result<Tensor, String> {
+    let mut source = ProjectSource::open(project_dir, &model.config).map_err(|e| e.to_string())?;
+    let n = source
+        .labels(Split::Validation)
+        .len()
+        .min(MAX_VERIFICATION_IMAGES);
+    if n == 0 {
+        return Err("the project has no validation images".into());
+    }
+    let batch = source
+        .batches(Split::Validation, vec![(0..n).collect()], false, 0)
+        .next()
+        .ok_or_else(|| "the validation images did not load".to_owned())?
+        .map_err(|e| e.to_string())?;
+    Ok(batch.images)
+}
+
 /// The history record of the epoch the checkpoint was saved at (the best epoch for the
 /// best checkpoint), else the last one.
-fn checkpoint_record<'a>(history: &'a [EpochRecord], model: &TrainedModel) -> Option<&'a EpochRecord> {
+fn checkpoint_record<'a>(
+    history: &'a [EpochRecord],
+    model: &TrainedModel,
+) -> Option<&'a EpochRecord> {
     let best_epoch = model
         .checkpoint
         .file_stem()
@@ -256,10 +286,14 @@ mod tests {
     fn a_traced_model_accepts_other_batch_sizes_and_matches_the_app() {
         let project = tempfile::tempdir().unwrap();
         let id = untrained_run(project.path());
-        let mut model =
-            TrainedModel::load(project.path(), &id, CheckpointChoice::BestOrLast, Device::Cpu)
-                .unwrap();
-        let norm = trace::normalization_of(&model).unwrap();
+        let mut model = TrainedModel::load(
+            project.path(),
+            &id,
+            CheckpointChoice::BestOrLast,
+            Device::Cpu,
+        )
+        .unwrap();
+        let norm = trace::normalization_of(&model);
         let images = trace::random_batch(5, 32, 1, norm).unwrap();
         let expected = model.logits(&images).unwrap();
         let options = ExportOptions::default();
@@ -267,7 +301,10 @@ mod tests {
         // Traced at batch size 2; run at 1 and 5.
         for n in [1, 5] {
             let out = module.forward_ts(&[images.narrow(0, 0, n)]).unwrap();
-            let diff = (&out - expected.narrow(0, 0, n)).abs().max().double_value(&[]);
+            let diff = (&out - expected.narrow(0, 0, n))
+                .abs()
+                .max()
+                .double_value(&[]);
             assert!(diff <= TOLERANCE, "batch {n}: {diff}");
         }
         // The weights are constants of the graph: the module has no parameters to train.
@@ -278,17 +315,24 @@ mod tests {
     fn a_verification_against_wrong_outputs_fails_and_names_the_difference() {
         let project = tempfile::tempdir().unwrap();
         let id = untrained_run(project.path());
-        let mut model =
-            TrainedModel::load(project.path(), &id, CheckpointChoice::BestOrLast, Device::Cpu)
-                .unwrap();
-        let norm = trace::normalization_of(&model).unwrap();
+        let mut model = TrainedModel::load(
+            project.path(),
+            &id,
+            CheckpointChoice::BestOrLast,
+            Device::Cpu,
+        )
+        .unwrap();
+        let norm = trace::normalization_of(&model);
         let images = trace::random_batch(3, 32, 2, norm).unwrap();
         let options = ExportOptions::default();
         let mut probes = verify::reference_outputs(&mut model, &images, &options, norm).unwrap();
         let module = trace::trace(&mut model, &options, norm, 32).unwrap();
         let path = project.path().join("m.pt");
         module.save(&path).unwrap();
-        let origin = BatchOrigin::Random { seed: 2 };
+        let origin = BatchOrigin::Random {
+            seed: 2,
+            reason: "test".into(),
+        };
         let good = verify::verify_file(&path, &probes, &origin);
         assert!(good.passed, "{good:?}");
         assert_eq!(good.batch_sizes, vec![3, 1]);

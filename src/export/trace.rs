@@ -10,7 +10,6 @@ use tch::{CModule, Kind, Tensor};
 
 use super::ExportError;
 use crate::model::Normalization;
-use crate::model::backbone::known_backbones;
 use crate::train::TrainedModel;
 use crate::train::net::Net;
 
@@ -55,18 +54,9 @@ impl OutputKind {
     }
 }
 
-/// The input normalisation of the run's backbone.
-pub fn normalization_of(model: &TrainedModel) -> Result<Normalization, ExportError> {
-    known_backbones()
-        .into_iter()
-        .find(|info| info.name == model.config.backbone)
-        .map(|info| info.normalization)
-        .ok_or_else(|| {
-            ExportError::Config(format!(
-                "the normalisation of backbone '{}' is unknown",
-                model.config.backbone
-            ))
-        })
+/// The input normalisation of the run's backbone (as the app's data loader applies it).
+pub fn normalization_of(model: &TrainedModel) -> Normalization {
+    crate::train::project_source::normalization_of(&model.config.backbone)
 }
 
 /// Checks that `images` is `[N, 3, S, S]` with `N >= 1` and returns at most
@@ -99,7 +89,10 @@ pub fn random_batch(
     let nhwc = Tensor::f_from_slice(&pixels)?
         .f_view([n as i64, size_px, size_px, 3])?
         .f_permute([0, 3, 1, 2])?;
-    normalize(&nhwc.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?, normalization)
+    normalize(
+        &nhwc.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?,
+        normalization,
+    )
 }
 
 /// `[1, 3, 1, 1]` tensors of the mean and std.
@@ -146,17 +139,26 @@ pub fn preprocess(
     format: InputFormat,
     normalization: Normalization,
 ) -> Result<Tensor, ExportError> {
-    match format {
-        InputFormat::Normalized => Ok(raw.shallow_clone()),
-        InputFormat::Float01Nchw => normalize(raw, normalization),
-        InputFormat::Uint8Nhwc => {
-            let unit = raw
-                .f_to_kind(Kind::Float)?
-                .f_div_scalar(255.0)?
-                .f_permute([0, 3, 1, 2])?;
-            normalize(&unit, normalization)
-        }
-    }
+    preprocess_with(raw, format, &stats(normalization)?)
+}
+
+/// [`preprocess`] with the `[1, 3, 1, 1]` mean and std made beforehand: while tracing, a
+/// tensor made from a slice would be recorded as an uninitialised `aten::empty`, whereas one
+/// made before is baked in as a constant.
+fn preprocess_with(
+    raw: &Tensor,
+    format: InputFormat,
+    (mean, std): &(Tensor, Tensor),
+) -> Result<Tensor, ExportError> {
+    let unit = match format {
+        InputFormat::Normalized => return Ok(raw.shallow_clone()),
+        InputFormat::Float01Nchw => raw.shallow_clone(),
+        InputFormat::Uint8Nhwc => raw
+            .f_to_kind(Kind::Float)?
+            .f_div_scalar(255.0)?
+            .f_permute([0, 3, 1, 2])?,
+    };
+    Ok(unit.f_sub(mean)?.f_div(std)?.f_contiguous()?)
 }
 
 /// The network's output for normalised, contiguous `images` (no gradients, eval mode).
@@ -199,26 +201,34 @@ pub fn trace(
 ) -> Result<CModule, ExportError> {
     freeze_contiguous(model)?;
     let example = match options.input {
-        InputFormat::Uint8Nhwc => Tensor::f_zeros([2, size_px, size_px, 3], (Kind::Uint8, tch::Device::Cpu))?,
+        InputFormat::Uint8Nhwc => {
+            Tensor::f_zeros([2, size_px, size_px, 3], (Kind::Uint8, tch::Device::Cpu))?
+        }
         _ => Tensor::f_zeros([2, 3, size_px, size_px], (Kind::Float, tch::Device::Cpu))?,
     };
+    let stats = stats(normalization)?;
     let mut failure: Option<ExportError> = None;
     let net = &mut model.net;
     let module = tch::no_grad(|| {
-        CModule::create_by_tracing("TransferWorkbenchExport", "forward", &[example], &mut |inputs| {
-            let out = inputs
-                .first()
-                .ok_or_else(|| ExportError::Config("tracing received no input".into()))
-                .and_then(|raw| preprocess(raw, options.input, normalization))
-                .and_then(|images| forward(net, &images, options.output));
-            match out {
-                Ok(out) => vec![out],
-                Err(e) => {
-                    failure = Some(e);
-                    Vec::new()
+        CModule::create_by_tracing(
+            "TransferWorkbenchExport",
+            "forward",
+            &[example],
+            &mut |inputs| {
+                let out = inputs
+                    .first()
+                    .ok_or_else(|| ExportError::Config("tracing received no input".into()))
+                    .and_then(|raw| preprocess_with(raw, options.input, &stats))
+                    .and_then(|images| forward(net, &images, options.output));
+                match out {
+                    Ok(out) => vec![out],
+                    Err(e) => {
+                        failure = Some(e);
+                        Vec::new()
+                    }
                 }
-            }
-        })
+            },
+        )
     });
     if let Some(e) = failure {
         return Err(e);

@@ -54,8 +54,8 @@ fn app_normalize(pixels: &Tensor, normalization: Normalization) -> Result<Tensor
     Ok(Tensor::f_stack(&planes, 1)?.f_contiguous()?)
 }
 
-/// What the in-app model gets for the module's input `raw`.
-fn app_images(
+/// What the in-app model gets for the module's input `raw` (the data loader's normalisation).
+pub fn app_images(
     raw: &Tensor,
     format: InputFormat,
     normalization: Normalization,
@@ -102,7 +102,9 @@ fn describe(origin: &BatchOrigin, n: i64) -> String {
     match origin {
         BatchOrigin::Validation => format!("{n} validation images"),
         BatchOrigin::Caller(what) => format!("{n} images: {what}"),
-        BatchOrigin::Random { seed } => format!("{n} images of seeded random pixels (seed {seed})"),
+        BatchOrigin::Random { seed, reason } => {
+            format!("{n} images of seeded random pixels (seed {seed}; {reason})")
+        }
     }
 }
 
@@ -117,12 +119,16 @@ pub fn verify_file(path: &Path, probes: &[Probe], origin: &BatchOrigin) -> Verif
     let (passed, message, max_abs_diff) = match outcome {
         Ok(diff) if diff <= TOLERANCE => (
             true,
-            format!("the reloaded file matches the app within {TOLERANCE:e} (max abs diff {diff:.3e})"),
+            format!(
+                "the reloaded file matches the app within {TOLERANCE:e} (max abs diff {diff:.3e})"
+            ),
             Some(diff),
         ),
         Ok(diff) => (
             false,
-            format!("the reloaded file differs from the app by up to {diff:.3e}, more than {TOLERANCE:e}"),
+            format!(
+                "the reloaded file differs from the app by up to {diff:.3e}, more than {TOLERANCE:e}"
+            ),
             Some(diff),
         ),
         Err(reason) => (false, reason, None),
