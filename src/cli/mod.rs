@@ -5,6 +5,7 @@ mod backbones;
 mod classify;
 mod data;
 mod embed;
+mod export;
 mod gui;
 mod new;
 mod predict;
@@ -41,6 +42,8 @@ pub enum Command {
     Eval(train::EvalArgs),
     /// Predict image files with a trained run (one entry per image).
     Predict(predict::PredictArgs),
+    /// Export a run to TorchScript with a metadata JSON, verified against the app.
+    Export(export::ExportArgs),
     /// Work with data sets: `data check DIR_OR_MANIFEST` prints the validation report.
     Data(data::DataArgs),
 }
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Predict(args)) => predict::run(args),
         Some(Command::Train(args)) => train::run_train(args),
         Some(Command::Eval(args)) => train::run_eval(args),
+        Some(Command::Export(args)) => export::run(args),
         Some(Command::Data(args)) => data::run(args),
     }
 }

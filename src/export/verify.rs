@@ -1,0 +1,175 @@
+//! Verification of an export: the saved file is reloaded with libtorch and run on the
+//! verification batch and on a batch of another size; its outputs must match the in-app
+//! model (as the app runs it: channels-last on the CPU, the data loader's normalisation) to
+//! within [`super::TOLERANCE`].
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::{CModule, Device, Kind, Tensor};
+
+use super::trace::{InputFormat, OutputKind};
+use super::{BatchOrigin, ExportError, ExportOptions, TOLERANCE};
+use crate::data::augment::plain_lut;
+use crate::model::Normalization;
+use crate::train::TrainedModel;
+
+/// One input of the exported module and the in-app model's output for it.
+pub struct Probe {
+    /// In the exported module's input format.
+    pub input: Tensor,
+    /// The in-app model's output.
+    pub expected: Tensor,
+}
+
+/// The outcome of a verification, as recorded in the metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Whether every output matched within the tolerance.
+    pub passed: bool,
+    /// What was checked or what failed.
+    pub message: String,
+    /// Where the inputs came from: `validation images`, `caller batch (...)` or
+    /// `seeded random pixels (seed N)`.
+    pub inputs: String,
+    /// The batch sizes run.
+    pub batch_sizes: Vec<i64>,
+    /// Largest absolute difference over all outputs (`None` when the file did not run).
+    pub max_abs_diff: Option<f64>,
+    /// The tolerance.
+    pub tolerance: f64,
+}
+
+/// Normalised images from uint8 pixels `[N, 3, H, W]` through the data loader's lookup table
+/// (the arithmetic the app applies to every image it reads).
+fn app_normalize(pixels: &Tensor, normalization: Normalization) -> Result<Tensor, ExportError> {
+    let lut = plain_lut(&normalization);
+    let index = pixels.f_to_kind(Kind::Int64)?;
+    let planes = (0..3)
+        .map(|c| {
+            let table = Tensor::f_from_slice(&lut[c])?;
+            Ok(table.f_take(&index.f_select(1, c as i64)?)?)
+        })
+        .collect::<Result<Vec<Tensor>, ExportError>>()?;
+    Ok(Tensor::f_stack(&planes, 1)?.f_contiguous()?)
+}
+
+/// What the in-app model gets for the module's input `raw` (the data loader's normalisation).
+pub fn app_images(
+    raw: &Tensor,
+    format: InputFormat,
+    normalization: Normalization,
+) -> Result<Tensor, ExportError> {
+    match format {
+        InputFormat::Normalized => Ok(raw.shallow_clone()),
+        InputFormat::Uint8Nhwc => app_normalize(&raw.f_permute([0, 3, 1, 2])?, normalization),
+        InputFormat::Float01Nchw => {
+            let pixels = raw.f_mul_scalar(255.0)?.f_round()?;
+            app_normalize(&pixels, normalization)
+        }
+    }
+}
+
+/// The probes: the whole batch `inputs` and a batch of another size (its first image, or
+/// the image twice when there is only one), with the in-app model's outputs. Call before
+/// tracing (tracing changes the model's layout).
+pub fn reference_outputs(
+    model: &mut TrainedModel,
+    inputs: &Tensor,
+    options: &ExportOptions,
+    normalization: Normalization,
+) -> Result<Vec<Probe>, ExportError> {
+    let n = inputs.size().first().copied().unwrap_or(0);
+    let other = if n > 1 {
+        inputs.f_narrow(0, 0, 1)?
+    } else {
+        Tensor::f_cat(&[inputs, inputs], 0)?
+    };
+    [inputs.shallow_clone(), other.f_contiguous()?]
+        .into_iter()
+        .map(|input| {
+            let images = app_images(&input, options.input, normalization)?;
+            let expected = match options.output {
+                OutputKind::Logits => model.logits(&images)?,
+                OutputKind::Embedding => model.embeddings(&images)?,
+            };
+            Ok(Probe { input, expected })
+        })
+        .collect()
+}
+
+fn describe(origin: &BatchOrigin, n: i64) -> String {
+    match origin {
+        BatchOrigin::Validation => format!("{n} validation images"),
+        BatchOrigin::Caller(what) => format!("{n} images: {what}"),
+        BatchOrigin::Random { seed, reason } => {
+            format!("{n} images of seeded random pixels (seed {seed}; {reason})")
+        }
+    }
+}
+
+/// Reloads the module at `path` and compares its outputs on every probe.
+pub fn verify_file(path: &Path, probes: &[Probe], origin: &BatchOrigin) -> Verification {
+    let batch_sizes: Vec<i64> = probes
+        .iter()
+        .map(|p| p.input.size().first().copied().unwrap_or(0))
+        .collect();
+    let inputs = describe(origin, batch_sizes.first().copied().unwrap_or(0));
+    let outcome = compare(path, probes);
+    let (passed, message, max_abs_diff) = match outcome {
+        Ok(diff) if diff <= TOLERANCE => (
+            true,
+            format!(
+                "the reloaded file matches the app within {TOLERANCE:e} (max abs diff {diff:.3e})"
+            ),
+            Some(diff),
+        ),
+        Ok(diff) => (
+            false,
+            format!(
+                "the reloaded file differs from the app by up to {diff:.3e}, more than {TOLERANCE:e}"
+            ),
+            Some(diff),
+        ),
+        Err(reason) => (false, reason, None),
+    };
+    Verification {
+        passed,
+        message,
+        inputs,
+        batch_sizes,
+        max_abs_diff,
+        tolerance: TOLERANCE,
+    }
+}
+
+/// The largest absolute difference over all probes, or why the file could not be run.
+fn compare(path: &Path, probes: &[Probe]) -> Result<f64, String> {
+    let mut module = CModule::load_on_device(path, Device::Cpu)
+        .map_err(|e| format!("libtorch cannot reload the file: {e}"))?;
+    module.set_eval();
+    let mut worst = 0.0f64;
+    for probe in probes {
+        let n = probe.input.size().first().copied().unwrap_or(0);
+        let out = tch::no_grad(|| module.forward_ts(&[&probe.input]))
+            .map_err(|e| format!("the reloaded file fails on a batch of {n}: {e}"))?;
+        if out.size() != probe.expected.size() {
+            return Err(format!(
+                "the reloaded file returns {:?} for a batch of {n}, the app {:?}",
+                out.size(),
+                probe.expected.size()
+            ));
+        }
+        let diff = out
+            .f_sub(&probe.expected)
+            .and_then(|d| d.f_abs())
+            .and_then(|d| d.f_max())
+            .and_then(|d| d.f_double_value(&[]))
+            .map_err(|e| format!("comparing the outputs failed: {e}"))?;
+        if !diff.is_finite() {
+            return Err(format!("the outputs differ by {diff} on a batch of {n}"));
+        }
+        worst = worst.max(diff);
+    }
+    Ok(worst)
+}
