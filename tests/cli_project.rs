@@ -1,6 +1,7 @@
 //! The headless workflow on real image folders through the binary: `new` → `train` →
 //! `eval` → `predict`, for classification (class folders with a corrupt file) and
 //! segmentation (images/ + masks/ with 0/255 masks).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 use std::path::Path;
 use std::process::{Command, Output};

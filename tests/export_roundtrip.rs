@@ -17,7 +17,9 @@ use transfer_workbench::export::verify::app_images;
 use transfer_workbench::export::{
     BatchOrigin, ExportError, ExportOptions, InputFormat, VerificationBatch, export_run,
 };
-use transfer_workbench::train::project_source::{load_images_with, normalization_of};
+use transfer_workbench::train::project_source::{
+    EvalTransform, LoadedImages, load_images_with, normalization_of,
+};
 use transfer_workbench::train::{
     BatchSource, CheckpointChoice, Control, JobSpec, Monitor, Schedule, Split, Strategy,
     SyntheticDisks, SyntheticSource, Task, TrainConfig, TrainedModel, VecSink, WeightsSpec, train,
@@ -148,14 +150,11 @@ fn app_and_python(project: &Path, id: &str, out: &Path, files: &[PathBuf]) -> (T
     let mut model =
         TrainedModel::load(project, id, CheckpointChoice::BestOrLast, Device::Cpu).unwrap();
     let c = &model.config;
-    let (images, loaded, failed) = load_images_with(
-        files,
-        c.input_size_px,
-        normalization_of(&c.backbone),
-        WindowSetting::Auto,
-        c.task.is_segmentation(),
-    )
-    .unwrap();
+    let LoadedImages {
+        images,
+        loaded,
+        failed,
+    } = load_images_with(files, &EvalTransform::of(c, WindowSetting::Auto)).unwrap();
     assert!(
         failed.is_empty() && loaded.len() == files.len(),
         "{failed:?}"

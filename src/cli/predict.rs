@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
+use crate::train::project_source::LoadedImages;
 use crate::train::run::RunDir;
 use crate::train::{CheckpointChoice, TrainedModel, load_eval_images};
 
@@ -70,7 +71,11 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         CheckpointChoice::BestOrLast,
         Device::cuda_if_available(),
     )?;
-    let (images, loaded, failed) = load_eval_images(&args.images, &args.project, &model.config)?;
+    let LoadedImages {
+        images,
+        loaded,
+        failed,
+    } = load_eval_images(&args.images, &args.project, &model.config)?;
     let mut entries: Vec<Prediction> = args
         .images
         .iter()

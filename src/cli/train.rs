@@ -64,6 +64,10 @@ pub struct TrainArgs {
     /// (flips both ways, rotations, wide crops, tone changes).
     #[arg(long, default_value = "default")]
     pub augment: String,
+    /// Classification evaluation: the centre crop's share of the resized image (0.875 as
+    /// for ImageNet; 1.0 keeps the whole square, for objects that fill the frame).
+    #[arg(long, default_value_t = 0.875, value_name = "FRACTION")]
+    pub eval_crop: f32,
     /// Channels-last memory format (default: on the CPU, off on CUDA).
     #[arg(long, value_name = "BOOL")]
     pub channels_last: Option<bool>,
@@ -187,6 +191,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         task: task(&args.task)?,
         monitor: monitor(&args.monitor)?,
         channels_last: args.channels_last,
+        eval_crop_fraction: args.eval_crop,
         augment: AugmentConfig::preset(&args.augment).with_context(|| {
             format!(
                 "unknown augmentation '{}' (none, light, default or strong)",

@@ -50,7 +50,7 @@ pub struct LoaderItem {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Transform {
     Train(AugmentConfig),
-    /// Classification: resize the shorter side to `size / 0.875`, centre crop.
+    /// Classification: resize the shorter side to `size / eval_crop_fraction`, centre crop.
     /// Segmentation: resize to `size` x `size`.
     Eval,
     /// Resize to `size` x `size` without a crop (segmentation images without masks).
@@ -81,6 +81,9 @@ pub struct LoaderConfig {
     pub threads: usize,
     /// Batches prepared ahead of the consumer.
     pub prefetch_batches: usize,
+    /// Classification evaluation: the centre crop's share of the resized shorter side
+    /// (torchvision's ImageNet transform: 0.875; 1.0 keeps the whole square).
+    pub eval_crop_fraction: f32,
     /// Shorter side of the cached working images for training; by default large enough that
     /// the smallest random crop is not upsampled (at most twice `size_px`).
     pub working_px: Option<u32>,
@@ -107,6 +110,7 @@ impl LoaderConfig {
             drop_last: false,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             prefetch_batches: 2,
+            eval_crop_fraction: 0.875,
             working_px: None,
         }
     }
@@ -131,9 +135,10 @@ impl LoaderConfig {
                     px.clamp(size, size.saturating_mul(2))
                 }))
             }
-            (Transform::Eval, false) => {
-                WorkingSize::ShorterSide((f64::from(size) / 0.875).round() as u32)
-            }
+            (Transform::Eval, false) => WorkingSize::ShorterSide(
+                (f64::from(size) / f64::from(self.eval_crop_fraction.clamp(0.05, 1.0))).round()
+                    as u32,
+            ),
             (Transform::Eval, true) | (Transform::EvalResize, _) => WorkingSize::Exact(size, size),
         }
     }

@@ -185,7 +185,8 @@ fn preprocessing_spec(
         ("exact", vec![size, size], None)
     } else {
         // `LoaderConfig::working_size` of the evaluation transform.
-        let shorter = (f64::from(size) / 0.875).round() as u32;
+        let fraction = f64::from(model.config.eval_crop_fraction.clamp(0.05, 1.0));
+        let shorter = (f64::from(size) / fraction).round() as u32;
         ("shorter_side", vec![shorter], Some(size))
     };
     Ok(PreprocessingSpec {

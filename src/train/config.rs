@@ -235,6 +235,10 @@ pub struct TrainConfig {
     /// was measured to help, see [`TrainConfig::use_channels_last`]). Checkpoints are the
     /// same either way.
     pub channels_last: Option<bool>,
+    /// Classification evaluation: the centre crop's share of the resized image (0.875 as
+    /// torchvision's ImageNet transform; 1.0 for images whose borders matter, e.g. small
+    /// centred objects that fill the frame).
+    pub eval_crop_fraction: f32,
     /// Compute frozen-backbone passes (the linear probe's embeddings) in bfloat16 (`None`:
     /// on a CPU with native bf16 instructions, see [`cpu_has_native_bf16`]).
     pub bf16_frozen: Option<bool>,
@@ -267,6 +271,7 @@ impl Default for TrainConfig {
             task: Task::Classification,
             channels_last: None,
             bf16_frozen: None,
+            eval_crop_fraction: 0.875,
             augment: crate::data::augment::AugmentConfig::default(),
         }
     }
@@ -326,6 +331,12 @@ impl TrainConfig {
                 return bad("balancing and label smoothing are for classification only".into());
             }
         }
+        if !(self.eval_crop_fraction > 0.1 && self.eval_crop_fraction <= 1.0) {
+            return bad(format!(
+                "the evaluation crop fraction must be in (0.1, 1], got {}",
+                self.eval_crop_fraction
+            ));
+        }
         if self.threads == Some(0) {
             return bad("threads must be at least 1".into());
         }
@@ -363,7 +374,10 @@ pub fn cpu_has_native_bf16() -> bool {
             info.lines()
                 .filter(|l| l.starts_with("flags"))
                 .take(1)
-                .any(|l| l.split_whitespace().any(|f| f == "avx512_bf16" || f == "amx_bf16"))
+                .any(|l| {
+                    l.split_whitespace()
+                        .any(|f| f == "avx512_bf16" || f == "amx_bf16")
+                })
         })
     })
 }

@@ -220,11 +220,7 @@ fn probe_features(
                     }
                     None => model.embed(&images, false)?,
                 };
-                rows.push(
-                    embedding
-                        .f_to_device(Device::Cpu)?
-                        .f_to_kind(Kind::Float)?,
-                );
+                rows.push(embedding.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?);
                 labels.push(batch.targets.f_to_kind(Kind::Int64)?);
             }
             Ok((Tensor::f_cat(&rows, 0)?, Tensor::f_cat(&labels, 0)?))

@@ -107,6 +107,7 @@ impl ProjectSource {
             window: open.project.dataset.window.clone(),
             mask_encoding: index.mask_encoding,
             seed: config.seed,
+            eval_crop_fraction: config.eval_crop_fraction,
             ..LoaderConfig::train(
                 config.input_size_px,
                 config.batch_size,
@@ -165,6 +166,7 @@ impl ProjectSource {
                         window: self.base.window.clone(),
                         mask_encoding: self.base.mask_encoding,
                         seed: self.base.seed,
+                        eval_crop_fraction: self.base.eval_crop_fraction,
                         ..LoaderConfig::eval(
                             self.base.size_px,
                             self.base.batch_size,
@@ -283,33 +285,62 @@ fn to_train_batch(batch: &crate::data::loader::Batch) -> Result<Batch, TrainErro
     })
 }
 
-/// The evaluation transform of `config`'s input size and backbone, with the window of the
-/// project at `project_dir`, applied to arbitrary image files. Returns the images that
-/// loaded (`[N, 3, S, S]`, in the order of `paths`), the indices into `paths` they came
-/// from, and `(path, reason)` for each file that failed.
+/// How images are prepared for a trained model outside the data set (prediction, query by
+/// example, export checks): the run's evaluation transform.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalTransform {
+    /// Square input side.
+    pub size_px: u32,
+    /// The backbone's normalisation.
+    pub normalization: Normalization,
+    /// Window for 16-bit and DICOM images.
+    pub window: WindowSetting,
+    /// Segmentation: resize to the square input (no crop).
+    pub segmentation: bool,
+    /// Classification: the centre crop's share of the resized shorter side.
+    pub crop_fraction: f32,
+}
+
+impl EvalTransform {
+    /// The transform of a run's `config` with the project's `window`.
+    pub fn of(config: &TrainConfig, window: WindowSetting) -> Self {
+        Self {
+            size_px: config.input_size_px,
+            normalization: normalization_of(&config.backbone),
+            window,
+            segmentation: config.task.is_segmentation(),
+            crop_fraction: config.eval_crop_fraction,
+        }
+    }
+}
+
+/// Images loaded for a model.
+#[derive(Debug)]
+pub struct LoadedImages {
+    /// `[N, 3, S, S]` normalised, the files that loaded, in the order given.
+    pub images: Tensor,
+    /// For each row of `images`, its index in the list of paths.
+    pub loaded: Vec<usize>,
+    /// `(path, reason)` of each file that failed.
+    pub failed: Vec<(PathBuf, String)>,
+}
+
+/// The evaluation transform of run config `config`, with the window of the project at
+/// `project_dir`, applied to arbitrary image files.
 pub fn load_eval_images(
     paths: &[PathBuf],
     project_dir: &Path,
     config: &TrainConfig,
-) -> Result<(Tensor, Vec<usize>, Vec<(PathBuf, String)>), TrainError> {
+) -> Result<LoadedImages, TrainError> {
     let project = load_project(project_dir).map_err(|e| TrainError::Source(e.to_string()))?;
-    load_images_with(
-        paths,
-        config.input_size_px,
-        normalization_of(&config.backbone),
-        project.dataset.window,
-        config.task.is_segmentation(),
-    )
+    load_images_with(paths, &EvalTransform::of(config, project.dataset.window))
 }
 
-/// [`load_eval_images`] with explicit settings.
+/// Applies `transform` to image files; files that fail are listed, the rest loaded.
 pub fn load_images_with(
     paths: &[PathBuf],
-    size_px: u32,
-    normalization: Normalization,
-    window: WindowSetting,
-    segmentation: bool,
-) -> Result<(Tensor, Vec<usize>, Vec<(PathBuf, String)>), TrainError> {
+    transform: &EvalTransform,
+) -> Result<LoadedImages, TrainError> {
     let items: Vec<LoaderItem> = paths
         .iter()
         .enumerate()
@@ -321,14 +352,14 @@ pub fn load_images_with(
         })
         .collect();
     let config = LoaderConfig {
-        window,
-        // Segmentation models see the whole image resized to the input (no crop).
-        transform: if segmentation {
+        window: transform.window.clone(),
+        eval_crop_fraction: transform.crop_fraction,
+        transform: if transform.segmentation {
             Transform::EvalResize
         } else {
             Transform::Eval
         },
-        ..LoaderConfig::eval(size_px, 16, normalization)
+        ..LoaderConfig::eval(transform.size_px, 16, transform.normalization)
     };
     let loader =
         BatchLoader::new(items, config, None).map_err(|e| TrainError::Source(e.to_string()))?;
@@ -348,13 +379,17 @@ pub fn load_images_with(
         loaded.extend(batch.ids.iter().filter_map(|id| id.parse::<usize>().ok()));
         images.push(batch.to_tensors(Device::Cpu)?.images);
     }
-    let size = i64::from(size_px);
+    let size = i64::from(transform.size_px);
     let images = if images.is_empty() {
         Tensor::f_zeros([0, 3, size, size], (tch::Kind::Float, Device::Cpu))?
     } else {
         Tensor::f_cat(&images, 0)?
     };
-    Ok((images, loaded, failed))
+    Ok(LoadedImages {
+        images,
+        loaded,
+        failed,
+    })
 }
 
 /// Class names: the index's classes, or for segmentation the mask classes (background
