@@ -61,7 +61,7 @@ fn the_worker_trains_segmentation_to_a_validation_dice_above_0_8() {
     let (tx, rx) = crossbeam_channel::bounded(4096);
     let handle = spawn_training(
         spec(project.path(), config(6, 64)),
-        || Ok(Box::new(SyntheticDisks::new(48, 16, 64, 1)) as Box<dyn BatchSource>),
+        |_| Ok(Box::new(SyntheticDisks::new(48, 16, 64, 1)) as Box<dyn BatchSource>),
         Box::new(ChannelSink::new(tx, || {})),
     )
     .unwrap();

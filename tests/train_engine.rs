@@ -165,7 +165,7 @@ fn commands_pause_resume_and_stop_the_worker() {
     let config = config(Strategy::FineTune, 50);
     let handle = spawn_training(
         spec(project.path(), config),
-        || Ok(Box::new(source()) as Box<dyn BatchSource>),
+        |_| Ok(Box::new(source()) as Box<dyn BatchSource>),
         Box::new(sink),
     )
     .unwrap();

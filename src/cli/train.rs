@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::augment::AugmentConfig;
-use crate::project::{Task as ProjectTask, load_project};
+use crate::project::load_project;
 use crate::train::run::RunDir;
 use crate::train::{
     BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult,
@@ -154,20 +154,13 @@ fn make_source(
             Task::Segmentation { .. } => Box::new(SyntheticDisks::new(48, 16, size, seed)),
         });
     }
-    let project = load_project(project_dir)?;
-    let source = ProjectSource::open(project_dir, config)?;
+    let source = ProjectSource::open_for_training(project_dir, config)?;
     if source.scan_issues() > 0 {
         eprintln!(
             "the data set has {} problem(s); those files are left out (see `transfer-workbench data check`)",
             source.scan_issues()
         );
     }
-    config.task = match project.task {
-        ProjectTask::Classification => Task::Classification,
-        ProjectTask::Segmentation => Task::Segmentation {
-            classes: source.num_classes(),
-        },
-    };
     Ok(Box::new(source))
 }
 

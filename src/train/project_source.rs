@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tch::{Device, Tensor};
 
 use super::TrainError;
-use super::config::TrainConfig;
+use super::config::{Task, TrainConfig};
 use super::source::{Batch, BatchIter, BatchSource, Split};
 use crate::data::cache::ImageCache;
 use crate::data::loader::{BatchLoader, LoaderConfig, LoaderItem, SkippedItem, Transform};
@@ -129,6 +129,23 @@ impl ProjectSource {
             issues: report.issues.len(),
             index,
         })
+    }
+
+    /// [`ProjectSource::open`], then sets `config.task` to the project's task (segmentation
+    /// with the data's mask classes).
+    pub fn open_for_training(
+        project_dir: &Path,
+        config: &mut TrainConfig,
+    ) -> Result<Self, TrainError> {
+        let source = Self::open(project_dir, config)?;
+        config.task = if source.segmentation {
+            Task::Segmentation {
+                classes: source.num_classes(),
+            }
+        } else {
+            Task::Classification
+        };
+        Ok(source)
     }
 
     /// Problems the scan found (their files are left out).

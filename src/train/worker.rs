@@ -166,10 +166,13 @@ impl TrainHandle {
 }
 
 /// Starts a job on a new thread. `make_source` runs on that thread (loading data, like
-/// building the model, stays off the caller's thread).
+/// building the model, stays off the caller's thread) and may adjust the job's config to
+/// the data (e.g. the number of segmentation classes).
 pub fn spawn_training(
-    spec: JobSpec,
-    make_source: impl FnOnce() -> Result<Box<dyn BatchSource>, TrainError> + Send + 'static,
+    mut spec: JobSpec,
+    make_source: impl FnOnce(&mut TrainConfig) -> Result<Box<dyn BatchSource>, TrainError>
+    + Send
+    + 'static,
     mut sink: Box<dyn EventSink>,
 ) -> Result<TrainHandle, TrainError> {
     let (commands, receiver) = crossbeam_channel::unbounded();
@@ -177,7 +180,7 @@ pub fn spawn_training(
     let mut control = Control::new(stop.clone(), Some(receiver));
     let thread = std::thread::Builder::new()
         .name("train".into())
-        .spawn(move || match make_source() {
+        .spawn(move || match make_source(&mut spec.config) {
             Ok(mut source) => {
                 // The error was reported as a Failed event by `train`.
                 let _ = engine::train(&spec, source.as_mut(), sink.as_mut(), &mut control);
