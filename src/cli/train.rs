@@ -100,6 +100,10 @@ pub struct EvalArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// The split to evaluate on: val (default; test when the data has no val split) or
+    /// test (the held-out images, never used for training or model selection).
+    #[arg(long, value_name = "SPLIT")]
+    pub split: Option<String>,
     /// Evaluate on the built-in synthetic data set (engine tests).
     #[arg(long, hide = true)]
     pub synthetic: bool,
@@ -310,7 +314,21 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         None => bail!("the project has no runs: {}", args.project.display()),
     };
     let (_, mut config) = RunDir::open(&args.project, &id)?;
-    let mut source = make_source(args.synthetic, &args.project, &mut config)?;
+    let mut source = match args.split.as_deref() {
+        None => make_source(args.synthetic, &args.project, &mut config)?,
+        Some(name) => {
+            let split = match name {
+                "val" | "validation" => crate::data::split::Split::Val,
+                "test" => crate::data::split::Split::Test,
+                other => bail!("unknown split '{other}' (val or test)"),
+            };
+            Box::new(ProjectSource::open_with_validation(
+                &args.project,
+                &config,
+                Some(split),
+            )?)
+        }
+    };
     let report = evaluate_run(
         &args.project,
         &id,

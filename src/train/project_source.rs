@@ -59,6 +59,16 @@ impl ProjectSource {
     /// Scans the project's data set, loads or creates its frozen split, and prepares loaders
     /// for `config`'s input size, backbone and seed.
     pub fn open(project_dir: &Path, config: &TrainConfig) -> Result<Self, TrainError> {
+        Self::open_with_validation(project_dir, config, None)
+    }
+
+    /// [`ProjectSource::open`] with the validation role given to `validation` (e.g. the
+    /// held-out test split for a final evaluation) instead of `Val` (or `Test` without `Val`).
+    pub fn open_with_validation(
+        project_dir: &Path,
+        config: &TrainConfig,
+        validation: Option<split::Split>,
+    ) -> Result<Self, TrainError> {
         let project = load_project(project_dir).map_err(|e| TrainError::Source(e.to_string()))?;
         let open = OpenProject {
             dir: project_dir.to_owned(),
@@ -74,10 +84,10 @@ impl ProjectSource {
         let classes = class_names(&index, segmentation)?;
         let frozen = frozen_split(project_dir, &index, config.seed)?;
         let has_val = frozen.assignment.values().any(|s| *s == split::Split::Val);
-        let validation_split = if has_val {
-            split::Split::Val
-        } else {
-            split::Split::Test
+        let validation_split = match validation {
+            Some(chosen) => chosen,
+            None if has_val => split::Split::Val,
+            None => split::Split::Test,
         };
         let items_of = |wanted: split::Split| -> Vec<LoaderItem> {
             index
