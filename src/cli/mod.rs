@@ -6,6 +6,8 @@ mod classify;
 mod data;
 mod embed;
 mod gui;
+mod new;
+mod predict;
 mod train;
 
 use std::path::PathBuf;
@@ -31,10 +33,14 @@ pub enum Command {
     Backbones(backbones::BackbonesArgs),
     /// Write one pooled embedding per image to a .npy file (for image search).
     Embed(embed::EmbedArgs),
-    /// Train a classifier on the project's data (a new run, or `--resume RUN_ID`).
+    /// Create a project from a labelled image folder.
+    New(new::NewArgs),
+    /// Train on the project's data (a new run, or `--resume RUN_ID`).
     Train(train::TrainArgs),
     /// Evaluate a run's best checkpoint on the validation split.
     Eval(train::EvalArgs),
+    /// Predict image files with a trained run (one entry per image).
+    Predict(predict::PredictArgs),
     /// Work with data sets: `data check DIR_OR_MANIFEST` prints the validation report.
     Data(data::DataArgs),
 }
@@ -74,6 +80,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::ImagenetClassify(args)) => classify::run(args),
         Some(Command::Backbones(args)) => backbones::run(args),
         Some(Command::Embed(args)) => embed::run(args),
+        Some(Command::New(args)) => new::run(args),
+        Some(Command::Predict(args)) => predict::run(args),
         Some(Command::Train(args)) => train::run_train(args),
         Some(Command::Eval(args)) => train::run_eval(args),
         Some(Command::Data(args)) => data::run(args),

@@ -1,10 +1,8 @@
 //! `transfer-workbench train` and `eval`: the training engine from the command line, with a
 //! progress bar or one JSON event per line; `train --lr-find` runs the learning-rate range
 //! test instead of training.
-//!
-//! NOTE(data loader): until the project data loader (issue 4) lands, both commands only run
-//! on the hidden `--synthetic` two-class data set; wiring them to the project's images is a
-//! matter of building the loader's `BatchSource` in [`make_source`].
+//! Both read the project's images through [`ProjectSource`] (scan, frozen split, loader);
+//! the hidden `--synthetic` flag trains on a generated data set instead (engine tests).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,12 +10,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::project::load_project;
+use crate::project::{Task as ProjectTask, load_project};
 use crate::train::run::RunDir;
 use crate::train::{
     BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult,
-    Monitor, Strategy, SyntheticDisks, SyntheticSource, Task, TrainConfig, TrainEvent, WeightsSpec,
-    evaluate_run, find_lr, train,
+    Monitor, ProjectSource, Strategy, SyntheticDisks, SyntheticSource, Task, TrainConfig,
+    TrainEvent, WeightsSpec, evaluate_run, find_lr, train,
 };
 
 /// Options of `train`.
@@ -53,8 +51,9 @@ pub struct TrainArgs {
     /// libtorch CPU threads (default: the number of physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// classification, or segmentation (binary: background and foreground).
-    #[arg(long, default_value = "classification")]
+    /// Only with --synthetic: classification, or segmentation (binary). Real projects use
+    /// their own task.
+    #[arg(long, default_value = "classification", hide = true)]
     pub task: String,
     /// The validation metric that picks the best checkpoint: loss, accuracy,
     /// balanced-accuracy, f1, auc (classification) or dice (segmentation).
@@ -76,7 +75,7 @@ pub struct TrainArgs {
     /// Print one JSON event per line instead of a progress bar.
     #[arg(long)]
     pub json: bool,
-    /// Train on a built-in synthetic two-class data set (until the data loader lands).
+    /// Train on a built-in synthetic two-class data set (engine tests).
     #[arg(long, hide = true)]
     pub synthetic: bool,
 }
@@ -92,7 +91,7 @@ pub struct EvalArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// Evaluate on the built-in synthetic data set (until the data loader lands).
+    /// Evaluate on the built-in synthetic data set (engine tests).
     #[arg(long, hide = true)]
     pub synthetic: bool,
 }
@@ -132,29 +131,41 @@ fn monitor(name: &str) -> anyhow::Result<Monitor> {
     })
 }
 
+/// The run's data: the project's images, or a synthetic set. Fixes `config.task` to the
+/// project's task (segmentation with the data's mask classes).
 fn make_source(
     synthetic: bool,
-    task: Task,
-    input_size_px: u32,
-    seed: u64,
+    project_dir: &Path,
+    config: &mut TrainConfig,
 ) -> anyhow::Result<Box<dyn BatchSource>> {
     if synthetic {
-        return Ok(match task {
-            Task::Classification => {
-                Box::new(SyntheticSource::two_class(64, 32, input_size_px, seed))
-            }
-            Task::Segmentation { .. } => Box::new(SyntheticDisks::new(48, 16, input_size_px, seed)),
+        let (size, seed) = (config.input_size_px, config.seed);
+        return Ok(match config.task {
+            Task::Classification => Box::new(SyntheticSource::two_class(64, 32, size, seed)),
+            Task::Segmentation { .. } => Box::new(SyntheticDisks::new(48, 16, size, seed)),
         });
     }
-    bail!(
-        "training on project images needs the data loader, which is not wired yet (issue 4); use --synthetic to try the engine"
-    )
+    let project = load_project(project_dir)?;
+    let source = ProjectSource::open(project_dir, config)?;
+    if source.scan_issues() > 0 {
+        eprintln!(
+            "the data set has {} problem(s); those files are left out (see `transfer-workbench data check`)",
+            source.scan_issues()
+        );
+    }
+    config.task = match project.task {
+        ProjectTask::Classification => Task::Classification,
+        ProjectTask::Segmentation => Task::Segmentation {
+            classes: source.num_classes(),
+        },
+    };
+    Ok(Box::new(source))
 }
 
 /// Runs `train`.
 pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let project = load_project(&args.project)?;
-    let config = TrainConfig {
+    let mut config = TrainConfig {
         backbone: args.backbone.clone().unwrap_or(project.backbone),
         weights: match args.weights.as_str() {
             "pretrained" => WeightsSpec::Pretrained,
@@ -173,16 +184,14 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         channels_last: args.channels_last,
         ..TrainConfig::default()
     };
-    let frozen = match &args.resume {
+    let mut frozen = match &args.resume {
         Some(id) => RunDir::open(&args.project, id)?.1,
         None => config.clone(),
     };
-    let mut source = make_source(
-        args.synthetic,
-        frozen.task,
-        frozen.input_size_px,
-        frozen.seed,
-    )?;
+    let mut source = make_source(args.synthetic, &args.project, &mut frozen)?;
+    if args.resume.is_none() {
+        config = frozen.clone();
+    }
     if args.lr_find {
         return run_lr_find(&args, &frozen, source.as_mut());
     }
@@ -291,13 +300,8 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         Some(id) => id,
         None => bail!("the project has no runs: {}", args.project.display()),
     };
-    let (_, config) = RunDir::open(&args.project, &id)?;
-    let mut source = make_source(
-        args.synthetic,
-        config.task,
-        config.input_size_px,
-        config.seed,
-    )?;
+    let (_, mut config) = RunDir::open(&args.project, &id)?;
+    let mut source = make_source(args.synthetic, &args.project, &mut config)?;
     let report = evaluate_run(
         &args.project,
         &id,

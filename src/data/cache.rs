@@ -18,7 +18,8 @@ use image::{
 };
 
 use super::DataError;
-use super::decode::{load_mask, load_rgb8};
+use super::decode::{load_mask, load_mask_with, load_rgb8};
+use super::mask::MaskEncoding;
 use super::pixels::{Pixels, ResizeFailed, resize_mask};
 use super::window::WindowSetting;
 
@@ -85,6 +86,7 @@ pub fn load_working(
     mask_path: Option<&Path>,
     size: WorkingSize,
     window: &WindowSetting,
+    mask_encoding: Option<MaskEncoding>,
 ) -> Result<WorkingImage, DataError> {
     let (mut image, full_size) = match decode_jpeg(image_path, size.min_short_side()) {
         Some(decoded) => decoded,
@@ -107,7 +109,10 @@ pub fn load_working(
     let mask = match mask_path {
         None => None,
         Some(path) => {
-            let mask = load_mask(path)?;
+            let mask = match mask_encoding {
+                Some(encoding) => load_mask_with(path, encoding)?,
+                None => load_mask(path)?,
+            };
             if mask.dimensions() != full_size {
                 return Err(DataError::Decode {
                     path: path.to_owned(),
@@ -413,6 +418,7 @@ mod tests {
             None,
             WorkingSize::ShorterSide(120),
             &WindowSetting::Auto,
+            None,
         )
         .unwrap();
         assert_eq!(loaded.image.dimensions(), (160, 120));
@@ -474,6 +480,7 @@ mod tests {
             Some(&mask_path),
             WorkingSize::Exact(16, 16),
             &WindowSetting::Auto,
+            None,
         )
         .unwrap_err();
         assert!(err.to_string().ends_with("cell mask.png"), "{err}");

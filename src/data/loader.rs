@@ -20,6 +20,7 @@ use rayon::prelude::*;
 
 use super::augment::{AugmentConfig, augment_into, plain_lut, sample_params};
 use super::cache::{CacheKey, ImageCache, WorkingImage, WorkingSize, load_working};
+use super::mask::MaskEncoding;
 use super::pixels::{Dihedral, write_chw, write_mask};
 use super::window::WindowSetting;
 use crate::model::Normalization;
@@ -52,6 +53,8 @@ pub enum Transform {
     /// Classification: resize the shorter side to `size / 0.875`, centre crop.
     /// Segmentation: resize to `size` x `size`.
     Eval,
+    /// Resize to `size` x `size` without a crop (segmentation images without masks).
+    EvalResize,
 }
 
 /// How a loader reads, transforms and batches its items.
@@ -67,6 +70,8 @@ pub struct LoaderConfig {
     pub normalization: Normalization,
     /// Window for 16-bit and DICOM images.
     pub window: WindowSetting,
+    /// How mask values map to classes (segmentation); `None` guesses per file.
+    pub mask_encoding: Option<MaskEncoding>,
     pub seed: u64,
     /// Shuffle the order each epoch (seeded by `seed` and the epoch).
     pub shuffle: bool,
@@ -96,6 +101,7 @@ impl LoaderConfig {
             segmentation: false,
             normalization,
             window: WindowSetting::default(),
+            mask_encoding: None,
             seed: 0,
             shuffle: true,
             drop_last: false,
@@ -128,7 +134,7 @@ impl LoaderConfig {
             (Transform::Eval, false) => {
                 WorkingSize::ShorterSide((f64::from(size) / 0.875).round() as u32)
             }
-            (Transform::Eval, true) => WorkingSize::Exact(size, size),
+            (Transform::Eval, true) | (Transform::EvalResize, _) => WorkingSize::Exact(size, size),
         }
     }
 }
@@ -296,6 +302,31 @@ impl BatchLoader {
 
     /// Starts preparing epoch `epoch` on a producer thread and returns its batches in order.
     pub fn epoch(&self, epoch: u64) -> Result<EpochBatches, LoaderError> {
+        let config = &self.shared.config;
+        let mut order: Vec<usize> = (0..self.shared.items.len()).collect();
+        if config.shuffle {
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
+                config.seed,
+                epoch,
+                u64::MAX,
+            )));
+        }
+        let plan = order
+            .chunks(config.batch_size)
+            .filter(|chunk| !config.drop_last || chunk.len() == config.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
+        self.start(plan, epoch)
+    }
+
+    /// Loads the batches of `plan` (lists of item indices) in order on a producer thread;
+    /// augmentation is seeded by the loader's seed and `seed`. Indices out of range are
+    /// skipped and reported.
+    pub fn plan(&self, plan: Vec<Vec<usize>>, seed: u64) -> Result<EpochBatches, LoaderError> {
+        self.start(plan, seed)
+    }
+
+    fn start(&self, plan: Vec<Vec<usize>>, epoch: u64) -> Result<EpochBatches, LoaderError> {
         let shared = Arc::clone(&self.shared);
         let (sender, receiver) = bounded(shared.config.prefetch_batches.max(1));
         let stop = Arc::new(AtomicBool::new(false));
@@ -304,7 +335,7 @@ impl BatchLoader {
         let spawned = std::thread::Builder::new()
             .name("data-loader-producer".into())
             .spawn(move || {
-                produce(&shared, epoch, &sender, &thread_stop);
+                produce(&shared, epoch, plan, &sender, &thread_stop);
                 shared.running.fetch_sub(1, Ordering::SeqCst);
             });
         let handle = spawned.map_err(|e| {
@@ -368,22 +399,30 @@ fn mix(seed: u64, a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn produce(shared: &Shared, epoch: u64, sender: &Sender<Batch>, stop: &AtomicBool) {
-    let config = &shared.config;
-    let mut order: Vec<usize> = (0..shared.items.len()).collect();
-    if config.shuffle {
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(
-            config.seed,
-            epoch,
-            u64::MAX,
-        )));
-    }
+fn produce(
+    shared: &Shared,
+    epoch: u64,
+    plan: Vec<Vec<usize>>,
+    sender: &Sender<Batch>,
+    stop: &AtomicBool,
+) {
     let mut carried = Vec::new();
-    for chunk in order.chunks(config.batch_size) {
-        if stop.load(Ordering::SeqCst) || (config.drop_last && chunk.len() < config.batch_size) {
+    for chunk in plan {
+        if stop.load(Ordering::SeqCst) {
             break;
         }
-        let mut batch = shared.pool.install(|| assemble(shared, epoch, chunk, stop));
+        let (chunk, out_of_range): (Vec<usize>, Vec<usize>) =
+            chunk.into_iter().partition(|&i| i < shared.items.len());
+        let mut batch = shared
+            .pool
+            .install(|| assemble(shared, epoch, &chunk, stop));
+        batch
+            .skipped
+            .extend(out_of_range.into_iter().map(|i| SkippedItem {
+                id: format!("#{i}"),
+                path: PathBuf::new(),
+                reason: format!("item {i} is out of range ({} items)", shared.items.len()),
+            }));
         if stop.load(Ordering::SeqCst) {
             break;
         }
@@ -484,7 +523,7 @@ fn prepare(
             augment_into(image, work_mask, &params, &config.normalization, chw, mask)
                 .map_err(|e| skipped(format!("{e}: {}", item.path.display())))?;
         }
-        Transform::Eval => {
+        Transform::Eval | Transform::EvalResize => {
             let size = config.size_px;
             let (w, h) = image.dimensions();
             if w < size || h < size {
@@ -524,6 +563,7 @@ fn working_image(
         item.mask_path.as_deref(),
         shared.working_size,
         &shared.config.window,
+        shared.config.mask_encoding,
     )?);
     if let (Some(cache), Some(key)) = (&shared.cache, key) {
         cache.insert(key, Arc::clone(&working));

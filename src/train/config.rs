@@ -235,6 +235,8 @@ pub struct TrainConfig {
     /// was measured to help, see [`TrainConfig::use_channels_last`]). Checkpoints are the
     /// same either way.
     pub channels_last: Option<bool>,
+    /// The training augmentation (project data; the synthetic sources ignore it).
+    pub augment: crate::data::augment::AugmentConfig,
 }
 
 impl Default for TrainConfig {
@@ -261,6 +263,7 @@ impl Default for TrainConfig {
             threads: None,
             task: Task::Classification,
             channels_last: None,
+            augment: crate::data::augment::AugmentConfig::default(),
         }
     }
 }

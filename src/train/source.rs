@@ -67,7 +67,9 @@ pub trait BatchSource: Send {
     ) -> BatchIter<'_>;
     /// Class names in index order (for segmentation: the mask classes, background first).
     fn class_names(&self) -> Vec<String> {
-        (0..self.num_classes()).map(|i| format!("class {i}")).collect()
+        (0..self.num_classes())
+            .map(|i| format!("class {i}"))
+            .collect()
     }
     /// A stable id of every sample of `split`, in sample order (the path relative to the
     /// data root for real data).

@@ -1,0 +1,470 @@
+//! The training data of a real project: its data set scanned and validated, the frozen split
+//! (`split.ron`, created on first use and extended when images are added), and batches from
+//! the parallel [`BatchLoader`] with the run's input size, the backbone's normalisation, the
+//! project's window and mask encoding, and the training augmentation.
+//!
+//! Files that fail the scan are left out (the scan's report names them); a file that breaks
+//! after the scan is skipped from training batches with a log line, and fails evaluation
+//! passes (whose order must stay aligned with the labels) with an error naming it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tch::{Device, Tensor};
+
+use super::TrainError;
+use super::config::TrainConfig;
+use super::source::{Batch, BatchIter, BatchSource, Split};
+use crate::data::cache::ImageCache;
+use crate::data::loader::{BatchLoader, LoaderConfig, LoaderItem, SkippedItem, Transform};
+use crate::data::mask::MaskEncoding;
+use crate::data::scan::{DatasetIndex, scan};
+use crate::data::source::SplitHint;
+use crate::data::split::{self, FrozenSplit, SplitFractions, SplitItem, assign_splits};
+use crate::data::window::WindowSetting;
+use crate::model::Normalization;
+use crate::model::backbone::known_backbones;
+use crate::project::{OpenProject, Task as ProjectTask, load_project};
+
+/// Bytes of decoded working images kept between epochs.
+const CACHE_BYTES: usize = 1 << 30;
+
+/// The normalisation of backbone `name` (ImageNet statistics for unknown names, e.g.
+/// TorchScript backbones).
+pub fn normalization_of(name: &str) -> Normalization {
+    known_backbones()
+        .into_iter()
+        .find(|info| info.name == name)
+        .map_or(Normalization::IMAGENET, |info| info.normalization)
+}
+
+/// A project's labelled images as a [`BatchSource`].
+pub struct ProjectSource {
+    index: DatasetIndex,
+    classes: Vec<String>,
+    segmentation: bool,
+    train: Vec<LoaderItem>,
+    validation: Vec<LoaderItem>,
+    /// Which frozen split feeds validation (`Val`, or `Test` when there is no `Val`).
+    validation_split: split::Split,
+    base: LoaderConfig,
+    cache: Arc<ImageCache>,
+    /// Loaders by (split, augmented), built on first use.
+    loaders: Vec<((Split, bool), BatchLoader)>,
+    fingerprints: [String; 2],
+    issues: usize,
+}
+
+impl ProjectSource {
+    /// Scans the project's data set, loads or creates its frozen split, and prepares loaders
+    /// for `config`'s input size, backbone and seed.
+    pub fn open(project_dir: &Path, config: &TrainConfig) -> Result<Self, TrainError> {
+        let project = load_project(project_dir).map_err(|e| TrainError::Source(e.to_string()))?;
+        let open = OpenProject {
+            dir: project_dir.to_owned(),
+            project,
+        };
+        let source = open
+            .dataset_source()
+            .map_err(|e| TrainError::Source(e.to_string()))?;
+        let options = open.project.dataset.scan_options();
+        let (index, report) =
+            scan(&source, &options, |_, _| {}).map_err(|e| TrainError::Source(e.to_string()))?;
+        let segmentation = open.project.task == ProjectTask::Segmentation;
+        let classes = class_names(&index, segmentation)?;
+        let frozen = frozen_split(project_dir, &index, config.seed)?;
+        let has_val = frozen.assignment.values().any(|s| *s == split::Split::Val);
+        let validation_split = if has_val {
+            split::Split::Val
+        } else {
+            split::Split::Test
+        };
+        let items_of = |wanted: split::Split| -> Vec<LoaderItem> {
+            index
+                .items
+                .iter()
+                .filter(|item| frozen.split_of(&rel_key(&item.path)) == Some(wanted))
+                .map(|item| LoaderItem {
+                    id: rel_key(&item.path),
+                    path: index.image_path(item),
+                    label: item.label.unwrap_or(0) as i64,
+                    mask_path: item.mask.as_ref().map(|m| index.root.join(m)),
+                })
+                .collect()
+        };
+        let train = items_of(split::Split::Train);
+        let validation = items_of(validation_split);
+        if train.is_empty() || validation.is_empty() {
+            return Err(TrainError::Source(format!(
+                "the split has {} training and {} validation images; both need at least one: {}",
+                train.len(),
+                validation.len(),
+                project_dir.join(split::SPLIT_FILE).display()
+            )));
+        }
+        let base = LoaderConfig {
+            segmentation,
+            window: open.project.dataset.window.clone(),
+            mask_encoding: index.mask_encoding,
+            seed: config.seed,
+            ..LoaderConfig::train(
+                config.input_size_px,
+                config.batch_size,
+                normalization_of(&config.backbone),
+                config.augment.clone(),
+            )
+        };
+        let fingerprints = [&train, &validation].map(|items| fingerprint(&index, items, &base));
+        Ok(Self {
+            classes,
+            segmentation,
+            train,
+            validation,
+            validation_split,
+            base,
+            cache: Arc::new(ImageCache::new(CACHE_BYTES)),
+            loaders: Vec::new(),
+            fingerprints,
+            issues: report.issues.len(),
+            index,
+        })
+    }
+
+    /// Problems the scan found (their files are left out).
+    pub fn scan_issues(&self) -> usize {
+        self.issues
+    }
+
+    /// The frozen split used for validation (`Val`, or `Test` when the data has no `Val`).
+    pub fn validation_split(&self) -> split::Split {
+        self.validation_split
+    }
+
+    /// The scanned data set.
+    pub fn index(&self) -> &DatasetIndex {
+        &self.index
+    }
+
+    fn items(&self, split: Split) -> &[LoaderItem] {
+        match split {
+            Split::Train => &self.train,
+            Split::Validation => &self.validation,
+        }
+    }
+
+    fn loader(&mut self, split: Split, augment: bool) -> Result<&BatchLoader, TrainError> {
+        let key = (split, augment);
+        let position = match self.loaders.iter().position(|(k, _)| *k == key) {
+            Some(position) => position,
+            None => {
+                let config = if augment {
+                    self.base.clone()
+                } else {
+                    LoaderConfig {
+                        segmentation: self.segmentation,
+                        window: self.base.window.clone(),
+                        mask_encoding: self.base.mask_encoding,
+                        seed: self.base.seed,
+                        ..LoaderConfig::eval(
+                            self.base.size_px,
+                            self.base.batch_size,
+                            self.base.normalization,
+                        )
+                    }
+                };
+                let items = self.items(split).to_vec();
+                let loader = BatchLoader::new(items, config, Some(Arc::clone(&self.cache)))
+                    .map_err(|e| TrainError::Source(e.to_string()))?;
+                self.loaders.push((key, loader));
+                self.loaders.len() - 1
+            }
+        };
+        Ok(&self.loaders[position].1)
+    }
+}
+
+impl BatchSource for ProjectSource {
+    fn labels(&self, split: Split) -> Vec<i64> {
+        self.items(split).iter().map(|item| item.label).collect()
+    }
+
+    fn num_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    fn fingerprint(&self, split: Split) -> String {
+        match split {
+            Split::Train => self.fingerprints[0].clone(),
+            Split::Validation => self.fingerprints[1].clone(),
+        }
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        self.classes.clone()
+    }
+
+    fn sample_ids(&self, split: Split) -> Vec<String> {
+        self.items(split)
+            .iter()
+            .map(|item| item.id.clone())
+            .collect()
+    }
+
+    fn sample_path(&self, split: Split, index: usize) -> Option<PathBuf> {
+        self.items(split).get(index).map(|item| item.path.clone())
+    }
+
+    fn batches(
+        &mut self,
+        split: Split,
+        plan: Vec<Vec<usize>>,
+        augment: bool,
+        seed: u64,
+    ) -> BatchIter<'_> {
+        let epoch = match self.loader(split, augment).and_then(|loader| {
+            loader
+                .plan(plan, seed)
+                .map_err(|e| TrainError::Source(e.to_string()))
+        }) {
+            Ok(epoch) => epoch,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        Box::new(epoch.map(move |batch| {
+            if !batch.skipped.is_empty() {
+                // Evaluation passes must keep every sample in place.
+                if !augment {
+                    return Err(skipped_error(&batch.skipped));
+                }
+                for skipped in &batch.skipped {
+                    eprintln!("skipped from training: {}", skipped.reason);
+                }
+            }
+            to_train_batch(&batch)
+        }))
+    }
+
+    fn split_manifest(&self) -> serde_json::Value {
+        serde_json::json!({
+            "classes": self.classes,
+            "root": self.index.root,
+            "validation_split": format!("{:?}", self.validation_split).to_lowercase(),
+            "train": {
+                "samples": self.train.len(),
+                "fingerprint": self.fingerprints[0],
+                "ids": self.sample_ids(Split::Train),
+            },
+            "validation": {
+                "samples": self.validation.len(),
+                "fingerprint": self.fingerprints[1],
+                "ids": self.sample_ids(Split::Validation),
+            },
+        })
+    }
+}
+
+fn skipped_error(skipped: &[SkippedItem]) -> TrainError {
+    let first = skipped
+        .first()
+        .map_or_else(String::new, |s| s.reason.clone());
+    TrainError::Source(format!(
+        "{} image(s) of an evaluation pass could not be loaded; the first: {first}",
+        skipped.len()
+    ))
+}
+
+fn to_train_batch(batch: &crate::data::loader::Batch) -> Result<Batch, TrainError> {
+    let tensors = batch.to_tensors(Device::Cpu)?;
+    Ok(Batch {
+        images: tensors.images,
+        targets: match tensors.masks {
+            Some(masks) => masks,
+            None => tensors.labels,
+        },
+    })
+}
+
+/// The evaluation transform of `config`'s input size and backbone, with the window of the
+/// project at `project_dir`, applied to arbitrary image files. Returns the images that
+/// loaded (`[N, 3, S, S]`, in the order of `paths`), the indices into `paths` they came
+/// from, and `(path, reason)` for each file that failed.
+pub fn load_eval_images(
+    paths: &[PathBuf],
+    project_dir: &Path,
+    config: &TrainConfig,
+) -> Result<(Tensor, Vec<usize>, Vec<(PathBuf, String)>), TrainError> {
+    let project = load_project(project_dir).map_err(|e| TrainError::Source(e.to_string()))?;
+    load_images_with(
+        paths,
+        config.input_size_px,
+        normalization_of(&config.backbone),
+        project.dataset.window,
+        config.task.is_segmentation(),
+    )
+}
+
+/// [`load_eval_images`] with explicit settings.
+pub fn load_images_with(
+    paths: &[PathBuf],
+    size_px: u32,
+    normalization: Normalization,
+    window: WindowSetting,
+    segmentation: bool,
+) -> Result<(Tensor, Vec<usize>, Vec<(PathBuf, String)>), TrainError> {
+    let items: Vec<LoaderItem> = paths
+        .iter()
+        .enumerate()
+        .map(|(i, path)| LoaderItem {
+            id: i.to_string(),
+            path: path.clone(),
+            label: 0,
+            mask_path: None,
+        })
+        .collect();
+    let config = LoaderConfig {
+        window,
+        // Segmentation models see the whole image resized to the input (no crop).
+        transform: if segmentation {
+            Transform::EvalResize
+        } else {
+            Transform::Eval
+        },
+        ..LoaderConfig::eval(size_px, 16, normalization)
+    };
+    let loader =
+        BatchLoader::new(items, config, None).map_err(|e| TrainError::Source(e.to_string()))?;
+    let mut images = Vec::new();
+    let mut loaded = Vec::new();
+    let mut failed = Vec::new();
+    for batch in loader
+        .epoch(0)
+        .map_err(|e| TrainError::Source(e.to_string()))?
+    {
+        failed.extend(
+            batch
+                .skipped
+                .iter()
+                .map(|s| (s.path.clone(), s.reason.clone())),
+        );
+        loaded.extend(batch.ids.iter().filter_map(|id| id.parse::<usize>().ok()));
+        images.push(batch.to_tensors(Device::Cpu)?.images);
+    }
+    let size = i64::from(size_px);
+    let images = if images.is_empty() {
+        Tensor::f_zeros([0, 3, size, size], (tch::Kind::Float, Device::Cpu))?
+    } else {
+        Tensor::f_cat(&images, 0)?
+    };
+    Ok((images, loaded, failed))
+}
+
+/// Class names: the index's classes, or for segmentation the mask classes (background
+/// first).
+fn class_names(index: &DatasetIndex, segmentation: bool) -> Result<Vec<String>, TrainError> {
+    if !segmentation {
+        if index.classes.len() < 2 {
+            return Err(TrainError::Source(format!(
+                "classification needs at least two classes, the data set has {}: {}",
+                index.classes.len(),
+                index.root.display()
+            )));
+        }
+        return Ok(index.classes.clone());
+    }
+    let encoding = index.mask_encoding.ok_or_else(|| {
+        TrainError::Source(format!(
+            "no usable masks were found: {}",
+            index.root.display()
+        ))
+    })?;
+    Ok(match encoding {
+        MaskEncoding::Binary01 | MaskEncoding::Binary0255 => {
+            vec!["background".to_owned(), "foreground".to_owned()]
+        }
+        MaskEncoding::ClassIndex { classes } => (0..classes)
+            .map(|c| {
+                if c == 0 {
+                    "background".to_owned()
+                } else {
+                    format!("class {c}")
+                }
+            })
+            .collect(),
+    })
+}
+
+/// The key of an item in `split.ron`: its path relative to the data root, `/`-separated.
+fn rel_key(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
+}
+
+/// Loads `split.ron`, or computes and saves it; images added since are assigned (seeded,
+/// stratified, grouped) and the file is saved again.
+fn frozen_split(
+    project_dir: &Path,
+    index: &DatasetIndex,
+    seed: u64,
+) -> Result<FrozenSplit, TrainError> {
+    let split_path = project_dir.join(split::SPLIT_FILE);
+    let items: Vec<SplitItem> = index
+        .items
+        .iter()
+        .map(|item| SplitItem {
+            rel_path: rel_key(&item.path),
+            label: item.label.unwrap_or(0),
+            group: item.group.clone(),
+            fixed: item.split.map(|hint| match hint {
+                SplitHint::Train => split::Split::Train,
+                SplitHint::Val => split::Split::Val,
+                SplitHint::Test => split::Split::Test,
+            }),
+            content_hash: Some(item.content_hash.clone()),
+        })
+        .collect();
+    let parse_err = |e: split::SplitError| TrainError::Source(e.to_string());
+    let mut frozen = if split_path.is_file() {
+        FrozenSplit::load(project_dir).map_err(parse_err)?
+    } else {
+        FrozenSplit::compute(&items, SplitFractions::default(), seed).map_err(parse_err)?
+    };
+    let added: Vec<SplitItem> = items
+        .into_iter()
+        .filter(|item| !frozen.assignment.contains_key(&item.rel_path))
+        .collect();
+    if !added.is_empty() || !split_path.is_file() {
+        let splits = assign_splits(&added, frozen.fractions, frozen.seed).map_err(parse_err)?;
+        for (item, split) in added.into_iter().zip(splits) {
+            frozen.assignment.insert(item.rel_path, split);
+        }
+        frozen.save(project_dir).map_err(parse_err)?;
+    }
+    Ok(frozen)
+}
+
+/// A blake3 over the split's items (paths and contents) and everything that changes their
+/// pixels: input size, window, normalisation, mask encoding.
+fn fingerprint(index: &DatasetIndex, items: &[LoaderItem], config: &LoaderConfig) -> String {
+    let mut hasher = blake3::Hasher::new();
+    let hash_of: std::collections::HashMap<String, &str> = index
+        .items
+        .iter()
+        .map(|item| (rel_key(&item.path), item.content_hash.as_str()))
+        .collect();
+    for item in items {
+        hasher.update(item.id.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(hash_of.get(&item.id).copied().unwrap_or("").as_bytes());
+        hasher.update(b"\n");
+    }
+    hasher.update(
+        format!(
+            "{}|{:?}|{:?}|{:?}|{:?}",
+            config.size_px,
+            config.window,
+            config.normalization,
+            config.mask_encoding,
+            config.segmentation
+        )
+        .as_bytes(),
+    );
+    hasher.finalize().to_hex().to_string()
+}

@@ -1,0 +1,224 @@
+//! The headless workflow on real image folders through the binary: `new` → `train` →
+//! `eval` → `predict`, for classification (class folders with a corrupt file) and
+//! segmentation (images/ + masks/ with 0/255 masks).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use image::{GrayImage, Luma, Rgb, RgbImage};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn workbench(args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_transfer-workbench"))
+        .args(args)
+        .output()
+        .expect("the binary starts");
+    assert!(
+        output.status.success(),
+        "{args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp path")
+}
+
+/// Two classes told apart by brightness: 24 noisy images each, 40 px, names with spaces
+/// and non-ASCII letters, plus one corrupt file.
+fn classification_folder(root: &Path) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for (class, level) in [("dark", 60.0f32), ("hell ü", 190.0)] {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..24 {
+            let image = RgbImage::from_fn(40, 40, |_, _| {
+                let v = (level + rng.gen_range(-40.0f32..40.0)).clamp(0.0, 255.0) as u8;
+                Rgb([v, v, v])
+            });
+            image.save(dir.join(format!("img {i}.png"))).unwrap();
+        }
+    }
+    std::fs::write(root.join("dark/broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
+}
+
+#[test]
+fn new_train_eval_predict_on_a_class_folder() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("my data");
+    classification_folder(&data);
+    let project = temp.path().join("project");
+    workbench(&[
+        "new",
+        path_str(&project),
+        "--data",
+        path_str(&data),
+        "--backbone",
+        "resnet18",
+        "--input-size",
+        "32",
+    ]);
+    let ron = std::fs::read_to_string(project.join("project.ron")).unwrap();
+    assert!(
+        ron.contains("Classification") && ron.contains("resnet18"),
+        "{ron}"
+    );
+
+    let train = workbench(&[
+        "train",
+        path_str(&project),
+        "--epochs",
+        "2",
+        "--weights",
+        "random",
+        "--threads",
+        "1",
+        "--batch-size",
+        "8",
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&train.stderr);
+    assert!(
+        stderr.contains("1 problem"),
+        "the corrupt file is reported: {stderr}"
+    );
+    let split = std::fs::read_to_string(project.join("split.ron")).unwrap();
+    assert!(
+        !split.contains("broken.png"),
+        "the corrupt file is left out"
+    );
+    assert_eq!(
+        split.matches(": Train").count()
+            + split.matches(": Val").count()
+            + split.matches(": Test").count(),
+        48,
+        "{split}"
+    );
+    let frozen: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.join("runs/run-001/split.json")).unwrap())
+            .unwrap();
+    assert_eq!(frozen["classes"], serde_json::json!(["dark", "hell ü"]));
+
+    let eval = workbench(&["eval", path_str(&project), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let accuracy = report["validation"]["accuracy"].as_f64().unwrap();
+    assert!(accuracy >= 0.9, "validation accuracy {accuracy}");
+
+    let dark = data.join("dark/img 3.png");
+    let bright = data.join("hell ü/img 5.png");
+    let missing = temp.path().join("missing.png");
+    let predict = workbench(&[
+        "predict",
+        path_str(&project),
+        path_str(&dark),
+        path_str(&missing),
+        path_str(&bright),
+        "--json",
+    ]);
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&predict.stdout).unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["label"], "dark");
+    assert_eq!(entries[2]["label"], "hell ü");
+    let error = entries[1]["error"].as_str().unwrap();
+    assert!(error.ends_with("missing.png"), "{error}");
+    let total: f64 = entries[0]["probabilities"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-4, "probabilities sum to {total}");
+}
+
+/// 24 noisy 48 px images with one or two bright disks and their 0/255 masks.
+fn segmentation_folder(root: &Path) {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    std::fs::create_dir_all(root.join("images")).unwrap();
+    std::fs::create_dir_all(root.join("masks")).unwrap();
+    for i in 0..24 {
+        let disks: Vec<(f32, f32, f32)> = (0..rng.gen_range(1..=2))
+            .map(|_| {
+                (
+                    rng.gen_range(10.0..38.0),
+                    rng.gen_range(10.0..38.0),
+                    rng.gen_range(5.0..9.0),
+                )
+            })
+            .collect();
+        let inside = |x: u32, y: u32| {
+            disks
+                .iter()
+                .any(|(cx, cy, r)| (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) <= r * r)
+        };
+        let image = RgbImage::from_fn(48, 48, |x, y| {
+            let base = if inside(x, y) { 180.0 } else { 70.0 };
+            let v = (base + rng.gen_range(-30.0f32..30.0)).clamp(0.0, 255.0) as u8;
+            Rgb([v, v, v])
+        });
+        let mask = GrayImage::from_fn(48, 48, |x, y| Luma([if inside(x, y) { 255 } else { 0 }]));
+        image
+            .save(root.join(format!("images/tile {i}.png")))
+            .unwrap();
+        mask.save(root.join(format!("masks/tile {i}.png"))).unwrap();
+    }
+}
+
+#[test]
+fn new_train_predict_on_a_segmentation_folder() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("tiles");
+    segmentation_folder(&data);
+    let project = temp.path().join("seg project");
+    workbench(&[
+        "new",
+        path_str(&project),
+        "--data",
+        path_str(&data),
+        "--backbone",
+        "resnet18",
+        "--input-size",
+        "32",
+    ]);
+    let ron = std::fs::read_to_string(project.join("project.ron")).unwrap();
+    assert!(ron.contains("Segmentation"), "the task is detected: {ron}");
+    workbench(&[
+        "train",
+        path_str(&project),
+        "--epochs",
+        "6",
+        "--lr",
+        "3e-3",
+        "--weights",
+        "random",
+        "--threads",
+        "1",
+        "--batch-size",
+        "8",
+        "--monitor",
+        "dice",
+    ]);
+    let eval = workbench(&["eval", path_str(&project), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let dice = report["validation"]["extra"]["dice"].as_f64().unwrap();
+    assert!(dice >= 0.6, "validation Dice {dice}");
+
+    let masks = temp.path().join("predicted");
+    let tile = data.join("images/tile 0.png");
+    let predict = workbench(&[
+        "predict",
+        path_str(&project),
+        path_str(&tile),
+        "--masks",
+        path_str(&masks),
+        "--json",
+    ]);
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&predict.stdout).unwrap();
+    let shares = entries[0]["probabilities"].as_object().unwrap();
+    assert_eq!(shares.len(), 2, "background and foreground: {shares:?}");
+    let mask = image::open(masks.join("tile 0.png")).unwrap().to_luma8();
+    assert_eq!(mask.dimensions(), (48, 48), "the image's own size");
+    assert!(mask.pixels().all(|p| p.0[0] <= 1), "class indices");
+}
