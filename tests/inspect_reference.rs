@@ -19,7 +19,12 @@ use transfer_workbench::train::{
 };
 
 /// Writes the arrays, runs the reference script and compares everything.
-fn compare_with_reference(predictions: &Predictions, logits: &[f32], embeddings: &[f32], dim: usize) {
+fn compare_with_reference(
+    predictions: &Predictions,
+    logits: &[f32],
+    embeddings: &[f32],
+    dim: usize,
+) {
     let dir = tempfile::tempdir().unwrap();
     let n = predictions.len() as i64;
     let c = predictions.classes.len() as i64;
@@ -29,7 +34,10 @@ fn compare_with_reference(predictions: &Predictions, logits: &[f32], embeddings:
     write("probabilities.npy", Tensor::from_slice(&flat).view([n, c]));
     write("logits.npy", Tensor::from_slice(logits).view([n, c]));
     write("labels.npy", Tensor::from_slice(&labels));
-    write("embeddings.npy", Tensor::from_slice(embeddings).view([n, dim as i64]));
+    write(
+        "embeddings.npy",
+        Tensor::from_slice(embeddings).view([n, dim as i64]),
+    );
     let script = common::fixtures_dir().join("inspect/reference.py");
     let output = Command::new(common::venv_python())
         .arg(&script)
@@ -49,7 +57,10 @@ fn compare_with_reference(predictions: &Predictions, logits: &[f32], embeddings:
     let cells = predictions.confusion_cells();
     for (t, row) in cells.iter().enumerate() {
         for (p, cell) in row.iter().enumerate() {
-            assert!(cell.iter().all(|&i| predictions.labels[i] == t && predictions.predicted[i] == p));
+            assert!(
+                cell.iter()
+                    .all(|&i| predictions.labels[i] == t && predictions.predicted[i] == p)
+            );
         }
     }
 
@@ -67,14 +78,21 @@ fn compare_with_reference(predictions: &Predictions, logits: &[f32], embeddings:
     let tpr: Vec<Option<Vec<f64>>> = serde_json::from_value(reference["tpr"].clone()).unwrap();
     for ((curve, fpr), tpr) in predictions.roc_curves().iter().zip(&fpr).zip(&tpr) {
         if let (Some(curve), Some(fpr), Some(tpr)) = (curve, fpr, tpr) {
-            assert_eq!(&curve.fpr, fpr);
-            assert_eq!(&curve.tpr, tpr);
+            assert_eq!(curve.fpr.len(), fpr.len(), "{:?} vs {fpr:?}", curve.fpr);
+            let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12);
+            assert!(
+                close(&curve.fpr, fpr) && close(&curve.tpr, tpr),
+                "{curve:?} vs {fpr:?} {tpr:?}"
+            );
         }
     }
 
     let losses: Vec<f64> = serde_json::from_value(reference["losses"].clone()).unwrap();
     for (ours, theirs) in predictions.losses.iter().zip(&losses) {
-        assert!((f64::from(*ours) - theirs).abs() < 1e-5 * theirs.max(1.0), "{ours} vs {theirs}");
+        assert!(
+            (f64::from(*ours) - theirs).abs() < 1e-5 * theirs.max(1.0),
+            "{ours} vs {theirs}"
+        );
     }
 
     let projection = pca(embeddings, dim).unwrap();
@@ -118,9 +136,14 @@ fn trained_run(project: &Path) -> String {
         ..JobSpec::new(project, config)
     };
     let mut source = SyntheticSource::two_class(32, 24, 32, 5);
-    train(&spec, &mut source, &mut VecSink::new(), &mut Control::detached())
-        .unwrap()
-        .run_id
+    train(
+        &spec,
+        &mut source,
+        &mut VecSink::new(),
+        &mut Control::detached(),
+    )
+    .unwrap()
+    .run_id
 }
 
 #[test]
@@ -144,7 +167,12 @@ fn a_trained_runs_predictions_and_embeddings_match_the_reference() {
     assert_eq!(reports.first(), Some(&(0, 24)));
     assert_eq!(reports.last(), Some(&(24, 24)));
     assert!(!first.outputs.reused);
-    assert!(first.outputs.cache_path.starts_with(project.path().join("runs").join(&run_id).join("inspect")));
+    assert!(
+        first
+            .outputs
+            .cache_path
+            .starts_with(project.path().join("runs").join(&run_id).join("inspect"))
+    );
     let p = &first.predictions;
     assert_eq!(p.len(), 24);
     assert_eq!(p.ids[3], "validation/3");
@@ -181,7 +209,12 @@ fn a_trained_runs_predictions_and_embeddings_match_the_reference() {
     assert!(stopped.is_none());
     assert!(!first.outputs.cache_path.exists());
 
-    compare_with_reference(p, &first.outputs.logits, &first.outputs.embeddings, first.outputs.dim);
+    compare_with_reference(
+        p,
+        &first.outputs.logits,
+        &first.outputs.embeddings,
+        first.outputs.dim,
+    );
 }
 
 #[test]
@@ -213,6 +246,14 @@ fn four_classes_with_tied_scores_match_the_reference() {
     let names = (0..classes).map(|c| format!("c{c}")).collect();
     let ids = (0..n).map(|i| format!("img{i}")).collect();
     let predictions = Predictions::from_logits(names, ids, Vec::new(), &labels, &logits).unwrap();
-    assert!(predictions.confusion_counts().iter().flatten().filter(|&&c| c > 0).count() > classes);
+    assert!(
+        predictions
+            .confusion_counts()
+            .iter()
+            .flatten()
+            .filter(|&&c| c > 0)
+            .count()
+            > classes
+    );
     compare_with_reference(&predictions, &logits, &embeddings, dim);
 }

@@ -173,12 +173,16 @@ fn neighbours_of(
     predictions: &Predictions,
 ) -> anyhow::Result<Vec<NeighbourEntry>> {
     let index = NeighbourIndex::new(&outputs.embeddings, outputs.dim)?;
-    let sample = predictions.ids.iter().position(|id| id == query).or_else(|| {
-        predictions
-            .paths
-            .iter()
-            .position(|p| p.as_deref() == Some(Path::new(query)))
-    });
+    let sample = predictions
+        .ids
+        .iter()
+        .position(|id| id == query)
+        .or_else(|| {
+            predictions
+                .paths
+                .iter()
+                .position(|p| p.as_deref() == Some(Path::new(query)))
+        });
     let found = match sample {
         Some(i) => index.of_sample(i, args.k)?,
         None => {
@@ -189,10 +193,15 @@ fn neighbours_of(
             let (images, _, failed) =
                 load_eval_images(std::slice::from_ref(&path), &args.project, &model.config)?;
             if let Some((_, reason)) = failed.first() {
-                bail!("could not read the query image ({reason}): {}", path.display());
+                bail!(
+                    "could not read the query image ({reason}): {}",
+                    path.display()
+                );
             }
             let embedded = embed_images(model, &images)?;
-            let first = embedded.first().context("the query image gave no embedding")?;
+            let first = embedded
+                .first()
+                .context("the query image gave no embedding")?;
             index.query(first, args.k)?
         }
     };

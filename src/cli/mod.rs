@@ -6,6 +6,7 @@ mod classify;
 mod data;
 mod embed;
 mod gui;
+mod inspect;
 mod new;
 mod predict;
 mod train;
@@ -41,6 +42,8 @@ pub enum Command {
     Eval(train::EvalArgs),
     /// Predict image files with a trained run (one entry per image).
     Predict(predict::PredictArgs),
+    /// What a run gets wrong: top losses, confusion matrix, ROC-AUC, nearest neighbours.
+    Inspect(inspect::InspectArgs),
     /// Work with data sets: `data check DIR_OR_MANIFEST` prints the validation report.
     Data(data::DataArgs),
 }
@@ -82,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Embed(args)) => embed::run(args),
         Some(Command::New(args)) => new::run(args),
         Some(Command::Predict(args)) => predict::run(args),
+        Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Train(args)) => train::run_train(args),
         Some(Command::Eval(args)) => train::run_eval(args),
         Some(Command::Data(args)) => data::run(args),

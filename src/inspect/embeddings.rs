@@ -46,7 +46,8 @@ impl SplitOutputs {
 
     /// The embedding of sample `index`.
     pub fn embedding(&self, index: usize) -> Option<&[f32]> {
-        self.embeddings.get(index * self.dim..(index + 1) * self.dim)
+        self.embeddings
+            .get(index * self.dim..(index + 1) * self.dim)
     }
 }
 
@@ -121,7 +122,10 @@ pub fn split_outputs(
 
 /// Pooled embeddings `[N x dim]` (one row per image) of normalised images `[N, 3, H, W]`,
 /// e.g. a query image from outside the data set prepared with the run's eval transform.
-pub fn embed_images(model: &mut TrainedModel, images: &Tensor) -> Result<Vec<Vec<f32>>, InspectError> {
+pub fn embed_images(
+    model: &mut TrainedModel,
+    images: &Tensor,
+) -> Result<Vec<Vec<f32>>, InspectError> {
     let embeddings = model.embeddings(images)?;
     let dim = embeddings.size().get(1).copied().unwrap_or(0).max(1) as usize;
     let flat = to_vec(&embeddings)?;
@@ -141,11 +145,11 @@ fn cache_path(
     hasher.update(source.fingerprint(split).as_bytes());
     hasher.update(split.name().as_bytes());
     let key = hasher.finalize().to_hex();
-    Ok(model
-        .run
-        .dir
-        .join("inspect")
-        .join(format!("{}-{}.safetensors", split.name(), &key.as_str()[..16])))
+    Ok(model.run.dir.join("inspect").join(format!(
+        "{}-{}.safetensors",
+        split.name(),
+        &key.as_str()[..16]
+    )))
 }
 
 type Computed = (Tensor, Tensor, Tensor);
@@ -231,7 +235,9 @@ fn write_cache(
 ) -> Result<(), InspectError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(InspectError::io("create the inspect folder", dir))?;
-    let name = path.file_name().map_or_else(Default::default, |n| n.to_string_lossy());
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let named = [
         ("embeddings", embeddings),

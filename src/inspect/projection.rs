@@ -51,12 +51,17 @@ pub fn principal_components(
     let (_, singular, v) = centred.f_svd(true, true)?;
     let vh = v.f_tr()?;
     let kept = k.min(vh.size()[0] as usize);
-    let mut axes = Vec::<f64>::try_from(&vh.f_narrow(0, 0, kept as i64)?.f_contiguous()?.f_flatten(0, -1)?)?;
+    let mut axes = Vec::<f64>::try_from(
+        &vh.f_narrow(0, 0, kept as i64)?
+            .f_contiguous()?
+            .f_flatten(0, -1)?,
+    )?;
     for axis in axes.chunks_mut(dim) {
-        let largest = axis
-            .iter()
-            .copied()
-            .fold(0.0f64, |best, v| if v.abs() > best.abs() { v } else { best });
+        let largest =
+            axis.iter().copied().fold(
+                0.0f64,
+                |best, v| if v.abs() > best.abs() { v } else { best },
+            );
         if largest < 0.0 {
             axis.iter_mut().for_each(|v| *v = -*v);
         }
@@ -200,7 +205,8 @@ fn exact_neighbours(data: &[f32], dim: usize, k: usize) -> Vec<Vec<Neighbor<f32>
                     (d2, j)
                 })
                 .collect();
-            let by_distance = |x: &(f32, usize), y: &(f32, usize)| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1));
+            let by_distance =
+                |x: &(f32, usize), y: &(f32, usize)| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1));
             if k < all.len() {
                 all.select_nth_unstable_by(k, by_distance);
                 all.truncate(k);
@@ -243,7 +249,11 @@ mod tests {
         // The first axis is close to (1, 2, 0)/sqrt(5) (the spread tilts it a little), with
         // its largest entry positive.
         let expected = -4.5 * 5f32.sqrt();
-        assert!((p.points[0][0] - expected).abs() < 1e-2, "{:?}", p.points[0]);
+        assert!(
+            (p.points[0][0] - expected).abs() < 1e-2,
+            "{:?}",
+            p.points[0]
+        );
         assert!(p.points[0][1].abs() < 0.1);
         assert!(p.explained_variance_ratio[0] > 0.99);
         // Flipping the data's sign gives the same map up to the sign of the scores only.
@@ -266,13 +276,21 @@ mod tests {
             ..TsneOptions::default()
         };
         let mut reports = Vec::new();
-        let map = tsne(&data, 5, &options, &mut |d, t| reports.push((d, t)), &AtomicBool::new(false))
-            .unwrap()
-            .unwrap();
+        let map = tsne(
+            &data,
+            5,
+            &options,
+            &mut |d, t| reports.push((d, t)),
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(reports.last(), Some(&(300, 300)));
         let mean = |r: std::ops::Range<usize>| {
             let n = r.len() as f32;
-            let s = map.points[r].iter().fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]]);
+            let s = map.points[r]
+                .iter()
+                .fold([0.0, 0.0], |a, p| [a[0] + p[0], a[1] + p[1]]);
             [s[0] / n, s[1] / n]
         };
         let (a, b) = (mean(0..20), mean(20..40));
@@ -284,6 +302,53 @@ mod tests {
         assert!(between > 2.0 * within, "between {between}, within {within}");
         let stopped = tsne(&data, 5, &options, &mut |_, _| {}, &AtomicBool::new(true)).unwrap();
         assert!(stopped.is_none());
-        assert!(tsne(&data[..15], 5, &options, &mut |_, _| {}, &AtomicBool::new(false)).is_err());
+        assert!(
+            tsne(
+                &data[..15],
+                5,
+                &options,
+                &mut |_, _| {},
+                &AtomicBool::new(false)
+            )
+            .is_err()
+        );
+    }
+
+    /// The budget: 5,000 points of 64 dims in under a minute. Prints the time; run
+    /// with `cargo test --lib tsne_timing -- --ignored --nocapture` (dependencies, where
+    /// the t-SNE runs, are optimised in every profile).
+    #[test]
+    #[ignore]
+    fn tsne_timing_of_5000_points_of_64_dims() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let centres: Vec<f32> = (0..10 * 64).map(|_| rng.gen_range(-3.0..3.0)).collect();
+        let data: Vec<f32> = (0..5000)
+            .flat_map(|i| {
+                let c = &centres[(i % 10) * 64..(i % 10 + 1) * 64];
+                c.iter()
+                    .map(|v| v + rng.gen_range(-1.0f32..1.0))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let map = tsne(
+            &data,
+            64,
+            &TsneOptions::default(),
+            &mut |_, _| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
+        .unwrap();
+        let tsne_secs = start.elapsed().as_secs_f64();
+        let start = std::time::Instant::now();
+        pca(&data, 64).unwrap();
+        println!(
+            "t-SNE of 5000 x 64 on {} rayon threads: {tsne_secs:.1} s; PCA: {:.3} s",
+            rayon::current_num_threads(),
+            start.elapsed().as_secs_f64()
+        );
+        assert_eq!(map.points.len(), 5000);
     }
 }
