@@ -27,7 +27,7 @@ impl NeighbourIndex {
     /// An index over row-major `embeddings` `[N x dim]`. A zero row stays zero (similarity 0
     /// to everything).
     pub fn new(embeddings: &[f32], dim: usize) -> Result<Self, InspectError> {
-        if dim == 0 || embeddings.len() % dim != 0 {
+        if dim == 0 || !embeddings.len().is_multiple_of(dim) {
             return Err(InspectError::Invalid(format!(
                 "{} values do not form rows of {dim}",
                 embeddings.len()

@@ -223,7 +223,7 @@ fn exact_neighbours(data: &[f32], dim: usize, k: usize) -> Vec<Vec<Neighbor<f32>
 }
 
 fn rows(data: &[f32], dim: usize) -> Result<usize, InspectError> {
-    if dim == 0 || data.is_empty() || data.len() % dim != 0 {
+    if dim == 0 || data.is_empty() || !data.len().is_multiple_of(dim) {
         return Err(InspectError::Invalid(format!(
             "{} values do not form rows of {dim}",
             data.len()
