@@ -132,6 +132,13 @@ pub fn tsne(
             "t-SNE needs at least 4 points, got {n}"
         )));
     }
+    // The crate panics on these; refuse them here instead.
+    if !(options.theta > 0.0 && options.perplexity > 0.0) {
+        return Err(InspectError::Invalid(format!(
+            "t-SNE needs theta > 0 and perplexity > 0, got {} and {}",
+            options.theta, options.perplexity
+        )));
+    }
     let reduced: Vec<f32> = if dim > options.pca_dims {
         let (scores, _) = principal_components(data, dim, options.pca_dims)?;
         scores.iter().map(|&v| v as f32).collect()
