@@ -8,6 +8,7 @@ pub mod assets;
 pub mod cli;
 pub mod data;
 pub mod export;
+pub mod inspect;
 pub mod model;
 pub mod project;
 pub mod screenshot;

@@ -7,6 +7,7 @@ mod data;
 mod embed;
 mod export;
 mod gui;
+mod inspect;
 mod new;
 mod predict;
 mod train;
@@ -44,6 +45,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Export a run to TorchScript with a metadata JSON, verified against the app.
     Export(export::ExportArgs),
+    /// What a run gets wrong: top losses, confusion matrix, ROC-AUC, nearest neighbours.
+    Inspect(inspect::InspectArgs),
     /// Work with data sets: `data check DIR_OR_MANIFEST` prints the validation report.
     Data(data::DataArgs),
 }
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Embed(args)) => embed::run(args),
         Some(Command::New(args)) => new::run(args),
         Some(Command::Predict(args)) => predict::run(args),
+        Some(Command::Inspect(args)) => inspect::run(args),
         Some(Command::Train(args)) => train::run_train(args),
         Some(Command::Eval(args)) => train::run_eval(args),
         Some(Command::Export(args)) => export::run(args),

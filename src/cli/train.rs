@@ -146,7 +146,7 @@ fn monitor(name: &str) -> anyhow::Result<Monitor> {
 
 /// The run's data: the project's images, or a synthetic set. Fixes `config.task` to the
 /// project's task (segmentation with the data's mask classes).
-fn make_source(
+pub(super) fn make_source(
     synthetic: bool,
     project_dir: &Path,
     config: &mut TrainConfig,

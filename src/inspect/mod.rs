@@ -1,0 +1,61 @@
+//! The inspection engine: what a trained run gets right and wrong on a split, as plain data
+//! for the GUI and the CLI.
+//!
+//! - [`predictions`]: per-image probabilities and losses, top losses, the confusion matrix
+//!   with the samples in each cell, per-class ROC curves;
+//! - [`embeddings`]: one forward pass over a split giving embeddings and logits, cached
+//!   under `runs/<id>/inspect/` by split fingerprint and checkpoint;
+//! - [`projection`]: 2-D maps of the embeddings (PCA, Barnes-Hut t-SNE);
+//! - [`neighbours`]: cosine nearest neighbours of a sample or of any embedded image.
+//!
+//! Long functions take a progress callback `(done, total)` and a stop flag, return
+//! `Ok(None)` when stopped, and never touch the UI: the GUI runs them on a worker.
+
+pub mod embeddings;
+pub mod neighbours;
+pub mod predictions;
+pub mod projection;
+
+use std::path::PathBuf;
+
+pub use embeddings::{SplitOutputs, embed_images, inspect_split, split_outputs};
+pub use neighbours::{Neighbour, NeighbourIndex};
+pub use predictions::Predictions;
+pub use projection::{Projection, TsneOptions, pca, tsne};
+
+/// A progress report: `(done, total)` in the unit of the task (images, iterations).
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize);
+
+/// Failures of inspection; file errors name the file last.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error(transparent)]
+    Train(#[from] crate::train::TrainError),
+    #[error("libtorch error: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("invalid metric input: {0}")]
+    Metrics(#[from] crate::train::metrics::MetricsError),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("could not {action} ({source}): {}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl InspectError {
+    /// An I/O failure on `path`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: &std::path::Path,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_owned();
+        move |source| InspectError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
