@@ -7,6 +7,7 @@ pub mod app;
 pub mod assets;
 pub mod cli;
 pub mod data;
+pub mod inspect;
 pub mod model;
 pub mod project;
 pub mod screenshot;
