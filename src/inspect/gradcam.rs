@@ -114,7 +114,10 @@ fn grad_cam_batch(
         }
     };
     // A fresh leaf that needs gradients, so the graph is recorded even for frozen weights.
-    let images = model.prepare(images)?.f_detach()?.f_set_requires_grad(true)?;
+    let images = model
+        .prepare(images)?
+        .f_detach()?
+        .f_set_requires_grad(true)?;
     let Net::Classifier(classifier) = &mut model.net else {
         return Err(InspectError::Invalid(
             "Grad-CAM is available for classification runs".into(),
@@ -167,9 +170,11 @@ fn target_classes(logits: &Tensor, target: CamTarget) -> Result<Tensor, InspectE
     let (n, k) = logits.size2()?;
     match target {
         CamTarget::Predicted => Ok(logits.f_argmax(1, false)?),
-        CamTarget::Class(class) if (class as i64) < k => {
-            Ok(Tensor::f_full([n], class as i64, (Kind::Int64, logits.device()))?)
-        }
+        CamTarget::Class(class) if (class as i64) < k => Ok(Tensor::f_full(
+            [n],
+            class as i64,
+            (Kind::Int64, logits.device()),
+        )?),
         CamTarget::Class(class) => Err(InspectError::Invalid(format!(
             "class {class} does not exist: the model has {k} classes"
         ))),
@@ -414,7 +419,10 @@ mod tests {
         assert_eq!((crop.left_px, crop.top_px), (58, 16));
         // The image centre lands on the crop centre; the corners are cut off.
         let (cx, cy) = crop.to_crop(200, 150).unwrap();
-        assert!((cx - 112.0).abs() < 1.0 && (cy - 112.0).abs() < 1.0, "{cx} {cy}");
+        assert!(
+            (cx - 112.0).abs() < 1.0 && (cy - 112.0).abs() < 1.0,
+            "{cx} {cy}"
+        );
         assert_eq!(crop.to_crop(0, 0), None);
         assert_eq!(crop.to_crop(399, 299), None);
     }
@@ -442,7 +450,8 @@ mod tests {
         assert_eq!(colormap(0.0), VIRIDIS[0]);
         assert_eq!(colormap(1.0), VIRIDIS[9]);
         assert_eq!(colormap(f32::NAN), VIRIDIS[0]);
-        let luma = |c: [u8; 3]| 0.3 * f32::from(c[0]) + 0.59 * f32::from(c[1]) + 0.11 * f32::from(c[2]);
+        let luma =
+            |c: [u8; 3]| 0.3 * f32::from(c[0]) + 0.59 * f32::from(c[1]) + 0.11 * f32::from(c[2]);
         let lumas: Vec<f32> = (0..=20).map(|i| luma(colormap(i as f32 / 20.0))).collect();
         assert!(lumas.windows(2).all(|w| w[1] > w[0]), "{lumas:?}");
     }

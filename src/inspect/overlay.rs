@@ -113,7 +113,11 @@ pub fn class_colour(class: u8) -> [u8; 3] {
         // Further classes: a hash-spread hue that stays bright.
         None => {
             let h = u32::from(class).wrapping_mul(2_654_435_761);
-            [(h >> 24) as u8 | 0x40, (h >> 16) as u8 | 0x40, (h >> 8) as u8 | 0x40]
+            [
+                (h >> 24) as u8 | 0x40,
+                (h >> 16) as u8 | 0x40,
+                (h >> 8) as u8 | 0x40,
+            ]
         }
     }
 }
@@ -143,7 +147,8 @@ pub fn overlay_layers(
         3 => Some(WRONG_CLASS),
         _ => None,
     };
-    let class_layer_colour = |class: u8| (class != 0 && class != IGNORE_CLASS).then(|| class_colour(class));
+    let class_layer_colour =
+        |class: u8| (class != 0 && class != IGNORE_CLASS).then(|| class_colour(class));
     Ok(OverlayLayers {
         prediction: layer(prediction, style, alpha, class_layer_colour),
         ground_truth: layer(truth, style, alpha, class_layer_colour),
@@ -281,7 +286,10 @@ mod tests {
     fn mask(width_px: u32, rows: &[&str]) -> ClassMask {
         let classes = rows
             .iter()
-            .flat_map(|r| r.bytes().map(|b| if b == b'x' { IGNORE_CLASS } else { b - b'0' }))
+            .flat_map(|r| {
+                r.bytes()
+                    .map(|b| if b == b'x' { IGNORE_CLASS } else { b - b'0' })
+            })
             .collect();
         ClassMask::new(width_px, rows.len() as u32, classes).unwrap()
     }
@@ -327,9 +335,22 @@ mod tests {
         assert_eq!(px(2)[3], 0);
         assert_eq!(px(3)[3], 0);
         assert_eq!(px(4)[3], 0);
-        let wrong = overlay_layers(&mask(1, &["2"]), &mask(1, &["1"]), OverlayStyle::Filled, 1.0);
-        assert_eq!(wrong.unwrap().difference.get_pixel(0, 0).0, [255, 210, 0, 255]);
-        let ignored = overlay_layers(&mask(1, &["2"]), &mask(1, &["x"]), OverlayStyle::Filled, 1.0);
+        let wrong = overlay_layers(
+            &mask(1, &["2"]),
+            &mask(1, &["1"]),
+            OverlayStyle::Filled,
+            1.0,
+        );
+        assert_eq!(
+            wrong.unwrap().difference.get_pixel(0, 0).0,
+            [255, 210, 0, 255]
+        );
+        let ignored = overlay_layers(
+            &mask(1, &["2"]),
+            &mask(1, &["x"]),
+            OverlayStyle::Filled,
+            1.0,
+        );
         let ignored = ignored.unwrap();
         assert_eq!(ignored.difference.get_pixel(0, 0).0[3], 0);
         assert_eq!(ignored.ground_truth.get_pixel(0, 0).0[3], 0);
@@ -368,7 +389,10 @@ mod tests {
         assert_eq!(colours.len(), 21);
         let m = mask(2, &["01", "23"]);
         let big = m.resized(4, 4);
-        assert_eq!(big.classes, vec![0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3]);
+        assert_eq!(
+            big.classes,
+            vec![0, 0, 1, 1, 0, 0, 1, 1, 2, 2, 3, 3, 2, 2, 3, 3]
+        );
         assert!(ClassMask::new(2, 2, vec![0; 3]).is_err());
     }
 
