@@ -3,13 +3,19 @@
 //! object's box; and the ViT heatmap has the input's size and depends on the input.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
+mod common;
+
 use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
-use transfer_workbench::inspect::gradcam::{CamLayer, CamTarget, grad_cam};
+use transfer_workbench::inspect::gradcam::{
+    CamLayer, CamMethod, CamOptions, CamTarget, class_activation_maps, grad_cam,
+};
 use transfer_workbench::model::Normalization;
+use transfer_workbench::train::events::CheckpointKind;
+use transfer_workbench::train::run::RunDir;
 use transfer_workbench::train::source::BatchIter;
 use transfer_workbench::train::{
     Batch, BatchSource, CheckpointChoice, Control, JobSpec, Monitor, OptimizerKind, Schedule,
@@ -186,7 +192,10 @@ fn train_run(project: &std::path::Path, config: TrainConfig, source: &mut Shapes
 }
 
 #[test]
-#[ignore = "acceptance not met yet: about 60% of peaks fall inside the box, 90% required"]
+// Measured (see the gradcam branch report): Grad-CAM 58/96, HiResCAM 74/96 here; the misses
+// are almost all crosses, whose peak goes to the image border: the model seems to call
+// "cross" the absence of a ring, so that class has no positive evidence to localise.
+#[ignore = "acceptance not met yet: 60% of peaks inside the box (HiResCAM 77%), 90% required"]
 fn grad_cam_peak_falls_inside_the_object_box() {
     let started = Instant::now();
     let project = tempfile::tempdir().unwrap();
@@ -236,6 +245,68 @@ fn grad_cam_peak_falls_inside_the_object_box() {
         fraction >= 0.9,
         "only {fraction} of the peaks inside the box"
     );
+}
+
+#[test]
+fn maps_match_torchvision_with_hooks() {
+    // A briefly fine-tuned MobileNetV2 explained by the textbook computation: hooks on
+    // torchvision's `features[6]` (our map 2, stride 8).
+    let project = tempfile::tempdir().unwrap();
+    let mut source = Shapes::new(32, 8, 4);
+    let run_id = train_run(
+        project.path(),
+        config("mobilenet_v2", WeightsSpec::Pretrained, SIZE_PX as u32, 1),
+        &mut source,
+    );
+    let (run, _) = RunDir::open(project.path(), &run_id).unwrap();
+    let batch = images(&source.validation);
+    let images_npy = project.path().join("images.npy");
+    batch.write_npy(&images_npy).unwrap();
+    let reference = common::run_parity_fixture(
+        "gradcam_reference",
+        &[
+            run.checkpoint_path(CheckpointKind::Best).to_str().unwrap(),
+            images_npy.to_str().unwrap(),
+            "6",
+        ],
+    );
+    let mut model = TrainedModel::load(
+        project.path(),
+        &run_id,
+        CheckpointChoice::BestOrLast,
+        Device::Cpu,
+    )
+    .unwrap();
+    let predicted = Tensor::read_npy(reference.path().join("predicted.npy")).unwrap();
+    for method in [
+        CamMethod::GradCam,
+        CamMethod::HiResCam,
+        CamMethod::GradCamPlusPlus,
+    ] {
+        let options = CamOptions {
+            layer: CamLayer::Index(2),
+            method,
+            ..CamOptions::default()
+        };
+        let ours = class_activation_maps(&mut model, &batch, options).unwrap();
+        let expected = Tensor::read_npy(reference.path().join(format!("{method:?}.npy"))).unwrap();
+        let (mut max_diff, mut non_zero) = (0f32, 0);
+        for (i, h) in ours.iter().enumerate() {
+            assert_eq!(h.class as i64, predicted.int64_value(&[i as i64]));
+            let want = Vec::<f32>::try_from(expected.get(i as i64).flatten(0, -1)).unwrap();
+            // A map can be all zero after the ReLU; most must not be, or nothing is compared.
+            non_zero += usize::from(want.iter().any(|&v| v > 0.5));
+            for (a, b) in h.values.iter().zip(&want) {
+                max_diff = max_diff.max((a - b).abs());
+            }
+        }
+        println!("{method:?}: max |ours - torchvision| = {max_diff:.2e}, {non_zero} maps not 0");
+        assert!(
+            2 * non_zero > ours.len(),
+            "{method:?}: {non_zero} maps not 0"
+        );
+        assert!(max_diff < 1e-3, "{method:?}: maps differ by {max_diff}");
+    }
 }
 
 #[test]

@@ -47,6 +47,33 @@ pub enum CamLayer {
     Index(usize),
 }
 
+/// How the feature map `A` and the gradient `G = dy / dA` of the class logit `y` make the
+/// heatmap (before the upsampling and the `[0, 1]` scaling).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CamMethod {
+    /// Grad-CAM (Selvaraju et al., 2017): `ReLU(sum_k mean(G_k) A_k)`.
+    #[default]
+    GradCam,
+    /// HiResCAM (Draelos & Carin, 2020): `ReLU(sum_k G_k * A_k)`, element-wise, so each
+    /// location keeps its own gradient instead of the channel's spatial mean.
+    HiResCam,
+    /// Grad-CAM++ (Chattopadhay et al., 2018): channel weights
+    /// `sum_ij ReLU(G_kij) a_kij` with `a = G^2 / (2 G^2 + sum_ij(A_k) G^3)`, the closed form
+    /// of the paper for an exponential output.
+    GradCamPlusPlus,
+}
+
+/// What a class-activation map explains, where, and how.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CamOptions {
+    /// The class explained.
+    pub target: CamTarget,
+    /// The feature map explained.
+    pub layer: CamLayer,
+    /// The weighting of the map by the gradient.
+    pub method: CamMethod,
+}
+
 /// A class-activation heatmap: row-major values in `[0, 1]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Heatmap {
@@ -92,19 +119,42 @@ pub fn grad_cam(
     target: CamTarget,
     layer: CamLayer,
 ) -> Result<Vec<Heatmap>, InspectError> {
+    let method = CamMethod::GradCam;
+    class_activation_maps(
+        model,
+        images,
+        CamOptions {
+            target,
+            layer,
+            method,
+        },
+    )
+}
+
+/// Gradient-based class-activation heatmaps ([`CamMethod`]) at input resolution for
+/// normalised images `[N, 3, H, W]`, one per image.
+pub fn class_activation_maps(
+    model: &mut TrainedModel,
+    images: &Tensor,
+    options: CamOptions,
+) -> Result<Vec<Heatmap>, InspectError> {
     let mut heatmaps = Vec::new();
     for chunk in images.f_split(CHUNK_IMAGES, 0)? {
-        heatmaps.extend(grad_cam_batch(model, &chunk, target, layer)?);
+        heatmaps.extend(cam_batch(model, &chunk, options)?);
     }
     Ok(heatmaps)
 }
 
-fn grad_cam_batch(
+fn cam_batch(
     model: &mut TrainedModel,
     images: &Tensor,
-    target: CamTarget,
-    layer: CamLayer,
+    options: CamOptions,
 ) -> Result<Vec<Heatmap>, InspectError> {
+    let CamOptions {
+        target,
+        layer,
+        method,
+    } = options;
     let (height_px, width_px) = match images.size()[..] {
         [_, 3, h, w] => (h, w),
         ref other => {
@@ -147,12 +197,8 @@ fn grad_cam_batch(
         .first()
         .ok_or_else(|| InspectError::Invalid("no gradient for the feature map".into()))?;
     let cam = tch::no_grad(|| -> Result<Tensor, tch::TchError> {
-        let alpha = grad.f_mean_dim([2i64, 3].as_slice(), true, Kind::Float)?;
-        let cam = map
-            .f_detach()?
-            .f_to_kind(Kind::Float)?
-            .f_mul(&alpha)?
-            .f_sum_dim_intlist(1, true, Kind::Float)?
+        let activations = map.f_detach()?.f_to_kind(Kind::Float)?;
+        let cam = weighted_map(&activations, &grad.f_to_kind(Kind::Float)?, method)?
             .f_relu()?
             .f_upsample_bilinear2d([height_px, width_px], false, None, None)?;
         normalise_per_image(&cam)
@@ -163,6 +209,38 @@ fn grad_cam_batch(
             .f_gather(1, &classes.f_unsqueeze(1)?, false)
     })?;
     to_heatmaps(&cam, &classes, &scores, width_px, height_px)
+}
+
+/// `sum_k w_k A_k` `[N, 1, h, w]` for activations `A` and gradients `G` `[N, C, h, w]`, with
+/// the weights of `method` (before the ReLU).
+fn weighted_map(
+    activations: &Tensor,
+    grad: &Tensor,
+    method: CamMethod,
+) -> Result<Tensor, tch::TchError> {
+    let spatial = [2i64, 3];
+    let weighted = match method {
+        CamMethod::GradCam => {
+            activations.f_mul(&grad.f_mean_dim(spatial.as_slice(), true, Kind::Float)?)?
+        }
+        CamMethod::HiResCam => activations.f_mul(grad)?,
+        CamMethod::GradCamPlusPlus => {
+            let g2 = grad.f_square()?;
+            let g3 = g2.f_mul(grad)?;
+            let sum_a = activations.f_sum_dim_intlist(spatial.as_slice(), true, Kind::Float)?;
+            let denominator = g2.f_mul_scalar(2.0)?.f_add(&g3.f_mul(&sum_a)?)?;
+            // Where the gradient is 0 the coefficient is 0 (not 0 / 0).
+            let safe = denominator.f_where_scalarother(&denominator.f_ne(0.0)?, 1.0)?;
+            let coefficients = g2.f_div(&safe)?;
+            let weights = grad.f_relu()?.f_mul(&coefficients)?.f_sum_dim_intlist(
+                spatial.as_slice(),
+                true,
+                Kind::Float,
+            )?;
+            activations.f_mul(&weights)?
+        }
+    };
+    weighted.f_sum_dim_intlist(1, true, Kind::Float)
 }
 
 /// The class index to explain for each row of `logits` `[N, K]`.
