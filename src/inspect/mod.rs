@@ -6,13 +6,18 @@
 //! - [`embeddings`]: one forward pass over a split giving embeddings and logits, cached
 //!   under `runs/<id>/inspect/` by split fingerprint and checkpoint;
 //! - [`projection`]: 2-D maps of the embeddings (PCA, Barnes-Hut t-SNE);
-//! - [`neighbours`]: cosine nearest neighbours of a sample or of any embedded image.
+//! - [`neighbours`]: cosine nearest neighbours of a sample or of any embedded image;
+//! - [`gradcam`]: class activation maps (Grad-CAM, HiResCAM, Grad-CAM++) at image resolution;
+//! - [`overlay`]: segmentation overlays (prediction, ground truth, difference) and Dice per
+//!   image.
 //!
 //! Long functions take a progress callback `(done, total)` and a stop flag, return
 //! `Ok(None)` when stopped, and never touch the UI: the GUI runs them on a worker.
 
 pub mod embeddings;
+pub mod gradcam;
 pub mod neighbours;
+pub mod overlay;
 pub mod predictions;
 pub mod projection;
 
@@ -37,6 +42,8 @@ pub enum InspectError {
     Metrics(#[from] crate::train::metrics::MetricsError),
     #[error("invalid input: {0}")]
     Invalid(String),
+    #[error("could not encode the image ({reason}): {}", path.display())]
+    Encode { reason: String, path: PathBuf },
     #[error("could not {action} ({source}): {}", path.display())]
     Io {
         action: &'static str,

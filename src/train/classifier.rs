@@ -86,6 +86,18 @@ impl Classifier {
         Ok((vs, loaded.model))
     }
 
+    /// Backbone feature maps (fine to coarse) and head logits in evaluation mode, with the
+    /// autograd graph kept so gradients of the logits reach the maps (Grad-CAM).
+    pub fn forward_with_features(
+        &mut self,
+        images: &Tensor,
+    ) -> Result<(Vec<Tensor>, Tensor), TrainError> {
+        self.backbone_passes += 1;
+        let out = self.backbone.forward_t(images, false)?;
+        let logits = self.head.forward_t(&out.embedding, false)?;
+        Ok((out.features, logits))
+    }
+
     /// Head logits for embeddings.
     pub fn head_logits(&self, embedding: &Tensor, train: bool) -> Result<Tensor, TrainError> {
         Ok(self.head.forward_t(embedding, train)?)
