@@ -32,19 +32,26 @@ struct Sample {
     bbox: [usize; 4],
 }
 
-/// Crosses (class 0) and rings (class 1) on clutter, generated in memory.
+/// Crosses (class 0), rings (class 1) and, with three classes, clutter alone (class 2),
+/// generated in memory.
 struct Shapes {
     train: Vec<Sample>,
     validation: Vec<Sample>,
+    classes: usize,
 }
 
 impl Shapes {
-    fn new(train: usize, validation: usize, seed: u64) -> Self {
+    fn new(train: usize, validation: usize, seed: u64, classes: usize) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut make = |n: usize| (0..n).map(|i| sample(&mut rng, (i % 2) as i64)).collect();
+        let mut make = |n: usize| {
+            (0..n)
+                .map(|i| sample(&mut rng, (i % classes) as i64))
+                .collect()
+        };
         Self {
             train: make(train),
             validation: make(validation),
+            classes,
         }
     }
 
@@ -91,7 +98,8 @@ fn sample(rng: &mut ChaCha8Rng, label: i64) -> Sample {
     let inside = |x: f32, y: f32| (x - cx).abs() < half && (y - cy).abs() < half;
     paint(&mut rgb, [1.0; 3], |x, y| {
         let (dx, dy) = ((x - cx).abs(), (y - cy).abs());
-        inside(x, y)
+        label < 2
+            && inside(x, y)
             && if label == 0 {
                 dx < 1.5 || dy < 1.5
             } else {
@@ -135,7 +143,7 @@ impl BatchSource for Shapes {
     }
 
     fn num_classes(&self) -> usize {
-        2
+        self.classes
     }
 
     fn fingerprint(&self, split: Split) -> String {
@@ -192,14 +200,13 @@ fn train_run(project: &std::path::Path, config: TrainConfig, source: &mut Shapes
 }
 
 #[test]
-// Measured (see the gradcam branch report): Grad-CAM 58/96, HiResCAM 74/96 here; the misses
-// are almost all crosses, whose peak goes to the image border: the model seems to call
-// "cross" the absence of a ring, so that class has no positive evidence to localise.
-#[ignore = "acceptance not met yet: 60% of peaks inside the box (HiResCAM 77%), 90% required"]
+// With two classes (cross, ring) the model learnt "cross" as the absence of a ring: that class
+// had no evidence of its own and its peaks went to the border (Grad-CAM 58/96, HiResCAM
+// 74/96). A third class, clutter alone, makes every object class a presence to detect.
 fn grad_cam_peak_falls_inside_the_object_box() {
     let started = Instant::now();
     let project = tempfile::tempdir().unwrap();
-    let mut source = Shapes::new(512, 96, 21);
+    let mut source = Shapes::new(576, 144, 21, 3);
     // MobileNetV2's coarsest map at 64 px is 2x2, too coarse for a 14 px object: explain the
     // stride-8 stage (8x8) instead (measured: stride 16 and 32 localise worse).
     let run_id = train_run(
@@ -215,17 +222,24 @@ fn grad_cam_peak_falls_inside_the_object_box() {
         Device::Cpu,
     )
     .unwrap();
-    let batch = images(&source.validation);
-    let n = source.validation.len();
+    // Only images with an object have a box to hit.
+    let objects: Vec<&Sample> = source.validation.iter().filter(|s| s.label < 2).collect();
+    let data: Vec<f32> = objects.iter().flat_map(|s| s.chw.iter().copied()).collect();
+    let s = SIZE_PX as i64;
+    let batch = Tensor::from_slice(&data).view([objects.len() as i64, 3, s, s]);
+    let n = objects.len();
     let heatmaps = grad_cam(&mut model, &batch, CamTarget::Predicted, CamLayer::Index(2)).unwrap();
     assert_eq!(heatmaps.len(), n);
     let (mut inside, mut correct, mut heat_ratio) = (0, 0, 0.0);
-    for (heatmap, sample) in heatmaps.iter().zip(&source.validation) {
+    let mut hits_per_class = [0usize; 2];
+    for (heatmap, sample) in heatmaps.iter().zip(&objects) {
         assert_eq!((heatmap.width_px, heatmap.height_px), (64, 64));
         let (x, y) = heatmap.peak();
         let [x0, y0, x1, y1] = sample.bbox;
         let hit = (x0..x1).contains(&(x as usize)) && (y0..y1).contains(&(y as usize));
-        inside += usize::from(hit && heatmap.get(x, y) > 0.0);
+        let hit = hit && heatmap.get(x, y) > 0.0;
+        inside += usize::from(hit);
+        hits_per_class[sample.label as usize] += usize::from(hit);
         correct += usize::from(heatmap.class as i64 == sample.label);
         // How much hotter the box is than the image on average (diagnostic).
         let in_box: f32 = (y0..y1)
@@ -235,6 +249,10 @@ fn grad_cam_peak_falls_inside_the_object_box() {
         let mean_all = heatmap.values.iter().sum::<f32>() / (SIZE_PX * SIZE_PX) as f32;
         heat_ratio += in_box / (OBJECT_PX * OBJECT_PX) as f32 / mean_all.max(1e-6);
     }
+    println!(
+        "hits per class (cross, ring): {hits_per_class:?} of {}",
+        n / 2
+    );
     let fraction = inside as f64 / n as f64;
     println!(
         "peaks inside the box: {inside}/{n}; accuracy {correct}/{n}; in-box/mean heat {:.2}; training {trained_secs:.1} s, total {:.1} s",
@@ -252,7 +270,7 @@ fn maps_match_torchvision_with_hooks() {
     // A briefly fine-tuned MobileNetV2 explained by the textbook computation: hooks on
     // torchvision's `features[6]` (our map 2, stride 8).
     let project = tempfile::tempdir().unwrap();
-    let mut source = Shapes::new(32, 8, 4);
+    let mut source = Shapes::new(32, 8, 4, 2);
     let run_id = train_run(
         project.path(),
         config("mobilenet_v2", WeightsSpec::Pretrained, SIZE_PX as u32, 1),
@@ -312,7 +330,7 @@ fn maps_match_torchvision_with_hooks() {
 #[test]
 fn vit_heatmap_has_the_input_size_and_depends_on_the_input() {
     let project = tempfile::tempdir().unwrap();
-    let mut source = Shapes::new(8, 4, 3);
+    let mut source = Shapes::new(8, 4, 3, 2);
     let run_id = train_run(
         project.path(),
         config("vit_tiny_16", WeightsSpec::Random, SIZE_PX as u32, 1),

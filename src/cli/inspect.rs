@@ -1,6 +1,7 @@
 //! `transfer-workbench inspect`: what a run gets wrong on a split — the top losses, the
 //! confusion matrix, per-class ROC-AUC — and the nearest neighbours of an image (a sample id
-//! of the split, or any image file, embedded with the run's eval transform).
+//! of the split, or any image file, embedded with the run's eval transform); `--gradcam`
+//! writes a class activation map of an image.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -10,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tch::Device;
 
+use super::gradcam::{GradcamRequest, run_gradcam};
 use crate::inspect::predictions::LossEntry;
 use crate::inspect::{NeighbourIndex, Predictions, SplitOutputs, embed_images, split_outputs};
 use crate::train::run::RunDir;
@@ -36,6 +38,26 @@ pub struct InspectArgs {
     /// How many neighbours to show.
     #[arg(long, value_name = "K", default_value_t = 5)]
     pub k: usize,
+    /// Write a class activation map of this image file (blended onto it at its own size)
+    /// to `--out`, instead of the split report.
+    #[arg(long, value_name = "IMAGE", requires = "out")]
+    pub gradcam: Option<PathBuf>,
+    /// The PNG written by `--gradcam`.
+    #[arg(long, value_name = "FILE.png")]
+    pub out: Option<PathBuf>,
+    /// `--gradcam`: explain this class (default: the predicted one).
+    #[arg(long, value_name = "NAME")]
+    pub class: Option<String>,
+    /// `--gradcam`: gradcam, hirescam or gradcam++.
+    #[arg(long, default_value = "gradcam")]
+    pub method: String,
+    /// `--gradcam`: the backbone feature map, by index from fine (0) to coarse (default: the
+    /// coarsest; finer maps localise small objects better on small inputs).
+    #[arg(long, value_name = "N")]
+    pub layer: Option<usize>,
+    /// `--gradcam`: opacity of the map over the image.
+    #[arg(long, default_value_t = 0.5)]
+    pub opacity: f32,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -104,6 +126,30 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         CheckpointChoice::BestOrLast,
         Device::cuda_if_available(),
     )?;
+    if let (Some(image), Some(out)) = (&args.gradcam, &args.out) {
+        let request = GradcamRequest {
+            image: image.clone(),
+            out: out.clone(),
+            class: args.class.clone(),
+            method: args.method.clone(),
+            layer: args.layer,
+            opacity: args.opacity,
+        };
+        let report = run_gradcam(&args.project, &mut model, &request)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            println!(
+                "{}: {} ({:.1}%), peak at {:?}, written to {}",
+                report.image.display(),
+                report.class,
+                report.probability * 100.0,
+                report.peak_px,
+                report.out.display()
+            );
+        }
+        return Ok(());
+    }
     let mut config = model.config.clone();
     let mut source = super::train::make_source(args.synthetic, &args.project, &mut config)?;
     let bar = progress_bar(args.json);

@@ -6,6 +6,7 @@ mod classify;
 mod data;
 mod embed;
 mod export;
+mod gradcam;
 mod gui;
 mod inspect;
 mod new;

@@ -11,7 +11,7 @@
 //! block's tokens, as pytorch-grad-cam does for ViTs.
 //!
 //! Heatmaps are computed on the evaluation-transformed input (shorter side resized to
-//! `size / 0.875`, centre crop of `size`); [`to_original`] maps one back onto the original
+//! `size / crop_fraction`, centre crop of `size`); [`to_original`] maps one back onto the original
 //! image, where pixels outside the crop get 0.
 
 use std::path::Path;
@@ -297,7 +297,8 @@ fn to_heatmaps(
 }
 
 /// Where the evaluation transform's centre crop lies in an original image: the image is
-/// resized so its shorter side is `round(crop_px / 0.875)` (each side rounded), then the
+/// resized so its shorter side is `round(crop_px / crop_fraction)` (each side rounded; 0.875
+/// by default, see `TrainConfig::eval_crop_fraction`), then the
 /// centred `crop_px` square is taken, exactly as the data loader does.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EvalCrop {
@@ -319,9 +320,15 @@ pub struct EvalCrop {
 
 impl EvalCrop {
     /// The crop of the classification evaluation transform for an image of the given size.
-    pub fn new(original_width_px: u32, original_height_px: u32, crop_px: u32) -> Self {
+    pub fn new(
+        original_width_px: u32,
+        original_height_px: u32,
+        crop_px: u32,
+        crop_fraction: f32,
+    ) -> Self {
         let short = original_width_px.min(original_height_px).max(1);
-        let resize_px = (f64::from(crop_px) / 0.875).round();
+        let fraction = f64::from(crop_fraction.clamp(0.05, 1.0));
+        let resize_px = (f64::from(crop_px) / fraction).round();
         let scale = resize_px / f64::from(short);
         let side = |px: u32| ((f64::from(px) * scale).round() as u32).max(crop_px);
         let (resized_width_px, resized_height_px) =
@@ -356,6 +363,7 @@ pub fn to_original(
     heatmap: &Heatmap,
     original_width_px: u32,
     original_height_px: u32,
+    crop_fraction: f32,
 ) -> Result<Heatmap, InspectError> {
     if heatmap.width_px != heatmap.height_px || heatmap.width_px == 0 {
         return Err(InspectError::Invalid(format!(
@@ -363,7 +371,12 @@ pub fn to_original(
             heatmap.width_px, heatmap.height_px
         )));
     }
-    let crop = EvalCrop::new(original_width_px, original_height_px, heatmap.width_px);
+    let crop = EvalCrop::new(
+        original_width_px,
+        original_height_px,
+        heatmap.width_px,
+        crop_fraction,
+    );
     let mut values = Vec::with_capacity((original_width_px * original_height_px) as usize);
     for y in 0..original_height_px {
         for x in 0..original_width_px {
@@ -492,7 +505,7 @@ mod tests {
     #[test]
     fn eval_crop_matches_the_loader_geometry() {
         // 400x300 at 224: shorter side 256, width round(400 * 256 / 300) = 341.
-        let crop = EvalCrop::new(400, 300, 224);
+        let crop = EvalCrop::new(400, 300, 224, 0.875);
         assert_eq!((crop.resized_width_px, crop.resized_height_px), (341, 256));
         assert_eq!((crop.left_px, crop.top_px), (58, 16));
         // The image centre lands on the crop centre; the corners are cut off.
@@ -513,7 +526,7 @@ mod tests {
         let h = map(16, 16, values);
         // 40x20 original: shorter side -> round(16 / 0.875) = 18, width 36, crop at x 10..26
         // and y 1..17 of the resized image (scale 0.9).
-        let orig = to_original(&h, 40, 20).unwrap();
+        let orig = to_original(&h, 40, 20, 0.875).unwrap();
         assert_eq!((orig.width_px, orig.height_px), (40, 20));
         let (px, py) = orig.peak();
         // Crop centre (12.5, 8.5) is resized (22.5, 9.5), original (25.0, 10.6).
