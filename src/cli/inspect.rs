@@ -48,8 +48,9 @@ pub struct InspectArgs {
     /// `--gradcam`: explain this class (default: the predicted one).
     #[arg(long, value_name = "NAME")]
     pub class: Option<String>,
-    /// `--gradcam`: gradcam, hirescam or gradcam++.
-    #[arg(long, default_value = "gradcam")]
+    /// `--gradcam`: hirescam (default: element-wise gradient x activation, measured to
+    /// localise small objects far better), gradcam or gradcam++.
+    #[arg(long, default_value = "hirescam")]
     pub method: String,
     /// `--gradcam`: the backbone feature map, by index from fine (0) to coarse (default: the
     /// coarsest; finer maps localise small objects better on small inputs).
