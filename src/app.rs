@@ -2,7 +2,9 @@
 //! runs the commands they emit after the frame. Never calls libtorch, never blocks.
 
 pub mod dataset;
+pub mod live_run;
 mod projects;
+pub mod runs;
 mod shortcuts;
 pub mod training;
 
@@ -507,7 +509,9 @@ impl eframe::App for WorkbenchApp {
         );
         let shown = match (self.tab, &self.selected) {
             (CentralTab::Dataset, Some(dir)) => self.dataset.settled(dir),
-            (CentralTab::Training, Some(dir)) => self.training.settled(dir),
+            (CentralTab::Training, Some(dir)) => {
+                self.training.settled(dir) && self.facts.values().all(Option::is_some)
+            }
             _ => true,
         };
         if let Some(plan) = &mut self.screenshot

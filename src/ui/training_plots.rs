@@ -2,7 +2,8 @@
 //! learning rate per step, and the learning-rate finder's loss-versus-rate curve (log x).
 //! Every series is drawn through [`Series::plot_points`], so long runs stay cheap to draw.
 
-use egui_plot::{Legend, Line, Plot, PlotPoints, Points, VLine};
+use egui::Color32;
+use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points, VLine};
 
 use crate::app::training::RunCurves;
 use crate::train::LrFinderResult;
@@ -19,22 +20,38 @@ fn line<'a>(name: &str, series: &'a Series) -> Line<'a> {
     Line::new(name, points)
 }
 
-/// Epoch series are short: draw their points as well, so one epoch shows.
-fn epoch_items<'a>(plot_ui: &mut egui_plot::PlotUi<'a>, name: &str, series: &'a Series) {
-    plot_ui.line(line(name, series));
+/// Distinct colours for the series of one chart.
+const PALETTE: [Color32; 6] = [
+    Color32::from_rgb(86, 156, 214),
+    Color32::from_rgb(230, 145, 56),
+    Color32::from_rgb(106, 190, 110),
+    Color32::from_rgb(190, 120, 210),
+    Color32::from_rgb(220, 90, 90),
+    Color32::from_rgb(80, 190, 190),
+];
+
+/// Epoch series are short: draw their points as well (same colour), so one epoch shows.
+fn epoch_items<'a>(
+    plot_ui: &mut egui_plot::PlotUi<'a>,
+    name: &str,
+    series: &'a Series,
+    color: Color32,
+) {
+    plot_ui.line(line(name, series).color(color));
     let points: Vec<[f64; 2]> = series
         .raw()
         .iter()
         .filter(|p| p.y.is_finite())
         .map(|p| [p.x, p.y])
         .collect();
-    plot_ui.points(Points::new(name, points).radius(3.0));
+    plot_ui.points(Points::new(name, points).radius(3.0).color(color));
 }
 
-fn chart<'a>(id: String, x_label: &str) -> Plot<'a> {
+/// A chart with its legend in `corner` (where its curves rarely go).
+fn chart<'a>(id: String, x_label: &str, corner: Corner) -> Plot<'a> {
     Plot::new(id)
         .height(CHART_HEIGHT)
-        .legend(Legend::default())
+        .legend(Legend::default().position(corner))
         .x_axis_label(x_label.to_owned())
         .allow_scroll(false)
 }
@@ -42,29 +59,40 @@ fn chart<'a>(id: String, x_label: &str) -> Plot<'a> {
 /// The four charts of a run in a 2 × 2 grid; `id` keeps the charts of different runs apart.
 pub fn curves_ui(ui: &mut egui::Ui, id: &str, curves: &RunCurves) {
     ui.columns(2, |columns| {
-        columns[0].label(format!("Loss per step ({} steps)", curves.step_loss.len()));
-        chart(format!("{id}_step_loss"), "step").show(&mut columns[0], |plot_ui| {
-            plot_ui.line(line("train loss", &curves.step_loss));
-        });
+        if curves.step_loss.is_empty() {
+            columns[0].label("Loss per step");
+            columns[0].weak(
+                "Recorded while a run trains in this window; stored runs keep one value per epoch.",
+            );
+        } else {
+            columns[0].label(format!("Loss per step ({} steps)", curves.step_loss.len()));
+            let plot = chart(format!("{id}_step_loss"), "step", Corner::RightTop);
+            plot.show(&mut columns[0], |plot_ui| {
+                plot_ui.line(line("train loss", &curves.step_loss).color(PALETTE[0]));
+            });
+        }
         columns[1].label("Loss per epoch");
-        chart(format!("{id}_epoch_loss"), "epoch").show(&mut columns[1], |plot_ui| {
-            epoch_items(plot_ui, "train", &curves.train_loss);
-            epoch_items(plot_ui, "validation", &curves.val_loss);
-        });
+        chart(format!("{id}_epoch_loss"), "epoch", Corner::RightTop).show(
+            &mut columns[1],
+            |plot_ui| {
+                epoch_items(plot_ui, "train", &curves.train_loss, PALETTE[0]);
+                epoch_items(plot_ui, "validation", &curves.val_loss, PALETTE[1]);
+            },
+        );
     });
     ui.columns(2, |columns| {
         columns[0].label("Validation metrics per epoch");
-        chart(format!("{id}_metrics"), "epoch")
+        chart(format!("{id}_metrics"), "epoch", Corner::RightBottom)
             .include_y(0.0)
             .include_y(1.0)
             .show(&mut columns[0], |plot_ui| {
-                for (name, series) in &curves.metrics {
-                    epoch_items(plot_ui, name, series);
+                for (i, (name, series)) in curves.metrics.iter().enumerate() {
+                    epoch_items(plot_ui, name, series, PALETTE[i % PALETTE.len()]);
                 }
             });
         columns[1].label("Learning rate");
-        chart(format!("{id}_lr"), "step").show(&mut columns[1], |plot_ui| {
-            plot_ui.line(line("lr", &curves.step_lr));
+        chart(format!("{id}_lr"), "step", Corner::RightTop).show(&mut columns[1], |plot_ui| {
+            plot_ui.line(line("lr", &curves.step_lr).color(PALETTE[1]));
         });
     });
 }
