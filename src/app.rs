@@ -2,6 +2,11 @@
 //! runs the commands they emit after the frame. Never calls libtorch, never blocks.
 
 pub mod dataset;
+pub mod live_run;
+mod projects;
+pub mod runs;
+mod shortcuts;
+pub mod training;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,17 +15,20 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use self::dataset::{DatasetRuntime, DatasetScan, ScannedDataset};
+pub use self::projects::{ProjectRow, ProjectsState, scan_projects};
+use self::shortcuts::theme_ui;
+use self::training::{TrainingCommand, TrainingEvent, TrainingRuntime};
 use crate::data::window::WindowSetting;
 use crate::model::backbone::known_backbones;
 use crate::model::facts::{BackboneFacts, measure_facts};
 use crate::project::{
-    DataLocation, OpenProject, Project, Task, create_project, delete_project, detect_task,
-    discover_projects, duplicate_project, rename_project,
+    DataLocation, Project, Task, create_project, delete_project, detect_task, duplicate_project,
+    rename_project,
 };
 use crate::screenshot::ScreenshotPlan;
 use crate::ui::{
     dataset::DatasetView, new_project::NewProjectView, project_list::ProjectListView,
-    project_overview::ProjectOverviewView, thumbnails::ThumbnailDone,
+    project_overview::ProjectOverviewView, thumbnails::ThumbnailDone, training::TrainingView,
 };
 
 /// Thread name of the folder-picker worker (not joined at shutdown).
@@ -28,42 +36,6 @@ const FOLDER_PICKER: &str = "folder-picker";
 
 /// Longest time per frame spent applying worker events.
 const EVENT_BUDGET: Duration = Duration::from_millis(4);
-
-/// A project folder as the UI shows it (plain data made on a worker).
-#[derive(Clone, Debug)]
-pub struct ProjectRow {
-    /// The project folder.
-    pub dir: PathBuf,
-    /// The loaded project, or the message saying why it could not be read.
-    pub project: Result<OpenProject, String>,
-    /// Whether the project's data folder exists on this machine.
-    pub data_present: bool,
-}
-
-impl ProjectRow {
-    /// The name shown in lists: the project's name, else its folder name.
-    pub fn title(&self) -> String {
-        match &self.project {
-            Ok(open) if !open.project.name.is_empty() => open.project.name.clone(),
-            _ => self
-                .dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| self.dir.display().to_string()),
-        }
-    }
-}
-
-/// The state of the project list.
-#[derive(Clone, Debug)]
-pub enum ProjectsState {
-    /// A scan is running on a worker.
-    Scanning,
-    /// The projects found, most recent first.
-    Ready(Vec<ProjectRow>),
-    /// The folder could not be listed.
-    Failed(String),
-}
 
 /// The tabs of the central area.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -73,6 +45,8 @@ pub enum CentralTab {
     Overview,
     /// The project's images, their classes and the validation report.
     Dataset,
+    /// Model settings, training jobs with live charts, the project's runs and export.
+    Training,
 }
 
 /// UI preferences kept between sessions in eframe's storage (never the project file).
@@ -125,6 +99,8 @@ pub enum AppEvent {
     Thumbnail(Box<ThumbnailDone>),
     /// A changed project was saved (or not): the folder and the project as saved.
     ProjectSaved(PathBuf, Result<Box<Project>, String>),
+    /// A worker of the Training tab finished.
+    Training(TrainingEvent),
 }
 
 /// What views ask the app to do; run after the frame.
@@ -165,6 +141,8 @@ pub enum UiCommand {
     CancelDatasetScan(PathBuf),
     /// Store a new intensity window in the project's data set settings.
     SetDatasetWindow(PathBuf, WindowSetting),
+    /// A job or read of the Training tab.
+    Training(TrainingCommand),
 }
 
 /// The workbench window.
@@ -186,6 +164,8 @@ pub struct WorkbenchApp {
     dataset: DatasetRuntime,
     dataset_view: DatasetView,
     start_project: Option<String>,
+    training: TrainingRuntime,
+    training_view: TrainingView,
 }
 
 impl WorkbenchApp {
@@ -210,6 +190,8 @@ impl WorkbenchApp {
             dataset: DatasetRuntime::default(),
             dataset_view: DatasetView::default(),
             start_project: None,
+            training: TrainingRuntime::default(),
+            training_view: TrainingView::default(),
         };
         app.start_scan(ctx);
         app
@@ -228,6 +210,13 @@ impl WorkbenchApp {
             self.tab = tab;
         }
         self.start_project = project;
+        self
+    }
+
+    /// New Training-tab settings start from `template` (with the project's backbone and
+    /// input size), e.g. one epoch and one thread in tests.
+    pub fn with_training_defaults(mut self, template: crate::train::TrainConfig) -> Self {
+        self.training_view = TrainingView::with_template(template);
         self
     }
 
@@ -332,10 +321,12 @@ impl WorkbenchApp {
                     self.status = Some(result.map(|(message, _)| message));
                     self.commands.push(UiCommand::RescanProjects);
                 }
+                Ok(AppEvent::Training(event)) => self.training_event(event),
                 Ok(event) => self.dataset_event(ctx, event),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        self.drain_training(ctx, started + EVENT_BUDGET);
     }
 
     fn run_commands(&mut self, ctx: &egui::Context) {
@@ -407,6 +398,7 @@ impl WorkbenchApp {
                 command @ (UiCommand::ScanDataset(_)
                 | UiCommand::CancelDatasetScan(_)
                 | UiCommand::SetDatasetWindow(..)) => self.dataset_command(ctx, command),
+                UiCommand::Training(command) => self.training_command(ctx, command),
                 UiCommand::DeleteProject(dir) => {
                     if self.selected.as_ref() == Some(&dir) {
                         self.selected = None;
@@ -418,97 +410,6 @@ impl WorkbenchApp {
                 }
             }
         }
-    }
-}
-
-impl WorkbenchApp {
-    /// Ctrl+N new project, F5 rescan, Up/Down move through the project list.
-    fn shortcuts(&mut self, ctx: &egui::Context) {
-        use egui::{Key, KeyboardShortcut, Modifiers};
-        let new = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
-        if ctx.input_mut(|i| i.consume_shortcut(&new)) {
-            self.commands.push(UiCommand::OpenNewProject(None));
-        }
-        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F5)) {
-            self.commands.push(UiCommand::RescanProjects);
-        }
-        let typing = ctx.memory(|m| m.focused().is_some());
-        let ProjectsState::Ready(rows) = &self.projects else {
-            return;
-        };
-        if typing || self.new_project.open || rows.is_empty() {
-            return;
-        }
-        let step = ctx.input_mut(|i| {
-            if i.consume_key(Modifiers::NONE, Key::ArrowDown) {
-                1
-            } else if i.consume_key(Modifiers::NONE, Key::ArrowUp) {
-                -1
-            } else {
-                0
-            }
-        });
-        if step != 0 {
-            let current = rows
-                .iter()
-                .position(|r| Some(&r.dir) == self.selected.as_ref());
-            let next = match current {
-                Some(i) => (i as i64 + step).clamp(0, rows.len() as i64 - 1) as usize,
-                None => 0,
-            };
-            self.selected = Some(rows[next].dir.clone());
-        }
-    }
-}
-
-/// Dark / light / follow-the-system theme choice (kept by egui's persisted options).
-fn theme_ui(ui: &mut egui::Ui) {
-    use egui::ThemePreference;
-    let mut preference = ui.ctx().options(|o| o.theme_preference);
-    let before = preference;
-    egui::ComboBox::new("theme", "Theme")
-        .selected_text(match preference {
-            ThemePreference::Dark => "Dark theme",
-            ThemePreference::Light => "Light theme",
-            ThemePreference::System => "System theme",
-        })
-        .show_ui(ui, |ui| {
-            ui.selectable_value(&mut preference, ThemePreference::Dark, "Dark");
-            ui.selectable_value(&mut preference, ThemePreference::Light, "Light");
-            ui.selectable_value(
-                &mut preference,
-                ThemePreference::System,
-                "Follow the system",
-            );
-        });
-    if preference != before {
-        ui.ctx().set_theme(preference);
-    }
-}
-
-/// Lists and loads every project in `dir` (runs on a worker).
-pub fn scan_projects(dir: &Path) -> ProjectsState {
-    match discover_projects(dir) {
-        Ok(entries) => ProjectsState::Ready(
-            entries
-                .into_iter()
-                .map(|entry| {
-                    let data_present = entry
-                        .project
-                        .as_ref()
-                        .is_ok_and(|open| open.data_dir().exists());
-                    ProjectRow {
-                        dir: entry.dir,
-                        project: entry.project.map_err(|e| e.to_string()),
-                        data_present,
-                    }
-                })
-                .collect(),
-        ),
-        Err(e) => ProjectsState::Failed(format!(
-            "could not list the projects folder ({e}): {}",
-            dir.display()
-        )),
     }
 }
 
@@ -581,6 +482,7 @@ impl eframe::App for WorkbenchApp {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.tab, CentralTab::Overview, "Overview");
                 ui.selectable_value(&mut self.tab, CentralTab::Dataset, "Dataset");
+                ui.selectable_value(&mut self.tab, CentralTab::Training, "Training");
             });
             ui.separator();
             match (self.tab, row) {
@@ -591,6 +493,10 @@ impl eframe::App for WorkbenchApp {
                     self.dataset.scans.get(&row.dir),
                     &mut self.commands,
                 ),
+                (CentralTab::Training, Some(row)) => {
+                    self.training_view
+                        .ui(ui, row, &self.facts, &self.training, &mut self.commands)
+                }
                 _ => self.overview.ui(ui, row, &self.facts, &mut self.commands),
             }
         });
@@ -603,6 +509,9 @@ impl eframe::App for WorkbenchApp {
         );
         let shown = match (self.tab, &self.selected) {
             (CentralTab::Dataset, Some(dir)) => self.dataset.settled(dir),
+            (CentralTab::Training, Some(dir)) => {
+                self.training.settled(dir) && self.facts.values().all(Option::is_some)
+            }
             _ => true,
         };
         if let Some(plan) = &mut self.screenshot
@@ -628,14 +537,25 @@ impl Drop for WorkbenchApp {
     /// Workers blocked on a full event channel are let through by draining it meanwhile.
     fn drop(&mut self) {
         self.dataset.cancel_all();
+        let job = self.training.shutdown();
         let mut workers = std::mem::take(&mut self.workers);
         if let Some(pool) = self.dataset.pool.take() {
             workers.extend(pool.close());
         }
         workers.retain(|w| w.thread().name() != Some(FOLDER_PICKER));
-        while !workers.iter().all(JoinHandle::is_finished) {
+        while !workers.iter().all(JoinHandle::is_finished)
+            || job
+                .as_ref()
+                .is_some_and(|(handle, _)| !handle.is_finished())
+        {
             while self.events_rx.try_recv().is_ok() {}
+            if let Some((_, events)) = &job {
+                while events.try_recv().is_ok() {}
+            }
             std::thread::sleep(Duration::from_millis(2));
+        }
+        if let Some((handle, _)) = job {
+            handle.join();
         }
         for worker in workers {
             let _ = worker.join();

@@ -29,6 +29,7 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
     let tab = args.view.map(|view| match view {
         GuiView::Overview => CentralTab::Overview,
         GuiView::Dataset => CentralTab::Dataset,
+        GuiView::Training => CentralTab::Training,
     });
     let start_project = args.project;
     let plan = args

@@ -77,6 +77,8 @@ pub enum GuiView {
     Overview,
     /// The project's images and validation report.
     Dataset,
+    /// Model settings, training charts and the project's runs.
+    Training,
 }
 
 /// Runs the parsed command line.

@@ -2,7 +2,12 @@
 
 pub mod dataset;
 pub mod dataset_panels;
+pub mod export_dialog;
 pub mod new_project;
 pub mod project_list;
 pub mod project_overview;
+pub mod series;
 pub mod thumbnails;
+pub mod training;
+pub mod training_plots;
+pub mod training_settings;

@@ -1,0 +1,259 @@
+//! The training job of this session as the Training tab shows it: status, progress with
+//! ETA and throughput, curves and log, updated from the engine's [`TrainEvent`]s.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::runs::RunCurves;
+use crate::train::TrainEvent;
+
+/// Log lines kept for the log panel.
+const LOG_LINES: usize = 500;
+
+/// Where the live job stands.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiveStatus {
+    /// Loading data and building the model.
+    Preparing,
+    /// Training.
+    Running,
+    /// Paused before a batch.
+    Paused,
+    /// Asked to stop; waiting for the current batch.
+    Stopping,
+    /// Ended (the outcome as the engine names it).
+    Finished(String),
+    /// Failed, with the reason.
+    Failed(String),
+}
+
+/// The job of this session: its progress, curves and log.
+#[derive(Debug)]
+pub struct LiveRun {
+    /// The project folder.
+    pub dir: PathBuf,
+    /// The run id once known.
+    pub run_id: Option<String>,
+    /// Where it stands.
+    pub status: LiveStatus,
+    /// Epochs planned.
+    pub epochs: usize,
+    /// Optimiser steps per epoch.
+    pub steps_per_epoch: usize,
+    /// The epoch of the latest step (0-based).
+    pub epoch: usize,
+    /// Global steps done (including those of earlier sessions of a resumed run).
+    pub steps_done: usize,
+    /// Throughput of the latest step.
+    pub images_per_sec: f64,
+    /// When the first step of this session arrived, and the global step then.
+    first_step: Option<(Instant, usize)>,
+    /// The latest estimate of the time left.
+    pub eta_secs: Option<f64>,
+    /// The curves.
+    pub curves: RunCurves,
+    /// Events as lines, oldest first.
+    pub log: VecDeque<String>,
+}
+
+impl LiveRun {
+    /// A job about to start on the project in `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            run_id: None,
+            status: LiveStatus::Preparing,
+            epochs: 0,
+            steps_per_epoch: 0,
+            epoch: 0,
+            steps_done: 0,
+            images_per_sec: 0.0,
+            first_step: None,
+            eta_secs: None,
+            curves: RunCurves::default(),
+            log: VecDeque::new(),
+        }
+    }
+
+    /// Whether the job is still running (or paused).
+    pub fn is_active(&self) -> bool {
+        !matches!(self.status, LiveStatus::Finished(_) | LiveStatus::Failed(_))
+    }
+
+    /// Fraction of all steps done.
+    pub fn fraction(&self) -> f32 {
+        let total = self.epochs * self.steps_per_epoch;
+        if total == 0 {
+            return 0.0;
+        }
+        (self.steps_done as f32 / total as f32).clamp(0.0, 1.0)
+    }
+
+    /// Adds a line to the log, dropping the oldest beyond the limit.
+    pub fn log_line(&mut self, line: String) {
+        if self.log.len() == LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+
+    /// Applies one event of the training thread.
+    pub fn apply(&mut self, event: TrainEvent) {
+        match event {
+            TrainEvent::Started {
+                run_id,
+                first_epoch,
+                epochs,
+                steps_per_epoch,
+                ..
+            } => {
+                self.log_line(format!(
+                    "{run_id}: started at epoch {} of {epochs}, {steps_per_epoch} steps per epoch",
+                    first_epoch + 1
+                ));
+                self.run_id = Some(run_id);
+                (self.epochs, self.steps_per_epoch) = (epochs, steps_per_epoch);
+                self.epoch = first_epoch;
+                self.steps_done = first_epoch * steps_per_epoch;
+                self.status = LiveStatus::Running;
+            }
+            TrainEvent::EmbeddingsReady {
+                split,
+                samples,
+                cached,
+                ..
+            } => self.log_line(format!(
+                "embeddings of {samples} {split} images {}",
+                if cached {
+                    "read from the cache"
+                } else {
+                    "computed"
+                }
+            )),
+            TrainEvent::Step {
+                epoch,
+                step,
+                loss,
+                lr,
+                images_per_sec,
+            } => self.apply_step(epoch, step, loss, lr, images_per_sec),
+            TrainEvent::Epoch {
+                epoch,
+                train,
+                validation,
+                improved,
+            } => {
+                self.curves.add_epoch(epoch, &train, &validation);
+                self.log_line(format!(
+                    "epoch {}: train loss {:.4}, validation loss {:.4}, accuracy {:.3}{}",
+                    epoch + 1,
+                    train.loss,
+                    validation.loss,
+                    validation.accuracy,
+                    if improved { " (best so far)" } else { "" }
+                ));
+            }
+            TrainEvent::CheckpointSaved { epoch, kind, .. } => self.log_line(format!(
+                "epoch {}: saved the {kind:?} checkpoint",
+                epoch + 1
+            )),
+            TrainEvent::Paused => {
+                self.status = LiveStatus::Paused;
+                self.first_step = None;
+                self.log_line("paused".into());
+            }
+            TrainEvent::Resumed => {
+                self.status = LiveStatus::Running;
+                self.log_line("resumed".into());
+            }
+            TrainEvent::Finished {
+                outcome,
+                epochs_done,
+                best_epoch,
+                best_value,
+            } => {
+                let best = match (best_epoch, best_value) {
+                    (Some(e), Some(v)) => format!(", best {v:.4} at epoch {}", e + 1),
+                    _ => String::new(),
+                };
+                self.log_line(format!("{outcome} after {epochs_done} epoch(s){best}"));
+                self.eta_secs = None;
+                self.status = LiveStatus::Finished(outcome);
+            }
+            TrainEvent::Failed { reason } => {
+                self.log_line(format!("failed: {reason}"));
+                self.eta_secs = None;
+                self.status = LiveStatus::Failed(reason);
+            }
+        }
+    }
+
+    fn apply_step(&mut self, epoch: usize, step: usize, loss: f64, lr: f64, ips: f64) {
+        let global = epoch * self.steps_per_epoch + step + 1;
+        self.curves.step_loss.push(global as f64, loss);
+        self.curves.step_lr.push(global as f64, lr);
+        (self.epoch, self.steps_done, self.images_per_sec) = (epoch, global, ips);
+        let now = Instant::now();
+        let (since, at) = *self.first_step.get_or_insert((now, global));
+        let done = global.saturating_sub(at);
+        let total = self.epochs * self.steps_per_epoch;
+        if done > 0 {
+            let per_step = now.duration_since(since).as_secs_f64() / done as f64;
+            self.eta_secs = Some(per_step * total.saturating_sub(global) as f64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::EpochMetrics;
+
+    #[test]
+    fn events_fill_progress_curves_and_log() {
+        let mut live = LiveRun::new(PathBuf::from("p"));
+        live.apply(TrainEvent::Started {
+            run_id: "run-003".into(),
+            run_dir: PathBuf::from("p/runs/run-003"),
+            first_epoch: 1,
+            epochs: 3,
+            steps_per_epoch: 4,
+        });
+        assert_eq!(live.status, LiveStatus::Running);
+        assert!(
+            (live.fraction() - 4.0 / 12.0).abs() < 1e-6,
+            "resumed at epoch 2"
+        );
+        for step in 0..4 {
+            live.apply(TrainEvent::Step {
+                epoch: 1,
+                step,
+                loss: 1.0 / (step + 1) as f64,
+                lr: 0.01,
+                images_per_sec: 100.0,
+            });
+        }
+        assert_eq!(live.curves.step_loss.last(), Some([8.0, 0.25]));
+        assert_eq!(live.steps_done, 8);
+        assert!(live.eta_secs.is_some());
+        live.apply(TrainEvent::Epoch {
+            epoch: 1,
+            train: EpochMetrics::default(),
+            validation: EpochMetrics {
+                loss: 0.5,
+                accuracy: 0.75,
+                ..EpochMetrics::default()
+            },
+            improved: true,
+        });
+        assert_eq!(live.curves.val_loss.last(), Some([2.0, 0.5]));
+        assert_eq!(live.curves.metrics["accuracy"].last(), Some([2.0, 0.75]));
+        live.apply(TrainEvent::Failed {
+            reason: "disk full".into(),
+        });
+        assert_eq!(live.status, LiveStatus::Failed("disk full".into()));
+        assert!(!live.is_active());
+        assert!(live.log.back().is_some_and(|l| l.contains("disk full")));
+    }
+}

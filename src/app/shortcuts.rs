@@ -1,0 +1,75 @@
+//! Keyboard shortcuts of the window and the theme chooser of the top bar.
+
+use super::training::TrainingCommand;
+use super::{ProjectsState, UiCommand, WorkbenchApp};
+
+impl WorkbenchApp {
+    /// Ctrl+N new project, F5 rescan, Ctrl+. stop the training job, Up/Down move through
+    /// the project list. (Ctrl+Enter, start training, belongs to the Training tab, which
+    /// holds the settings.)
+    pub(super) fn shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let new = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
+        if ctx.input_mut(|i| i.consume_shortcut(&new)) {
+            self.commands.push(UiCommand::OpenNewProject(None));
+        }
+        let stop = crate::ui::training::KeyboardShortcuts::stop();
+        if ctx.input_mut(|i| i.consume_shortcut(&stop)) {
+            self.commands.push(TrainingCommand::Stop.into());
+        }
+        if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F5)) {
+            self.commands.push(UiCommand::RescanProjects);
+        }
+        let typing = ctx.memory(|m| m.focused().is_some());
+        let ProjectsState::Ready(rows) = &self.projects else {
+            return;
+        };
+        if typing || self.new_project.open || rows.is_empty() {
+            return;
+        }
+        let step = ctx.input_mut(|i| {
+            if i.consume_key(Modifiers::NONE, Key::ArrowDown) {
+                1
+            } else if i.consume_key(Modifiers::NONE, Key::ArrowUp) {
+                -1
+            } else {
+                0
+            }
+        });
+        if step != 0 {
+            let current = rows
+                .iter()
+                .position(|r| Some(&r.dir) == self.selected.as_ref());
+            let next = match current {
+                Some(i) => (i as i64 + step).clamp(0, rows.len() as i64 - 1) as usize,
+                None => 0,
+            };
+            self.selected = Some(rows[next].dir.clone());
+        }
+    }
+}
+
+/// Dark / light / follow-the-system theme choice (kept by egui's persisted options).
+pub(super) fn theme_ui(ui: &mut egui::Ui) {
+    use egui::ThemePreference;
+    let mut preference = ui.ctx().options(|o| o.theme_preference);
+    let before = preference;
+    egui::ComboBox::new("theme", "Theme")
+        .selected_text(match preference {
+            ThemePreference::Dark => "Dark theme",
+            ThemePreference::Light => "Light theme",
+            ThemePreference::System => "System theme",
+        })
+        .show_ui(ui, |ui| {
+            ui.selectable_value(&mut preference, ThemePreference::Dark, "Dark");
+            ui.selectable_value(&mut preference, ThemePreference::Light, "Light");
+            ui.selectable_value(
+                &mut preference,
+                ThemePreference::System,
+                "Follow the system",
+            );
+        });
+    if preference != before {
+        ui.ctx().set_theme(preference);
+    }
+}

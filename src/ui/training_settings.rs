@@ -1,0 +1,402 @@
+//! The Training tab's settings panel: backbone with its facts, strategy and every
+//! hyper-parameter of [`TrainConfig`], each with a tooltip. The settings live in the view
+//! (one draft per project folder) and travel to the worker inside the Start command.
+
+use crate::app::{FactsCache, UiCommand};
+use crate::model::backbone::known_backbones;
+use crate::project::Task;
+use crate::train::{
+    Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TrainConfig, WeightsSpec,
+};
+
+/// Augmentation presets of [`crate::data::augment::AugmentConfig::preset`].
+pub const AUGMENT_PRESETS: [&str; 4] = ["none", "light", "default", "strong"];
+
+/// The settings of one project's next run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Draft {
+    /// Everything but the augmentation.
+    pub config: TrainConfig,
+    /// The augmentation preset's name.
+    pub augment: String,
+}
+
+impl Draft {
+    /// The settings for a project: `template` with the project's backbone and input size;
+    /// random weights where the backbone ships none.
+    pub fn for_project(template: &TrainConfig, backbone: &str, input_size_px: u32) -> Self {
+        let mut config = TrainConfig {
+            backbone: backbone.to_owned(),
+            input_size_px,
+            ..template.clone()
+        };
+        fix_weights(&mut config);
+        Self {
+            config,
+            augment: "default".to_owned(),
+        }
+    }
+
+    /// The config to train: the draft with its augmentation preset applied.
+    pub fn to_config(&self) -> TrainConfig {
+        let mut config = self.config.clone();
+        if let Some(augment) = crate::data::augment::AugmentConfig::preset(&self.augment) {
+            config.augment = augment;
+        }
+        config
+    }
+}
+
+/// Pretrained weights only where the backbone ships them.
+fn fix_weights(config: &mut TrainConfig) {
+    let pretrained = known_backbones()
+        .into_iter()
+        .any(|b| b.name == config.backbone && b.pretrained.is_some());
+    if config.weights == WeightsSpec::Pretrained && !pretrained {
+        config.weights = WeightsSpec::Random;
+    }
+}
+
+/// A label with a tooltip, the widget labelled by it, and the end of the grid row.
+fn row(
+    ui: &mut egui::Ui,
+    name: &str,
+    tip: &str,
+    add: impl FnOnce(&mut egui::Ui) -> egui::Response,
+) -> egui::Response {
+    let label = ui.label(name).on_hover_text(tip).id;
+    let response = add(ui).labelled_by(label).on_hover_text(tip);
+    ui.end_row();
+    response
+}
+
+/// A combo box of `(value, text)` choices.
+fn choice<T: PartialEq + Clone>(
+    ui: &mut egui::Ui,
+    id: &str,
+    value: &mut T,
+    choices: &[(T, &str)],
+) -> egui::Response {
+    let selected = choices
+        .iter()
+        .find(|(v, _)| v == value)
+        .map_or("", |(_, text)| *text);
+    egui::ComboBox::from_id_salt(id)
+        .selected_text(selected)
+        .show_ui(ui, |ui| {
+            for (v, text) in choices {
+                ui.selectable_value(value, v.clone(), *text);
+            }
+        })
+        .response
+}
+
+/// Draws the settings of `draft`; `task` decides which metrics can be monitored.
+pub fn settings_ui(
+    ui: &mut egui::Ui,
+    draft: &mut Draft,
+    task: Task,
+    facts: &FactsCache,
+    commands: &mut Vec<UiCommand>,
+) {
+    ui.heading("Model");
+    egui::Grid::new("training_model")
+        .num_columns(2)
+        .spacing([10.0, 6.0])
+        .show(ui, |ui| model_rows_ui(ui, &mut draft.config));
+    backbone_facts_ui(ui, &draft.config.backbone, facts, commands);
+    ui.add_space(6.0);
+    ui.heading("Optimisation");
+    egui::Grid::new("training_optimisation")
+        .num_columns(2)
+        .spacing([10.0, 6.0])
+        .show(ui, |ui| optimisation_rows_ui(ui, &mut draft.config));
+    ui.add_space(6.0);
+    ui.heading("Data and evaluation");
+    egui::Grid::new("training_data")
+        .num_columns(2)
+        .spacing([10.0, 6.0])
+        .show(ui, |ui| data_rows_ui(ui, draft, task));
+}
+
+fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig) {
+    let names: Vec<(String, &str)> = known_backbones()
+        .into_iter()
+        .map(|b| (b.name.to_owned(), b.name))
+        .collect();
+    let changed = row(
+        ui,
+        "Backbone",
+        "The pretrained network whose features are reused",
+        |ui| choice(ui, "train_backbone", &mut c.backbone, &names),
+    )
+    .changed();
+    if changed {
+        fix_weights(c);
+    }
+    let pretrained = known_backbones()
+        .into_iter()
+        .any(|b| b.name == c.backbone && b.pretrained.is_some());
+    row(
+        ui,
+        "Weights",
+        "Start from the shipped pretrained weights, or from random ones (seeded)",
+        |ui| {
+            ui.add_enabled_ui(pretrained, |ui| {
+                choice(
+                    ui,
+                    "train_weights",
+                    &mut c.weights,
+                    &[
+                        (WeightsSpec::Pretrained, "pretrained"),
+                        (WeightsSpec::Random, "random"),
+                    ],
+                )
+            })
+            .inner
+        },
+    );
+    let strategies = [
+        (Strategy::LinearProbe, "linear probe"),
+        (Strategy::FineTune, "fine-tune"),
+        (
+            Strategy::Staged {
+                warmup_epochs: 1,
+                layer_groups: 4,
+                lr_decay: 0.5,
+            },
+            "staged",
+        ),
+    ];
+    let mut kind = strategies
+        .iter()
+        .position(|(s, _)| s.label() == c.strategy.label())
+        .unwrap_or(1);
+    let labelled: Vec<(usize, &str)> = strategies
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, s.1))
+        .collect();
+    let tip = "Linear probe: only the head, on cached embeddings of the frozen backbone (fast). \
+               Fine-tune: everything at one rate. Staged: the head first, then everything \
+               with smaller rates for earlier layers.";
+    if row(ui, "Strategy", tip, |ui| {
+        choice(ui, "train_strategy", &mut kind, &labelled)
+    })
+    .changed()
+    {
+        c.strategy = strategies[kind].0;
+    }
+    if let Strategy::Staged {
+        warmup_epochs,
+        layer_groups,
+        lr_decay,
+    } = &mut c.strategy
+    {
+        row(
+            ui,
+            "Head warm-up epochs",
+            "Epochs training the head alone",
+            |ui| ui.add(egui::DragValue::new(warmup_epochs).range(0..=100)),
+        );
+        row(
+            ui,
+            "Layer groups",
+            "Backbone groups with their own learning rate",
+            |ui| ui.add(egui::DragValue::new(layer_groups).range(1..=16)),
+        );
+        row(
+            ui,
+            "Rate decay per group",
+            "Each earlier group trains at this fraction of the next one's rate",
+            |ui| ui.add(egui::Slider::new(lr_decay, 0.05..=1.0)),
+        );
+    }
+    row(
+        ui,
+        "Input size (px)",
+        "Square side the images are resized to",
+        |ui| ui.add(egui::DragValue::new(&mut c.input_size_px).range(8..=1024)),
+    );
+}
+
+fn optimisation_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig) {
+    row(ui, "Epochs", "Passes over the training images", |ui| {
+        ui.add(egui::DragValue::new(&mut c.epochs).range(1..=10_000))
+    });
+    row(
+        ui,
+        "Learning rate",
+        "Peak learning rate (the LR finder suggests one)",
+        |ui| {
+            ui.add(
+                egui::Slider::new(&mut c.lr, 1e-6..=1.0)
+                    .logarithmic(true)
+                    .custom_formatter(|v, _| format!("{v:.1e}")),
+            )
+        },
+    );
+    row(ui, "Batch size", "Images per optimiser step", |ui| {
+        ui.add(egui::DragValue::new(&mut c.batch_size).range(1..=1024))
+    });
+    let adamw = OptimizerKind::AdamW { weight_decay: 1e-4 };
+    let sgd = OptimizerKind::Sgd {
+        momentum: 0.9,
+        nesterov: true,
+        weight_decay: 1e-4,
+    };
+    let mut is_sgd = matches!(c.optimizer, OptimizerKind::Sgd { .. });
+    let tip = "AdamW: adaptive, forgiving. SGD with Nesterov momentum: often better at the end of long runs.";
+    if row(ui, "Optimiser", tip, |ui| {
+        choice(
+            ui,
+            "train_optimizer",
+            &mut is_sgd,
+            &[(false, "AdamW"), (true, "SGD")],
+        )
+    })
+    .changed()
+    {
+        c.optimizer = if is_sgd { sgd } else { adamw };
+    }
+    let decay = match &mut c.optimizer {
+        OptimizerKind::AdamW { weight_decay } | OptimizerKind::Sgd { weight_decay, .. } => {
+            weight_decay
+        }
+    };
+    row(
+        ui,
+        "Weight decay",
+        "Pulls the weights towards zero each step",
+        |ui| ui.add(egui::DragValue::new(decay).speed(1e-5).range(0.0..=1.0)),
+    );
+    let schedules = [
+        (Schedule::Constant, "constant"),
+        (
+            Schedule::CosineWarmup {
+                warmup_fraction: 0.05,
+            },
+            "cosine with warm-up",
+        ),
+        (Schedule::OneCycle { pct_start: 0.3 }, "one-cycle"),
+    ];
+    row(
+        ui,
+        "Schedule",
+        "How the learning rate changes over the run",
+        |ui| choice(ui, "train_schedule", &mut c.schedule, &schedules),
+    );
+    row(
+        ui,
+        "Label smoothing",
+        "Softens the targets of the loss (0: none)",
+        |ui| ui.add(egui::Slider::new(&mut c.label_smoothing, 0.0..=0.5)),
+    );
+    row(
+        ui,
+        "Seed",
+        "Seed of initialisation, shuffling and augmentation",
+        |ui| ui.add(egui::DragValue::new(&mut c.seed)),
+    );
+    let mut auto = c.threads.is_none();
+    row(
+        ui,
+        "Threads",
+        "CPU threads for libtorch (auto: the physical cores); on a busy machine fewer can be faster",
+        |ui| {
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut auto, "auto");
+                let mut n = c
+                    .threads
+                    .unwrap_or_else(crate::train::config::default_threads);
+                ui.add_enabled(!auto, egui::DragValue::new(&mut n).range(1..=256));
+                c.threads = (!auto).then_some(n);
+            })
+            .response
+        },
+    );
+}
+
+fn data_rows_ui(ui: &mut egui::Ui, draft: &mut Draft, task: Task) {
+    let presets: Vec<(String, &str)> = AUGMENT_PRESETS
+        .iter()
+        .map(|p| ((*p).to_owned(), *p))
+        .collect();
+    row(
+        ui,
+        "Augmentation",
+        "Random changes to training images: none, light (flips, gentle crops), default, strong (rotations, wide crops, tone changes)",
+        |ui| choice(ui, "train_augment", &mut draft.augment, &presets),
+    );
+    let c = &mut draft.config;
+    let balancing = [
+        (Balancing::None, "none"),
+        (Balancing::ClassWeights, "class weights"),
+        (Balancing::BalancedSampler, "balanced sampler"),
+    ];
+    row(
+        ui,
+        "Class balancing",
+        "Compensates rare classes by loss weights or by sampling",
+        |ui| choice(ui, "train_balancing", &mut c.balancing, &balancing),
+    );
+    let monitors: Vec<(Monitor, &str)> = [
+        (Monitor::ValidationLoss, "validation loss"),
+        (Monitor::ValidationAccuracy, "validation accuracy"),
+        (Monitor::ValidationBalancedAccuracy, "balanced accuracy"),
+        (Monitor::ValidationMacroF1, "macro F1"),
+        (Monitor::ValidationMacroAuc, "macro ROC-AUC"),
+        (Monitor::ValidationDice, "Dice"),
+    ]
+    .into_iter()
+    .filter(|(m, _)| {
+        m.fits(match task {
+            Task::Classification => crate::train::Task::Classification,
+            Task::Segmentation => crate::train::Task::Segmentation { classes: 2 },
+        })
+    })
+    .collect();
+    if !monitors.iter().any(|(m, _)| *m == c.monitor) {
+        c.monitor = Monitor::ValidationLoss;
+    }
+    row(
+        ui,
+        "Monitor",
+        "The validation metric that picks the best checkpoint and drives early stopping",
+        |ui| choice(ui, "train_monitor", &mut c.monitor, &monitors),
+    );
+    let mut early = c.early_stopping.is_some();
+    row(
+        ui,
+        "Early stopping",
+        "Stop when the monitored metric has not improved for this many epochs",
+        |ui| {
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut early, "patience");
+                let mut patience = c.early_stopping.map_or(3, |e| e.patience);
+                ui.add_enabled(early, egui::DragValue::new(&mut patience).range(1..=1000));
+                c.early_stopping = early.then_some(EarlyStopping {
+                    patience,
+                    min_delta: 0.0,
+                });
+            })
+            .response
+        },
+    );
+}
+
+/// The backbone's measured facts and where its pretrained weights come from.
+fn backbone_facts_ui(
+    ui: &mut egui::Ui,
+    name: &str,
+    facts: &FactsCache,
+    commands: &mut Vec<UiCommand>,
+) {
+    super::project_overview::backbone_facts_ui(ui, name, facts, commands);
+    if let Some(info) = known_backbones().into_iter().find(|b| b.name == name) {
+        ui.label(match info.pretrained {
+            Some(p) => format!("Pretrained weights: {} (licence: {})", p.origin, p.licence),
+            None => "No shipped pretrained weights: trains from random weights.".to_owned(),
+        });
+    }
+}
