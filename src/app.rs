@@ -2,6 +2,8 @@
 //! runs the commands they emit after the frame. Never calls libtorch, never blocks.
 
 pub mod dataset;
+pub mod inspect;
+pub mod inspect_jobs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use self::dataset::{DatasetRuntime, DatasetScan, ScannedDataset};
+use self::inspect::{InspectCommand, InspectEvent, InspectTabs};
 use crate::data::window::WindowSetting;
 use crate::model::backbone::known_backbones;
 use crate::model::facts::{BackboneFacts, measure_facts};
@@ -73,6 +76,12 @@ pub enum CentralTab {
     Overview,
     /// The project's images, their classes and the validation report.
     Dataset,
+    /// A run's predictions on the validation images, one by one.
+    Inspector,
+    /// A 2-D map of a run's validation embeddings.
+    Embeddings,
+    /// Several runs side by side.
+    Compare,
 }
 
 /// UI preferences kept between sessions in eframe's storage (never the project file).
@@ -125,6 +134,8 @@ pub enum AppEvent {
     Thumbnail(Box<ThumbnailDone>),
     /// A changed project was saved (or not): the folder and the project as saved.
     ProjectSaved(PathBuf, Result<Box<Project>, String>),
+    /// A result of the inspection tabs' workers.
+    Inspect(InspectEvent),
 }
 
 /// What views ask the app to do; run after the frame.
@@ -165,6 +176,8 @@ pub enum UiCommand {
     CancelDatasetScan(PathBuf),
     /// Store a new intensity window in the project's data set settings.
     SetDatasetWindow(PathBuf, WindowSetting),
+    /// A request of the Inspector, Embeddings or Compare tab.
+    Inspect(InspectCommand),
 }
 
 /// The workbench window.
@@ -186,6 +199,7 @@ pub struct WorkbenchApp {
     dataset: DatasetRuntime,
     dataset_view: DatasetView,
     start_project: Option<String>,
+    inspect: InspectTabs,
 }
 
 impl WorkbenchApp {
@@ -210,6 +224,7 @@ impl WorkbenchApp {
             dataset: DatasetRuntime::default(),
             dataset_view: DatasetView::default(),
             start_project: None,
+            inspect: InspectTabs::default(),
         };
         app.start_scan(ctx);
         app
@@ -332,6 +347,7 @@ impl WorkbenchApp {
                     self.status = Some(result.map(|(message, _)| message));
                     self.commands.push(UiCommand::RescanProjects);
                 }
+                Ok(AppEvent::Inspect(event)) => self.inspect_event(ctx, event),
                 Ok(event) => self.dataset_event(ctx, event),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -407,6 +423,7 @@ impl WorkbenchApp {
                 command @ (UiCommand::ScanDataset(_)
                 | UiCommand::CancelDatasetScan(_)
                 | UiCommand::SetDatasetWindow(..)) => self.dataset_command(ctx, command),
+                UiCommand::Inspect(command) => self.inspect_command(ctx, command),
                 UiCommand::DeleteProject(dir) => {
                     if self.selected.as_ref() == Some(&dir) {
                         self.selected = None;
@@ -581,6 +598,9 @@ impl eframe::App for WorkbenchApp {
             ui.horizontal(|ui| {
                 ui.selectable_value(&mut self.tab, CentralTab::Overview, "Overview");
                 ui.selectable_value(&mut self.tab, CentralTab::Dataset, "Dataset");
+                for (tab, name) in inspect::TABS {
+                    ui.selectable_value(&mut self.tab, tab, name);
+                }
             });
             ui.separator();
             match (self.tab, row) {
@@ -591,6 +611,16 @@ impl eframe::App for WorkbenchApp {
                     self.dataset.scans.get(&row.dir),
                     &mut self.commands,
                 ),
+                (tab @ (CentralTab::Inspector | CentralTab::Embeddings | CentralTab::Compare), Some(row)) => {
+                    inspect::tabs_ui(
+                        &mut self.inspect,
+                        tab,
+                        ui,
+                        &row.dir,
+                        &mut self.dataset.thumbnails,
+                        &mut self.commands,
+                    )
+                }
                 _ => self.overview.ui(ui, row, &self.facts, &mut self.commands),
             }
         });
@@ -603,6 +633,9 @@ impl eframe::App for WorkbenchApp {
         );
         let shown = match (self.tab, &self.selected) {
             (CentralTab::Dataset, Some(dir)) => self.dataset.settled(dir),
+            (tab, Some(dir)) => {
+                self.inspect.settled(tab, dir) && !self.dataset.thumbnails.is_busy()
+            }
             _ => true,
         };
         if let Some(plan) = &mut self.screenshot
@@ -628,6 +661,7 @@ impl Drop for WorkbenchApp {
     /// Workers blocked on a full event channel are let through by draining it meanwhile.
     fn drop(&mut self) {
         self.dataset.cancel_all();
+        self.inspect.cancel_all();
         let mut workers = std::mem::take(&mut self.workers);
         if let Some(pool) = self.dataset.pool.take() {
             workers.extend(pool.close());

@@ -29,6 +29,9 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
     let tab = args.view.map(|view| match view {
         GuiView::Overview => CentralTab::Overview,
         GuiView::Dataset => CentralTab::Dataset,
+        GuiView::Inspector => CentralTab::Inspector,
+        GuiView::Embeddings => CentralTab::Embeddings,
+        GuiView::Compare => CentralTab::Compare,
     });
     let start_project = args.project;
     let plan = args

@@ -76,6 +76,12 @@ pub enum GuiView {
     Overview,
     /// The project's images and validation report.
     Dataset,
+    /// A run's validation images one by one.
+    Inspector,
+    /// A 2-D map of a run's validation embeddings.
+    Embeddings,
+    /// Runs side by side.
+    Compare,
 }
 
 /// Runs the parsed command line.
