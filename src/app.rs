@@ -611,16 +611,17 @@ impl eframe::App for WorkbenchApp {
                     self.dataset.scans.get(&row.dir),
                     &mut self.commands,
                 ),
-                (tab @ (CentralTab::Inspector | CentralTab::Embeddings | CentralTab::Compare), Some(row)) => {
-                    inspect::tabs_ui(
-                        &mut self.inspect,
-                        tab,
-                        ui,
-                        &row.dir,
-                        &mut self.dataset.thumbnails,
-                        &mut self.commands,
-                    )
-                }
+                (
+                    tab @ (CentralTab::Inspector | CentralTab::Embeddings | CentralTab::Compare),
+                    Some(row),
+                ) => inspect::tabs_ui(
+                    &mut self.inspect,
+                    tab,
+                    ui,
+                    &row.dir,
+                    &mut self.dataset.thumbnails,
+                    &mut self.commands,
+                ),
                 _ => self.overview.ui(ui, row, &self.facts, &mut self.commands),
             }
         });

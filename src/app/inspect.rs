@@ -266,7 +266,10 @@ impl super::WorkbenchApp {
         let stop = self.inspect.data.shutdown.clone();
         match command {
             InspectCommand::ListRuns(project) => {
-                if matches!(self.inspect.data.runs.get(&project), Some(Loading::Running { .. })) {
+                if matches!(
+                    self.inspect.data.runs.get(&project),
+                    Some(Loading::Running { .. })
+                ) {
                     return;
                 }
                 let state = Loading::Running { done: 0, total: 0 };
@@ -349,7 +352,9 @@ impl super::WorkbenchApp {
         ) {
             return;
         }
-        let stop = Arc::new(AtomicBool::new(self.inspect.data.shutdown.load(Ordering::Relaxed)));
+        let stop = Arc::new(AtomicBool::new(
+            self.inspect.data.shutdown.load(Ordering::Relaxed),
+        ));
         let job = TsneJob {
             state: Loading::Running { done: 0, total: 0 },
             stop: stop.clone(),

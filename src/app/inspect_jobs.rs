@@ -12,9 +12,7 @@ use super::inspect::{CamChoice, CamKey, RunInspection};
 use crate::data::thumbnail::render;
 use crate::data::window::WindowSetting;
 use crate::inspect::gradcam::{CamMethod, CamOptions, class_activation_maps, heatmap_rgba};
-use crate::inspect::{
-    NeighbourIndex, Progress, Projection, TsneOptions, inspect_split, pca, tsne,
-};
+use crate::inspect::{NeighbourIndex, Progress, Projection, TsneOptions, inspect_split, pca, tsne};
 use crate::train::config::{Task, TrainConfig, WeightsSpec};
 use crate::train::events::DICE;
 use crate::train::run::{EpochRecord, RunDir, runs_dir};
@@ -58,7 +56,11 @@ pub struct RunSummary {
 impl RunSummary {
     /// "accuracy" or "Dice".
     pub fn score_name(&self) -> &'static str {
-        if self.segmentation { "Dice" } else { "accuracy" }
+        if self.segmentation {
+            "Dice"
+        } else {
+            "accuracy"
+        }
     }
 
     /// The best validation score.
@@ -127,9 +129,10 @@ fn summary(id: String, config: &TrainConfig, history: &[EpochRecord]) -> RunSumm
         weights: match &config.weights {
             WeightsSpec::Pretrained => "pretrained".to_owned(),
             WeightsSpec::Random => "random".to_owned(),
-            WeightsSpec::File(path) => path
-                .file_name()
-                .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into()),
+            WeightsSpec::File(path) => path.file_name().map_or_else(
+                || path.display().to_string(),
+                |n| n.to_string_lossy().into(),
+            ),
         },
         epochs_planned: config.epochs,
         input_size_px: config.input_size_px,
@@ -198,13 +201,21 @@ pub fn load_run(
 /// A class-activation heatmap of the predicted class for one image, mapped back onto the
 /// whole image (scaled so its longer side is at most [`CAM_SIDE_PX`]).
 pub fn cam(key: &CamKey) -> Result<CamPixels, String> {
-    let mut model = TrainedModel::load(&key.project, &key.run, CheckpointChoice::BestOrLast, device())
-        .map_err(|e| e.to_string())?;
+    let mut model = TrainedModel::load(
+        &key.project,
+        &key.run,
+        CheckpointChoice::BestOrLast,
+        device(),
+    )
+    .map_err(|e| e.to_string())?;
     let paths: Vec<PathBuf> = vec![key.image.clone()];
     let loaded =
         load_eval_images(&paths, &key.project, &model.config).map_err(|e| e.to_string())?;
     if let Some((path, reason)) = loaded.failed.first() {
-        return Err(format!("could not load the image ({reason}): {}", path.display()));
+        return Err(format!(
+            "could not load the image ({reason}): {}",
+            path.display()
+        ));
     }
     let method = match key.method {
         CamChoice::GradCam => CamMethod::GradCam,

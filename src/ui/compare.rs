@@ -47,7 +47,10 @@ impl CompareView {
             ui.label("Runs to compare:");
             for run in runs.iter() {
                 let mut on = self.chosen.contains(&run.id);
-                if ui.checkbox(&mut on, format!("Compare {}", run.id)).changed() {
+                if ui
+                    .checkbox(&mut on, format!("Compare {}", run.id))
+                    .changed()
+                {
                     if on {
                         self.chosen.insert(run.id.clone());
                     } else {
@@ -56,7 +59,10 @@ impl CompareView {
                 }
             }
         });
-        let chosen: Vec<&RunSummary> = runs.iter().filter(|r| self.chosen.contains(&r.id)).collect();
+        let chosen: Vec<&RunSummary> = runs
+            .iter()
+            .filter(|r| self.chosen.contains(&r.id))
+            .collect();
         if chosen.is_empty() {
             ui.label("Tick two or more runs.");
             return;
@@ -111,25 +117,28 @@ impl CompareView {
             }
         }
         ui.heading(format!("Disagreements with {first_id}: {}", found.len()));
-        egui::ScrollArea::horizontal().id_salt("disagreements").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                for (i, other_id, j, other) in found.iter().take(GALLERY) {
-                    let p = &first.predictions;
-                    let q = &other.predictions;
-                    ui.vertical(|ui| {
-                        let path = p.paths[*i].as_deref();
-                        let response = image_ui(ui, thumbnails, path, ThumbnailSize::Tile, 96.0, None);
-                        if response.on_hover_text("Compare the heatmaps").clicked() {
-                            self.focus = Some(p.ids[*i].clone());
-                        }
-                        ui.small(&p.ids[*i]);
-                        ui.small(format!("truth {}", p.classes[p.labels[*i]]));
-                        ui.small(format!("{first_id}: {}", p.classes[p.predicted[*i]]));
-                        ui.small(format!("{other_id}: {}", q.classes[q.predicted[*j]]));
-                    });
-                }
+        egui::ScrollArea::horizontal()
+            .id_salt("disagreements")
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    for (i, other_id, j, other) in found.iter().take(GALLERY) {
+                        let p = &first.predictions;
+                        let q = &other.predictions;
+                        ui.vertical(|ui| {
+                            let path = p.paths[*i].as_deref();
+                            let response =
+                                image_ui(ui, thumbnails, path, ThumbnailSize::Tile, 96.0, None);
+                            if response.on_hover_text("Compare the heatmaps").clicked() {
+                                self.focus = Some(p.ids[*i].clone());
+                            }
+                            ui.small(&p.ids[*i]);
+                            ui.small(format!("truth {}", p.classes[p.labels[*i]]));
+                            ui.small(format!("{first_id}: {}", p.classes[p.predicted[*i]]));
+                            ui.small(format!("{other_id}: {}", q.classes[q.predicted[*j]]));
+                        });
+                    }
+                });
             });
-        });
     }
 
     /// The focused image's Grad-CAM under each run.
@@ -171,7 +180,14 @@ impl CompareView {
                         Some(Loading::Ready(cam)) => Some((&cam.texture, 0.5)),
                         _ => None,
                     };
-                    image_ui(ui, thumbnails, Some(&path), ThumbnailSize::Preview, 200.0, layer);
+                    image_ui(
+                        ui,
+                        thumbnails,
+                        Some(&path),
+                        ThumbnailSize::Preview,
+                        200.0,
+                        layer,
+                    );
                     let p = &run.predictions;
                     ui.label(format!("{run_id}: predicts {}", p.classes[p.predicted[i]]));
                 });
@@ -182,35 +198,48 @@ impl CompareView {
 
 /// Run id, backbone, strategy, weights, epochs, best and final score, final loss.
 fn metrics_table_ui(ui: &mut egui::Ui, runs: &[&RunSummary]) {
-    let percent = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{:.1}%", v * 100.0));
-    egui::Grid::new("compare_metrics").striped(true).show(ui, |ui| {
-        for header in [
-            "Run", "Backbone", "Strategy", "Weights", "Epochs", "Input", "Best", "Final", "Loss",
-        ] {
-            ui.strong(header);
-        }
-        ui.end_row();
-        for run in runs {
-            ui.label(&run.id);
-            ui.label(&run.backbone);
-            ui.label(&run.strategy);
-            ui.label(&run.weights);
-            ui.label(format!("{}/{}", run.curves.epochs.len(), run.epochs_planned));
-            ui.label(format!("{} px", run.input_size_px));
-            let name = run.score_name();
-            ui.label(format!("{} {name}", percent(run.best_score())));
-            ui.label(format!("{} {name}", percent(run.final_score())));
-            ui.label(run.final_loss().map_or("–".to_owned(), |l| format!("{l:.3}")));
+    let percent = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.1}%", v * 100.0));
+    egui::Grid::new("compare_metrics")
+        .striped(true)
+        .show(ui, |ui| {
+            for header in [
+                "Run", "Backbone", "Strategy", "Weights", "Epochs", "Input", "Best", "Final",
+                "Loss",
+            ] {
+                ui.strong(header);
+            }
             ui.end_row();
-        }
-    });
+            for run in runs {
+                ui.label(&run.id);
+                ui.label(&run.backbone);
+                ui.label(&run.strategy);
+                ui.label(&run.weights);
+                ui.label(format!(
+                    "{}/{}",
+                    run.curves.epochs.len(),
+                    run.epochs_planned
+                ));
+                ui.label(format!("{} px", run.input_size_px));
+                let name = run.score_name();
+                ui.label(format!("{} {name}", percent(run.best_score())));
+                ui.label(format!("{} {name}", percent(run.final_score())));
+                ui.label(
+                    run.final_loss()
+                        .map_or("-".to_owned(), |l| format!("{l:.3}")),
+                );
+                ui.end_row();
+            }
+        });
 }
 
 /// Validation loss and score per epoch, one line per run.
 fn curves_ui(ui: &mut egui::Ui, runs: &[&RunSummary]) {
     let width = (ui.available_width() / 2.0 - 8.0).max(200.0);
     ui.horizontal(|ui| {
-        for (title, score) in [("Validation loss", false), ("Validation accuracy / Dice", true)] {
+        for (title, score) in [
+            ("Validation loss", false),
+            ("Validation accuracy / Dice", true),
+        ] {
             ui.vertical(|ui| {
                 ui.label(title);
                 Plot::new(title)
@@ -219,12 +248,22 @@ fn curves_ui(ui: &mut egui::Ui, runs: &[&RunSummary]) {
                     .legend(Legend::default())
                     .show(ui, |plot_ui| {
                         for (n, run) in runs.iter().enumerate() {
-                            let ys = if score { &run.curves.score } else { &run.curves.loss };
-                            let xy: Vec<[f64; 2]> =
-                                run.curves.epochs.iter().zip(ys).map(|(&x, &y)| [x, y]).collect();
+                            let ys = if score {
+                                &run.curves.score
+                            } else {
+                                &run.curves.loss
+                            };
+                            let xy: Vec<[f64; 2]> = run
+                                .curves
+                                .epochs
+                                .iter()
+                                .zip(ys)
+                                .map(|(&x, &y)| [x, y])
+                                .collect();
                             let color = class_color(n);
                             plot_ui.line(Line::new(run.id.clone(), xy.clone()).color(color));
-                            plot_ui.points(Points::new(run.id.clone(), xy).color(color).radius(3.0));
+                            plot_ui
+                                .points(Points::new(run.id.clone(), xy).color(color).radius(3.0));
                         }
                     });
             });
@@ -253,7 +292,11 @@ fn pca_maps_ui(ui: &mut egui::Ui, loaded: &[(&str, Arc<RunInspection>)]) {
                                 .filter(|(_, l)| **l == c)
                                 .map(|(xy, _)| [f64::from(xy[0]), f64::from(xy[1])])
                                 .collect();
-                            plot_ui.points(Points::new(name.clone(), xy).color(class_color(c)).radius(2.5));
+                            plot_ui.points(
+                                Points::new(name.clone(), xy)
+                                    .color(class_color(c))
+                                    .radius(2.5),
+                            );
                         }
                     });
             });

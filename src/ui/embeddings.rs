@@ -81,7 +81,11 @@ impl EmbeddingsView {
             ui.radio_value(&mut self.map, MapKind::Tsne, "t-SNE");
             ui.separator();
             ui.radio_value(&mut self.colouring, Colouring::Class, "Colour by class");
-            ui.radio_value(&mut self.colouring, Colouring::Correctness, "Colour by correctness");
+            ui.radio_value(
+                &mut self.colouring,
+                Colouring::Correctness,
+                "Colour by correctness",
+            );
             ui.separator();
             ui.checkbox(&mut self.select_box, "Select box")
                 .on_hover_text("Drag a rectangle to list the images inside it");
@@ -234,7 +238,7 @@ impl EmbeddingsView {
             .show(ui, |ui| {
                 for &i in &self.selection {
                     ui.label(format!(
-                        "{} — {} (predicted {})",
+                        "{} - {} (predicted {})",
                         predictions.ids[i],
                         predictions.classes[predictions.labels[i]],
                         predictions.classes[predictions.predicted[i]]

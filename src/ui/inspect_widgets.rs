@@ -111,10 +111,9 @@ pub fn inspection_ui<'a>(
             } else {
                 0.0
             };
-            ui.add(
-                egui::ProgressBar::new(fraction)
-                    .text(format!("Predicting the validation images of {run}: {done} of {total}")),
-            );
+            ui.add(egui::ProgressBar::new(fraction).text(format!(
+                "Predicting the validation images of {run}: {done} of {total}"
+            )));
             None
         }
         Some(Loading::Failed(message)) => {
@@ -159,12 +158,24 @@ pub fn image_ui(
         Some(Err(message)) => {
             let font = egui::TextStyle::Small.resolve(ui.style());
             let color = ui.visuals().error_fg_color;
-            painter.text(rect.center(), egui::Align2::CENTER_CENTER, message, font, color);
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                message,
+                font,
+                color,
+            );
         }
         None => {
             let font = egui::TextStyle::Small.resolve(ui.style());
             let color = ui.visuals().weak_text_color();
-            painter.text(rect.center(), egui::Align2::CENTER_CENTER, "loading", font, color);
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "loading",
+                font,
+                color,
+            );
         }
     }
     response

@@ -120,7 +120,9 @@ impl InspectorView {
         self.shown = Some(index);
         ui.separator();
         ui.horizontal_top(|ui| {
-            self.image_column_ui(ui, project, &run_id, inspection, index, data, thumbnails, commands);
+            self.image_column_ui(
+                ui, project, &run_id, inspection, index, data, thumbnails, commands,
+            );
             ui.vertical(|ui| {
                 facts_ui(ui, predictions, index);
                 ui.separator();
@@ -176,8 +178,8 @@ impl InspectorView {
             if self.filter != before {
                 self.position = 0;
             }
-            let previous = ui.button("◀ Previous").on_hover_text("Left arrow").clicked();
-            let next = ui.button("Next ▶").on_hover_text("Right arrow").clicked();
+            let previous = ui.button("Previous").on_hover_text("Left arrow").clicked();
+            let next = ui.button("Next").on_hover_text("Right arrow").clicked();
             if (previous || left) && self.position > 0 {
                 self.position -= 1;
             }
@@ -221,7 +223,10 @@ impl InspectorView {
             _ => None,
         };
         ui.vertical(|ui| {
-            let side = ui.available_height().clamp(160.0, 420.0).min(ui.available_width() * 0.55);
+            let side = ui
+                .available_height()
+                .clamp(160.0, 420.0)
+                .min(ui.available_width() * 0.55);
             let layer = match cam {
                 Some(Loading::Ready(cam)) => Some((&cam.texture, self.cam_opacity)),
                 _ => None,
@@ -307,8 +312,11 @@ fn confusion_ui(ui: &mut egui::Ui, predictions: &Predictions, filter: &mut Inspe
             ui.label(&predictions.classes[t]);
             for (p, &count) in row.iter().enumerate() {
                 let cell = InspectFilter::Cell(t, p);
-                let text = egui::RichText::new(count.to_string())
-                    .color(if t == p { RIGHT } else { WRONG });
+                let text = egui::RichText::new(count.to_string()).color(if t == p {
+                    RIGHT
+                } else {
+                    WRONG
+                });
                 let button = egui::Button::selectable(*filter == cell, text);
                 let response = ui.add(button).on_hover_text(format!(
                     "{} images of {} predicted {}",
@@ -318,7 +326,10 @@ fn confusion_ui(ui: &mut egui::Ui, predictions: &Predictions, filter: &mut Inspe
                     egui::WidgetInfo::labeled(
                         egui::Role::Button,
                         true,
-                        format!("Cell {} to {}: {count}", predictions.classes[t], predictions.classes[p]),
+                        format!(
+                            "Cell {} to {}: {count}",
+                            predictions.classes[t], predictions.classes[p]
+                        ),
                     )
                 });
                 if response.clicked() {
@@ -343,7 +354,10 @@ fn neighbours_ui(
     ui.label("Nearest neighbours (cosine similarity of the embeddings)");
     let found = match data.neighbours.get(&(key.clone(), index)) {
         None => {
-            commands.push(UiCommand::Inspect(InspectCommand::Neighbours(key.clone(), index)));
+            commands.push(UiCommand::Inspect(InspectCommand::Neighbours(
+                key.clone(),
+                index,
+            )));
             return;
         }
         Some(Loading::Ready(found)) => found,
@@ -379,7 +393,7 @@ fn neighbours_ui(
                         )));
                     }
                     let class = &predictions.classes[predictions.labels[i]];
-                    ui.small(format!("{class} · {:.2}", neighbour.similarity));
+                    ui.small(format!("{class} | {:.2}", neighbour.similarity));
                 });
             }
         });
