@@ -147,12 +147,9 @@ fn inspector_embeddings_and_compare_show_the_runs() {
     harness.run_steps(4);
     assert_eq!(harness.state().inspect().embeddings.shown_points(), n);
 
-    // Compare: both runs ticked, both in the metrics table; their predictions load.
+    // Compare: every run is ticked at first; both are in the metrics table and their
+    // predictions load. Unticking one takes its row away.
     harness.get_by_label("Compare").click();
-    harness.run_steps(3);
-    harness.get_by_label("Compare run-001").click();
-    harness.run_steps(2);
-    harness.get_by_label("Compare run-002").click();
     let project_dir = dir.clone();
     settle(&mut harness, move |app| {
         app.inspect()
@@ -163,10 +160,16 @@ fn inspector_embeddings_and_compare_show_the_runs() {
     for run in ["run-001", "run-002"] {
         assert!(
             harness.query_all_by_label(run).count() >= 1,
-            "{run} is not in the metrics table"
+            "{run} in the table"
         );
     }
     harness.get_by_label("finetune");
     harness.get_by_label("probe");
     harness.get_by_label_contains("Disagreements with run-001: ");
+    harness.get_by_label("Compare run-001").click();
+    harness.run_steps(3);
+    assert_eq!(harness.query_all_by_label("run-001").count(), 0);
+    assert!(harness.query_by_label("finetune").is_none(), "run-001 fine-tuned");
+    harness.get_by_label("probe");
+    harness.get_by_label("run-002");
 }

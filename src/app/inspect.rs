@@ -244,10 +244,14 @@ impl InspectTabs {
             .cams
             .values()
             .any(|c| matches!(c, Loading::Running { .. }));
+        let neighbours_done = !data
+            .neighbours
+            .values()
+            .any(|n| matches!(n, Loading::Running { .. }));
         let any_loaded = data.inspections.keys().any(|(p, _)| p == project);
         match tab {
             CentralTab::Inspector | CentralTab::Embeddings => {
-                runs_listed && loads_done && cams_done && any_loaded
+                runs_listed && loads_done && cams_done && neighbours_done && any_loaded
             }
             CentralTab::Compare => runs_listed && loads_done && cams_done,
             _ => true,

@@ -21,6 +21,8 @@ const GALLERY: usize = 24;
 #[derive(Default)]
 pub struct CompareView {
     chosen: BTreeSet<String>,
+    /// The project whose runs were ticked at first sight (all of them, up to four).
+    seeded: Option<std::path::PathBuf>,
     /// The sample id whose Grad-CAM is compared.
     focus: Option<String>,
 }
@@ -43,6 +45,11 @@ impl CompareView {
         let Some(runs) = runs_ui(ui, project, data, commands) else {
             return;
         };
+        if self.seeded.as_deref() != Some(project) {
+            self.seeded = Some(project.to_owned());
+            self.chosen = runs.iter().rev().take(4).map(|r| r.id.clone()).collect();
+            self.focus = None;
+        }
         ui.horizontal_wrapped(|ui| {
             ui.label("Runs to compare:");
             for run in runs.iter() {
