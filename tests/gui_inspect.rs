@@ -171,5 +171,5 @@ fn inspector_embeddings_and_compare_show_the_runs() {
     assert_eq!(harness.query_all_by_label("run-001").count(), 0);
     assert!(harness.query_by_label("finetune").is_none(), "run-001 fine-tuned");
     harness.get_by_label("probe");
-    harness.get_by_label("run-002");
+    assert!(harness.query_all_by_label("run-002").count() >= 1);
 }

@@ -138,7 +138,7 @@ fn summary(id: String, config: &TrainConfig, history: &[EpochRecord]) -> RunSumm
         input_size_px: config.input_size_px,
         segmentation,
         curves: RunCurves {
-            epochs: history.iter().map(|r| r.epoch as f64).collect(),
+            epochs: history.iter().map(|r| r.epoch as f64 + 1.0).collect(),
             loss: history.iter().map(|r| r.validation.loss).collect(),
             score: history.iter().map(score).collect(),
         },
