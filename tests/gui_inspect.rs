@@ -169,7 +169,10 @@ fn inspector_embeddings_and_compare_show_the_runs() {
     harness.get_by_label("Compare run-001").click();
     harness.run_steps(3);
     assert_eq!(harness.query_all_by_label("run-001").count(), 0);
-    assert!(harness.query_by_label("finetune").is_none(), "run-001 fine-tuned");
+    assert!(
+        harness.query_by_label("finetune").is_none(),
+        "run-001 fine-tuned"
+    );
     harness.get_by_label("probe");
     assert!(harness.query_all_by_label("run-002").count() >= 1);
 }
