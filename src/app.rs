@@ -2,6 +2,8 @@
 //! runs the commands they emit after the frame. Never calls libtorch, never blocks.
 
 pub mod dataset;
+pub mod inspect;
+pub mod inspect_jobs;
 pub mod live_run;
 mod projects;
 pub mod runs;
@@ -15,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use self::dataset::{DatasetRuntime, DatasetScan, ScannedDataset};
+use self::inspect::{InspectCommand, InspectEvent, InspectTabs};
 pub use self::projects::{ProjectRow, ProjectsState, scan_projects};
 use self::shortcuts::theme_ui;
 use self::training::{TrainingCommand, TrainingEvent, TrainingRuntime};
@@ -47,6 +50,12 @@ pub enum CentralTab {
     Dataset,
     /// Model settings, training jobs with live charts, the project's runs and export.
     Training,
+    /// A run's predictions on the validation images, one by one.
+    Inspector,
+    /// A 2-D map of a run's validation embeddings.
+    Embeddings,
+    /// Several runs side by side.
+    Compare,
 }
 
 /// UI preferences kept between sessions in eframe's storage (never the project file).
@@ -101,6 +110,8 @@ pub enum AppEvent {
     ProjectSaved(PathBuf, Result<Box<Project>, String>),
     /// A worker of the Training tab finished.
     Training(TrainingEvent),
+    /// A result of the inspection tabs' workers.
+    Inspect(InspectEvent),
 }
 
 /// What views ask the app to do; run after the frame.
@@ -143,6 +154,8 @@ pub enum UiCommand {
     SetDatasetWindow(PathBuf, WindowSetting),
     /// A job or read of the Training tab.
     Training(TrainingCommand),
+    /// A request of the Inspector, Embeddings or Compare tab.
+    Inspect(InspectCommand),
 }
 
 /// The workbench window.
@@ -166,6 +179,7 @@ pub struct WorkbenchApp {
     start_project: Option<String>,
     training: TrainingRuntime,
     training_view: TrainingView,
+    inspect: InspectTabs,
 }
 
 impl WorkbenchApp {
@@ -192,6 +206,7 @@ impl WorkbenchApp {
             start_project: None,
             training: TrainingRuntime::default(),
             training_view: TrainingView::default(),
+            inspect: InspectTabs::default(),
         };
         app.start_scan(ctx);
         app
@@ -322,6 +337,7 @@ impl WorkbenchApp {
                     self.commands.push(UiCommand::RescanProjects);
                 }
                 Ok(AppEvent::Training(event)) => self.training_event(event),
+                Ok(AppEvent::Inspect(event)) => self.inspect_event(ctx, event),
                 Ok(event) => self.dataset_event(ctx, event),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -399,6 +415,7 @@ impl WorkbenchApp {
                 | UiCommand::CancelDatasetScan(_)
                 | UiCommand::SetDatasetWindow(..)) => self.dataset_command(ctx, command),
                 UiCommand::Training(command) => self.training_command(ctx, command),
+                UiCommand::Inspect(command) => self.inspect_command(ctx, command),
                 UiCommand::DeleteProject(dir) => {
                     if self.selected.as_ref() == Some(&dir) {
                         self.selected = None;
@@ -483,6 +500,9 @@ impl eframe::App for WorkbenchApp {
                 ui.selectable_value(&mut self.tab, CentralTab::Overview, "Overview");
                 ui.selectable_value(&mut self.tab, CentralTab::Dataset, "Dataset");
                 ui.selectable_value(&mut self.tab, CentralTab::Training, "Training");
+                for (tab, name) in inspect::TABS {
+                    ui.selectable_value(&mut self.tab, tab, name);
+                }
             });
             ui.separator();
             match (self.tab, row) {
@@ -497,6 +517,17 @@ impl eframe::App for WorkbenchApp {
                     self.training_view
                         .ui(ui, row, &self.facts, &self.training, &mut self.commands)
                 }
+                (
+                    tab @ (CentralTab::Inspector | CentralTab::Embeddings | CentralTab::Compare),
+                    Some(row),
+                ) => inspect::tabs_ui(
+                    &mut self.inspect,
+                    tab,
+                    ui,
+                    &row.dir,
+                    &mut self.dataset.thumbnails,
+                    &mut self.commands,
+                ),
                 _ => self.overview.ui(ui, row, &self.facts, &mut self.commands),
             }
         });
@@ -511,6 +542,9 @@ impl eframe::App for WorkbenchApp {
             (CentralTab::Dataset, Some(dir)) => self.dataset.settled(dir),
             (CentralTab::Training, Some(dir)) => {
                 self.training.settled(dir) && self.facts.values().all(Option::is_some)
+            }
+            (tab, Some(dir)) => {
+                self.inspect.settled(tab, dir) && !self.dataset.thumbnails.is_busy()
             }
             _ => true,
         };
@@ -538,6 +572,7 @@ impl Drop for WorkbenchApp {
     fn drop(&mut self) {
         self.dataset.cancel_all();
         let job = self.training.shutdown();
+        self.inspect.cancel_all();
         let mut workers = std::mem::take(&mut self.workers);
         if let Some(pool) = self.dataset.pool.take() {
             workers.extend(pool.close());

@@ -78,7 +78,7 @@ pub fn run_gradcam(
     }
     let options = CamOptions {
         target,
-        layer: request.layer.map_or(CamLayer::Coarsest, CamLayer::Index),
+        layer: request.layer.map_or(CamLayer::Auto, CamLayer::Index),
         method,
     };
     let heatmap = class_activation_maps(model, &loaded.images, options)?

@@ -30,6 +30,9 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         GuiView::Overview => CentralTab::Overview,
         GuiView::Dataset => CentralTab::Dataset,
         GuiView::Training => CentralTab::Training,
+        GuiView::Inspector => CentralTab::Inspector,
+        GuiView::Embeddings => CentralTab::Embeddings,
+        GuiView::Compare => CentralTab::Compare,
     });
     let start_project = args.project;
     let plan = args

@@ -53,7 +53,8 @@ pub struct InspectArgs {
     #[arg(long, default_value = "hirescam")]
     pub method: String,
     /// `--gradcam`: the backbone feature map, by index from fine (0) to coarse (default: the
-    /// coarsest; finer maps localise small objects better on small inputs).
+    /// coarsest map of at least 7x7 cells: the last one at 224 px, a finer one on small
+    /// inputs, where finer maps localise small objects better).
     #[arg(long, value_name = "N")]
     pub layer: Option<usize>,
     /// `--gradcam`: opacity of the map over the image.

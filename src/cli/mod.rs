@@ -79,6 +79,12 @@ pub enum GuiView {
     Dataset,
     /// Model settings, training charts and the project's runs.
     Training,
+    /// A run's validation images one by one.
+    Inspector,
+    /// A 2-D map of a run's validation embeddings.
+    Embeddings,
+    /// Runs side by side.
+    Compare,
 }
 
 /// Runs the parsed command line.

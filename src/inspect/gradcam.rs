@@ -24,6 +24,9 @@ use super::overlay::write_png;
 use crate::train::TrainedModel;
 use crate::train::net::Net;
 
+/// [`CamLayer::Auto`] takes the coarsest map with at least this many cells on a side.
+pub const AUTO_MIN_SIDE: i64 = 7;
+
 /// Images per forward/backward pass (bounds memory for long lists).
 const CHUNK_IMAGES: i64 = 16;
 
@@ -45,6 +48,9 @@ pub enum CamLayer {
     Coarsest,
     /// `BackboneOutput::features[i]`, fine to coarse (CNNs: strides 2, 4, 8, 16, 32).
     Index(usize),
+    /// The coarsest map that is still at least [`AUTO_MIN_SIDE`] cells on a side (the
+    /// coarsest at 224 px; a finer stage on small inputs, where the coarsest is 2x2).
+    Auto,
 }
 
 /// How the feature map `A` and the gradient `G = dy / dA` of the class logit `y` make the
@@ -178,6 +184,10 @@ fn cam_batch(
     let index = match layer {
         CamLayer::Coarsest => count.saturating_sub(1),
         CamLayer::Index(i) => i,
+        CamLayer::Auto => features
+            .iter()
+            .rposition(|f| f.dim() == 4 && f.size()[2].min(f.size()[3]) >= AUTO_MIN_SIDE)
+            .unwrap_or(0),
     };
     let map = features.get(index).ok_or_else(|| {
         InspectError::Invalid(format!(

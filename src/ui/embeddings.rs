@@ -1,0 +1,302 @@
+//! The Embeddings tab: a 2-D map (PCA, or t-SNE computed on demand with progress and
+//! cancel) of a run's validation embeddings, coloured by class or by correctness. Hovering a
+//! point shows its image and id, a click opens it in the Inspector, and in box mode a drag
+//! selects the points inside a rectangle, listed below the plot.
+
+use std::path::Path;
+
+use egui_plot::{Legend, Plot, PlotPoint, Points, Polygon};
+
+use crate::app::UiCommand;
+use crate::app::inspect::{InspectCommand, InspectData, Loading, RunInspection};
+use crate::inspect::Projection;
+use crate::ui::inspect_widgets::{
+    RIGHT, WRONG, class_color, image_ui, inspection_ui, run_picker_ui, runs_ui,
+};
+use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
+
+/// Hover distance to a point, in screen points.
+const HOVER_RADIUS: f32 = 8.0;
+
+/// Which map is shown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MapKind {
+    /// Principal components (always available).
+    #[default]
+    Pca,
+    /// t-SNE (computed on demand).
+    Tsne,
+}
+
+/// How points are coloured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Colouring {
+    /// By true class.
+    #[default]
+    Class,
+    /// Right or wrong prediction.
+    Correctness,
+}
+
+/// The Embeddings view's state.
+#[derive(Default)]
+pub struct EmbeddingsView {
+    map: MapKind,
+    colouring: Colouring,
+    select_box: bool,
+    drag_start: Option<PlotPoint>,
+    selection: Vec<usize>,
+    shown_points: usize,
+}
+
+impl EmbeddingsView {
+    /// Points drawn in the last frame.
+    pub fn shown_points(&self) -> usize {
+        self.shown_points
+    }
+
+    /// Sample indices of the box selection.
+    pub fn selection(&self) -> &[usize] {
+        &self.selection
+    }
+
+    /// Lays out the tab for the project at `project`; `run` is shared with the Inspector.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        project: &Path,
+        run: &mut Option<String>,
+        data: &InspectData,
+        thumbnails: &mut ThumbnailCache,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        self.shown_points = 0;
+        let Some(runs) = runs_ui(ui, project, data, commands) else {
+            return;
+        };
+        ui.horizontal(|ui| {
+            run_picker_ui(ui, runs, run);
+            ui.separator();
+            ui.radio_value(&mut self.map, MapKind::Pca, "PCA");
+            ui.radio_value(&mut self.map, MapKind::Tsne, "t-SNE");
+            ui.separator();
+            ui.radio_value(&mut self.colouring, Colouring::Class, "Colour by class");
+            ui.radio_value(
+                &mut self.colouring,
+                Colouring::Correctness,
+                "Colour by correctness",
+            );
+            ui.separator();
+            ui.checkbox(&mut self.select_box, "Select box")
+                .on_hover_text("Drag a rectangle to list the images inside it");
+        });
+        let Some(run_id) = run.clone() else {
+            return;
+        };
+        let Some(inspection) = inspection_ui(ui, project, &run_id, data, commands) else {
+            return;
+        };
+        let key = (project.to_owned(), run_id.clone());
+        let projection = match self.map {
+            MapKind::Pca => {
+                let ratio = &inspection.pca.explained_variance_ratio;
+                ui.label(format!(
+                    "PCA of {} embeddings: the axes explain {:.0}% and {:.0}% of the variance",
+                    inspection.pca.points.len(),
+                    ratio.first().copied().unwrap_or(0.0) * 100.0,
+                    ratio.get(1).copied().unwrap_or(0.0) * 100.0
+                ));
+                &inspection.pca
+            }
+            MapKind::Tsne => match data.tsne.get(&key).map(|job| &job.state) {
+                Some(Loading::Ready(map)) => map,
+                state => {
+                    tsne_state_ui(ui, &key, state, commands);
+                    return;
+                }
+            },
+        };
+        self.plot_ui(ui, &run_id, inspection, projection, thumbnails, commands);
+        self.selection_ui(ui, inspection);
+    }
+
+    fn plot_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        run: &str,
+        inspection: &RunInspection,
+        projection: &Projection,
+        thumbnails: &mut ThumbnailCache,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let predictions = &inspection.predictions;
+        let points = &projection.points;
+        self.shown_points = points.len();
+        let groups: Vec<(String, egui::Color32, Vec<[f64; 2]>)> = match self.colouring {
+            Colouring::Class => (0..predictions.classes.len())
+                .map(|c| {
+                    let xy = select(points, |i| predictions.labels[i] == c);
+                    (predictions.classes[c].clone(), class_color(c), xy)
+                })
+                .collect(),
+            Colouring::Correctness => {
+                let right = |i: usize| predictions.labels[i] == predictions.predicted[i];
+                vec![
+                    ("right".to_owned(), RIGHT, select(points, right)),
+                    ("wrong".to_owned(), WRONG, select(points, |i| !right(i))),
+                ]
+            }
+        };
+        let height = (ui.available_height() - 160.0).max(240.0);
+        let drag_start = self.drag_start;
+        let select_box = self.select_box;
+        let response = Plot::new("embedding_map")
+            .height(height)
+            .legend(Legend::default())
+            .allow_drag(!select_box)
+            .allow_boxed_zoom(!select_box)
+            .show(ui, |plot_ui| {
+                for (name, color, xy) in groups {
+                    plot_ui.points(Points::new(name, xy).color(color).radius(3.0));
+                }
+                if let (Some(start), Some(now)) = (drag_start, plot_ui.pointer_coordinate()) {
+                    let corners = vec![
+                        [start.x, start.y],
+                        [now.x, start.y],
+                        [now.x, now.y],
+                        [start.x, now.y],
+                    ];
+                    plot_ui.polygon(Polygon::new("selection", corners));
+                }
+                plot_ui.pointer_coordinate()
+            });
+        let transform = response.transform;
+        let pointer = response.response.hover_pos();
+        let hovered = pointer.and_then(|pos| {
+            points
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let at = transform.position_from_point(&PlotPoint::new(p[0], p[1]));
+                    (i, at.distance(pos))
+                })
+                .filter(|(_, d)| *d <= HOVER_RADIUS)
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i)
+        });
+        if select_box {
+            if response.response.drag_started() {
+                self.drag_start = response.inner;
+            }
+            if response.response.drag_stopped() {
+                if let (Some(start), Some(end)) = (self.drag_start, response.inner) {
+                    let (x0, x1) = (start.x.min(end.x), start.x.max(end.x));
+                    let (y0, y1) = (start.y.min(end.y), start.y.max(end.y));
+                    self.selection = (0..points.len())
+                        .filter(|&i| {
+                            let [x, y] = points[i].map(f64::from);
+                            (x0..=x1).contains(&x) && (y0..=y1).contains(&y)
+                        })
+                        .collect();
+                }
+                self.drag_start = None;
+            }
+        }
+        if let Some(i) = hovered {
+            let path = predictions.paths[i].as_deref();
+            let label = format!(
+                "{} ({}, predicted {})",
+                predictions.ids[i],
+                predictions.classes[predictions.labels[i]],
+                predictions.classes[predictions.predicted[i]]
+            );
+            response.response.clone().on_hover_ui_at_pointer(|ui| {
+                image_ui(ui, thumbnails, path, ThumbnailSize::Tile, 96.0, None);
+                ui.label(label);
+            });
+            if response.response.clicked() && !select_box {
+                let command = InspectCommand::ShowInInspector(run.to_owned(), i);
+                commands.push(UiCommand::Inspect(command));
+            }
+        }
+    }
+
+    fn selection_ui(&self, ui: &mut egui::Ui, inspection: &RunInspection) {
+        if self.selection.is_empty() {
+            if self.select_box {
+                ui.label("Drag a rectangle on the map to select images.");
+            } else {
+                ui.label("Hover a point to see its image; click it to open it in the Inspector.");
+            }
+            return;
+        }
+        let predictions = &inspection.predictions;
+        ui.label(format!("Selected: {} images", self.selection.len()));
+        egui::ScrollArea::vertical()
+            .id_salt("embedding_selection")
+            .max_height(140.0)
+            .show(ui, |ui| {
+                for &i in &self.selection {
+                    ui.label(format!(
+                        "{} - {} (predicted {})",
+                        predictions.ids[i],
+                        predictions.classes[predictions.labels[i]],
+                        predictions.classes[predictions.predicted[i]]
+                    ));
+                }
+            });
+    }
+}
+
+/// The points of samples `keep` accepts.
+fn select(points: &[[f32; 2]], keep: impl Fn(usize) -> bool) -> Vec<[f64; 2]> {
+    points
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, p)| [f64::from(p[0]), f64::from(p[1])])
+        .collect()
+}
+
+/// A t-SNE map not ready yet: a button to start it, its progress with Cancel, or why not.
+fn tsne_state_ui(
+    ui: &mut egui::Ui,
+    key: &crate::app::inspect::RunKey,
+    state: Option<&Loading<Projection>>,
+    commands: &mut Vec<UiCommand>,
+) {
+    let start = |commands: &mut Vec<UiCommand>| {
+        commands.push(UiCommand::Inspect(InspectCommand::StartTsne(key.clone())));
+    };
+    match state {
+        None => {
+            if ui.button("Compute t-SNE").clicked() {
+                start(commands);
+            }
+        }
+        Some(Loading::Running { done, total }) => {
+            ui.horizontal(|ui| {
+                let fraction = if *total > 0 {
+                    *done as f32 / *total as f32
+                } else {
+                    0.0
+                };
+                ui.add(
+                    egui::ProgressBar::new(fraction)
+                        .desired_width(320.0)
+                        .text(format!("t-SNE: iteration {done} of {total}")),
+                );
+                if ui.button("Cancel t-SNE").clicked() {
+                    commands.push(UiCommand::Inspect(InspectCommand::CancelTsne(key.clone())));
+                }
+            });
+        }
+        Some(Loading::Failed(message)) => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+            if ui.button("Compute t-SNE again").clicked() {
+                start(commands);
+            }
+        }
+        Some(Loading::Ready(_)) => {}
+    }
+}

@@ -1,0 +1,200 @@
+//! Pieces shared by the Inspector, Embeddings and Compare tabs: the run picker, a run's load
+//! state, images from the thumbnail cache (with an optional heatmap layer), class colours.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::app::UiCommand;
+use crate::app::inspect::{InspectCommand, InspectData, Loading, RunInspection};
+use crate::app::inspect_jobs::RunSummary;
+use crate::ui::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
+
+/// Colours of classes in plots, by class index (cycled).
+const PALETTE: [egui::Color32; 10] = [
+    egui::Color32::from_rgb(31, 119, 180),
+    egui::Color32::from_rgb(255, 127, 14),
+    egui::Color32::from_rgb(44, 160, 44),
+    egui::Color32::from_rgb(214, 39, 40),
+    egui::Color32::from_rgb(148, 103, 189),
+    egui::Color32::from_rgb(140, 86, 75),
+    egui::Color32::from_rgb(227, 119, 194),
+    egui::Color32::from_rgb(127, 127, 127),
+    egui::Color32::from_rgb(188, 189, 34),
+    egui::Color32::from_rgb(23, 190, 207),
+];
+
+/// The plot colour of class `class`.
+pub fn class_color(class: usize) -> egui::Color32 {
+    PALETTE[class % PALETTE.len()]
+}
+
+/// Colour of right predictions.
+pub const RIGHT: egui::Color32 = egui::Color32::from_rgb(44, 160, 44);
+/// Colour of wrong predictions.
+pub const WRONG: egui::Color32 = egui::Color32::from_rgb(214, 39, 40);
+
+/// The project's runs, asking for them the first time; shows why there are none.
+pub fn runs_ui<'a>(
+    ui: &mut egui::Ui,
+    project: &Path,
+    data: &'a InspectData,
+    commands: &mut Vec<UiCommand>,
+) -> Option<&'a Arc<Vec<RunSummary>>> {
+    match data.runs_of(project) {
+        None => {
+            commands.push(UiCommand::Inspect(InspectCommand::ListRuns(
+                project.to_owned(),
+            )));
+            ui.spinner();
+            None
+        }
+        Some(Loading::Running { .. }) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Listing the runs…");
+            });
+            None
+        }
+        Some(Loading::Failed(message)) => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+            None
+        }
+        Some(Loading::Ready(runs)) if runs.is_empty() => {
+            ui.label("This project has no runs yet: train one first.");
+            None
+        }
+        Some(Loading::Ready(runs)) => Some(runs),
+    }
+}
+
+/// A combo box of the project's classification runs; picks the newest when none is chosen.
+pub fn run_picker_ui(ui: &mut egui::Ui, runs: &[RunSummary], selected: &mut Option<String>) {
+    let usable: Vec<&RunSummary> = runs.iter().filter(|r| !r.segmentation).collect();
+    if selected
+        .as_ref()
+        .is_none_or(|s| !usable.iter().any(|r| &r.id == s))
+    {
+        *selected = usable.last().map(|r| r.id.clone());
+    }
+    let text = selected.clone().unwrap_or_else(|| "no run".to_owned());
+    egui::ComboBox::new("inspect_run", "Run")
+        .selected_text(text)
+        .show_ui(ui, |ui| {
+            for run in &usable {
+                let label = format!(
+                    "{} ({}, {}, {} epochs)",
+                    run.id, run.backbone, run.strategy, run.epochs_planned
+                );
+                ui.selectable_value(selected, Some(run.id.clone()), label);
+            }
+        });
+}
+
+/// A run's inspection, asking for it the first time; shows progress or the failure.
+pub fn inspection_ui<'a>(
+    ui: &mut egui::Ui,
+    project: &Path,
+    run: &str,
+    data: &'a InspectData,
+    commands: &mut Vec<UiCommand>,
+) -> Option<&'a Arc<RunInspection>> {
+    let key = (project.to_owned(), run.to_owned());
+    match data.inspections.get(&key) {
+        None => {
+            commands.push(UiCommand::Inspect(InspectCommand::LoadRun(key)));
+            ui.spinner();
+            None
+        }
+        Some(Loading::Running { done, total }) => {
+            let fraction = if *total > 0 {
+                *done as f32 / *total as f32
+            } else {
+                0.0
+            };
+            ui.add(egui::ProgressBar::new(fraction).text(format!(
+                "Predicting the validation images of {run}: {done} of {total}"
+            )));
+            None
+        }
+        Some(Loading::Failed(message)) => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+            None
+        }
+        Some(Loading::Ready(run)) => Some(run),
+    }
+}
+
+/// An image (from the thumbnail cache) fitted into a `side` x `side` square, with an
+/// optional layer drawn over it at `opacity`; the response senses clicks.
+pub fn image_ui(
+    ui: &mut egui::Ui,
+    thumbnails: &mut ThumbnailCache,
+    path: Option<&Path>,
+    size: ThumbnailSize,
+    side: f32,
+    layer: Option<(&egui::TextureHandle, f32)>,
+) -> egui::Response {
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::click());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
+    let Some(path) = path else {
+        return response;
+    };
+    let key = ThumbnailKey {
+        image: path.to_owned(),
+        mask: None,
+        size,
+    };
+    let uv = egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+    match thumbnails.get(&key) {
+        Some(Ok(thumbnail)) => {
+            let fitted = fit(thumbnail.texture.size_vec2(), rect);
+            painter.image(thumbnail.texture.id(), fitted, uv, egui::Color32::WHITE);
+            if let Some((texture, opacity)) = layer {
+                let tint = egui::Color32::from_white_alpha((opacity.clamp(0.0, 1.0) * 255.0) as u8);
+                painter.image(texture.id(), fitted, uv, tint);
+            }
+        }
+        Some(Err(message)) => {
+            let font = egui::TextStyle::Small.resolve(ui.style());
+            let color = ui.visuals().error_fg_color;
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                message,
+                font,
+                color,
+            );
+        }
+        None => {
+            let font = egui::TextStyle::Small.resolve(ui.style());
+            let color = ui.visuals().weak_text_color();
+            painter.text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "loading",
+                font,
+                color,
+            );
+        }
+    }
+    response
+}
+
+/// `size` scaled to fit `bounds`, centred.
+fn fit(size: egui::Vec2, bounds: egui::Rect) -> egui::Rect {
+    let scale = (bounds.width() / size.x.max(1.0)).min(bounds.height() / size.y.max(1.0));
+    egui::Rect::from_center_size(bounds.center(), size * scale)
+}
+
+/// One bar per class: the probability the model gives it.
+pub fn probability_bars_ui(ui: &mut egui::Ui, classes: &[String], probabilities: &[f32]) {
+    for (class, (name, &p)) in classes.iter().zip(probabilities).enumerate() {
+        ui.add(
+            egui::ProgressBar::new(p)
+                .desired_width(240.0)
+                .fill(class_color(class))
+                .text(format!("{name}: {:.1}%", p * 100.0)),
+        );
+    }
+}

@@ -1,0 +1,401 @@
+//! The Inspector tab: a run's validation images one by one (arrow keys or buttons), the
+//! image large with an optional Grad-CAM layer, truth against prediction with a probability
+//! bar per class, filters (misclassified, top losses, a class, a confusion cell chosen on
+//! the clickable confusion matrix) and the image's nearest neighbours.
+
+use std::path::Path;
+
+use crate::app::UiCommand;
+use crate::app::inspect::{CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection};
+use crate::inspect::predictions::Predictions;
+use crate::ui::inspect_widgets::{
+    RIGHT, WRONG, image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
+};
+use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
+
+/// Which images the inspector steps through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum InspectFilter {
+    /// Every image, in split order.
+    #[default]
+    All,
+    /// Images predicted wrong.
+    Misclassified,
+    /// Every image, highest loss first.
+    TopLosses,
+    /// Images of one true class.
+    Class(usize),
+    /// Images of one confusion cell: (true class, predicted class).
+    Cell(usize, usize),
+}
+
+impl InspectFilter {
+    /// The sample indices passing the filter, in display order.
+    pub fn apply(self, predictions: &Predictions) -> Vec<usize> {
+        let all = 0..predictions.len();
+        match self {
+            InspectFilter::All => all.collect(),
+            InspectFilter::Misclassified => all
+                .filter(|&i| predictions.labels[i] != predictions.predicted[i])
+                .collect(),
+            InspectFilter::TopLosses => predictions
+                .top_losses(predictions.len())
+                .into_iter()
+                .map(|e| e.index)
+                .collect(),
+            InspectFilter::Class(c) => all.filter(|&i| predictions.labels[i] == c).collect(),
+            InspectFilter::Cell(t, p) => predictions
+                .confusion_cells()
+                .get(t)
+                .and_then(|row| row.get(p))
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The Inspector view's state.
+#[derive(Default)]
+pub struct InspectorView {
+    filter: InspectFilter,
+    /// Position in the filtered list.
+    position: usize,
+    /// A sample index to show once its run is loaded (from the Embeddings tab).
+    pending: Option<usize>,
+    cam: bool,
+    cam_opacity: f32,
+    cam_method: CamChoice,
+    /// (run, filter) and the filtered list made for them.
+    listed: Option<(String, InspectFilter, Vec<usize>)>,
+    /// The sample index shown in the last frame.
+    shown: Option<usize>,
+}
+
+impl InspectorView {
+    /// Shows sample `index` (every image listed).
+    pub fn show(&mut self, index: usize) {
+        self.filter = InspectFilter::All;
+        self.pending = Some(index);
+    }
+
+    /// The sample index shown in the last frame.
+    pub fn shown(&self) -> Option<usize> {
+        self.shown
+    }
+
+    /// Lays out the tab for the project at `project`; `run` is shared with Embeddings.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        project: &Path,
+        run: &mut Option<String>,
+        data: &InspectData,
+        thumbnails: &mut ThumbnailCache,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        self.shown = None;
+        let Some(runs) = runs_ui(ui, project, data, commands) else {
+            return;
+        };
+        run_picker_ui(ui, runs, run);
+        let Some(run_id) = run.clone() else {
+            ui.label("No classification run to inspect.");
+            return;
+        };
+        let Some(inspection) = inspection_ui(ui, project, &run_id, data, commands) else {
+            return;
+        };
+        let predictions = &inspection.predictions;
+        let list = self.list(&run_id, predictions);
+        if let Some(index) = self.pending.take() {
+            self.position = list.iter().position(|&i| i == index).unwrap_or(0);
+        }
+        self.toolbar_ui(ui, predictions, list.len());
+        self.position = self.position.min(list.len().saturating_sub(1));
+        let Some(&index) = list.get(self.position) else {
+            ui.label("No image passes this filter.");
+            confusion_ui(ui, predictions, &mut self.filter);
+            return;
+        };
+        self.shown = Some(index);
+        ui.separator();
+        ui.horizontal_top(|ui| {
+            self.image_column_ui(
+                ui, project, &run_id, inspection, index, data, thumbnails, commands,
+            );
+            ui.vertical(|ui| {
+                facts_ui(ui, predictions, index);
+                ui.separator();
+                self.cam_controls_ui(ui);
+                ui.separator();
+                confusion_ui(ui, predictions, &mut self.filter);
+            });
+        });
+        ui.separator();
+        let key = (project.to_owned(), run_id.clone());
+        neighbours_ui(ui, &key, inspection, index, data, thumbnails, commands);
+    }
+
+    /// The filtered list for `run`, made again when the run or the filter changed.
+    fn list(&mut self, run: &str, predictions: &Predictions) -> Vec<usize> {
+        match &self.listed {
+            Some((r, f, list)) if r == run && *f == self.filter => list.clone(),
+            _ => {
+                let list = self.filter.apply(predictions);
+                self.listed = Some((run.to_owned(), self.filter, list.clone()));
+                list
+            }
+        }
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui, predictions: &Predictions, count: usize) {
+        let typing = ui.ctx().memory(|m| m.focused().is_some());
+        let (left, right) = ui.ctx().input_mut(|i| {
+            (
+                !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft),
+                !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight),
+            )
+        });
+        ui.horizontal(|ui| {
+            let before = self.filter;
+            egui::ComboBox::new("inspect_filter", "Filter")
+                .selected_text(filter_name(self.filter, predictions))
+                .show_ui(ui, |ui| {
+                    for filter in [
+                        InspectFilter::All,
+                        InspectFilter::Misclassified,
+                        InspectFilter::TopLosses,
+                    ] {
+                        let name = filter_name(filter, predictions);
+                        ui.selectable_value(&mut self.filter, filter, name);
+                    }
+                    for class in 0..predictions.classes.len() {
+                        let filter = InspectFilter::Class(class);
+                        let name = filter_name(filter, predictions);
+                        ui.selectable_value(&mut self.filter, filter, name);
+                    }
+                });
+            if self.filter != before {
+                self.position = 0;
+            }
+            let previous = ui.button("Previous").on_hover_text("Left arrow").clicked();
+            let next = ui.button("Next").on_hover_text("Right arrow").clicked();
+            if (previous || left) && self.position > 0 {
+                self.position -= 1;
+            }
+            if (next || right) && self.position + 1 < count {
+                self.position += 1;
+            }
+            ui.label(format!(
+                "Image {} of {count}",
+                (self.position + 1).min(count)
+            ));
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)] // The view's pieces, passed apart for the borrows.
+    fn image_column_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        project: &Path,
+        run: &str,
+        inspection: &RunInspection,
+        index: usize,
+        data: &InspectData,
+        thumbnails: &mut ThumbnailCache,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let path = inspection.predictions.paths[index].as_deref();
+        let cam = match (self.cam, path) {
+            (true, Some(path)) => {
+                let key = CamKey {
+                    project: project.to_owned(),
+                    run: run.to_owned(),
+                    image: path.to_owned(),
+                    method: self.cam_method,
+                };
+                let state = data.cams.get(&key);
+                if state.is_none() {
+                    commands.push(UiCommand::Inspect(InspectCommand::Cam(key)));
+                }
+                state
+            }
+            _ => None,
+        };
+        ui.vertical(|ui| {
+            let side = ui
+                .available_height()
+                .clamp(160.0, 420.0)
+                .min(ui.available_width() * 0.55);
+            let layer = match cam {
+                Some(Loading::Ready(cam)) => Some((&cam.texture, self.cam_opacity)),
+                _ => None,
+            };
+            image_ui(ui, thumbnails, path, ThumbnailSize::Preview, side, layer);
+            ui.label(format!("Image: {}", inspection.predictions.ids[index]));
+            match cam {
+                Some(Loading::Running { .. }) => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("Computing the heatmap…");
+                    });
+                }
+                Some(Loading::Ready(cam)) => {
+                    let class = inspection.predictions.classes.get(cam.class);
+                    ui.label(format!(
+                        "Heatmap explains '{}' (p = {:.2})",
+                        class.map_or("?", String::as_str),
+                        cam.score
+                    ));
+                }
+                Some(Loading::Failed(message)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, message);
+                }
+                None => {}
+            }
+        });
+    }
+
+    fn cam_controls_ui(&mut self, ui: &mut egui::Ui) {
+        if self.cam_opacity == 0.0 {
+            self.cam_opacity = 0.5;
+        }
+        ui.checkbox(&mut self.cam, "Grad-CAM overlay");
+        ui.add_enabled_ui(self.cam, |ui| {
+            ui.add(egui::Slider::new(&mut self.cam_opacity, 0.05..=1.0).text("Heatmap opacity"));
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut self.cam_method, CamChoice::GradCam, "Grad-CAM");
+                ui.radio_value(&mut self.cam_method, CamChoice::HiResCam, "HiResCAM");
+            });
+        });
+    }
+}
+
+fn filter_name(filter: InspectFilter, predictions: &Predictions) -> String {
+    let class = |c: usize| predictions.classes.get(c).map_or("?", String::as_str);
+    match filter {
+        InspectFilter::All => "All images".to_owned(),
+        InspectFilter::Misclassified => "Misclassified".to_owned(),
+        InspectFilter::TopLosses => "Top losses".to_owned(),
+        InspectFilter::Class(c) => format!("Class {}", class(c)),
+        InspectFilter::Cell(t, p) => format!("True {} predicted {}", class(t), class(p)),
+    }
+}
+
+/// Truth, prediction, loss and the probability bars of image `index`.
+fn facts_ui(ui: &mut egui::Ui, predictions: &Predictions, index: usize) {
+    let (truth, predicted) = (predictions.labels[index], predictions.predicted[index]);
+    let name = |c: usize| predictions.classes.get(c).map_or("?", String::as_str);
+    ui.label(format!("Ground truth: {}", name(truth)));
+    let (mark, color) = if truth == predicted {
+        ("right", RIGHT)
+    } else {
+        ("wrong", WRONG)
+    };
+    ui.colored_label(color, format!("Prediction: {} ({mark})", name(predicted)));
+    ui.label(format!("Loss: {:.3}", predictions.losses[index]));
+    probability_bars_ui(ui, &predictions.classes, &predictions.probabilities[index]);
+}
+
+/// The confusion matrix as a grid of buttons (rows: truth, columns: prediction); a click
+/// filters the inspector to that cell.
+fn confusion_ui(ui: &mut egui::Ui, predictions: &Predictions, filter: &mut InspectFilter) {
+    ui.label("Confusion matrix (rows: truth, columns: prediction; click a cell)");
+    let counts = predictions.confusion_counts();
+    egui::Grid::new("confusion").striped(true).show(ui, |ui| {
+        ui.label("");
+        for name in &predictions.classes {
+            ui.label(name);
+        }
+        ui.end_row();
+        for (t, row) in counts.iter().enumerate() {
+            ui.label(&predictions.classes[t]);
+            for (p, &count) in row.iter().enumerate() {
+                let cell = InspectFilter::Cell(t, p);
+                let text = egui::RichText::new(count.to_string()).color(if t == p {
+                    RIGHT
+                } else {
+                    WRONG
+                });
+                let button = egui::Button::selectable(*filter == cell, text);
+                let response = ui.add(button).on_hover_text(format!(
+                    "{} images of {} predicted {}",
+                    count, predictions.classes[t], predictions.classes[p]
+                ));
+                response.widget_info(|| {
+                    egui::WidgetInfo::labeled(
+                        egui::Role::Button,
+                        true,
+                        format!(
+                            "Cell {} to {}: {count}",
+                            predictions.classes[t], predictions.classes[p]
+                        ),
+                    )
+                });
+                if response.clicked() {
+                    *filter = cell;
+                }
+            }
+            ui.end_row();
+        }
+    });
+}
+
+/// The nearest neighbours of image `index` as clickable thumbnails (a click shows it).
+fn neighbours_ui(
+    ui: &mut egui::Ui,
+    key: &crate::app::inspect::RunKey,
+    inspection: &RunInspection,
+    index: usize,
+    data: &InspectData,
+    thumbnails: &mut ThumbnailCache,
+    commands: &mut Vec<UiCommand>,
+) {
+    ui.label("Nearest neighbours (cosine similarity of the embeddings)");
+    let found = match data.neighbours.get(&(key.clone(), index)) {
+        None => {
+            commands.push(UiCommand::Inspect(InspectCommand::Neighbours(
+                key.clone(),
+                index,
+            )));
+            return;
+        }
+        Some(Loading::Ready(found)) => found,
+        Some(Loading::Failed(message)) => {
+            ui.colored_label(ui.visuals().error_fg_color, message);
+            return;
+        }
+        Some(Loading::Running { .. }) => {
+            ui.spinner();
+            return;
+        }
+    };
+    let predictions = &inspection.predictions;
+    egui::ScrollArea::horizontal().show(ui, |ui| {
+        ui.horizontal(|ui| {
+            for neighbour in found.iter().filter(|n| n.index != index) {
+                let i = neighbour.index;
+                ui.vertical(|ui| {
+                    let path = predictions.paths[i].as_deref();
+                    let response = image_ui(ui, thumbnails, path, ThumbnailSize::Tile, 88.0, None);
+                    let id = &predictions.ids[i];
+                    response.widget_info(|| {
+                        egui::WidgetInfo::labeled(
+                            egui::Role::Button,
+                            true,
+                            format!("Neighbour {id}"),
+                        )
+                    });
+                    if response.on_hover_text(id).clicked() {
+                        commands.push(UiCommand::Inspect(InspectCommand::ShowInInspector(
+                            key.1.clone(),
+                            i,
+                        )));
+                    }
+                    let class = &predictions.classes[predictions.labels[i]];
+                    ui.small(format!("{class} | {:.2}", neighbour.similarity));
+                });
+            }
+        });
+    });
+}
