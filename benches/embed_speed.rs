@@ -180,7 +180,11 @@ fn agreement(name: &str, paths: &[PathBuf], scratch: &Path, threads: usize) -> R
         crop_fraction: TrainConfig::default().eval_crop_fraction,
     };
     let loaded = load_images_with(paths, &transform)?;
-    anyhow::ensure!(loaded.failed.is_empty(), "images failed: {:?}", loaded.failed);
+    anyhow::ensure!(
+        loaded.failed.is_empty(),
+        "images failed: {:?}",
+        loaded.failed
+    );
     let bf16 = bf16_copy(&fp32.vs, name)?;
     let ours_fp32 = top1(fp32.model.as_ref(), &loaded.images, Kind::Float)?;
     let ours_bf16 = top1(bf16.1.as_ref(), &loaded.images, Kind::BFloat16)?;

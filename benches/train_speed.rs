@@ -95,7 +95,10 @@ impl OursTrainer {
             ..TrainConfig::default()
         };
         let nhwc = config.use_channels_last(Device::Cpu);
-        anyhow::ensure!(nhwc, "the engine is expected to train in channels-last on the CPU");
+        anyhow::ensure!(
+            nhwc,
+            "the engine is expected to train in channels-last on the CPU"
+        );
         let net = Net::build(&config, CLASSES, Device::Cpu, nhwc)?;
         let optimizer = Optimizer::new(config.optimizer, net.param_groups(Strategy::FineTune, 0));
         let mut trainer = Self {

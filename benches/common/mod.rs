@@ -23,7 +23,9 @@ pub fn home() -> PathBuf {
 /// Runs `benches/SCRIPT` with `args` and parses the last line of its output as JSON.
 pub fn run_python(script: &str, args: &[String]) -> Result<serde_json::Value> {
     let python = python();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join(script);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches")
+        .join(script);
     let output = Command::new(&python)
         .arg(&path)
         .args(args)
