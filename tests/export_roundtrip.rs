@@ -299,3 +299,33 @@ fn missing_or_damaged_checkpoints_write_nothing() {
     );
     assert!(!out.exists());
 }
+
+/// A ViT export keeps the batch dimension free: traced at one batch size, verified at 8
+/// and 1 (its reshapes and class token used to bake the traced batch size in).
+#[test]
+fn a_vit_export_verifies_at_other_batch_sizes() {
+    let project = tempfile::tempdir().unwrap();
+    let mut source = SyntheticSource::two_class(16, 8, 32, 6);
+    let spec = JobSpec::new(
+        project.path(),
+        TrainConfig {
+            backbone: "vit_tiny_16".into(),
+            ..config(Task::Classification)
+        },
+    );
+    train(
+        &spec,
+        &mut source,
+        &mut VecSink::default(),
+        &mut Control::detached(),
+    )
+    .unwrap();
+    let images = source
+        .batches(Split::Validation, vec![(0..8).collect()], false, 0)
+        .next()
+        .unwrap()
+        .unwrap()
+        .images;
+    let id = transfer_workbench::train::run::RunDir::latest_id(project.path()).unwrap();
+    export_and_compare(project.path(), &id, &images, InputFormat::Normalized);
+}

@@ -190,7 +190,7 @@ impl SelfAttention {
         flops::record(qkv.numel() as u64 * dim as u64);
         // [N, S, 3 * D] -> [3, N, heads, S, head_dim]
         let qkv = qkv
-            .f_reshape([n, seq, 3, self.num_heads, head_dim])?
+            .f_reshape([-1, seq, 3, self.num_heads, head_dim])?
             .f_permute([2, 0, 3, 1, 4])?;
         let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
         let dropout = if train { self.dropout } else { 0.0 };
@@ -206,7 +206,8 @@ impl SelfAttention {
         )?;
         // Q K^T and (attention) V: each N x heads x S x S x head_dim multiply-adds.
         flops::record(2 * (n * seq * seq * dim) as u64);
-        let ys = ys.f_transpose(1, 2)?.f_reshape([n, seq, dim])?;
+        // -1 keeps the batch size symbolic in a traced export.
+        let ys = ys.f_transpose(1, 2)?.f_reshape([-1, seq, dim])?;
         linear(&self.out_proj, &ys)
     }
 }
@@ -257,11 +258,11 @@ impl EncoderBlock {
         let mut normed = layer_norm(&self.ln_1, input)?;
         let map = match grid {
             Some((grid_h, grid_w)) => {
-                let (n, _, dim) = normed.size3()?;
+                let (_, _, dim) = normed.size3()?;
                 let map = normed
                     .f_narrow(1, 1, grid_h * grid_w)?
                     .f_permute([0, 2, 1])?
-                    .f_reshape([n, dim, grid_h, grid_w])?;
+                    .f_reshape([-1, dim, grid_h, grid_w])?;
                 let patches = map.f_flatten(2, 3)?.f_permute([0, 2, 1])?;
                 normed = Tensor::f_cat(&[normed.f_narrow(1, 0, 1)?, patches], 1)?;
                 Some(map)
@@ -414,13 +415,14 @@ impl Backbone for VisionTransformer {
     }
 
     fn forward_t(&self, images: &Tensor, train: bool) -> Result<BackboneOutput, ModelError> {
-        let (n, grid_h, grid_w) = self.grid_for(images)?;
+        let (_, grid_h, grid_w) = self.grid_for(images)?;
         let (dim, patch) = (self.config.hidden_dim, self.config.patch_size_px);
         // [N, 3, H, W] -> [N, D, H/p, W/p] -> [N, H/p * W/p, D]
         let xs = conv2d(&self.conv_proj, images, patch, 0, 1)?
-            .f_reshape([n, dim, grid_h * grid_w])?
+            .f_reshape([-1, dim, grid_h * grid_w])?
             .f_permute([0, 2, 1])?;
-        let class_token = self.class_token.f_expand([n, -1, -1], false)?;
+        // `expand_as` keeps the batch size symbolic when the model is traced (export).
+        let class_token = self.class_token.f_expand_as(&xs.f_narrow(1, 0, 1)?)?;
         let xs = Tensor::f_cat(&[class_token, xs], 1)?;
         let mut xs = xs
             .f_add(&self.pos_embedding_for(grid_h, grid_w)?)?
