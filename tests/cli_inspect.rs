@@ -3,25 +3,13 @@
 //! from outside the data set.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
-use std::process::{Command, Output};
+mod common;
 
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn workbench(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_transfer-workbench"))
-        .args(args)
-        .output()
-        .expect("the binary starts");
-    assert!(
-        output.status.success(),
-        "{args:?} failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use common::workbench_ok as workbench;
 
 fn noisy(rng: &mut ChaCha8Rng, level: f32) -> RgbImage {
     RgbImage::from_fn(40, 40, |_, _| {

@@ -3,26 +3,15 @@
 //! segmentation (images/ + masks/ with 0/255 masks).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn workbench(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_transfer-workbench"))
-        .args(args)
-        .output()
-        .expect("the binary starts");
-    assert!(
-        output.status.success(),
-        "{args:?} failed:\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
+use common::workbench_ok as workbench;
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temp path")
@@ -132,6 +121,15 @@ fn new_train_eval_predict_on_a_class_folder() {
         .map(|p| p.as_f64().unwrap())
         .sum();
     assert!((total - 1.0).abs() < 1e-4, "probabilities sum to {total}");
+
+    // Export the newest run, verified on the project's own validation images.
+    workbench(&["export", path_str(&project)]);
+    let export = project.join("runs/run-001/export");
+    assert!(export.join("model.pt").is_file());
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(export.join("model.json")).unwrap()).unwrap();
+    assert_eq!(metadata["classes"], serde_json::json!(["dark", "hell ü"]));
+    assert_eq!(metadata["verification"]["passed"], true, "{metadata}");
 }
 
 /// 24 noisy 48 px images with one or two bright disks and their 0/255 masks.

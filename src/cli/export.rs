@@ -14,9 +14,9 @@ use crate::train::events::CheckpointKind;
 pub struct ExportArgs {
     /// The project folder.
     pub project: PathBuf,
-    /// The run to export.
+    /// The run to export (default: the newest).
     #[arg(long, value_name = "ID")]
-    pub run: String,
+    pub run: Option<String>,
     /// Output folder (default: PROJECT/runs/ID/export).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -56,8 +56,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             OutputKind::Logits
         },
     };
-    let report = export_run(&args.project, &args.run, &options, None)
-        .with_context(|| format!("exporting run {}", args.run))?;
+    let run = crate::train::run::RunDir::resolve_id(&args.project, args.run.as_deref())?;
+    let report = export_run(&args.project, &run, &options, None)
+        .with_context(|| format!("exporting run {run}"))?;
     let verification = &report.metadata.verification;
     println!("{}", report.model_path.display());
     println!("{}", report.metadata_path.display());

@@ -115,13 +115,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         "train" => Split::Train,
         other => bail!("unknown split '{other}' (validation or train)"),
     };
-    let Some(run_id) = args
-        .run
-        .clone()
-        .or_else(|| RunDir::latest_id(&args.project))
-    else {
-        bail!("the project has no runs: {}", args.project.display());
-    };
+    let run_id = RunDir::resolve_id(&args.project, args.run.as_deref())?;
     let mut model = TrainedModel::load(
         &args.project,
         &run_id,

@@ -58,13 +58,7 @@ pub struct Prediction {
 
 /// Runs `predict`.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let Some(id) = args
-        .run
-        .clone()
-        .or_else(|| RunDir::latest_id(&args.project))
-    else {
-        bail!("the project has no runs: {}", args.project.display());
-    };
+    let id = RunDir::resolve_id(&args.project, args.run.as_deref())?;
     let mut model = TrainedModel::load(
         &args.project,
         &id,

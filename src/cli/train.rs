@@ -305,14 +305,7 @@ fn lr_find_summary(result: &LrFinderResult, options: LrFinderOptions) -> String 
 
 /// Runs `eval`.
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
-    let id = match args
-        .run
-        .clone()
-        .or_else(|| RunDir::latest_id(&args.project))
-    {
-        Some(id) => id,
-        None => bail!("the project has no runs: {}", args.project.display()),
-    };
+    let id = RunDir::resolve_id(&args.project, args.run.as_deref())?;
     let (_, mut config) = RunDir::open(&args.project, &id)?;
     let mut source = match args.split.as_deref() {
         None => make_source(args.synthetic, &args.project, &mut config)?,

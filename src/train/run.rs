@@ -124,6 +124,17 @@ impl RunDir {
         (n > 1).then(|| format!("run-{:03}", n - 1))
     }
 
+    /// `id` when given, else the project's newest run; an error when it has none.
+    pub fn resolve_id(project_dir: &Path, id: Option<&str>) -> Result<String, TrainError> {
+        match id {
+            Some(id) => Ok(id.to_owned()),
+            None => Self::latest_id(project_dir).ok_or_else(|| TrainError::NoRun {
+                id: "(newest)".into(),
+                path: runs_dir(project_dir),
+            }),
+        }
+    }
+
     /// The frozen split description (`split.json`).
     pub fn read_split(&self) -> Result<serde_json::Value, TrainError> {
         let path = self.dir.join("split.json");

@@ -129,3 +129,19 @@ pub fn parity(name: &str, script: &str, args: &[&str]) -> Parity {
         strides: strides(&out.features, input.size()[3]),
     }
 }
+
+/// Runs the binary with `args` and returns its output, failing the test (with stdout and
+/// stderr) when it exits unsuccessfully.
+pub fn workbench_ok(args: &[&str]) -> std::process::Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_transfer-workbench"))
+        .args(args)
+        .output()
+        .expect("the binary starts");
+    assert!(
+        output.status.success(),
+        "{args:?} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
