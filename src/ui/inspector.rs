@@ -119,21 +119,27 @@ impl InspectorView {
         };
         self.shown = Some(index);
         ui.separator();
-        ui.horizontal_top(|ui| {
-            self.image_column_ui(
-                ui, project, &run_id, inspection, index, data, thumbnails, commands,
-            );
-            ui.vertical(|ui| {
-                facts_ui(ui, predictions, index);
+        // Scrolls on small windows so the neighbours strip stays reachable.
+        egui::ScrollArea::vertical()
+            .id_salt("inspector_body")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                ui.horizontal_top(|ui| {
+                    self.image_column_ui(
+                        ui, project, &run_id, inspection, index, data, thumbnails, commands,
+                    );
+                    ui.vertical(|ui| {
+                        facts_ui(ui, predictions, index);
+                        ui.separator();
+                        self.cam_controls_ui(ui);
+                        ui.separator();
+                        confusion_ui(ui, predictions, &mut self.filter);
+                    });
+                });
                 ui.separator();
-                self.cam_controls_ui(ui);
-                ui.separator();
-                confusion_ui(ui, predictions, &mut self.filter);
+                let key = (project.to_owned(), run_id.clone());
+                neighbours_ui(ui, &key, inspection, index, data, thumbnails, commands);
             });
-        });
-        ui.separator();
-        let key = (project.to_owned(), run_id.clone());
-        neighbours_ui(ui, &key, inspection, index, data, thumbnails, commands);
     }
 
     /// The filtered list for `run`, made again when the run or the filter changed.
