@@ -135,13 +135,19 @@ impl LoaderConfig {
                     px.clamp(size, size.saturating_mul(2))
                 }))
             }
-            (Transform::Eval, false) => WorkingSize::ShorterSide(
-                (f64::from(size) / f64::from(self.eval_crop_fraction.clamp(0.05, 1.0))).round()
-                    as u32,
-            ),
+            (Transform::Eval, false) => {
+                WorkingSize::ShorterSide(eval_resize_px(size, self.eval_crop_fraction))
+            }
             (Transform::Eval, true) | (Transform::EvalResize, _) => WorkingSize::Exact(size, size),
         }
     }
+}
+
+/// The shorter side the classification evaluation transform resizes to before its centre
+/// crop of `size_px`: `round(size_px / crop_fraction)` (the one place this is computed;
+/// Grad-CAM's mapping back to the image and the export metadata use it too).
+pub fn eval_resize_px(size_px: u32, crop_fraction: f32) -> u32 {
+    (f64::from(size_px) / f64::from(crop_fraction.clamp(0.05, 1.0))).round() as u32
 }
 
 /// An item left out of a batch, with the reason (which names the file).

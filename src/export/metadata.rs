@@ -185,8 +185,7 @@ fn preprocessing_spec(
         ("exact", vec![size, size], None)
     } else {
         // `LoaderConfig::working_size` of the evaluation transform.
-        let fraction = f64::from(model.config.eval_crop_fraction.clamp(0.05, 1.0));
-        let shorter = (f64::from(size) / fraction).round() as u32;
+        let shorter = crate::data::loader::eval_resize_px(size, model.config.eval_crop_fraction);
         ("shorter_side", vec![shorter], Some(size))
     };
     Ok(PreprocessingSpec {

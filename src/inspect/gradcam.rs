@@ -337,8 +337,7 @@ impl EvalCrop {
         crop_fraction: f32,
     ) -> Self {
         let short = original_width_px.min(original_height_px).max(1);
-        let fraction = f64::from(crop_fraction.clamp(0.05, 1.0));
-        let resize_px = (f64::from(crop_px) / fraction).round();
+        let resize_px = f64::from(crate::data::loader::eval_resize_px(crop_px, crop_fraction));
         let scale = resize_px / f64::from(short);
         let side = |px: u32| ((f64::from(px) * scale).round() as u32).max(crop_px);
         let (resized_width_px, resized_height_px) =

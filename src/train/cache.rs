@@ -24,11 +24,13 @@ pub struct CachedEmbeddings {
     pub reused: bool,
 }
 
-/// The cache key of `split` for this configuration and source.
+/// The cache key of `split` for this configuration and source, with embeddings computed in
+/// bfloat16 when `bf16`.
 pub fn cache_key(
     config: &TrainConfig,
     source: &dyn BatchSource,
     split: Split,
+    bf16: bool,
 ) -> Result<String, TrainError> {
     let weights = match &config.weights {
         WeightsSpec::Pretrained => "pretrained".to_owned(),
@@ -40,11 +42,7 @@ pub fn cache_key(
             format!("file:{}", blake3::hash(&bytes).to_hex())
         }
     };
-    let precision = if config.use_bf16_frozen(tch::Device::cuda_if_available()) {
-        "bf16"
-    } else {
-        "f32"
-    };
+    let precision = if bf16 { "bf16" } else { "f32" };
     let text = format!(
         "{}\n{}\n{}\n{}\n{precision}",
         config.backbone,

@@ -188,16 +188,16 @@ fn probe_features(
         .clone()
         .unwrap_or_else(|| spec.project_dir.join("cache").join("embeddings"));
     let mut out = Vec::with_capacity(2);
+    let use_bf16 = lp.config.use_bf16_frozen(lp.device);
+    // Built on the first cache miss, shared by both splits.
+    let mut bf16 = None;
     for split in [Split::Train, Split::Validation] {
-        let key = cache_key(&lp.config, source, split)?;
+        let key = cache_key(&lp.config, source, split, use_bf16)?;
         let mut stopped = false;
         let cached = load_or_compute(&dir, &key, || {
-            let bf16 = match &lp.model {
-                Net::Classifier(model) if lp.config.use_bf16_frozen(lp.device) => {
-                    Some(model.bf16_backbone()?)
-                }
-                _ => None,
-            };
+            if let (true, None, Net::Classifier(model)) = (use_bf16, &bf16, &lp.model) {
+                bf16 = Some(model.bf16_backbone()?);
+            }
             let plan = fixed_plan(source.labels(split).len(), lp.config.batch_size);
             let (mut rows, mut labels) = (Vec::new(), Vec::new());
             for batch in source.batches(split, plan, false, 0) {
