@@ -36,11 +36,12 @@ fn main() -> Result<()> {
     let threads = common::threads();
     let batches = common::env_count("TW_BATCHES", 4);
     let rounds = common::env_count("TW_ROUNDS", 3);
-    tch::set_num_threads(threads as i32);
+    let tuned = common::prepare_ours(threads);
     println!(
         "embedding extraction at {SIZE_PX} px, batch {BATCH}, {threads} intra-op thread(s) on \
          both sides, {batches} timed batches after 1 warm-up, median of {rounds} interleaved \
-         rounds"
+         rounds; our allocator tuning {}",
+        if tuned { "on" } else { "off" }
     );
     let scratch = tempfile::tempdir()?;
     let paths = agreement_paths(common::env_count("TW_AGREEMENT_IMAGES", 500))?;
@@ -71,21 +72,31 @@ fn speed(name: &str, batches: usize, rounds: usize, threads: usize) -> Result<St
     to_channels_last(&vs)?;
     let images = Tensor::f_randn([BATCH, 3, SIZE_PX, SIZE_PX], (Kind::Float, Device::Cpu))?;
     let _warm_up = embed_batch(backbone.as_ref(), &images)?;
-    let (mut ours, mut torch) = (Vec::new(), Vec::new());
+    let (mut ours, mut torch, mut torch_same) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=rounds {
         ours.push(ours_images_per_s(backbone.as_ref(), &images, batches)?);
-        torch.push(torch_images_per_s(name, batches, threads)?);
+        torch.push(torch_images_per_s(name, batches, threads, &[])?);
+        let same = &common::SAME_ALLOCATOR_ENV;
+        torch_same.push(torch_images_per_s(name, batches, threads, same)?);
         println!(
-            "  {name} round {round}: ours {:.1}, PyTorch {:.1} images/s",
+            "  {name} round {round}: ours {:.1}, PyTorch {:.1}, PyTorch with our allocator \
+             settings {:.1} images/s",
             ours[round - 1],
-            torch[round - 1]
+            torch[round - 1],
+            torch_same[round - 1]
         );
     }
-    let (o, t) = (common::median(&ours), common::median(&torch));
+    let (o, t, s) = (
+        common::median(&ours),
+        common::median(&torch),
+        common::median(&torch_same),
+    );
     Ok(format!(
         "ours (bf16 copy, channels-last) {o:.1} images/s, PyTorch (autocast bf16, \
-         channels-last) {t:.1} images/s, ratio {:.2}x (target >= 1.0x)",
-        o / t
+         channels-last) {t:.1} images/s, ratio {:.2}x (target >= 1.0x); for reference PyTorch \
+         with our allocator settings {s:.1} ({:.2}x)",
+        o / t,
+        o / s
     ))
 }
 
@@ -113,9 +124,14 @@ fn ours_images_per_s(backbone: &dyn Backbone, images: &Tensor, batches: usize) -
     Ok(count / seconds)
 }
 
-fn torch_images_per_s(name: &str, batches: usize, threads: usize) -> Result<f64> {
+fn torch_images_per_s(
+    name: &str,
+    batches: usize,
+    threads: usize,
+    env: &[(&str, &str)],
+) -> Result<f64> {
     let args = torch_args(name, batches, threads);
-    let out = common::run_python("torch_embed_speed.py", &args)?;
+    let out = common::run_python_with_env("torch_embed_speed.py", &args, env)?;
     anyhow::ensure!(
         common::field(&out, "threads")? as usize == threads,
         "PyTorch used another thread count: {out}"

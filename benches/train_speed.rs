@@ -6,6 +6,11 @@
 //! The three are interleaved for `ROUNDS` rounds so that machine load affects all alike;
 //! prints images/s (the median over the rounds) for each and the two ratios.
 //!
+//! Our side runs with the engine's allocator tuning (`train::cpu_runtime`: freed memory is
+//! kept for reuse instead of being unmapped and page-faulted in again every step). For
+//! transparency a fourth measurement runs PyTorch's channels-last script with the same glibc
+//! settings given as environment variables: that is the comparison of the kernels alone.
+//!
 //! Run: `cargo bench --bench train_speed`. Environment: `TW_THREADS` (default: physical
 //! cores), `TW_STEPS` timed steps per measurement (default 3, after one warm-up step),
 //! `TW_ROUNDS` (default 3), `TW_PYTHON` (default: the venv of the asset cache).
@@ -31,38 +36,60 @@ fn main() -> Result<()> {
     let threads = common::threads();
     let steps = common::env_count("TW_STEPS", 3);
     let rounds = common::env_count("TW_ROUNDS", 3);
-    tch::set_num_threads(threads as i32);
+    let tuned = common::prepare_ours(threads);
     println!(
         "training steps at {SIZE_PX} px, batch {BATCH}, {threads} intra-op thread(s) on both \
-         sides, {steps} timed steps after 1 warm-up, median of {rounds} interleaved rounds"
+         sides, {steps} timed steps after 1 warm-up, median of {rounds} interleaved rounds; \
+         our allocator tuning {}",
+        if tuned { "on" } else { "off" }
     );
     let mut summary = Vec::new();
     for name in MODELS {
         let mut ours = OursTrainer::new(name)?;
-        let (mut rust, mut torch_cl, mut torch_default) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut rust, mut torch_cl, mut torch_default, mut torch_same) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let same = &common::SAME_ALLOCATOR_ENV;
         for round in 1..=rounds {
             rust.push(ours.images_per_s(steps)?);
-            torch_cl.push(torch_images_per_s(name, "channels_last", steps, threads)?);
-            torch_default.push(torch_images_per_s(name, "default", steps, threads)?);
+            torch_cl.push(torch_images_per_s(
+                name,
+                "channels_last",
+                steps,
+                threads,
+                &[],
+            )?);
+            torch_default.push(torch_images_per_s(name, "default", steps, threads, &[])?);
+            torch_same.push(torch_images_per_s(
+                name,
+                "channels_last",
+                steps,
+                threads,
+                same,
+            )?);
             println!(
                 "  {name} round {round}: ours {:.2}, PyTorch channels-last {:.2}, PyTorch \
-                 default {:.2} images/s",
+                 default {:.2}, PyTorch channels-last with our allocator settings {:.2} \
+                 images/s",
                 rust[round - 1],
                 torch_cl[round - 1],
-                torch_default[round - 1]
+                torch_default[round - 1],
+                torch_same[round - 1]
             );
         }
-        let (r, c, d) = (
+        let (r, c, d, s) = (
             common::median(&rust),
             common::median(&torch_cl),
             common::median(&torch_default),
+            common::median(&torch_same),
         );
         let line = format!(
             "{name}: ours (channels-last) {r:.2} images/s, PyTorch eager channels-last {c:.2}, \
              PyTorch eager default layout {d:.2}; ratio vs channels-last {:.2}x (target >= \
-             1.0x), vs default layout {:.2}x (target >= 1.5x)",
+             1.0x), vs default layout {:.2}x (target >= 1.5x); for reference PyTorch \
+             channels-last with our allocator settings {s:.2} ({:.2}x)",
             r / c,
-            r / d
+            r / d,
+            r / s
         );
         println!("{line}");
         summary.push(line);
@@ -142,7 +169,13 @@ impl OursTrainer {
 
 /// One run of the PyTorch script (a fresh process: model build, one warm-up step, `steps`
 /// timed steps).
-fn torch_images_per_s(name: &str, layout: &str, steps: usize, threads: usize) -> Result<f64> {
+fn torch_images_per_s(
+    name: &str,
+    layout: &str,
+    steps: usize,
+    threads: usize,
+    env: &[(&str, &str)],
+) -> Result<f64> {
     let args: Vec<String> = [
         name,
         "--layout",
@@ -159,13 +192,18 @@ fn torch_images_per_s(name: &str, layout: &str, steps: usize, threads: usize) ->
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let out = common::run_python("torch_train_speed.py", &args)?;
+    let out = common::run_python_with_env("torch_train_speed.py", &args, env)?;
     anyhow::ensure!(
         common::field(&out, "threads")? as usize == threads,
         "PyTorch used another thread count: {out}"
     );
     println!(
-        "    PyTorch {layout}: {:.2} s/step CPU",
+        "    PyTorch {layout}{}: {:.2} s/step CPU",
+        if env.is_empty() {
+            ""
+        } else {
+            " (our allocator settings)"
+        },
         common::field(&out, "cpu_s_per_step")?
     );
     common::field(&out, "images_per_s")

@@ -20,8 +20,25 @@ pub fn home() -> PathBuf {
     PathBuf::from(std::env::var("HOME").unwrap_or_default())
 }
 
+/// glibc settings equal to what `train::cpu_runtime::prepare_cpu` sets with `mallopt` in our
+/// process (no `mmap` for large blocks, no trimming), as environment variables, to run the
+/// PyTorch side once more with the same allocator behaviour for reference.
+pub const SAME_ALLOCATOR_ENV: [(&str, &str); 2] = [
+    ("MALLOC_MMAP_MAX_", "0"),
+    ("MALLOC_TRIM_THRESHOLD_", "2147483647"),
+];
+
 /// Runs `benches/SCRIPT` with `args` and parses the last line of its output as JSON.
 pub fn run_python(script: &str, args: &[String]) -> Result<serde_json::Value> {
+    run_python_with_env(script, args, &[])
+}
+
+/// [`run_python`] with extra environment variables.
+pub fn run_python_with_env(
+    script: &str,
+    args: &[String],
+    env: &[(&str, &str)],
+) -> Result<serde_json::Value> {
     let python = python();
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("benches")
@@ -29,6 +46,7 @@ pub fn run_python(script: &str, args: &[String]) -> Result<serde_json::Value> {
     let output = Command::new(&python)
         .arg(&path)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .with_context(|| format!("could not run {}", python.display()))?;
     if !output.status.success() {
@@ -80,6 +98,15 @@ pub fn env_count(name: &str, default: usize) -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&v| v > 0)
         .unwrap_or(default)
+}
+
+/// Sets our side's libtorch threads and allocator as the engine's jobs do
+/// (`train::cpu_runtime::prepare_cpu`); says whether the allocator is tuned.
+pub fn prepare_ours(threads: usize) -> bool {
+    transfer_workbench::train::cpu_runtime::prepare_cpu(threads);
+    transfer_workbench::train::cpu_runtime::tunes_allocator()
+        && std::env::var(transfer_workbench::train::cpu_runtime::SYSTEM_MALLOC_ENV).as_deref()
+            != Ok("1")
 }
 
 /// Intra-op threads for both sides: `$TW_THREADS`, else the physical cores (what the

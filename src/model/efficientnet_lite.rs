@@ -196,7 +196,7 @@ impl ConvNorm {
             BN_EPS,
             true,
         )?;
-        self.activation.apply(ys)
+        self.activation.apply_to_fresh(ys)
     }
 }
 

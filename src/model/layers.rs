@@ -38,6 +38,18 @@ impl Activation {
             Activation::Sigmoid => xs.f_sigmoid(),
         }
     }
+
+    /// Applies the activation to a tensor nothing else holds (a fresh convolution or norm
+    /// output): ReLU and ReLU6 then overwrite it in place, as torchvision's `inplace=True`
+    /// modules do, which saves allocating a second activation-sized tensor. Their gradients
+    /// need only the output, so autograd is unaffected.
+    pub fn apply_to_fresh(self, mut xs: Tensor) -> Result<Tensor, tch::TchError> {
+        match self {
+            Activation::Relu6 => xs.f_relu6_(),
+            Activation::Relu => xs.f_relu_(),
+            other => other.apply(xs),
+        }
+    }
 }
 
 /// Geometry of a 2-D convolution.
@@ -138,7 +150,7 @@ impl ConvBn {
         let padding = (self.spec.kernel - 1) / 2;
         let ys = conv2d(&self.conv, xs, self.spec.stride, padding, self.spec.groups)?;
         let ys = batch_norm(&self.bn, &ys, train, self.bn_eps)?;
-        self.activation.apply(ys)
+        self.activation.apply_to_fresh(ys)
     }
 }
 
@@ -255,7 +267,7 @@ impl ConvBnMomentum {
             c.bn_eps,
             true,
         )?;
-        c.activation.apply(ys)
+        c.activation.apply_to_fresh(ys)
     }
 }
 

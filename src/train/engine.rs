@@ -119,7 +119,7 @@ fn train_inner(
     };
     let run = &*run_slot.insert(run);
     config.validate()?;
-    tch::set_num_threads(config.threads() as i32);
+    super::cpu_runtime::prepare_cpu(config.threads());
     let mut lp = Loop::new(config, spec.device, source, run)?;
     if spec.resume.is_some() {
         lp.restore()?;

@@ -185,7 +185,7 @@ pub fn evaluate_run(
         ),
     };
     let checkpoint = run.checkpoint_path(kind);
-    tch::set_num_threads(config.threads() as i32);
+    super::cpu_runtime::prepare_cpu(config.threads());
     let mut lp = Loop::new(
         TrainConfig {
             weights: WeightsSpec::Random,

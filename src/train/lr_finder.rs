@@ -110,7 +110,7 @@ pub fn find_lr(
             "the sweep needs 0 < min lr < max lr".into(),
         ));
     }
-    tch::set_num_threads(config.threads() as i32);
+    super::cpu_runtime::prepare_cpu(config.threads());
     let nhwc = config.use_channels_last(device);
     let mut model = Net::build(config, source.num_classes(), device, nhwc)?;
     let mut optimizer = Optimizer::new(config.optimizer, model.param_groups(config.strategy, 0));

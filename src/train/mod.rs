@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod classifier;
 pub mod config;
+pub mod cpu_runtime;
 pub mod engine;
 pub mod eval;
 pub mod events;

@@ -187,6 +187,8 @@ impl Optimizer {
     }
 }
 
+/// AdamW (decoupled weight decay) with in-place updates: two temporaries per parameter
+/// (`grad²` and the denominator), as PyTorch's single-tensor implementation.
 fn adamw_update(
     p: &mut Tensor,
     grad: &Tensor,
@@ -197,23 +199,26 @@ fn adamw_update(
     if weight_decay > 0.0 {
         let _ = p.f_mul_scalar_(1.0 - lr * weight_decay)?;
     }
-    let _ = state.first.f_mul_scalar_(BETA1)?;
-    let _ = state.first.f_add_(&grad.f_mul_scalar(1.0 - BETA1)?)?;
+    // m = β1·m + (1 − β1)·g
+    let _ = state.first.f_lerp_(grad, 1.0 - BETA1)?;
     let second = match state.second.as_mut() {
         Some(second) => second,
         None => return Ok(()),
     };
-    let _ = second.f_mul_scalar_(BETA2)?;
-    let _ = second.f_add_(&grad.f_square()?.f_mul_scalar(1.0 - BETA2)?)?;
+    // v = β2·v + (1 − β2)·g²
+    let _ = second.f_lerp_(&grad.f_square()?, 1.0 - BETA2)?;
+    if lr <= 0.0 {
+        return Ok(());
+    }
     let t = state.step as i32;
     let bias1 = 1.0 - BETA1.powi(t);
     let bias2 = 1.0 - BETA2.powi(t);
-    let denom = second
-        .f_sqrt()?
-        .f_div_scalar(bias2.sqrt())?
-        .f_add_scalar(EPS)?;
-    let update = state.first.f_div(&denom)?.f_mul_scalar(lr / bias1)?;
-    let _ = p.f_sub_(&update)?;
+    // p -= lr/bias1 · m / (sqrt(v/bias2) + eps), as p += m / (denom · −bias1/lr)
+    let mut denom = second.f_sqrt()?;
+    let _ = denom.f_div_scalar_(bias2.sqrt())?;
+    let _ = denom.f_add_scalar_(EPS)?;
+    let _ = denom.f_mul_scalar_(-bias1 / lr)?;
+    let _ = p.f_addcdiv_(&state.first, &denom)?;
     Ok(())
 }
 
@@ -312,5 +317,47 @@ mod tests {
                 .first
                 .allclose(&opt.state["x"].first, 0.0, 0.0, false)
         );
+    }
+
+    /// Our in-place AdamW equals the textbook update (Loshchilov & Hutter, PyTorch's
+    /// `AdamW` documentation) computed in f64, over steps with changing lr and gradients.
+    #[test]
+    fn adamw_matches_the_textbook_update() {
+        let start = [0.5f64, -1.5, 2.0, 1.0, 3.0];
+        let vs = VarStore::new(Device::Cpu);
+        let x = vs.root().f_zeros("x", &[5]).unwrap();
+        tch::no_grad(|| x.shallow_clone().copy_(&Tensor::from_slice(&start)));
+        let groups = vec![ParamGroup {
+            name: "all".into(),
+            lr_scale: 0.5,
+            params: vec![("x".into(), x.shallow_clone())],
+        }];
+        let weight_decay = 0.05;
+        let mut opt = Optimizer::new(OptimizerKind::AdamW { weight_decay }, groups);
+        let (mut p, mut m, mut v) = (start.to_vec(), [0.0f64; 5], [0.0f64; 5]);
+        for step in 1..=6 {
+            let lr = 0.1 / step as f64;
+            let scale = [1.0, -2.0, 0.5, 4.0, -0.25].map(|c| c * step as f64);
+            opt.zero_grad().unwrap();
+            (&x * &x * Tensor::from_slice(&scale).to_kind(Kind::Float))
+                .sum(Kind::Float)
+                .backward();
+            opt.step(lr).unwrap();
+            let group_lr = lr * 0.5;
+            for i in 0..5 {
+                let g = 2.0 * p[i] * scale[i];
+                p[i] *= 1.0 - group_lr * weight_decay;
+                m[i] = BETA1 * m[i] + (1.0 - BETA1) * g;
+                v[i] = BETA2 * v[i] + (1.0 - BETA2) * g * g;
+                let m_hat = m[i] / (1.0 - BETA1.powi(step));
+                let v_hat = v[i] / (1.0 - BETA2.powi(step));
+                p[i] -= group_lr * m_hat / (v_hat.sqrt() + EPS);
+            }
+        }
+        let ours = Vec::<f64>::try_from(x.to_kind(Kind::Double)).unwrap();
+        for (a, b) in ours.iter().zip(&p) {
+            assert!((a - b).abs() < 1e-5, "ours {ours:?}, textbook {p:?}");
+        }
+        assert!(ours.iter().zip(&start).all(|(a, b)| a != b));
     }
 }

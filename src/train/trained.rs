@@ -75,7 +75,7 @@ impl TrainedModel {
                 }
             };
         }
-        tch::set_num_threads(config.threads() as i32);
+        super::cpu_runtime::prepare_cpu(config.threads());
         let channels_last = config.use_channels_last(device);
         let build_config = TrainConfig {
             weights: WeightsSpec::Random,
