@@ -6,9 +6,9 @@ use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::AppEvent;
 use super::inspect::{InspectEvent, Loading, RunKey};
 use super::seg_jobs::{self, SegInspection, SegLayerPixels};
-use super::AppEvent;
 
 /// Overlay texture sets kept at once (the images shown last).
 const KEPT_LAYERS: usize = 12;
@@ -75,7 +75,8 @@ impl SegData {
 
     /// Whether no run or layer is being computed.
     pub fn idle(&self) -> bool {
-        !self.runs.values().any(Loading::is_running) && !self.layers.values().any(Loading::is_running)
+        !self.runs.values().any(Loading::is_running)
+            && !self.layers.values().any(Loading::is_running)
     }
 
     /// Whether a run of the project at `project` was loaded (or failed).

@@ -173,7 +173,9 @@ fn predict_masks(
         ));
     }
     let tch_err = |e: tch::TchError| e.to_string();
-    let probabilities = model.probabilities(&loaded.images).map_err(|e| e.to_string())?;
+    let probabilities = model
+        .probabilities(&loaded.images)
+        .map_err(|e| e.to_string())?;
     let classes = probabilities
         .f_argmax(1, false)
         .and_then(|t| t.f_to_kind(Kind::Uint8))
@@ -185,7 +187,7 @@ fn predict_masks(
     };
     let values = classes
         .f_flatten(0, -1)
-        .and_then(|t| Vec::<u8>::try_from(t))
+        .and_then(Vec::<u8>::try_from)
         .map_err(tch_err)?;
     let plane = (height * width) as usize;
     (0..count as usize)

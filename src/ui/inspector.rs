@@ -9,10 +9,10 @@ use std::path::Path;
 use crate::app::UiCommand;
 use crate::app::inspect::{CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection};
 use crate::inspect::predictions::Predictions;
-use crate::ui::inspector_seg::SegInspectorView;
 use crate::ui::inspect_widgets::{
     RIGHT, WRONG, image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
 };
+use crate::ui::inspector_seg::SegInspectorView;
 use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
 
 /// Which images the inspector steps through.
