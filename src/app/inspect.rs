@@ -261,8 +261,16 @@ impl InspectTabs {
             .neighbours
             .values()
             .any(|n| matches!(n, Loading::Running { .. }));
-        let any_loaded =
-            data.inspections.keys().any(|(p, _)| p == project) || data.seg.any_of(project);
+        // A segmentation run in the Embeddings tab loads nothing (the tab says why).
+        let seg_chosen = match (data.runs.get(project), &self.run) {
+            (Some(Loading::Ready(runs)), Some(id)) => {
+                runs.iter().any(|r| &r.id == id && r.segmentation)
+            }
+            _ => false,
+        };
+        let any_loaded = data.inspections.keys().any(|(p, _)| p == project)
+            || data.seg.any_of(project)
+            || (tab == CentralTab::Embeddings && seg_chosen);
         match tab {
             CentralTab::Inspector | CentralTab::Embeddings => {
                 let seg_done = data.seg.idle();
