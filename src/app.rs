@@ -4,9 +4,11 @@
 pub mod dataset;
 pub mod inspect;
 pub mod inspect_jobs;
+pub mod inspect_seg;
 pub mod live_run;
 mod projects;
 pub mod runs;
+pub mod seg_jobs;
 mod shortcuts;
 pub mod training;
 

@@ -1,7 +1,8 @@
 //! Runtime behind the Inspector, Embeddings and Compare tabs (never serialised): the runs of
 //! each project with their histories, each run's predictions, embeddings and PCA map on the
-//! validation split, nearest neighbours, Grad-CAM heatmaps and t-SNE maps. Everything is
-//! computed by [`super::inspect_jobs`] on worker threads and arrives as plain data.
+//! validation split, nearest neighbours, Grad-CAM heatmaps and t-SNE maps (segmentation runs:
+//! [`super::inspect_seg`]). Everything is computed by [`super::inspect_jobs`] on worker
+//! threads and arrives as plain data.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::inspect_jobs::{self, CamPixels, RunSummary};
+use super::inspect_seg::{SegCommand, SegData, SegEvent};
 use super::{AppEvent, CentralTab, UiCommand};
 use crate::inspect::predictions::Predictions;
 use crate::inspect::{Neighbour, NeighbourIndex, Projection};
@@ -80,6 +82,11 @@ pub enum Loading<T> {
 }
 
 impl<T> Loading<T> {
+    /// Whether it is still being computed.
+    pub fn is_running(&self) -> bool {
+        matches!(self, Loading::Running { .. })
+    }
+
     /// The value, when ready.
     pub fn ready(&self) -> Option<&T> {
         match self {
@@ -124,6 +131,8 @@ pub enum InspectCommand {
     CancelTsne(RunKey),
     /// Show image `index` of a run in the Inspector tab.
     ShowInInspector(String, usize),
+    /// A request of the segmentation inspector.
+    Seg(SegCommand),
 }
 
 /// Results of the inspection workers.
@@ -143,6 +152,8 @@ pub enum InspectEvent {
     TsneProgress(RunKey, usize, usize),
     /// A t-SNE map finished (`None`: stopped).
     Tsne(RunKey, Result<Option<Projection>, String>),
+    /// A segmentation worker finished or progressed.
+    Seg(SegEvent),
 }
 
 /// The inspection tabs and their names, in the order of the tab bar.
@@ -189,6 +200,8 @@ pub struct InspectData {
     pub cams: HashMap<CamKey, Loading<CamTexture>>,
     /// t-SNE maps.
     pub tsne: HashMap<RunKey, TsneJob>,
+    /// Segmentation runs' masks and overlays.
+    pub seg: SegData,
     /// Set on shutdown: long jobs stop.
     pub shutdown: Arc<AtomicBool>,
 }
@@ -248,10 +261,20 @@ impl InspectTabs {
             .neighbours
             .values()
             .any(|n| matches!(n, Loading::Running { .. }));
-        let any_loaded = data.inspections.keys().any(|(p, _)| p == project);
+        // A segmentation run in the Embeddings tab loads nothing (the tab says why).
+        let seg_chosen = match (data.runs.get(project), &self.run) {
+            (Some(Loading::Ready(runs)), Some(id)) => {
+                runs.iter().any(|r| &r.id == id && r.segmentation)
+            }
+            _ => false,
+        };
+        let any_loaded = data.inspections.keys().any(|(p, _)| p == project)
+            || data.seg.any_of(project)
+            || (tab == CentralTab::Embeddings && seg_chosen);
         match tab {
             CentralTab::Inspector | CentralTab::Embeddings => {
-                runs_listed && loads_done && cams_done && neighbours_done && any_loaded
+                let seg_done = data.seg.idle();
+                runs_listed && loads_done && cams_done && neighbours_done && seg_done && any_loaded
             }
             CentralTab::Compare => runs_listed && loads_done && cams_done,
             _ => true,
@@ -340,6 +363,7 @@ impl super::WorkbenchApp {
                 self.inspect.inspector.show(index);
                 self.tab = CentralTab::Inspector;
             }
+            InspectCommand::Seg(command) => self.seg_command(ctx, command),
         }
     }
 
@@ -380,6 +404,7 @@ impl super::WorkbenchApp {
     pub(super) fn inspect_event(&mut self, ctx: &egui::Context, event: InspectEvent) {
         let tabs = &mut self.inspect.data;
         match event {
+            InspectEvent::Seg(event) => self.seg_event(ctx, event),
             InspectEvent::Runs(project, runs) => {
                 let state = match runs {
                     Ok(runs) => Loading::Ready(Arc::new(runs)),

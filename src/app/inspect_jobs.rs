@@ -163,7 +163,8 @@ pub fn load_run(
     let (_, mut config) = RunDir::open(project, run).map_err(|e| e.to_string())?;
     if matches!(config.task, Task::Segmentation { .. }) {
         return Err(format!(
-            "{run} is a segmentation run; the inspector shows classification runs"
+            "{run} is a segmentation run: predictions, embeddings and Grad-CAM are made for \
+             classification runs"
         ));
     }
     let mut source =

@@ -82,14 +82,23 @@ fn is_8bit(image: &DynamicImage) -> bool {
 /// `image` shrunk (never enlarged) to fit `max_side_px`, keeping its aspect ratio.
 pub fn shrink(image: RgbImage, max_side_px: u32) -> RgbImage {
     let (width, height) = image.dimensions();
+    let (w, h) = shrunk_size(width, height, max_side_px);
+    if (w, h) == (width, height) {
+        return image;
+    }
+    imageops::thumbnail(&image, w, h)
+}
+
+/// The size [`shrink`] gives a `width` x `height` image.
+pub fn shrunk_size(width: u32, height: u32, max_side_px: u32) -> (u32, u32) {
     let longest = width.max(height);
     if longest <= max_side_px || max_side_px == 0 {
-        return image;
+        return (width, height);
     }
     let scale = max_side_px as f32 / longest as f32;
     let w = ((width as f32 * scale).round() as u32).max(1);
     let h = ((height as f32 * scale).round() as u32).max(1);
-    imageops::thumbnail(&image, w, h)
+    (w, h)
 }
 
 /// The overlay of the mask at `path`, read with `encoding` (guessed when `None`), scaled

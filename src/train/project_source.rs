@@ -173,6 +173,11 @@ impl ProjectSource {
         &self.index
     }
 
+    /// The mask file of sample `index` of `split` (segmentation), if it has one.
+    pub fn sample_mask_path(&self, split: Split, index: usize) -> Option<PathBuf> {
+        self.items(split).get(index)?.mask_path.clone()
+    }
+
     fn items(&self, split: Split) -> &[LoaderItem] {
         match split {
             Split::Train => &self.train,

@@ -93,6 +93,13 @@ impl EmbeddingsView {
         let Some(run_id) = run.clone() else {
             return;
         };
+        if runs.iter().any(|r| r.id == run_id && r.segmentation) {
+            ui.label(format!(
+                "{run_id} is a segmentation run: embedding maps are made for classification \
+                 runs. The Inspector shows its masks and Dice."
+            ));
+            return;
+        }
         let Some(inspection) = inspection_ui(ui, project, &run_id, data, commands) else {
             return;
         };

@@ -67,9 +67,9 @@ pub fn runs_ui<'a>(
     }
 }
 
-/// A combo box of the project's classification runs; picks the newest when none is chosen.
+/// A combo box of the project's runs; picks the newest when none is chosen.
 pub fn run_picker_ui(ui: &mut egui::Ui, runs: &[RunSummary], selected: &mut Option<String>) {
-    let usable: Vec<&RunSummary> = runs.iter().filter(|r| !r.segmentation).collect();
+    let usable: Vec<&RunSummary> = runs.iter().collect();
     if selected
         .as_ref()
         .is_none_or(|s| !usable.iter().any(|r| &r.id == s))
@@ -81,8 +81,13 @@ pub fn run_picker_ui(ui: &mut egui::Ui, runs: &[RunSummary], selected: &mut Opti
         .selected_text(text)
         .show_ui(ui, |ui| {
             for run in &usable {
+                let task = if run.segmentation {
+                    "segmentation, "
+                } else {
+                    ""
+                };
                 let label = format!(
-                    "{} ({}, {}, {} epochs)",
+                    "{} ({task}{}, {}, {} epochs)",
                     run.id, run.backbone, run.strategy, run.epochs_planned
                 );
                 ui.selectable_value(selected, Some(run.id.clone()), label);
@@ -134,6 +139,18 @@ pub fn image_ui(
     side: f32,
     layer: Option<(&egui::TextureHandle, f32)>,
 ) -> egui::Response {
+    image_layers_ui(ui, thumbnails, path, size, side, layer.as_slice())
+}
+
+/// [`image_ui`] with any number of layers, drawn in order, each at its opacity.
+pub fn image_layers_ui(
+    ui: &mut egui::Ui,
+    thumbnails: &mut ThumbnailCache,
+    path: Option<&Path>,
+    size: ThumbnailSize,
+    side: f32,
+    layers: &[(&egui::TextureHandle, f32)],
+) -> egui::Response {
     let (rect, response) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::click());
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 2.0, ui.visuals().faint_bg_color);
@@ -150,7 +167,7 @@ pub fn image_ui(
         Some(Ok(thumbnail)) => {
             let fitted = fit(thumbnail.texture.size_vec2(), rect);
             painter.image(thumbnail.texture.id(), fitted, uv, egui::Color32::WHITE);
-            if let Some((texture, opacity)) = layer {
+            for &(texture, opacity) in layers {
                 let tint = egui::Color32::from_white_alpha((opacity.clamp(0.0, 1.0) * 255.0) as u8);
                 painter.image(texture.id(), fitted, uv, tint);
             }

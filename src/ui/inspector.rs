@@ -1,7 +1,8 @@
 //! The Inspector tab: a run's validation images one by one (arrow keys or buttons), the
 //! image large with an optional Grad-CAM layer, truth against prediction with a probability
 //! bar per class, filters (misclassified, top losses, a class, a confusion cell chosen on
-//! the clickable confusion matrix) and the image's nearest neighbours.
+//! the clickable confusion matrix) and the image's nearest neighbours. Segmentation runs are
+//! shown by [`SegInspectorView`].
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use crate::inspect::predictions::Predictions;
 use crate::ui::inspect_widgets::{
     RIGHT, WRONG, image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
 };
+use crate::ui::inspector_seg::SegInspectorView;
 use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
 
 /// Which images the inspector steps through.
@@ -69,6 +71,8 @@ pub struct InspectorView {
     listed: Option<(String, InspectFilter, Vec<usize>)>,
     /// The sample index shown in the last frame.
     shown: Option<usize>,
+    /// The view of segmentation runs.
+    seg: SegInspectorView,
 }
 
 impl InspectorView {
@@ -81,6 +85,11 @@ impl InspectorView {
     /// The sample index shown in the last frame.
     pub fn shown(&self) -> Option<usize> {
         self.shown
+    }
+
+    /// The view of segmentation runs.
+    pub fn segmentation(&self) -> &SegInspectorView {
+        &self.seg
     }
 
     /// Lays out the tab for the project at `project`; `run` is shared with Embeddings.
@@ -99,9 +108,15 @@ impl InspectorView {
         };
         run_picker_ui(ui, runs, run);
         let Some(run_id) = run.clone() else {
-            ui.label("No classification run to inspect.");
+            ui.label("No run to inspect.");
             return;
         };
+        if runs.iter().any(|r| r.id == run_id && r.segmentation) {
+            self.seg
+                .ui(ui, project, &run_id, data, thumbnails, commands);
+            self.shown = self.seg.shown();
+            return;
+        }
         let Some(inspection) = inspection_ui(ui, project, &run_id, data, commands) else {
             return;
         };

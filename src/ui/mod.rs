@@ -7,6 +7,7 @@ pub mod embeddings;
 pub mod export_dialog;
 pub mod inspect_widgets;
 pub mod inspector;
+pub mod inspector_seg;
 pub mod new_project;
 pub mod project_list;
 pub mod project_overview;

@@ -1,0 +1,314 @@
+//! The segmentation side of the Inspector, run on worker threads: a run's predicted and true
+//! class masks for every validation image with their Dice, and one image's overlay layers
+//! (prediction, ground truth, difference) as egui images. Plain data for the UI thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use image::RgbaImage;
+use tch::{Device, Kind};
+
+use crate::data::decode::{load_mask, load_mask_with};
+use crate::data::mask::MaskEncoding;
+use crate::data::thumbnail::shrunk_size;
+use crate::inspect::Progress;
+use crate::inspect::overlay::{
+    ClassMask, DiceScores, IGNORE_CLASS, OverlayStyle, dice, overlay_layers,
+};
+use crate::project::load_project;
+use crate::train::project_source::{EvalTransform, load_images_with};
+use crate::train::{BatchSource, CheckpointChoice, ProjectSource, Split, TrainedModel};
+
+/// Longest side of the masks kept for display, in pixels (as the inspector's previews).
+pub const MASK_SIDE_PX: u32 = 512;
+
+/// Validation images predicted per forward pass.
+const BATCH: usize = 8;
+
+/// One validation image of a segmentation run.
+#[derive(Clone, Debug)]
+pub struct SegImage {
+    /// The sample id (path relative to the data root).
+    pub id: String,
+    /// The image file.
+    pub path: PathBuf,
+    /// The image's own width and height.
+    pub size_px: (u32, u32),
+    /// Predicted classes at display size (longer side at most [`MASK_SIDE_PX`]).
+    pub predicted: ClassMask,
+    /// True classes at display size.
+    pub truth: ClassMask,
+    /// Dice of the prediction against the truth at the image's own size.
+    pub dice: DiceScores,
+}
+
+/// A segmentation run's masks and Dice on its validation split.
+#[derive(Debug)]
+pub struct SegInspection {
+    /// Class names, background first.
+    pub classes: Vec<String>,
+    /// The validation images in split order.
+    pub images: Vec<SegImage>,
+}
+
+impl SegInspection {
+    /// Whether the run has one foreground class.
+    pub fn binary(&self) -> bool {
+        self.classes.len() <= 2
+    }
+
+    /// The headline Dice of image `index`: the foreground Dice for a binary run, the mean
+    /// over foreground classes otherwise; `None` when neither mask has foreground.
+    pub fn score(&self, index: usize) -> Option<f64> {
+        let dice = &self.images.get(index)?.dice;
+        if self.binary() {
+            dice.foreground
+        } else {
+            dice.mean_foreground()
+        }
+    }
+
+    /// Image indices, lowest Dice first (images without foreground in either mask last).
+    pub fn worst_first(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.images.len()).collect();
+        order.sort_by(|&a, &b| {
+            let key = |i| self.score(i).unwrap_or(f64::INFINITY);
+            key(a).total_cmp(&key(b))
+        });
+        order
+    }
+
+    /// The mean headline Dice over images that have one.
+    pub fn mean_score(&self) -> Option<f64> {
+        let scores: Vec<f64> = (0..self.images.len())
+            .filter_map(|i| self.score(i))
+            .collect();
+        (!scores.is_empty()).then(|| scores.iter().sum::<f64>() / scores.len() as f64)
+    }
+}
+
+/// The three overlay layers of one image, opaque where drawn (the view applies opacity).
+#[derive(Debug)]
+pub struct SegLayerPixels {
+    /// Predicted classes.
+    pub prediction: egui::ColorImage,
+    /// True classes.
+    pub ground_truth: egui::ColorImage,
+    /// False positives, false negatives and wrong classes.
+    pub difference: egui::ColorImage,
+}
+
+/// Predicts every validation image of segmentation run `run` (its evaluation transform, the
+/// best checkpoint), maps each predicted mask back to its image's size and scores it against
+/// the ground truth. Progress counts images; `stop` ends the job between batches.
+pub fn load_segmentation(
+    project: &Path,
+    run: &str,
+    progress: Progress<'_>,
+    stop: &AtomicBool,
+) -> Result<SegInspection, String> {
+    let text = |e: &dyn std::fmt::Display| e.to_string();
+    let mut model = TrainedModel::load(
+        project,
+        run,
+        CheckpointChoice::BestOrLast,
+        Device::cuda_if_available(),
+    )
+    .map_err(|e| text(&e))?;
+    if !model.config.task.is_segmentation() {
+        return Err(format!("{run} is not a segmentation run"));
+    }
+    let mut config = model.config.clone();
+    let source = ProjectSource::open_for_training(project, &mut config).map_err(|e| text(&e))?;
+    let encoding = source.index().mask_encoding;
+    let window = load_project(project).map_err(|e| text(&e))?.dataset.window;
+    let transform = EvalTransform::of(&model.config, window);
+    let ids = source.sample_ids(Split::Validation);
+    let total = ids.len();
+    let mut images = Vec::with_capacity(total);
+    progress(0, total);
+    for start in (0..total).step_by(BATCH) {
+        if stop.load(Ordering::Relaxed) {
+            return Err("the inspection was stopped".to_owned());
+        }
+        let end = (start + BATCH).min(total);
+        let paths: Vec<PathBuf> = (start..end)
+            .filter_map(|i| source.sample_path(Split::Validation, i))
+            .collect();
+        let predicted = predict_masks(&mut model, &paths, &transform)?;
+        for (offset, at_input) in predicted.into_iter().enumerate() {
+            let index = start + offset;
+            let mask_path = source
+                .sample_mask_path(Split::Validation, index)
+                .ok_or_else(|| format!("validation image {} has no mask", ids[index]))?;
+            let image = scored_image(
+                ids[index].clone(),
+                paths[offset].clone(),
+                &mask_path,
+                encoding,
+                at_input,
+                model.classes.len(),
+            )?;
+            images.push(image);
+        }
+        progress(end, total);
+    }
+    Ok(SegInspection {
+        classes: model.classes.clone(),
+        images,
+    })
+}
+
+/// The argmax class masks of `paths` at the model's input size, in order.
+fn predict_masks(
+    model: &mut TrainedModel,
+    paths: &[PathBuf],
+    transform: &EvalTransform,
+) -> Result<Vec<ClassMask>, String> {
+    let loaded = load_images_with(paths, transform).map_err(|e| e.to_string())?;
+    if let Some((path, reason)) = loaded.failed.first() {
+        return Err(format!(
+            "could not load the image ({reason}): {}",
+            path.display()
+        ));
+    }
+    let tch_err = |e: tch::TchError| e.to_string();
+    let probabilities = model
+        .probabilities(&loaded.images)
+        .map_err(|e| e.to_string())?;
+    let classes = probabilities
+        .f_argmax(1, false)
+        .and_then(|t| t.f_to_kind(Kind::Uint8))
+        .and_then(|t| t.f_to_device(Device::Cpu))
+        .map_err(tch_err)?;
+    let size = classes.size();
+    let [count, height, width] = size[..] else {
+        return Err(format!("the model gave masks of shape {size:?}"));
+    };
+    let values = classes
+        .f_flatten(0, -1)
+        .and_then(Vec::<u8>::try_from)
+        .map_err(tch_err)?;
+    let plane = (height * width) as usize;
+    (0..count as usize)
+        .map(|i| {
+            let pixels = values[i * plane..(i + 1) * plane].to_vec();
+            ClassMask::new(width as u32, height as u32, pixels).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// One image's masks and Dice: the prediction at input size is brought to the mask's size
+/// (nearest), scored, then both masks are shrunk for display.
+fn scored_image(
+    id: String,
+    path: PathBuf,
+    mask_path: &Path,
+    encoding: Option<MaskEncoding>,
+    at_input: ClassMask,
+    classes: usize,
+) -> Result<SegImage, String> {
+    let truth = match encoding {
+        Some(encoding) => load_mask_with(mask_path, encoding),
+        None => load_mask(mask_path),
+    }
+    .map_err(|e| e.to_string())?;
+    let (width_px, height_px) = truth.dimensions();
+    let truth = ClassMask::new(width_px, height_px, truth.into_raw()).map_err(|e| e.to_string())?;
+    let predicted = at_input.resized(width_px, height_px);
+    // Mask values beyond the run's classes are still counted (as classes of their own).
+    let largest = predicted
+        .classes
+        .iter()
+        .chain(truth.classes.iter().filter(|&&c| c != IGNORE_CLASS))
+        .copied()
+        .max()
+        .unwrap_or(0);
+    let classes = classes.max(usize::from(largest) + 1);
+    let dice = dice(&predicted, &truth, classes).map_err(|e| e.to_string())?;
+    let (shown_w, shown_h) = shrunk_size(width_px, height_px, MASK_SIDE_PX);
+    Ok(SegImage {
+        id,
+        path,
+        size_px: (width_px, height_px),
+        predicted: predicted.resized(shown_w, shown_h),
+        truth: truth.resized(shown_w, shown_h),
+        dice,
+    })
+}
+
+/// The overlay layers of `image`, filled or as outlines.
+pub fn seg_layers(image: &SegImage, outline: bool) -> Result<SegLayerPixels, String> {
+    let style = if outline {
+        OverlayStyle::Outline
+    } else {
+        OverlayStyle::Filled
+    };
+    let layers =
+        overlay_layers(&image.predicted, &image.truth, style, 1.0).map_err(|e| e.to_string())?;
+    let colour = |rgba: &RgbaImage| {
+        let size = [rgba.width() as usize, rgba.height() as usize];
+        egui::ColorImage::from_rgba_unmultiplied(size, rgba.as_raw())
+    };
+    Ok(SegLayerPixels {
+        prediction: colour(&layers.prediction),
+        ground_truth: colour(&layers.ground_truth),
+        difference: colour(&layers.difference),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(id: &str, predicted: &[u8], truth: &[u8]) -> SegImage {
+        let predicted = ClassMask::new(2, 2, predicted.to_vec()).unwrap();
+        let truth = ClassMask::new(2, 2, truth.to_vec()).unwrap();
+        let scores = dice(&predicted, &truth, 3).unwrap();
+        SegImage {
+            id: id.to_owned(),
+            path: PathBuf::from(id),
+            size_px: (2, 2),
+            predicted,
+            truth,
+            dice: scores,
+        }
+    }
+
+    #[test]
+    fn worst_first_orders_by_dice_and_puts_empty_images_last() {
+        let run = SegInspection {
+            classes: vec!["background".into(), "foreground".into()],
+            images: vec![
+                image("perfect", &[1, 1, 0, 0], &[1, 1, 0, 0]),
+                image("empty", &[0, 0, 0, 0], &[0, 0, 0, 0]),
+                image("half", &[1, 0, 0, 0], &[1, 1, 0, 0]),
+                image("missed", &[0, 0, 0, 0], &[1, 0, 0, 0]),
+            ],
+        };
+        assert_eq!(run.score(2), Some(2.0 / 3.0));
+        assert_eq!(run.score(1), None);
+        assert_eq!(run.worst_first(), vec![3, 2, 0, 1]);
+        let mean = run.mean_score().unwrap();
+        assert!((mean - (1.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        // Multi-class runs score by the mean over foreground classes.
+        let multi = SegInspection {
+            classes: vec!["background".into(), "a".into(), "b".into()],
+            images: vec![image("two", &[1, 2, 0, 0], &[1, 1, 0, 0])],
+        };
+        assert_eq!(multi.score(0), Some((2.0 / 3.0 + 0.0) / 2.0));
+    }
+
+    #[test]
+    fn layers_are_colour_images_of_the_mask_size() {
+        let one = image("a", &[1, 0, 0, 0], &[0, 1, 0, 0]);
+        let layers = seg_layers(&one, false).unwrap();
+        assert_eq!(layers.difference.size, [2, 2]);
+        let [r, g, b] = crate::inspect::overlay::FALSE_POSITIVE;
+        assert_eq!(
+            layers.difference.pixels[0],
+            egui::Color32::from_rgba_unmultiplied(r, g, b, 255)
+        );
+        assert_eq!(layers.prediction.pixels[3].a(), 0);
+    }
+}

@@ -1,0 +1,323 @@
+//! The Inspector for segmentation runs: a run's validation images one by one (arrow keys or
+//! buttons, in split order or worst Dice first), each with independently toggled overlay
+//! layers (prediction, ground truth, difference) filled or as outlines at a chosen opacity,
+//! the image's Dice (per class for multi-class runs) and a legend of the colours.
+
+use std::path::Path;
+
+use crate::app::UiCommand;
+use crate::app::inspect::{InspectCommand, InspectData, Loading, RunKey};
+use crate::app::inspect_seg::{SegCommand, SegLayerKey};
+use crate::app::seg_jobs::SegInspection;
+use crate::inspect::overlay::{FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_CLASS, class_colour};
+use crate::ui::inspect_widgets::image_layers_ui;
+use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
+
+/// The order the images are stepped through.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SegOrder {
+    /// The validation split's order.
+    #[default]
+    Split,
+    /// Lowest Dice first.
+    WorstFirst,
+}
+
+impl SegOrder {
+    fn name(self) -> &'static str {
+        match self {
+            SegOrder::Split => "Validation order",
+            SegOrder::WorstFirst => "Worst Dice first",
+        }
+    }
+}
+
+/// Which overlay layers are drawn, and how.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SegLayers {
+    /// The predicted classes.
+    pub prediction: bool,
+    /// The true classes.
+    pub ground_truth: bool,
+    /// False positives and negatives.
+    pub difference: bool,
+    /// Outlines instead of filled regions.
+    pub outlines: bool,
+    /// Opacity of the layers, `0..=1`.
+    pub opacity: f32,
+}
+
+impl Default for SegLayers {
+    fn default() -> Self {
+        Self {
+            prediction: true,
+            ground_truth: false,
+            difference: false,
+            outlines: false,
+            opacity: 0.5,
+        }
+    }
+}
+
+/// The segmentation inspector's state.
+#[derive(Default)]
+pub struct SegInspectorView {
+    order: SegOrder,
+    /// Position in the ordered list.
+    position: usize,
+    layers: SegLayers,
+    /// (run, order) and the list made for them.
+    listed: Option<(String, SegOrder, Vec<usize>)>,
+    /// The image index shown in the last frame.
+    shown: Option<usize>,
+}
+
+impl SegInspectorView {
+    /// The validation image index shown in the last frame.
+    pub fn shown(&self) -> Option<usize> {
+        self.shown
+    }
+
+    /// The layer settings.
+    pub fn layers(&self) -> SegLayers {
+        self.layers
+    }
+
+    /// Lays out segmentation run `run` of the project at `project`.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        project: &Path,
+        run: &str,
+        data: &InspectData,
+        thumbnails: &mut ThumbnailCache,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        self.shown = None;
+        let key: RunKey = (project.to_owned(), run.to_owned());
+        let inspection = match data.seg.runs.get(&key) {
+            None => {
+                commands.push(UiCommand::Inspect(InspectCommand::Seg(SegCommand::Load(
+                    key,
+                ))));
+                ui.spinner();
+                return;
+            }
+            Some(Loading::Running { done, total }) => {
+                let fraction = *done as f32 / (*total).max(1) as f32;
+                ui.add(egui::ProgressBar::new(fraction).text(format!(
+                    "Segmenting the validation images of {run}: {done} of {total}"
+                )));
+                return;
+            }
+            Some(Loading::Failed(message)) => {
+                ui.colored_label(ui.visuals().error_fg_color, message);
+                return;
+            }
+            Some(Loading::Ready(inspection)) => inspection,
+        };
+        let list = self.list(run, inspection);
+        self.toolbar_ui(ui, list.len());
+        self.position = self.position.min(list.len().saturating_sub(1));
+        let Some(&index) = list.get(self.position) else {
+            ui.label("The run has no validation images.");
+            return;
+        };
+        self.shown = Some(index);
+        ui.separator();
+        egui::ScrollArea::vertical()
+            .id_salt("inspector_seg_body")
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                ui.horizontal_top(|ui| {
+                    self.image_ui(ui, &key, inspection, index, data, thumbnails, commands);
+                    ui.vertical(|ui| {
+                        dice_ui(ui, inspection, index);
+                        ui.separator();
+                        self.layer_controls_ui(ui);
+                        ui.separator();
+                        legend_ui(ui, inspection);
+                        ui.separator();
+                        ui.weak(
+                            "Grad-CAM, embeddings, neighbours and the confusion matrix are \
+                             made for classification runs.",
+                        );
+                    });
+                });
+            });
+    }
+
+    /// The ordered list for `run`, made again when the run or the order changed.
+    fn list(&mut self, run: &str, inspection: &SegInspection) -> Vec<usize> {
+        match &self.listed {
+            Some((r, o, list)) if r == run && *o == self.order => list.clone(),
+            _ => {
+                let list = match self.order {
+                    SegOrder::Split => (0..inspection.images.len()).collect(),
+                    SegOrder::WorstFirst => inspection.worst_first(),
+                };
+                self.listed = Some((run.to_owned(), self.order, list.clone()));
+                list
+            }
+        }
+    }
+
+    fn toolbar_ui(&mut self, ui: &mut egui::Ui, count: usize) {
+        let typing = ui.ctx().memory(|m| m.focused().is_some());
+        let (left, right) = ui.ctx().input_mut(|i| {
+            (
+                !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft),
+                !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight),
+            )
+        });
+        ui.horizontal(|ui| {
+            let before = self.order;
+            egui::ComboBox::new("inspect_seg_order", "Order")
+                .selected_text(self.order.name())
+                .show_ui(ui, |ui| {
+                    for order in [SegOrder::Split, SegOrder::WorstFirst] {
+                        ui.selectable_value(&mut self.order, order, order.name());
+                    }
+                });
+            if self.order != before {
+                self.position = 0;
+            }
+            let previous = ui.button("Previous").on_hover_text("Left arrow").clicked();
+            let next = ui.button("Next").on_hover_text("Right arrow").clicked();
+            if (previous || left) && self.position > 0 {
+                self.position -= 1;
+            }
+            if (next || right) && self.position + 1 < count {
+                self.position += 1;
+            }
+            ui.label(format!(
+                "Image {} of {count}",
+                (self.position + 1).min(count)
+            ));
+        });
+    }
+
+    /// The image with its chosen layers (asked for when missing) and its id.
+    #[allow(clippy::too_many_arguments)] // The view's pieces, passed apart for the borrows.
+    fn image_ui(
+        &self,
+        ui: &mut egui::Ui,
+        key: &RunKey,
+        inspection: &SegInspection,
+        index: usize,
+        data: &InspectData,
+        thumbnails: &mut ThumbnailCache,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let image = &inspection.images[index];
+        let layers = self.layers;
+        let any = layers.prediction || layers.ground_truth || layers.difference;
+        let layer_key = SegLayerKey {
+            run: key.clone(),
+            index,
+            outline: layers.outlines,
+        };
+        let state = if any {
+            let state = data.seg.layers.get(&layer_key);
+            if state.is_none() {
+                let command = SegCommand::Layers(layer_key);
+                commands.push(UiCommand::Inspect(InspectCommand::Seg(command)));
+            }
+            state
+        } else {
+            None
+        };
+        ui.vertical(|ui| {
+            let side = ui
+                .available_height()
+                .clamp(160.0, 480.0)
+                .min(ui.available_width() * 0.6);
+            let mut drawn = Vec::new();
+            if let Some(Loading::Ready(textures)) = state {
+                for (on, texture) in [
+                    (layers.prediction, &textures.prediction),
+                    (layers.ground_truth, &textures.ground_truth),
+                    (layers.difference, &textures.difference),
+                ] {
+                    if on {
+                        drawn.push((texture, layers.opacity));
+                    }
+                }
+            }
+            let path = Some(image.path.as_path());
+            image_layers_ui(ui, thumbnails, path, ThumbnailSize::Preview, side, &drawn);
+            ui.label(format!("Image: {}", image.id));
+            let (width_px, height_px) = image.size_px;
+            ui.weak(format!("{width_px} x {height_px} px"));
+            match state {
+                Some(Loading::Running { .. }) => {
+                    ui.horizontal(|ui| {
+                        ui.spinner();
+                        ui.label("Drawing the overlays…");
+                    });
+                }
+                Some(Loading::Failed(message)) => {
+                    ui.colored_label(ui.visuals().error_fg_color, message);
+                }
+                _ => {}
+            }
+        });
+    }
+
+    fn layer_controls_ui(&mut self, ui: &mut egui::Ui) {
+        let layers = &mut self.layers;
+        ui.label("Overlay layers");
+        ui.checkbox(&mut layers.prediction, "Prediction");
+        ui.checkbox(&mut layers.ground_truth, "Ground truth");
+        ui.checkbox(&mut layers.difference, "Difference");
+        ui.checkbox(&mut layers.outlines, "Outlines")
+            .on_hover_text("Draw only the borders of the regions");
+        ui.add(egui::Slider::new(&mut layers.opacity, 0.05..=1.0).text("Overlay opacity"));
+    }
+}
+
+/// The image's Dice (per class for multi-class runs) and the run's mean.
+fn dice_ui(ui: &mut egui::Ui, inspection: &SegInspection, index: usize) {
+    let scores = &inspection.images[index].dice;
+    let heading = match inspection.score(index) {
+        Some(score) if inspection.binary() => format!("Dice: {score:.3}"),
+        Some(score) => format!("Dice: {score:.3} (mean over foreground classes)"),
+        None => "Dice: n/a (no foreground in the prediction or the ground truth)".to_owned(),
+    };
+    ui.heading(heading);
+    if !inspection.binary() {
+        for (class, score) in scores.per_class.iter().enumerate().skip(1) {
+            let name = inspection.classes.get(class).map_or("?", String::as_str);
+            let value = score.map_or_else(|| "absent".to_owned(), |s| format!("{s:.3}"));
+            ui.label(format!("Dice of {name}: {value}"));
+        }
+    }
+    if let Some(mean) = inspection.mean_score() {
+        ui.label(format!(
+            "Mean Dice over {} validation images: {mean:.3}",
+            inspection.images.len()
+        ));
+    }
+}
+
+/// Colour swatches: the classes (prediction and ground truth) and the kinds of error.
+fn legend_ui(ui: &mut egui::Ui, inspection: &SegInspection) {
+    ui.label("Legend");
+    let swatch = |ui: &mut egui::Ui, [r, g, b]: [u8; 3], text: &str| {
+        ui.horizontal(|ui| {
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+            ui.painter()
+                .rect_filled(rect, 2.0, egui::Color32::from_rgb(r, g, b));
+            ui.label(text);
+        });
+    };
+    for (class, name) in inspection.classes.iter().enumerate().skip(1) {
+        let colour = class_colour(u8::try_from(class).unwrap_or(u8::MAX));
+        swatch(ui, colour, &format!("{name} (prediction, ground truth)"));
+    }
+    swatch(ui, FALSE_POSITIVE, "False positive (predicted, not true)");
+    swatch(ui, FALSE_NEGATIVE, "False negative (true, missed)");
+    if !inspection.binary() {
+        swatch(ui, WRONG_CLASS, "Wrong foreground class");
+    }
+}
