@@ -1,7 +1,8 @@
 //! Embedding-extraction benchmark (not a timed test): pooled embeddings of pretrained
 //! MobileNetV2 and EfficientNet-Lite0 at 224 px, batch 32, on fixed random normalised
 //! images. Ours: the frozen bfloat16 copy of the backbone the linear probe uses
-//! (`Classifier::bf16_backbone`) in channels-last, inputs made channels-last and bf16 per
+//! (`Classifier::bf16_backbone`: bf16 but for its first layers, `model::precision`) in
+//! channels-last, inputs made channels-last (and bf16 from the first bf16 layer on) per
 //! batch, embeddings cast back to f32; PyTorch (`torch_embed_speed.py`): eager under
 //! `torch.inference_mode()` with `torch.autocast("cpu", dtype=torch.bfloat16)` and
 //! channels-last. Interleaved for `ROUNDS` rounds; prints images/s (median) of both and the
@@ -20,10 +21,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use common::probe_agreement::{Probe, fashion_mnist, share_equal};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use transfer_workbench::data::window::WindowSetting;
-use transfer_workbench::model::{Backbone, WeightsChoice, load_backbone};
+use transfer_workbench::model::{Backbone, WeightsChoice, load_backbone, precision};
 use transfer_workbench::train::classifier::{Classifier, channels_last, to_channels_last};
 use transfer_workbench::train::project_source::{EvalTransform, load_images_with};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
@@ -45,11 +47,14 @@ fn main() -> Result<()> {
     );
     let scratch = tempfile::tempdir()?;
     let paths = agreement_paths(common::env_count("TW_AGREEMENT_IMAGES", 500))?;
+    let probe_train = common::env_count("TW_PROBE_TRAIN", 1000);
+    let probe_test = common::env_count("TW_PROBE_TEST", 1000);
     let mut summary = Vec::new();
     for name in MODELS {
         let speed = speed(name, batches, rounds, threads)?;
         let agreement = agreement(name, &paths, scratch.path(), threads)?;
-        let line = format!("{name}: {speed}; {agreement}");
+        let probe = probe_agreement(name, probe_train, probe_test)?;
+        let line = format!("{name}: {speed}; {agreement}; {probe}");
         println!("{line}");
         summary.push(line);
     }
@@ -103,7 +108,8 @@ fn speed(name: &str, batches: usize, rounds: usize, threads: usize) -> Result<St
 /// One batch as the probe runs it: the loader's contiguous f32 batch made channels-last and
 /// bf16, the frozen copy's pooled embedding, back to f32.
 fn embed_batch(backbone: &dyn Backbone, images: &Tensor) -> Result<Tensor> {
-    let images = channels_last(images)?.f_to_kind(Kind::BFloat16)?;
+    let images = channels_last(images)?;
+    let images = precision::inference_input(&images, backbone.info().name)?;
     let out = tch::no_grad(|| backbone.forward_t(&images, false))?;
     Ok(out.embedding.f_to_kind(Kind::Float)?)
 }
@@ -201,7 +207,7 @@ fn agreement(name: &str, paths: &[PathBuf], scratch: &Path, threads: usize) -> R
         "images failed: {:?}",
         loaded.failed
     );
-    let bf16 = bf16_copy(&fp32.vs, name)?;
+    let bf16 = bf16_copy(&fp32.vs, name, true)?;
     let ours_fp32 = top1(fp32.model.as_ref(), &loaded.images, Kind::Float)?;
     let ours_bf16 = top1(bf16.1.as_ref(), &loaded.images, Kind::BFloat16)?;
     let probe_path = top1_f32_head(bf16.1.as_ref(), &fp32.vs, &loaded.images)?;
@@ -230,10 +236,14 @@ fn agreement(name: &str, paths: &[PathBuf], scratch: &Path, threads: usize) -> R
 
 /// A bf16 channels-last copy of a backbone with its ImageNet head, made as
 /// `Classifier::bf16_backbone` makes the probe's copy.
-fn bf16_copy(source: &VarStore, name: &str) -> Result<(VarStore, Box<dyn Backbone>)> {
-    let mut copy = load_backbone(name, true, &WeightsChoice::Random, Device::Cpu)?;
+fn bf16_copy(
+    source: &VarStore,
+    name: &str,
+    imagenet_head: bool,
+) -> Result<(VarStore, Box<dyn Backbone>)> {
+    let mut copy = load_backbone(name, imagenet_head, &WeightsChoice::Random, Device::Cpu)?;
     copy.vs.copy(source)?;
-    copy.vs.bfloat16();
+    precision::to_inference_bf16(&mut copy.vs, name)?;
     copy.vs.freeze();
     to_channels_last(&copy.vs)?;
     Ok((copy.vs, copy.model))
@@ -245,7 +255,11 @@ fn top1(model: &dyn Backbone, images: &Tensor, kind: Kind) -> Result<Vec<i64>> {
     let mut classes = Vec::new();
     for start in (0..n).step_by(BATCH as usize) {
         let batch = images.f_narrow(0, start, BATCH.min(n - start))?;
-        let batch = channels_last(&batch)?.f_to_kind(kind)?;
+        let batch = match kind {
+            Kind::BFloat16 => precision::inference_input(&batch, model.info().name)?,
+            _ => batch.f_to_kind(kind)?,
+        };
+        let batch = channels_last(&batch)?;
         let out = tch::no_grad(|| model.forward_t(&batch, false))?;
         let logits = out.logits.context("the model has no ImageNet head")?;
         let best = logits.f_to_kind(Kind::Float)?.f_argmax(1, false)?;
@@ -274,7 +288,61 @@ fn top1_f32_head(bf16: &dyn Backbone, fp32: &VarStore, images: &Tensor) -> Resul
     Ok(classes)
 }
 
-fn share_equal(a: &[i64], b: &[i64]) -> f64 {
-    let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
-    same as f64 / a.len().max(1) as f64
+/// The task-level check: a linear probe on Fashion-MNIST embeddings (the eval transform at
+/// 224 px), float32 backbone against the bf16 copy, as a report fragment.
+fn probe_agreement(name: &str, train: usize, test: usize) -> Result<String> {
+    let fp32 = load_backbone(name, false, &WeightsChoice::Pretrained, Device::Cpu)?;
+    let transform = EvalTransform {
+        size_px: SIZE_PX as u32,
+        normalization: fp32.model.info().normalization,
+        window: WindowSetting::Auto,
+        segmentation: false,
+        crop_fraction: 1.0,
+    };
+    let (train_set, test_set) = fashion_mnist(train, test)?;
+    let bf16 = bf16_copy(&fp32.vs, name, false)?;
+    let mut embeddings = Vec::new();
+    for set in [&train_set, &test_set] {
+        let loaded = load_images_with(&set.paths, &transform)?;
+        anyhow::ensure!(loaded.failed.is_empty(), "failed: {:?}", loaded.failed);
+        embeddings.push((
+            embed_all(fp32.model.as_ref(), &loaded.images, Kind::Float)?,
+            embed_all(bf16.1.as_ref(), &loaded.images, Kind::BFloat16)?,
+        ));
+    }
+    let [(train_fp32, train_bf16), (test_fp32, test_bf16)] =
+        <[(Tensor, Tensor); 2]>::try_from(embeddings).map_err(|_| anyhow::anyhow!("two sets"))?;
+    let probe = Probe::fit(&train_fp32, &train_set.labels, 10)?;
+    let on_fp32 = probe.predict(&test_fp32)?;
+    let on_bf16 = probe.predict(&test_bf16)?;
+    let bf16_probe = Probe::fit(&train_bf16, &train_set.labels, 10)?;
+    let bf16_on_bf16 = bf16_probe.predict(&test_bf16)?;
+    Ok(format!(
+        "linear probe on Fashion-MNIST ({} train / {} test images): top-1 agreement of the \
+         fp32-trained probe on bf16 vs fp32 test embeddings {:.1}% (target >= 99%); test \
+         accuracy fp32 embeddings {:.3}, bf16 embeddings (probe trained on bf16, as the app \
+         caches them) {:.3}",
+        train_set.paths.len(),
+        test_set.paths.len(),
+        100.0 * share_equal(&on_fp32, &on_bf16),
+        share_equal(&on_fp32, &test_set.labels),
+        share_equal(&bf16_on_bf16, &test_set.labels),
+    ))
+}
+
+/// Pooled embeddings `[N, D]` (f32) of `images` run in `kind` and channels-last by batches.
+fn embed_all(model: &dyn Backbone, images: &Tensor, kind: Kind) -> Result<Tensor> {
+    let n = images.size()[0];
+    let mut rows = Vec::new();
+    for start in (0..n).step_by(BATCH as usize) {
+        let batch = images.f_narrow(0, start, BATCH.min(n - start))?;
+        let batch = match kind {
+            Kind::BFloat16 => precision::inference_input(&batch, model.info().name)?,
+            _ => batch.f_to_kind(kind)?,
+        };
+        let batch = channels_last(&batch)?;
+        let out = tch::no_grad(|| model.forward_t(&batch, false))?;
+        rows.push(out.embedding.f_to_kind(Kind::Float)?);
+    }
+    Ok(Tensor::f_cat(&rows, 0)?)
 }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each benchmark uses a part.
 
+pub mod probe_agreement;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -176,6 +176,17 @@ pub fn batch_norm(
     )
 }
 
+/// `xs` in the precision of `weight` (a shallow copy when it already is): layers follow their
+/// weights, so a store converted in part (see [`crate::model::precision`]) runs as mixed
+/// precision.
+fn in_kind_of(xs: &Tensor, weight: &Tensor) -> Result<Tensor, tch::TchError> {
+    if xs.kind() == weight.kind() {
+        Ok(xs.shallow_clone())
+    } else {
+        xs.f_to_kind(weight.kind())
+    }
+}
+
 /// A fallible 2-D convolution with symmetric padding; counts its multiply-adds.
 pub fn conv2d(
     conv: &nn::Conv2D,
@@ -184,6 +195,7 @@ pub fn conv2d(
     padding: i64,
     groups: i64,
 ) -> Result<Tensor, tch::TchError> {
+    let xs = &in_kind_of(xs, &conv.ws)?;
     let ys = xs.f_conv2d(
         &conv.ws,
         conv.bs.as_ref(),
@@ -200,6 +212,7 @@ pub fn conv2d(
 
 /// A fallible linear layer forward pass; counts its multiply-adds.
 pub fn linear(layer: &nn::Linear, xs: &Tensor) -> Result<Tensor, tch::TchError> {
+    let xs = &in_kind_of(xs, &layer.ws)?;
     let ys = xs.f_linear(&layer.ws, layer.bs.as_ref())?;
     let in_features = layer.ws.size().get(1).copied().unwrap_or(0);
     flops::record(ys.numel() as u64 * in_features as u64);

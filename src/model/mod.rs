@@ -14,6 +14,7 @@ pub mod layers;
 pub mod load;
 pub mod mobilenet_v2;
 pub mod mobilenet_v3;
+pub mod precision;
 pub mod resnet;
 pub mod seg_decoder;
 pub mod torch_zip;

@@ -42,7 +42,11 @@ pub fn cache_key(
             format!("file:{}", blake3::hash(&bytes).to_hex())
         }
     };
-    let precision = if bf16 { "bf16" } else { "f32" };
+    let precision = if bf16 {
+        crate::model::precision::BF16_RECIPE
+    } else {
+        "f32"
+    };
     let text = format!(
         "{}\n{}\n{}\n{}\n{precision}",
         config.backbone,

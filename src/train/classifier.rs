@@ -66,7 +66,8 @@ impl Classifier {
     }
 
     /// A frozen bfloat16 copy of the backbone (for inference passes): built like the
-    /// original, its variables copied, then converted.
+    /// original, its variables copied, then converted except its precision-sensitive first
+    /// layers ([`crate::model::precision`]). Feed it bf16 images.
     pub fn bf16_backbone(&self) -> Result<(VarStore, Box<dyn Backbone>), TrainError> {
         let name = self.backbone.info().name;
         let loaded = load_backbone(name, false, &WeightsChoice::Random, self.device())?;
@@ -81,7 +82,7 @@ impl Classifier {
             Ok(())
         })?;
         let mut vs = loaded.vs;
-        vs.bfloat16();
+        crate::model::precision::to_inference_bf16(&mut vs, name)?;
         vs.freeze();
         Ok((vs, loaded.model))
     }

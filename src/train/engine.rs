@@ -215,7 +215,8 @@ fn probe_features(
                 let embedding = match &bf16 {
                     Some((_, backbone)) => {
                         model.backbone_passes += 1;
-                        let images = images.f_to_kind(Kind::BFloat16)?;
+                        let name = backbone.info().name;
+                        let images = crate::model::precision::inference_input(&images, name)?;
                         tch::no_grad(|| backbone.forward_t(&images, false))?.embedding
                     }
                     None => model.embed(&images, false)?,
