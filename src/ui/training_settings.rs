@@ -70,7 +70,8 @@ fn row(
     response
 }
 
-/// A combo box of `(value, text)` choices.
+/// A combo box of `(value, text)` choices; its response is changed when a choice changed
+/// `value` (egui's `show_ui` alone never marks it).
 fn choice<T: PartialEq + Clone>(
     ui: &mut egui::Ui,
     id: &str,
@@ -81,14 +82,19 @@ fn choice<T: PartialEq + Clone>(
         .iter()
         .find(|(v, _)| v == value)
         .map_or("", |(_, text)| *text);
-    egui::ComboBox::from_id_salt(id)
+    let mut changed = false;
+    let mut response = egui::ComboBox::from_id_salt(id)
         .selected_text(selected)
         .show_ui(ui, |ui| {
             for (v, text) in choices {
-                ui.selectable_value(value, v.clone(), *text);
+                changed |= ui.selectable_value(value, v.clone(), *text).changed();
             }
         })
-        .response
+        .response;
+    if changed {
+        response.mark_changed();
+    }
+    response
 }
 
 /// Draws the settings of `draft`; `task` decides which metrics can be monitored.
