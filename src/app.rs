@@ -9,6 +9,7 @@ mod projects;
 pub mod runs;
 mod shortcuts;
 pub mod training;
+mod training_settings;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
