@@ -11,6 +11,7 @@ pub mod runs;
 pub mod seg_jobs;
 mod shortcuts;
 pub mod training;
+mod training_settings;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 use super::{AppEvent, UiCommand};
 use crate::data::report::ValidationReport;
 use crate::data::scan::{DatasetIndex, scan_until};
-use crate::project::{OpenProject, Project, load_project, save_project};
+use crate::project::{OpenProject, Project, update_project};
 use crate::ui::thumbnails::{ThumbnailCache, ThumbnailJob, ThumbnailSize, render_job};
 
 /// Threads rendering thumbnails.
@@ -226,11 +226,8 @@ impl super::WorkbenchApp {
             UiCommand::SetDatasetWindow(dir, window) => {
                 let target = dir.clone();
                 self.spawn(ctx, "project-save", move || {
-                    let saved = load_project(&dir)
-                        .and_then(|mut project| {
-                            project.dataset.window = window;
-                            save_project(&dir, &project).map(|()| Box::new(project))
-                        })
+                    let saved = update_project(&dir, |project| project.dataset.window = window)
+                        .map(Box::new)
                         .map_err(|e| e.to_string());
                     AppEvent::ProjectSaved(target, saved)
                 });

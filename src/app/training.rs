@@ -14,6 +14,7 @@ pub use super::live_run::{LiveRun, LiveStatus};
 pub use super::runs::{RunCurves, RunStatus, RunSummary, list_runs};
 use super::{AppEvent, UiCommand, WorkbenchApp};
 use crate::export::{ExportOptions, ExportReport, export_run};
+use crate::project::TrainingSettings;
 use crate::train::run::{EpochRecord, RunDir};
 use crate::train::{
     BatchSource, ChannelSink, JobSpec, LrFinderOptions, LrFinderResult, ProjectSource, TrainConfig,
@@ -55,6 +56,13 @@ pub enum TrainingCommand {
     },
     /// List the project's runs.
     ListRuns(PathBuf),
+    /// Save the settings of the project's next run into its project file.
+    SaveSettings {
+        /// The project folder.
+        dir: PathBuf,
+        /// The settings.
+        settings: Box<TrainingSettings>,
+    },
     /// Read a run's stored history.
     LoadHistory {
         /// The project folder.
@@ -153,6 +161,8 @@ pub struct TrainingRuntime {
     pub export: ExportState,
     /// The job sent its last event (its thread is about to end).
     job_ended: bool,
+    /// Saves of the settings into the project files.
+    pub(super) settings_saves: super::training_settings::SettingsSaves,
 }
 
 impl TrainingRuntime {
@@ -236,6 +246,9 @@ impl WorkbenchApp {
                         .map_err(|e| e.to_string());
                     AppEvent::Training(TrainingEvent::LrFound(result))
                 });
+            }
+            TrainingCommand::SaveSettings { dir, settings } => {
+                self.save_training_settings(ctx, dir, *settings)
             }
             TrainingCommand::ListRuns(dir) => {
                 self.training.runs.insert(dir.clone(), RunsState::Loading);
@@ -416,6 +429,11 @@ impl WorkbenchApp {
     /// The Training tab's runtime state (curves, runs, jobs).
     pub fn training(&self) -> &TrainingRuntime {
         &self.training
+    }
+
+    /// The Training tab's settings of the project in `dir`, once the tab was shown for it.
+    pub fn training_draft(&self, dir: &Path) -> Option<&crate::ui::training_settings::Draft> {
+        self.training_view.draft(dir)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use super::{CURRENT_VERSION, Project};
 
@@ -91,6 +92,26 @@ pub fn save_project(dir: &Path, project: &Project) -> Result<(), ProjectError> {
     result.map_err(write_err)
 }
 
+/// Serialises the read-modify-write edits of project files within this process.
+static PROJECT_EDITS: Mutex<()> = Mutex::new(());
+
+/// Loads `dir/project.ron`, applies `edit`, and saves the result when it changed. Edits
+/// through this function never interleave within the process, so none is lost to another.
+/// Returns the project as it now is on disk.
+pub fn update_project(
+    dir: &Path,
+    edit: impl FnOnce(&mut Project),
+) -> Result<Project, ProjectError> {
+    let _edits = PROJECT_EDITS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut project = load_project(dir)?;
+    let before = project.clone();
+    edit(&mut project);
+    if project != before {
+        save_project(dir, &project)?;
+    }
+    Ok(project)
+}
+
 /// Before a damaged project file is replaced, keeps it as `project.ron.damaged-<unix secs>`
 /// so whatever the user had can still be recovered by hand.
 fn backup_if_damaged(path: &Path) -> std::io::Result<()> {
@@ -139,6 +160,62 @@ mod tests {
         assert_eq!(project.version, CURRENT_VERSION);
         assert_eq!(project.backbone, "mobilenet_v2");
         assert_eq!(project.dataset, crate::project::DatasetConfig::default());
+    }
+
+    #[test]
+    fn current_version_without_training_settings_loads_and_keeps_them_once_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "(version: 1, name: \"x\", task: Classification, data: Path(\"data\"), \
+                    backbone: \"resnet18\", input_size_px: 64, dataset: (min_side_px: 8))";
+        std::fs::write(dir.path().join(PROJECT_FILE), text).unwrap();
+        let project = load_project(dir.path()).unwrap();
+        assert_eq!(project.training, None);
+        assert_eq!(project.input_size_px, 64);
+
+        let mut settings = crate::project::TrainingSettings::default();
+        settings.config.backbone = "mobilenet_v2".into();
+        settings.config.input_size_px = 96;
+        settings.config.epochs = 4;
+        let saved = update_project(dir.path(), |p| p.set_training(settings.clone())).unwrap();
+        let loaded = load_project(dir.path()).unwrap();
+        assert_eq!(loaded, saved);
+        assert_eq!(loaded.training, Some(settings));
+        assert_eq!(
+            (loaded.backbone.as_str(), loaded.input_size_px),
+            ("mobilenet_v2", 96)
+        );
+        assert_eq!(loaded.dataset.min_side_px, 8);
+    }
+
+    #[test]
+    fn unchanged_edit_does_not_rewrite_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // Hand-written text with a comment: an edit that changes nothing keeps it.
+        let text = "// kept\n(version: 1, name: \"x\")\n";
+        std::fs::write(dir.path().join(PROJECT_FILE), text).unwrap();
+        let project = update_project(dir.path(), |p| p.name = "x".into()).unwrap();
+        assert_eq!(project.name, "x");
+        let on_disk = std::fs::read_to_string(dir.path().join(PROJECT_FILE)).unwrap();
+        assert_eq!(on_disk, text);
+    }
+
+    #[test]
+    fn the_demo_projects_still_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("projects");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(&root).unwrap() {
+            let dir = entry.unwrap().path();
+            if dir.join(PROJECT_FILE).is_file() {
+                let project = load_project(&dir).unwrap();
+                assert!(!project.name.is_empty(), "{}", dir.display());
+                loaded += 1;
+            }
+        }
+        assert!(
+            loaded >= 3,
+            "found {loaded} demo projects in {}",
+            root.display()
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod dataset;
 mod discover;
 mod io;
 mod ops;
+mod training;
 
 use std::path::{Path, PathBuf};
 
@@ -12,10 +13,11 @@ use serde::{Deserialize, Serialize};
 
 pub use dataset::{DatasetConfig, DatasetSourceKind};
 pub use discover::{ProjectEntry, discover_projects};
-pub use io::{PROJECT_FILE, ProjectError, load_project, save_project};
+pub use io::{PROJECT_FILE, ProjectError, load_project, save_project, update_project};
 pub use ops::{
     TRASH_DIR, create_project, delete_project, detect_task, duplicate_project, rename_project, slug,
 };
+pub use training::{DEFAULT_AUGMENT_PRESET, TrainingSettings};
 
 /// The project file version this build writes; older ones are migrated on load.
 pub const CURRENT_VERSION: u32 = 1;
@@ -94,6 +96,8 @@ pub struct Project {
     pub input_size_px: u32,
     /// How the data set is organised and read (window, mask encoding, checks).
     pub dataset: DatasetConfig,
+    /// The Training tab's settings of the next run (`None` until first edited).
+    pub training: Option<TrainingSettings>,
 }
 
 impl Default for Project {
@@ -107,7 +111,18 @@ impl Default for Project {
             backbone: "mobilenet_v2".to_owned(),
             input_size_px: 224,
             dataset: DatasetConfig::default(),
+            training: None,
         }
+    }
+}
+
+impl Project {
+    /// Keeps `settings` as the next run's, and their backbone and input size as the
+    /// project's.
+    pub fn set_training(&mut self, settings: TrainingSettings) {
+        self.backbone.clone_from(&settings.config.backbone);
+        self.input_size_px = settings.config.input_size_px;
+        self.training = Some(settings);
     }
 }
 

@@ -1,8 +1,8 @@
-//! The Training tab of the selected project: settings on the left; on the right the job
-//! controls (Start, Pause, Stop, LR finder), progress with ETA and throughput, the live
-//! charts, the log, and the project's runs, whose stored curves show when one is selected
-//! and which can be resumed or exported. Everything runs on workers through
-//! [`TrainingCommand`]s; this view only reads the runtime state.
+//! The Training tab of the selected project: settings on the left (saved into the project
+//! as they change); on the right the job controls (Start, Pause, Stop, LR finder), progress
+//! with ETA and throughput, the live charts, the log, and the project's runs, whose stored
+//! curves show when one is selected and which can be resumed or exported. Everything runs on
+//! workers through [`TrainingCommand`]s; this view only reads the runtime state.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,8 @@ pub struct TrainingView {
     template: TrainConfig,
     /// The next run's settings per project folder.
     drafts: HashMap<PathBuf, Draft>,
+    /// The settings as last read from or sent to each project file.
+    saved: HashMap<PathBuf, Draft>,
     /// The stored run whose curves are shown instead of the live ones.
     selected_run: Option<(PathBuf, String)>,
     /// The export window.
@@ -67,9 +69,16 @@ impl TrainingView {
         }
         self.show_newest_run(&row.dir, runtime, commands);
         let template = &self.template;
-        let draft = self.drafts.entry(row.dir.clone()).or_insert_with(|| {
-            Draft::for_project(template, &project.backbone, project.input_size_px)
-        });
+        let draft = self
+            .drafts
+            .entry(row.dir.clone())
+            .or_insert_with(|| match &project.training {
+                Some(saved) => Draft::from_saved(saved, &project.backbone, project.input_size_px),
+                None => Draft::for_project(template, &project.backbone, project.input_size_px),
+            });
+        self.saved
+            .entry(row.dir.clone())
+            .or_insert_with(|| draft.clone());
         egui::Panel::left("training_settings_panel")
             .resizable(true)
             .default_size(330.0)
@@ -96,6 +105,31 @@ impl TrainingView {
             });
         self.export
             .ui(ui.ctx(), &runtime.export, runtime.busy(), commands);
+        self.save_changed_settings(ui.ctx(), &row.dir, commands);
+    }
+
+    /// Once an edit is over (no pointer button held, so a drag saves once), changed
+    /// settings are saved into the project.
+    fn save_changed_settings(
+        &mut self,
+        ctx: &egui::Context,
+        dir: &Path,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let (Some(draft), Some(saved)) = (self.drafts.get(dir), self.saved.get_mut(dir)) else {
+            return;
+        };
+        if draft == saved || ctx.input(|i| i.pointer.any_down()) {
+            return;
+        }
+        saved.clone_from(draft);
+        commands.push(
+            TrainingCommand::SaveSettings {
+                dir: dir.to_owned(),
+                settings: Box::new(draft.to_saved()),
+            }
+            .into(),
+        );
     }
 
     /// The first time the project's runs are listed, and no job of this session trains it,

@@ -1,10 +1,11 @@
 //! The Training tab's settings panel: backbone with its facts, strategy and every
 //! hyper-parameter of [`TrainConfig`], each with a tooltip. The settings live in the view
-//! (one draft per project folder) and travel to the worker inside the Start command.
+//! (one draft per project folder), are saved into the project as they change, and travel to
+//! the worker inside the Start command.
 
 use crate::app::{FactsCache, UiCommand};
 use crate::model::backbone::known_backbones;
-use crate::project::Task;
+use crate::project::{DEFAULT_AUGMENT_PRESET, Task, TrainingSettings};
 use crate::train::{
     Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TrainConfig, WeightsSpec,
 };
@@ -33,7 +34,24 @@ impl Draft {
         fix_weights(&mut config);
         Self {
             config,
-            augment: "default".to_owned(),
+            augment: DEFAULT_AUGMENT_PRESET.to_owned(),
+        }
+    }
+
+    /// The settings saved in a project; the project's backbone and input size win.
+    pub fn from_saved(saved: &TrainingSettings, backbone: &str, input_size_px: u32) -> Self {
+        let mut draft = Self::for_project(&saved.config, backbone, input_size_px);
+        if AUGMENT_PRESETS.contains(&saved.augment.as_str()) {
+            draft.augment.clone_from(&saved.augment);
+        }
+        draft
+    }
+
+    /// The settings as the project keeps them.
+    pub fn to_saved(&self) -> TrainingSettings {
+        TrainingSettings {
+            config: self.to_config(),
+            augment: self.augment.clone(),
         }
     }
 
@@ -70,7 +88,8 @@ fn row(
     response
 }
 
-/// A combo box of `(value, text)` choices.
+/// A combo box of `(value, text)` choices; its response is changed when a choice changed
+/// `value` (egui's `show_ui` alone never marks it).
 fn choice<T: PartialEq + Clone>(
     ui: &mut egui::Ui,
     id: &str,
@@ -81,14 +100,19 @@ fn choice<T: PartialEq + Clone>(
         .iter()
         .find(|(v, _)| v == value)
         .map_or("", |(_, text)| *text);
-    egui::ComboBox::from_id_salt(id)
+    let mut changed = false;
+    let mut response = egui::ComboBox::from_id_salt(id)
         .selected_text(selected)
         .show_ui(ui, |ui| {
             for (v, text) in choices {
-                ui.selectable_value(value, v.clone(), *text);
+                changed |= ui.selectable_value(value, v.clone(), *text).changed();
             }
         })
-        .response
+        .response;
+    if changed {
+        response.mark_changed();
+    }
+    response
 }
 
 /// Draws the settings of `draft`; `task` decides which metrics can be monitored.
@@ -398,5 +422,40 @@ fn backbone_facts_ui(
             Some(p) => format!("Pretrained weights: {} (licence: {})", p.origin, p.licence),
             None => "No shipped pretrained weights: trains from random weights.".to_owned(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_survives_the_project_file_and_the_project_decides_the_backbone() {
+        let mut draft = Draft::for_project(&TrainConfig::default(), "resnet18", 64);
+        draft.config.epochs = 12;
+        draft.config.lr = 2.5e-4;
+        draft.augment = "strong".into();
+        let saved = draft.to_saved();
+        assert_eq!(
+            Some(saved.config.augment.clone()),
+            crate::data::augment::AugmentConfig::preset("strong")
+        );
+        let back = Draft::from_saved(&saved, "resnet18", 64);
+        assert_eq!(back.to_config(), draft.to_config());
+        assert_eq!(back.augment, "strong");
+        let other = Draft::from_saved(&saved, "mobilenet_v2", 96);
+        assert_eq!(
+            (other.config.backbone.as_str(), other.config.input_size_px),
+            ("mobilenet_v2", 96)
+        );
+        assert_eq!(other.config.epochs, 12);
+        let unknown = TrainingSettings {
+            augment: "wild".into(),
+            ..saved
+        };
+        assert_eq!(
+            Draft::from_saved(&unknown, "resnet18", 64).augment,
+            DEFAULT_AUGMENT_PRESET
+        );
     }
 }

@@ -1,0 +1,363 @@
+//! The Training tab's job controls and saved settings, driven through AccessKit with
+//! egui_kittest over the real app on a generated two-class folder (brightness decides the
+//! class): the LR finder's suggestion goes into the settings, settings edited in the tab
+//! are saved in the project and come back after a restart, Pause holds a run and Continue
+//! lets it finish, Stop ends a run as stopped and Resume takes it to its last epoch. The
+//! test steps frames until each state is reached (bounded loops on the app's state).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use egui::accesskit::Role;
+use egui_kittest::{Harness, kittest::Queryable};
+use transfer_workbench::app::training::{
+    LiveRun, LiveStatus, LrFindState, RunStatus, RunSummary, RunsState,
+};
+use transfer_workbench::app::{ProjectsState, WorkbenchApp};
+use transfer_workbench::project::{DataLocation, Project, Task, create_project, load_project};
+use transfer_workbench::train::{OptimizerKind, TrainConfig, WeightsSpec};
+
+/// libtorch's random generator is process-global: the tests of this binary that train take
+/// turns to stay repeatable.
+static TRAINING: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    TRAINING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type App = Harness<'static, WorkbenchApp>;
+
+/// dark/ and light/: 12 images of 36 px each, with a little texture.
+fn make_data(root: &Path) {
+    for (class, base) in [("dark", 40u8), ("light", 200u8)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for n in 0..12u32 {
+            image::RgbImage::from_fn(36, 36, |x, y| {
+                let v = base.wrapping_add(((x * 3 + y * 5 + n * 7) % 23) as u8);
+                image::Rgb([v, v, v])
+            })
+            .save(root.join(class).join(format!("{class}_{n:02}.png")))
+            .unwrap();
+        }
+    }
+}
+
+/// A projects folder holding one 32 px resnet18 project over a fresh data folder.
+fn make_project() -> (tempfile::TempDir, tempfile::TempDir) {
+    let projects = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    make_data(data.path());
+    let project = Project {
+        name: "Brightness".into(),
+        task: Task::Classification,
+        data: DataLocation::Path(data.path().to_owned()),
+        backbone: "resnet18".into(),
+        input_size_px: 32,
+        ..Project::default()
+    };
+    create_project(projects.path(), &project).unwrap();
+    (projects, data)
+}
+
+/// Steps frames until `done` holds (at most `timeout_secs`), without extra frames after.
+fn wait_for(app: &mut App, what: &str, timeout_secs: u64, done: impl Fn(&WorkbenchApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    while !done(app.state()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; status: {:?}, live: {:?}",
+            app.state().status(),
+            app.state()
+                .training()
+                .live
+                .as_ref()
+                .map(|l| (&l.status, &l.log))
+        );
+        app.step();
+        // Yields the core to the workers between frames; no assertion depends on it.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn live(app: &WorkbenchApp) -> &LiveRun {
+    app.training().live.as_ref().expect("a job of this session")
+}
+
+fn status(app: &WorkbenchApp) -> Option<LiveStatus> {
+    app.training().live.as_ref().map(|l| l.status.clone())
+}
+
+fn ended(app: &WorkbenchApp) -> bool {
+    matches!(
+        status(app),
+        Some(LiveStatus::Finished(_) | LiveStatus::Failed(_))
+    ) && !app.training().busy()
+}
+
+fn run_row(app: &WorkbenchApp, dir: &Path, id: &str) -> Option<RunSummary> {
+    match app.training().runs.get(dir) {
+        Some(RunsState::Ready(runs)) => runs.iter().find(|r| r.id == id).cloned(),
+        _ => None,
+    }
+}
+
+/// The app over `projects` on the Training tab of its project, the run list read.
+fn open_training_tab(projects: &Path, template: TrainConfig) -> (App, PathBuf) {
+    let dir = projects.to_owned();
+    let mut app = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1000.0))
+        .build_eframe(move |cc| {
+            WorkbenchApp::new(&cc.egui_ctx, dir).with_training_defaults(template)
+        });
+    wait_for(
+        &mut app,
+        "the project list",
+        60,
+        |app| matches!(app.projects(), ProjectsState::Ready(rows) if !rows.is_empty()),
+    );
+    let project_dir = match app.state().projects() {
+        ProjectsState::Ready(rows) => rows[0].dir.clone(),
+        _ => unreachable!(),
+    };
+    app.get_by_label("Training").click();
+    let listed = project_dir.clone();
+    wait_for(&mut app, "the run list", 60, move |app| {
+        matches!(app.training().runs.get(&listed), Some(RunsState::Ready(_)))
+    });
+    app.run_steps(2);
+    (app, project_dir)
+}
+
+/// Many small steps: batch 2 over the ~19 training images, one thread.
+fn small_steps(epochs: usize) -> TrainConfig {
+    TrainConfig {
+        weights: WeightsSpec::Random,
+        epochs,
+        batch_size: 2,
+        threads: Some(1),
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn lr_suggestion_and_edited_settings_are_saved_and_survive_a_restart() {
+    let _turn = turn();
+    let (projects, _data) = make_project();
+    let (mut app, dir) = open_training_tab(projects.path(), small_steps(1));
+    assert_eq!(
+        load_project(&dir).unwrap().training,
+        None,
+        "opening saves nothing"
+    );
+
+    app.get_by_label("Find learning rate").click();
+    wait_for(&mut app, "the LR finder", 300, |app| {
+        matches!(&app.training().lr_find, Some((_, LrFindState::Done(_))))
+    });
+    app.run_steps(2);
+    let Some((_, LrFindState::Done(result))) = &app.state().training().lr_find else {
+        unreachable!()
+    };
+    let result = result.clone().expect("the LR finder failed");
+    assert!(!result.losses.is_empty());
+    let suggestion = result
+        .suggested_lr
+        .expect("a suggestion on a learnable task");
+    app.get_by_label(&format!("Suggested learning rate: {suggestion:.1e}"));
+    assert_ne!(
+        app.state().training_draft(&dir).unwrap().config.lr,
+        suggestion
+    );
+    app.get_by_label("Use suggestion").click();
+    app.run_steps(2);
+    assert_eq!(
+        app.state().training_draft(&dir).unwrap().config.lr,
+        suggestion
+    );
+
+    // Two edits through the widgets: early stopping on, and SGD for AdamW.
+    app.get_by_label("patience").click();
+    app.run_steps(2);
+    app.get_by_role_and_label(Role::ComboBox, "Optimiser")
+        .click();
+    app.run_steps(3);
+    app.get_by_label("SGD").click();
+    app.run_steps(3);
+    let draft = app.state().training_draft(&dir).unwrap().clone();
+    assert!(draft.config.early_stopping.is_some());
+    assert!(matches!(draft.config.optimizer, OptimizerKind::Sgd { .. }));
+
+    // The edits reach the project file (saved on a worker).
+    let file_dir = dir.clone();
+    let wanted = draft.to_saved();
+    wait_for(&mut app, "the saved settings", 60, move |_| {
+        load_project(&file_dir).unwrap().training.as_ref() == Some(&wanted)
+    });
+    drop(app);
+
+    // A new app over the same folder, whose defaults differ, shows the saved settings.
+    let other_defaults = TrainConfig {
+        lr: 0.05,
+        ..small_steps(2)
+    };
+    let (app, dir_again) = open_training_tab(projects.path(), other_defaults);
+    assert_eq!(dir_again, dir);
+    let restored = app.state().training_draft(&dir).unwrap();
+    assert_eq!(restored, &draft);
+    assert_eq!(restored.config.lr, suggestion);
+    assert_eq!(restored.config.epochs, 1);
+    let optimiser = app.get_by_role_and_label(Role::ComboBox, "Optimiser");
+    assert_eq!(optimiser.value().as_deref(), Some("SGD"));
+}
+
+/// Pauses the running job from its first step: clicks Pause and waits until it holds.
+fn pause(app: &mut App) -> usize {
+    app.get_by_label("Pause").click();
+    wait_for(app, "the pause", 60, |app| {
+        matches!(status(app), Some(LiveStatus::Paused)) || ended(app)
+    });
+    assert_eq!(
+        status(app.state()),
+        Some(LiveStatus::Paused),
+        "the run ended before the pause took effect: give it more steps"
+    );
+    app.run_steps(2);
+    live(app.state()).steps_done
+}
+
+#[test]
+fn pause_holds_the_run_and_continue_lets_it_finish() {
+    let _turn = turn();
+    let (projects, _data) = make_project();
+    let epochs = 3;
+    let (mut app, dir) = open_training_tab(projects.path(), small_steps(epochs));
+    app.get_by_label("Start training").click();
+    wait_for(&mut app, "the first step", 300, |app| {
+        app.training()
+            .live
+            .as_ref()
+            .is_some_and(|l| l.steps_done > 0)
+            || ended(app)
+    });
+    let held_at = pause(&mut app);
+    let total = epochs * live(app.state()).steps_per_epoch;
+    assert!(held_at > 0 && held_at < total, "{held_at} of {total}");
+    app.get_by_label("run-001: paused");
+
+    // Frames go by (each yielding to the worker), and the run stays where it was.
+    for _ in 0..40 {
+        app.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(status(app.state()), Some(LiveStatus::Paused));
+    assert_eq!(live(app.state()).steps_done, held_at);
+    assert_eq!(live(app.state()).curves.step_loss.len(), held_at);
+
+    app.get_by_label("Continue").click();
+    wait_for(&mut app, "steps after the pause", 120, move |app| {
+        live(app).steps_done > held_at
+    });
+    wait_for(&mut app, "the end of the run", 300, ended);
+    let run = live(app.state());
+    assert_eq!(
+        run.status,
+        LiveStatus::Finished("completed".into()),
+        "{:?}",
+        run.log
+    );
+    assert_eq!(run.steps_done, total);
+    assert_eq!(run.curves.val_loss.len(), epochs);
+    assert!(run.log.iter().any(|l| l == "paused"));
+    assert!(run.log.iter().any(|l| l == "resumed"));
+    let listed = dir.clone();
+    wait_for(&mut app, "the finished run in the list", 60, move |app| {
+        run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunStatus::Finished)
+    });
+    assert_eq!(
+        run_row(app.state(), &dir, "run-001").unwrap().epochs,
+        (epochs, epochs)
+    );
+}
+
+#[test]
+fn stop_mid_run_then_resume_it_to_the_last_epoch() {
+    let _turn = turn();
+    let (projects, _data) = make_project();
+    let epochs = 3;
+    let (mut app, dir) = open_training_tab(projects.path(), small_steps(epochs));
+    app.get_by_label("Start training").click();
+    wait_for(&mut app, "the first epoch", 300, |app| {
+        app.training()
+            .live
+            .as_ref()
+            .is_some_and(|l| !l.curves.val_loss.is_empty())
+            || ended(app)
+    });
+    // Held first, so the stop lands mid-run whatever the machine's speed.
+    let held_at = pause(&mut app);
+    let epochs_done = live(app.state()).curves.val_loss.len();
+    assert!((1..epochs).contains(&epochs_done), "{epochs_done}");
+
+    app.get_by_label("Stop").click();
+    wait_for(&mut app, "the stop", 120, ended);
+    app.run_steps(2);
+    let run = live(app.state());
+    assert_eq!(
+        run.status,
+        LiveStatus::Finished("stopped".into()),
+        "{:?}",
+        run.log
+    );
+    // The charts keep what the run drew.
+    assert_eq!(run.curves.step_loss.len(), held_at);
+    assert_eq!(run.curves.val_loss.len(), epochs_done);
+    app.get_by_label("run-001: stopped");
+    app.get_by_label(&format!("Loss per step ({held_at} steps)"));
+
+    let listed = dir.clone();
+    wait_for(&mut app, "the stopped run in the list", 60, move |app| {
+        run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunStatus::Stopped)
+    });
+    let row = run_row(app.state(), &dir, "run-001").unwrap();
+    assert_eq!(row.epochs, (epochs_done, epochs));
+    assert!(row.resumable, "a stopped run keeps its last checkpoint");
+    assert!(
+        dir.join("runs/run-001/checkpoints/last.safetensors")
+            .is_file()
+    );
+    app.get_by_label("stopped");
+
+    app.get_by_label("Resume run-001").click();
+    wait_for(&mut app, "the resumed run to end", 300, |app| {
+        ended(app) && live(app).log.iter().any(|l| l.starts_with("resuming"))
+    });
+    let run = live(app.state());
+    assert_eq!(
+        run.status,
+        LiveStatus::Finished("completed".into()),
+        "{:?}",
+        run.log
+    );
+    let started = format!("run-001: started at epoch {} of {epochs}", epochs_done + 1);
+    assert!(
+        run.log.iter().any(|l| l.starts_with(&started)),
+        "{:?}",
+        run.log
+    );
+    assert_eq!(run.curves.val_loss.len(), epochs - epochs_done);
+    assert_eq!(run.steps_done, epochs * run.steps_per_epoch);
+    let listed = dir.clone();
+    wait_for(
+        &mut app,
+        "the resumed run finished in the list",
+        60,
+        move |app| {
+            run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunStatus::Finished)
+        },
+    );
+    let row = run_row(app.state(), &dir, "run-001").unwrap();
+    assert_eq!(row.epochs, (epochs, epochs));
+    assert!(!row.resumable);
+}
