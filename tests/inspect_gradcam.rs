@@ -169,6 +169,7 @@ impl BatchSource for Shapes {
             Ok(Batch {
                 images: Tensor::from_slice(&data).view([chosen.len() as i64, 3, s, s]),
                 targets: Tensor::from_slice(&labels).to_kind(Kind::Int64),
+                skipped: Vec::new(),
             })
         }))
     }

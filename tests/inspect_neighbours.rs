@@ -113,6 +113,7 @@ impl BatchSource for Pairs {
                     SIZE as i64,
                 ]),
                 targets: Tensor::from_slice(&targets).to_kind(Kind::Int64),
+                skipped: Vec::new(),
             })
         }))
     }

@@ -236,6 +236,7 @@ impl BatchSource for PoisonedSource {
                     Ok(Batch {
                         images,
                         targets: b.targets,
+                        skipped: b.skipped,
                     })
                 }),
         )

@@ -158,6 +158,9 @@ impl LiveRun {
                 "epoch {}: saved the {kind:?} checkpoint",
                 epoch + 1
             )),
+            TrainEvent::ImageSkipped { reason, .. } => {
+                self.log_line(format!("skipped from training: {reason}"));
+            }
             TrainEvent::Paused => {
                 self.status = LiveStatus::Paused;
                 self.first_step = None;

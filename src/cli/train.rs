@@ -25,18 +25,19 @@ pub struct TrainArgs {
     /// The project folder.
     pub project: PathBuf,
     /// probe (linear probe on cached embeddings), finetune, or staged (head warm-up, then
-    /// everything with discriminative learning rates).
-    #[arg(long, default_value = "finetune")]
-    pub strategy: String,
+    /// everything with discriminative learning rates). Options left out take the settings
+    /// saved in the project by the Training tab, else the defaults shown.
+    #[arg(long, value_name = "finetune")]
+    pub strategy: Option<String>,
     /// Number of epochs.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    #[arg(long, value_name = "10")]
+    pub epochs: Option<usize>,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f64,
+    #[arg(long, value_name = "0.001")]
+    pub lr: Option<f64>,
     /// Images per step.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    #[arg(long, value_name = "32")]
+    pub batch_size: Option<usize>,
     /// Square input size in pixels (default: the project's).
     #[arg(long, value_name = "PX")]
     pub input_size: Option<u32>,
@@ -44,11 +45,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub backbone: Option<String>,
     /// pretrained, random, or a weights file.
-    #[arg(long, default_value = "pretrained")]
-    pub weights: String,
+    #[arg(long, value_name = "pretrained")]
+    pub weights: Option<String>,
     /// Seed of initialisation, shuffling and augmentation.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[arg(long, value_name = "0")]
+    pub seed: Option<u64>,
     /// libtorch CPU threads (default: the number of physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -58,16 +59,16 @@ pub struct TrainArgs {
     pub task: String,
     /// The validation metric that picks the best checkpoint: loss, accuracy,
     /// balanced-accuracy, f1, auc (classification) or dice (segmentation).
-    #[arg(long, default_value = "loss")]
-    pub monitor: String,
+    #[arg(long, value_name = "loss")]
+    pub monitor: Option<String>,
     /// Training augmentation: none, light (flips, gentle crops), default, or strong
     /// (flips both ways, rotations, wide crops, tone changes).
-    #[arg(long, default_value = "default")]
-    pub augment: String,
+    #[arg(long, value_name = "default")]
+    pub augment: Option<String>,
     /// Classification evaluation: the centre crop's share of the resized image (0.875 as
     /// for ImageNet; 1.0 keeps the whole square, for objects that fill the frame).
-    #[arg(long, default_value_t = 0.875, value_name = "FRACTION")]
-    pub eval_crop: f32,
+    #[arg(long, value_name = "0.875")]
+    pub eval_crop: Option<f32>,
     /// Channels-last memory format (default: on the CPU, off on CUDA).
     #[arg(long, value_name = "BOOL")]
     pub channels_last: Option<bool>,
@@ -171,32 +172,7 @@ pub(super) fn make_source(
 /// Runs `train`.
 pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let project = load_project(&args.project)?;
-    let mut config = TrainConfig {
-        backbone: args.backbone.clone().unwrap_or(project.backbone),
-        weights: match args.weights.as_str() {
-            "pretrained" => WeightsSpec::Pretrained,
-            "random" => WeightsSpec::Random,
-            path => WeightsSpec::File(PathBuf::from(path)),
-        },
-        input_size_px: args.input_size.unwrap_or(project.input_size_px),
-        strategy: strategy(&args.strategy)?,
-        lr: args.lr,
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        seed: args.seed,
-        threads: args.threads,
-        task: task(&args.task)?,
-        monitor: monitor(&args.monitor)?,
-        channels_last: args.channels_last,
-        eval_crop_fraction: args.eval_crop,
-        augment: AugmentConfig::preset(&args.augment).with_context(|| {
-            format!(
-                "unknown augmentation '{}' (none, light, default or strong)",
-                args.augment
-            )
-        })?,
-        ..TrainConfig::default()
-    };
+    let mut config = run_config(&args, project)?;
     let mut frozen = match &args.resume {
         Some(id) => RunDir::open(&args.project, id)?.1,
         None => config.clone(),
@@ -233,6 +209,41 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The run's settings: those saved in the project by the Training tab (else the defaults),
+/// the project's backbone and input size, then every option given on the command line.
+fn run_config(args: &TrainArgs, project: crate::project::Project) -> anyhow::Result<TrainConfig> {
+    let mut config = project.training.map(|t| t.config).unwrap_or_default();
+    config.backbone = args.backbone.clone().unwrap_or(project.backbone);
+    config.input_size_px = args.input_size.unwrap_or(project.input_size_px);
+    config.task = task(&args.task)?;
+    if let Some(weights) = &args.weights {
+        config.weights = match weights.as_str() {
+            "pretrained" => WeightsSpec::Pretrained,
+            "random" => WeightsSpec::Random,
+            path => WeightsSpec::File(PathBuf::from(path)),
+        };
+    }
+    if let Some(name) = &args.strategy {
+        config.strategy = strategy(name)?;
+    }
+    if let Some(name) = &args.monitor {
+        config.monitor = monitor(name)?;
+    }
+    if let Some(name) = &args.augment {
+        config.augment = AugmentConfig::preset(name).with_context(|| {
+            format!("unknown augmentation '{name}' (none, light, default or strong)")
+        })?;
+    }
+    config.lr = args.lr.unwrap_or(config.lr);
+    config.epochs = args.epochs.unwrap_or(config.epochs);
+    config.batch_size = args.batch_size.unwrap_or(config.batch_size);
+    config.seed = args.seed.unwrap_or(config.seed);
+    config.eval_crop_fraction = args.eval_crop.unwrap_or(config.eval_crop_fraction);
+    config.threads = args.threads.or(config.threads);
+    config.channels_last = args.channels_last.or(config.channels_last);
+    Ok(config)
 }
 
 /// Runs the learning-rate range test and prints its curve and suggestion.
@@ -447,6 +458,10 @@ impl EventSink for BarSink {
                     if cached { "from the cache" } else { "computed" }
                 );
             }
+            TrainEvent::ImageSkipped { reason, .. } => match &self.bar {
+                Some(bar) => bar.println(format!("skipped from training: {reason}")),
+                None => eprintln!("skipped from training: {reason}"),
+            },
             TrainEvent::Failed { reason } => {
                 if let Some(bar) = self.bar.take() {
                     bar.abandon();
@@ -455,5 +470,69 @@ impl EventSink for BarSink {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use crate::project::{Project, TrainingSettings};
+    use crate::train::OptimizerKind;
+
+    fn train_args(extra: &[&str]) -> TrainArgs {
+        let mut argv = vec!["transfer-workbench", "train", "some/project"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Train(args)) => args,
+            other => panic!("not train: {other:?}"),
+        }
+    }
+
+    /// Options left out take the Training tab's saved settings; given ones win.
+    #[test]
+    fn the_saved_settings_are_the_defaults_and_options_override_them() {
+        let mut project = Project {
+            backbone: "efficientnet_lite0".into(),
+            input_size_px: 96,
+            ..Project::default()
+        };
+        let sgd = OptimizerKind::Sgd {
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 0.0,
+        };
+        project.training = Some(TrainingSettings {
+            config: TrainConfig {
+                epochs: 4,
+                lr: 3e-4,
+                optimizer: sgd,
+                strategy: Strategy::LinearProbe,
+                ..TrainConfig::default()
+            },
+            augment: "light".into(),
+        });
+        let saved = run_config(&train_args(&[]), project.clone()).unwrap();
+        assert_eq!(
+            (saved.epochs, saved.lr, saved.optimizer, saved.strategy),
+            (4, 3e-4, sgd, Strategy::LinearProbe)
+        );
+        assert_eq!(
+            (saved.backbone.as_str(), saved.input_size_px),
+            ("efficientnet_lite0", 96)
+        );
+        let given = run_config(
+            &train_args(&["--epochs", "2", "--strategy", "finetune"]),
+            project,
+        )
+        .unwrap();
+        assert_eq!(
+            (given.epochs, given.strategy, given.lr),
+            (2, Strategy::FineTune, 3e-4)
+        );
+        let plain = run_config(&train_args(&[]), Project::default()).unwrap();
+        assert_eq!(plain.epochs, TrainConfig::default().epochs);
     }
 }

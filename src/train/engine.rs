@@ -377,7 +377,10 @@ impl<'a> Loop<'a> {
                 return Ok(None);
             }
             let started = Instant::now();
-            let (inputs, targets, is_embedding) = batch?;
+            let (inputs, targets, is_embedding, skipped) = batch?;
+            for reason in skipped {
+                sink.send(TrainEvent::ImageSkipped { epoch, reason });
+            }
             let inputs = self.prepare(&inputs)?;
             let targets = targets.f_to_device(self.device)?;
             let logits = match &mut self.model {
@@ -516,8 +519,9 @@ impl<'a> Loop<'a> {
     }
 }
 
-/// A batch of inputs (images, or embeddings when the flag is set) and targets.
-pub(super) type Fed = Result<(Tensor, Tensor, bool), TrainError>;
+/// A batch of inputs (images, or embeddings when the flag is set), targets, and the reasons
+/// of images left out of it.
+pub(super) type Fed = Result<(Tensor, Tensor, bool, Vec<String>), TrainError>;
 
 /// The batches of `plan`: rows of cached embeddings when given, else images from `source`.
 pub(super) fn feed<'s>(
@@ -536,12 +540,13 @@ pub(super) fn feed<'s>(
                 cached.embeddings.f_index_select(0, &index)?,
                 cached.labels.f_index_select(0, &index)?,
                 true,
+                Vec::new(),
             ))
         })),
         None => Box::new(
             source
                 .batches(split, plan, augment, seed)
-                .map(|b| b.map(|b| (b.images, b.targets, false))),
+                .map(|b| b.map(|b| (b.images, b.targets, false, b.skipped))),
         ),
     }
 }

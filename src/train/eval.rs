@@ -39,7 +39,7 @@ impl Loop<'_> {
             {
                 return Ok(None);
             }
-            let (inputs, targets, is_embedding) = batch?;
+            let (inputs, targets, is_embedding, _) = batch?;
             let inputs = self.prepare(&inputs)?;
             let targets = targets.f_to_device(self.device)?;
             let model = &mut self.model;

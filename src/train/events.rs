@@ -144,6 +144,9 @@ pub enum TrainEvent {
         kind: CheckpointKind,
         path: PathBuf,
     },
+    /// A training image could not be loaded (it broke after the data set was scanned); the
+    /// step went on without it. `reason` names the file.
+    ImageSkipped { epoch: usize, reason: String },
     /// The loop is paused (waits for resume or stop).
     Paused,
     /// The loop goes on after a pause.

@@ -173,6 +173,11 @@ impl ProjectSource {
         &self.index
     }
 
+    /// The image file of sample `index` of `split`.
+    pub fn sample_path(&self, split: Split, index: usize) -> Option<PathBuf> {
+        Some(self.items(split).get(index)?.path.clone())
+    }
+
     /// The mask file of sample `index` of `split` (segmentation), if it has one.
     pub fn sample_mask_path(&self, split: Split, index: usize) -> Option<PathBuf> {
         self.items(split).get(index)?.mask_path.clone()
@@ -264,14 +269,9 @@ impl BatchSource for ProjectSource {
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
         Box::new(epoch.map(move |batch| {
-            if !batch.skipped.is_empty() {
-                // Evaluation passes must keep every sample in place.
-                if !augment {
-                    return Err(skipped_error(&batch.skipped));
-                }
-                for skipped in &batch.skipped {
-                    eprintln!("skipped from training: {}", skipped.reason);
-                }
+            // Evaluation passes must keep every sample in place.
+            if !batch.skipped.is_empty() && !augment {
+                return Err(skipped_error(&batch.skipped));
             }
             to_train_batch(&batch)
         }))
@@ -314,6 +314,7 @@ fn to_train_batch(batch: &crate::data::loader::Batch) -> Result<Batch, TrainErro
             Some(masks) => masks,
             None => tensors.labels,
         },
+        skipped: batch.skipped.iter().map(|s| s.reason.clone()).collect(),
     })
 }
 

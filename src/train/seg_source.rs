@@ -126,6 +126,7 @@ impl BatchSource for SyntheticDisks {
             Ok(Batch {
                 images: Tensor::f_from_slice(&images)?.f_view([n, 3, size, size])?,
                 targets: Tensor::f_from_slice(&masks)?.f_view([n, size, size])?,
+                skipped: Vec::new(),
             })
         }))
     }

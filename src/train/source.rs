@@ -41,6 +41,9 @@ pub struct Batch {
     pub images: Tensor,
     /// Targets.
     pub targets: Tensor,
+    /// Why each image planned for this batch but left out of it could not be loaded
+    /// (training passes go on without it; evaluation passes fail instead).
+    pub skipped: Vec<String>,
 }
 
 /// The batches of one pass.
@@ -205,6 +208,7 @@ impl BatchSource for SyntheticSource {
                 targets: Tensor::f_from_slice(&targets)?
                     .f_to_kind(Kind::Int64)?
                     .f_to_device(Device::Cpu)?,
+                skipped: Vec::new(),
             })
         }))
     }
