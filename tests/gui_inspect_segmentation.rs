@@ -230,24 +230,38 @@ fn segmentation_run_shows_overlays_and_per_image_dice() {
     harness.run_steps(3);
     assert_eq!(shown_image(&harness, &ids), 1);
 
-    // Difference and Outlines: the view's state changes, and the outline layers of the shown
-    // image are made (filled ones were made for the images shown before).
+    // Ground truth over the filled prediction is drawn as outlines (the two share the class
+    // colours): turning it on makes the outline layers of the shown image.
     let layers = harness.state().inspect().inspector.segmentation().layers();
-    assert!(layers.prediction && !layers.difference && !layers.outlines);
-    harness.get_by_label("Difference").click();
-    harness.get_by_label("Outlines").click();
+    assert!(layers.prediction && !layers.ground_truth && !layers.outlines);
     let outline_key = SegLayerKey {
         run: (dir.clone(), RUN.to_owned()),
         index: 1,
         outline: true,
     };
+    assert!(
+        !harness
+            .state()
+            .inspect()
+            .data
+            .seg
+            .layers
+            .contains_key(&outline_key)
+    );
+    harness.get_by_label("Ground truth").click();
     let key = outline_key.clone();
     settle(&mut harness, move |app| {
         let seg = &app.inspect().data.seg;
         seg.idle() && seg.layers.get(&key).is_some_and(|l| l.ready().is_some())
     });
+
+    // Difference and Outlines: the view's state changes (the outline layers exist already,
+    // the filled ones were made for the images shown before).
+    harness.get_by_label("Difference").click();
+    harness.get_by_label("Outlines").click();
+    harness.run_steps(3);
     let layers = harness.state().inspect().inspector.segmentation().layers();
-    assert!(layers.prediction && layers.difference && layers.outlines);
+    assert!(layers.prediction && layers.ground_truth && layers.difference && layers.outlines);
     let filled_key = SegLayerKey {
         outline: false,
         ..outline_key

@@ -212,18 +212,25 @@ impl SegInspectorView {
         let image = &inspection.images[index];
         let layers = self.layers;
         let any = layers.prediction || layers.ground_truth || layers.difference;
-        let layer_key = SegLayerKey {
-            run: key.clone(),
-            index,
-            outline: layers.outlines,
-        };
-        let state = if any {
+        // With both class layers on (filled), the ground truth is drawn as outlines over the
+        // filled prediction: they share the class colours and would be indistinguishable.
+        let truth_as_outline = layers.prediction && layers.ground_truth && !layers.outlines;
+        let mut request = |outline: bool| {
+            let layer_key = SegLayerKey {
+                run: key.clone(),
+                index,
+                outline,
+            };
             let state = data.seg.layers.get(&layer_key);
             if state.is_none() {
                 let command = SegCommand::Layers(layer_key);
                 commands.push(UiCommand::Inspect(InspectCommand::Seg(command)));
             }
             state
+        };
+        let state = if any { request(layers.outlines) } else { None };
+        let truth_outline = if truth_as_outline {
+            request(true)
         } else {
             None
         };
@@ -234,9 +241,13 @@ impl SegInspectorView {
                 .min(ui.available_width() * 0.6);
             let mut drawn = Vec::new();
             if let Some(Loading::Ready(textures)) = state {
+                let truth = match truth_outline {
+                    Some(Loading::Ready(outlines)) => &outlines.ground_truth,
+                    _ => &textures.ground_truth,
+                };
                 for (on, texture) in [
                     (layers.prediction, &textures.prediction),
-                    (layers.ground_truth, &textures.ground_truth),
+                    (layers.ground_truth, truth),
                     (layers.difference, &textures.difference),
                 ] {
                     if on {
@@ -313,7 +324,11 @@ fn legend_ui(ui: &mut egui::Ui, inspection: &SegInspection) {
     };
     for (class, name) in inspection.classes.iter().enumerate().skip(1) {
         let colour = class_colour(u8::try_from(class).unwrap_or(u8::MAX));
-        swatch(ui, colour, &format!("{name} (prediction, ground truth)"));
+        swatch(
+            ui,
+            colour,
+            &format!("{name} (prediction filled, ground truth outlined when both are on)"),
+        );
     }
     swatch(ui, FALSE_POSITIVE, "False positive (predicted, not true)");
     swatch(ui, FALSE_NEGATIVE, "False negative (true, missed)");
