@@ -25,7 +25,9 @@ use common::probe_agreement::{Probe, fashion_mnist, share_equal};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 use transfer_workbench::data::window::WindowSetting;
-use transfer_workbench::model::{Backbone, WeightsChoice, load_backbone, precision};
+use transfer_workbench::model::{
+    Backbone, BackboneOutput, WeightsChoice, load_backbone, precision,
+};
 use transfer_workbench::train::classifier::{Classifier, channels_last, to_channels_last};
 use transfer_workbench::train::project_source::{EvalTransform, load_images_with};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
@@ -251,20 +253,13 @@ fn bf16_copy(
 
 /// The ImageNet top-1 class of every image, run in `kind` and channels-last by batches.
 fn top1(model: &dyn Backbone, images: &Tensor, kind: Kind) -> Result<Vec<i64>> {
-    let n = images.size()[0];
     let mut classes = Vec::new();
-    for start in (0..n).step_by(BATCH as usize) {
-        let batch = images.f_narrow(0, start, BATCH.min(n - start))?;
-        let batch = match kind {
-            Kind::BFloat16 => precision::inference_input(&batch, model.info().name)?,
-            _ => batch.f_to_kind(kind)?,
-        };
-        let batch = channels_last(&batch)?;
-        let out = tch::no_grad(|| model.forward_t(&batch, false))?;
+    by_batches(model, images, kind, |out| {
         let logits = out.logits.context("the model has no ImageNet head")?;
         let best = logits.f_to_kind(Kind::Float)?.f_argmax(1, false)?;
         classes.extend(Vec::<i64>::try_from(&best)?);
-    }
+        Ok(())
+    })?;
     Ok(classes)
 }
 
@@ -332,8 +327,23 @@ fn probe_agreement(name: &str, train: usize, test: usize) -> Result<String> {
 
 /// Pooled embeddings `[N, D]` (f32) of `images` run in `kind` and channels-last by batches.
 fn embed_all(model: &dyn Backbone, images: &Tensor, kind: Kind) -> Result<Tensor> {
-    let n = images.size()[0];
     let mut rows = Vec::new();
+    by_batches(model, images, kind, |out| {
+        rows.push(out.embedding.f_to_kind(Kind::Float)?);
+        Ok(())
+    })?;
+    Ok(Tensor::f_cat(&rows, 0)?)
+}
+
+/// Runs `model` over `images` by batches of [`BATCH`] in `kind` (bf16: as the probe's copy
+/// takes its input) and channels-last, handing each output to `each`.
+fn by_batches(
+    model: &dyn Backbone,
+    images: &Tensor,
+    kind: Kind,
+    mut each: impl FnMut(BackboneOutput) -> Result<()>,
+) -> Result<()> {
+    let n = images.size()[0];
     for start in (0..n).step_by(BATCH as usize) {
         let batch = images.f_narrow(0, start, BATCH.min(n - start))?;
         let batch = match kind {
@@ -341,8 +351,7 @@ fn embed_all(model: &dyn Backbone, images: &Tensor, kind: Kind) -> Result<Tensor
             _ => batch.f_to_kind(kind)?,
         };
         let batch = channels_last(&batch)?;
-        let out = tch::no_grad(|| model.forward_t(&batch, false))?;
-        rows.push(out.embedding.f_to_kind(Kind::Float)?);
+        each(tch::no_grad(|| model.forward_t(&batch, false))?)?;
     }
-    Ok(Tensor::f_cat(&rows, 0)?)
+    Ok(())
 }

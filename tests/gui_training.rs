@@ -6,12 +6,15 @@
 //! timing checks).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+#[path = "common/gui.rs"]
+mod gui;
 
-use egui_kittest::{Harness, kittest::Queryable};
+use gui::{App, wait_for};
+use std::path::{Path, PathBuf};
+
+use egui_kittest::kittest::Queryable;
+use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::app::training::{LiveStatus, RunStatus, RunsState};
-use transfer_workbench::app::{ProjectsState, WorkbenchApp};
 use transfer_workbench::project::{DataLocation, Project, Task, create_project};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
@@ -30,28 +33,9 @@ fn make_data(root: &Path) {
     }
 }
 
-fn settle(
-    harness: &mut Harness<'static, WorkbenchApp>,
-    what: &str,
-    timeout_secs: u64,
-    done: impl Fn(&WorkbenchApp) -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
-    while !done(harness.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; status: {:?}, live: {:?}",
-            harness.state().status(),
-            harness
-                .state()
-                .training()
-                .live
-                .as_ref()
-                .map(|l| (&l.status, &l.log))
-        );
-        harness.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// [`wait_for`], then a few frames for the views to catch up.
+fn settle(harness: &mut App, what: &str, timeout_secs: u64, done: impl Fn(&WorkbenchApp) -> bool) {
+    wait_for(harness, what, timeout_secs, done);
     harness.run_steps(3);
 }
 
@@ -76,8 +60,7 @@ fn runs(app: &WorkbenchApp, dir: &Path) -> Vec<(String, RunStatus)> {
     }
 }
 
-fn open_training_tab(projects: &Path) -> (Harness<'static, WorkbenchApp>, PathBuf) {
-    let dir = projects.to_owned();
+fn open_training_tab(projects: &Path) -> (App, PathBuf) {
     let template = TrainConfig {
         weights: WeightsSpec::Random,
         epochs: 1,
@@ -85,27 +68,7 @@ fn open_training_tab(projects: &Path) -> (Harness<'static, WorkbenchApp>, PathBu
         threads: Some(1),
         ..TrainConfig::default()
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1000.0))
-        .build_eframe(move |cc| {
-            WorkbenchApp::new(&cc.egui_ctx, dir).with_training_defaults(template)
-        });
-    settle(
-        &mut harness,
-        "the project list",
-        60,
-        |app| matches!(app.projects(), ProjectsState::Ready(rows) if !rows.is_empty()),
-    );
-    let project_dir = match harness.state().projects() {
-        ProjectsState::Ready(rows) => rows[0].dir.clone(),
-        _ => unreachable!(),
-    };
-    harness.get_by_label("Training").click();
-    let listed = project_dir.clone();
-    settle(&mut harness, "the run list", 60, move |app| {
-        matches!(app.training().runs.get(&listed), Some(RunsState::Ready(_)))
-    });
-    (harness, project_dir)
+    gui::open_training_tab(projects, template)
 }
 
 #[test]

@@ -6,16 +6,21 @@
 //! test steps frames until each state is reached (bounded loops on the app's state).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
-use std::path::{Path, PathBuf};
+#[path = "common/gui.rs"]
+mod gui;
+
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+
+use gui::{App, open_training_tab, wait_for};
+use std::time::Duration;
 
 use egui::accesskit::Role;
-use egui_kittest::{Harness, kittest::Queryable};
+use egui_kittest::kittest::Queryable;
+use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::app::training::{
     LiveRun, LiveStatus, LrFindState, RunStatus, RunSummary, RunsState,
 };
-use transfer_workbench::app::{ProjectsState, WorkbenchApp};
 use transfer_workbench::project::{DataLocation, Project, Task, create_project, load_project};
 use transfer_workbench::train::{OptimizerKind, TrainConfig, WeightsSpec};
 
@@ -26,8 +31,6 @@ static TRAINING: Mutex<()> = Mutex::new(());
 fn turn() -> MutexGuard<'static, ()> {
     TRAINING.lock().unwrap_or_else(PoisonError::into_inner)
 }
-
-type App = Harness<'static, WorkbenchApp>;
 
 /// dark/ and light/: 12 images of 36 px each, with a little texture.
 fn make_data(root: &Path) {
@@ -61,26 +64,6 @@ fn make_project() -> (tempfile::TempDir, tempfile::TempDir) {
     (projects, data)
 }
 
-/// Steps frames until `done` holds (at most `timeout_secs`), without extra frames after.
-fn wait_for(app: &mut App, what: &str, timeout_secs: u64, done: impl Fn(&WorkbenchApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
-    while !done(app.state()) {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; status: {:?}, live: {:?}",
-            app.state().status(),
-            app.state()
-                .training()
-                .live
-                .as_ref()
-                .map(|l| (&l.status, &l.log))
-        );
-        app.step();
-        // Yields the core to the workers between frames; no assertion depends on it.
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn live(app: &WorkbenchApp) -> &LiveRun {
     app.training().live.as_ref().expect("a job of this session")
 }
@@ -101,33 +84,6 @@ fn run_row(app: &WorkbenchApp, dir: &Path, id: &str) -> Option<RunSummary> {
         Some(RunsState::Ready(runs)) => runs.iter().find(|r| r.id == id).cloned(),
         _ => None,
     }
-}
-
-/// The app over `projects` on the Training tab of its project, the run list read.
-fn open_training_tab(projects: &Path, template: TrainConfig) -> (App, PathBuf) {
-    let dir = projects.to_owned();
-    let mut app = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1000.0))
-        .build_eframe(move |cc| {
-            WorkbenchApp::new(&cc.egui_ctx, dir).with_training_defaults(template)
-        });
-    wait_for(
-        &mut app,
-        "the project list",
-        60,
-        |app| matches!(app.projects(), ProjectsState::Ready(rows) if !rows.is_empty()),
-    );
-    let project_dir = match app.state().projects() {
-        ProjectsState::Ready(rows) => rows[0].dir.clone(),
-        _ => unreachable!(),
-    };
-    app.get_by_label("Training").click();
-    let listed = project_dir.clone();
-    wait_for(&mut app, "the run list", 60, move |app| {
-        matches!(app.training().runs.get(&listed), Some(RunsState::Ready(_)))
-    });
-    app.run_steps(2);
-    (app, project_dir)
 }
 
 /// Many small steps: batch 2 over the ~19 training images, one thread.

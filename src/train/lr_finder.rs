@@ -67,7 +67,10 @@ pub fn smooth_until_divergence(losses: &[f64], beta: f64) -> Vec<f64> {
     smoothed
 }
 
-/// The rate where the smoothed loss falls fastest per decade of rate, before divergence.
+/// The rate where the smoothed loss falls fastest per decade of rate, before divergence,
+/// along the curve's main descent (its longest decreasing subsequence, as fastai's
+/// "valley"), so that a short dip of noise where the rate is still too small to matter
+/// cannot take the suggestion.
 pub fn suggest_lr(lrs: &[f64], losses: &[f64]) -> (Vec<f64>, Option<f64>) {
     let smoothed = smooth_until_divergence(losses, 0.8);
     let n = smoothed.len().min(lrs.len());
@@ -81,18 +84,49 @@ pub fn suggest_lr(lrs: &[f64], losses: &[f64]) -> (Vec<f64>, Option<f64>) {
     if lowest > smoothed[0] - 0.01 * smoothed[0].abs() {
         return (smoothed, None);
     }
+    // Only inside the longest descent (fastai's "valley"): a short dip of noise early in
+    // the sweep, where the rate is too small to change anything, can be steep too.
+    let main_descent = in_longest_descent(&smoothed[..n]);
+    let members: Vec<usize> = (skip..n).filter(|&i| main_descent[i]).collect();
+    // The steepest step between consecutive points of the main descent, per decade of rate.
     let mut best: Option<(usize, f64)> = None;
-    for i in skip..n - 1 {
-        let dx = lrs[i + 1].log10() - lrs[i - 1].log10();
+    for pair in members.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        let dx = lrs[b].log10() - lrs[a].log10();
         if dx <= 0.0 || !dx.is_finite() {
             continue;
         }
-        let slope = (smoothed[i + 1] - smoothed[i - 1]) / dx;
+        let slope = (smoothed[b] - smoothed[a]) / dx;
         if slope < 0.0 && best.is_none_or(|(_, s)| slope < s) {
-            best = Some((i, slope));
+            best = Some((a, slope));
         }
     }
     (smoothed, best.map(|(i, _)| lrs[i]))
+}
+
+/// Whether each point of `values` belongs to its longest decreasing subsequence (the
+/// curve's main descent; the earliest such subsequence when several are as long).
+fn in_longest_descent(values: &[f64]) -> Vec<bool> {
+    let n = values.len();
+    // For each end point: the length of the longest decreasing subsequence ending there,
+    // and the point before it in that subsequence.
+    let mut length = vec![1usize; n];
+    let mut previous: Vec<Option<usize>> = vec![None; n];
+    for i in 1..n {
+        for j in 0..i {
+            if values[i] < values[j] && length[j] + 1 > length[i] {
+                length[i] = length[j] + 1;
+                previous[i] = Some(j);
+            }
+        }
+    }
+    let mut member = vec![false; n];
+    let mut at = (0..n).max_by_key(|&i| (length[i], std::cmp::Reverse(i)));
+    while let Some(i) = at {
+        member[i] = true;
+        at = previous[i];
+    }
+    member
 }
 
 /// Runs the range test for `config`'s task and strategy on a fresh model (nothing is
@@ -205,6 +239,23 @@ mod tests {
             suggest_lr(&lrs, &vec![1.0; 80]).1,
             None,
             "a flat curve has no descent"
+        );
+    }
+
+    /// A sharp dip early in the sweep (a lucky batch at a rate too small to matter) is
+    /// steeper than the real descent but not part of the longest one.
+    #[test]
+    fn an_early_dip_of_noise_does_not_take_the_suggestion() {
+        let lrs = sweep(80);
+        let mut losses = noisy_curve(&lrs, 0.02);
+        for loss in &mut losses[10..13] {
+            *loss -= 1.5;
+        }
+        let (smoothed, lr) = suggest_lr(&lrs, &losses);
+        let lr = lr.unwrap();
+        assert!(
+            (2e-4..5e-3).contains(&lr),
+            "suggested {lr} on {smoothed:.2?}"
         );
     }
 }

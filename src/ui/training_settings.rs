@@ -253,8 +253,10 @@ fn optimisation_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig) {
         "Learning rate",
         "Peak learning rate (the LR finder suggests one)",
         |ui| {
+            // The LR finder's sweep range, so that "Use suggestion" is never clamped.
+            let sweep = crate::train::LrFinderOptions::default();
             ui.add(
-                egui::Slider::new(&mut c.lr, 1e-6..=1.0)
+                egui::Slider::new(&mut c.lr, sweep.min_lr..=sweep.max_lr)
                     .logarithmic(true)
                     .custom_formatter(|v, _| format!("{v:.1e}")),
             )

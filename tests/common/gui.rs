@@ -1,0 +1,68 @@
+//! Helpers of the GUI tests that drive the Training tab: the real app in an egui_kittest
+//! harness, stepped until its state reaches a condition (bounded loops, no timing checks).
+//! Included with `#[path = "common/gui.rs"] mod gui;` by the tests that need it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use egui_kittest::{Harness, kittest::Queryable};
+use transfer_workbench::app::training::RunsState;
+use transfer_workbench::app::{ProjectsState, WorkbenchApp};
+use transfer_workbench::train::TrainConfig;
+
+/// The app in a harness.
+pub type App = Harness<'static, WorkbenchApp>;
+
+/// Steps frames until `done` holds (at most `timeout_secs`), without extra frames after;
+/// a timeout fails with the app's status and the live run's log.
+pub fn wait_for(
+    app: &mut App,
+    what: &str,
+    timeout_secs: u64,
+    done: impl Fn(&WorkbenchApp) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(timeout_secs);
+    while !done(app.state()) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; status: {:?}, live: {:?}",
+            app.state().status(),
+            app.state()
+                .training()
+                .live
+                .as_ref()
+                .map(|l| (&l.status, &l.log))
+        );
+        app.step();
+        // Yields the core to the workers between frames; no assertion depends on it.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The app over the projects folder `projects` (one project) with training defaults
+/// `template`, on the Training tab of its project once the run list is read.
+pub fn open_training_tab(projects: &Path, template: TrainConfig) -> (App, PathBuf) {
+    let dir = projects.to_owned();
+    let mut app = Harness::builder()
+        .with_size(egui::vec2(1400.0, 1000.0))
+        .build_eframe(move |cc| {
+            WorkbenchApp::new(&cc.egui_ctx, dir).with_training_defaults(template)
+        });
+    wait_for(
+        &mut app,
+        "the project list",
+        60,
+        |app| matches!(app.projects(), ProjectsState::Ready(rows) if !rows.is_empty()),
+    );
+    let project_dir = match app.state().projects() {
+        ProjectsState::Ready(rows) => rows[0].dir.clone(),
+        _ => unreachable!(),
+    };
+    app.get_by_label("Training").click();
+    let listed = project_dir.clone();
+    wait_for(&mut app, "the run list", 60, move |app| {
+        matches!(app.training().runs.get(&listed), Some(RunsState::Ready(_)))
+    });
+    app.run_steps(2);
+    (app, project_dir)
+}
