@@ -79,15 +79,24 @@ pub fn suggest_lr(lrs: &[f64], losses: &[f64]) -> (Vec<f64>, Option<f64>) {
     if n < skip + 3 {
         return (smoothed, None);
     }
-    // A curve that never drops by 1% has no descent worth suggesting.
-    let lowest = smoothed[..n].iter().copied().fold(f64::INFINITY, f64::min);
-    if lowest > smoothed[0] - 0.01 * smoothed[0].abs() {
+    // A curve that never drops by 1% below its highest point before its lowest has no
+    // descent worth suggesting. The first points (one batch each, barely smoothed) are
+    // left out of both, as of the descent.
+    let lowest_at = (skip..n)
+        .min_by(|&a, &b| smoothed[a].total_cmp(&smoothed[b]))
+        .unwrap_or(skip);
+    let lowest = smoothed[lowest_at];
+    let top = smoothed[skip..=lowest_at]
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    if lowest > top - 0.01 * top.abs() {
         return (smoothed, None);
     }
-    // Only inside the longest descent (fastai's "valley"): a short dip of noise early in
+    // Only along the longest descent (fastai's "valley"): a short dip of noise early in
     // the sweep, where the rate is too small to change anything, can be steep too.
-    let main_descent = in_longest_descent(&smoothed[..n]);
-    let members: Vec<usize> = (skip..n).filter(|&i| main_descent[i]).collect();
+    let main_descent = in_longest_descent(&smoothed[skip..n]);
+    let members: Vec<usize> = (skip..n).filter(|&i| main_descent[i - skip]).collect();
     // The steepest step between consecutive points of the main descent, per decade of rate.
     let mut best: Option<(usize, f64)> = None;
     for pair in members.windows(2) {
@@ -257,5 +266,20 @@ mod tests {
             (2e-4..5e-3).contains(&lr),
             "suggested {lr} on {smoothed:.2?}"
         );
+    }
+
+    /// A lucky first batch (the lowest loss of the sweep, barely smoothed) does not hide the
+    /// descent that follows.
+    #[test]
+    fn a_low_first_batch_does_not_hide_the_descent() {
+        let lrs = sweep(80);
+        // A plateau of 2.0 falling to 1.2 before it diverges, the first batch at 1.1.
+        let mut losses: Vec<f64> = noisy_curve(&lrs, 0.02)
+            .iter()
+            .map(|v| 1.0 + 0.4 * v)
+            .collect();
+        losses[0] = 1.1;
+        let lr = suggest_lr(&lrs, &losses).1.expect("a suggestion");
+        assert!((2e-4..5e-3).contains(&lr), "suggested {lr}");
     }
 }
