@@ -314,8 +314,10 @@ impl WorkbenchApp {
             match self.events_rx.try_recv() {
                 Ok(AppEvent::ProjectsScanned(state)) => {
                     self.select_start_project(&state);
-                    if self.selected.is_none()
-                        && let ProjectsState::Ready(rows) = &state
+                    // A remembered project missing from this folder (another projects
+                    // folder, or deleted) gives way to the first one listed.
+                    if let ProjectsState::Ready(rows) = &state
+                        && !rows.iter().any(|r| self.selected.as_ref() == Some(&r.dir))
                     {
                         self.selected = rows.first().map(|r| r.dir.clone());
                     }

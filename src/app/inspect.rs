@@ -268,9 +268,16 @@ impl InspectTabs {
             }
             _ => false,
         };
+        // No runs (or a run list that failed) leaves nothing to load: the tab says so.
+        let nothing_to_load = match data.runs.get(project) {
+            Some(Loading::Ready(runs)) => runs.is_empty(),
+            Some(Loading::Failed(_)) => true,
+            _ => false,
+        };
         let any_loaded = data.inspections.keys().any(|(p, _)| p == project)
             || data.seg.any_of(project)
-            || (tab == CentralTab::Embeddings && seg_chosen);
+            || (tab == CentralTab::Embeddings && seg_chosen)
+            || nothing_to_load;
         match tab {
             CentralTab::Inspector | CentralTab::Embeddings => {
                 let seg_done = data.seg.idle();
