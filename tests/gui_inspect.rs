@@ -4,13 +4,16 @@
 //! loops, no timing checks).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
+#[path = "common/gui.rs"]
+mod gui;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tch::Device;
-use transfer_workbench::app::{ProjectsState, WorkbenchApp};
+use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::project::{DataLocation, Project, Task, create_project};
 use transfer_workbench::train::{
     Control, JobSpec, ProjectSource, Strategy, TrainConfig, VecSink, WeightsSpec, train,
@@ -89,14 +92,7 @@ fn inspector_embeddings_and_compare_show_the_runs() {
     train_run(&dir, Strategy::FineTune, 1e-3);
     train_run(&dir, Strategy::LinearProbe, 1e-2);
 
-    let root = projects.path().to_owned();
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1000.0))
-        .build_eframe(move |cc| WorkbenchApp::new(&cc.egui_ctx, root));
-    settle(
-        &mut harness,
-        |app| matches!(app.projects(), ProjectsState::Ready(rows) if !rows.is_empty()),
-    );
+    let mut harness = gui::open_app(projects.path(), None);
 
     // Inspector: the newest run's predictions load; arrows and Next step through them.
     harness.get_by_label("Inspector").click();

@@ -6,6 +6,9 @@
 //! view's state and the overlay textures it asks for.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
+#[path = "common/gui.rs"]
+mod gui;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,8 +19,8 @@ use image::{GrayImage, Luma, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
+use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::app::inspect_seg::SegLayerKey;
-use transfer_workbench::app::{ProjectsState, WorkbenchApp};
 use transfer_workbench::inspect::overlay::{ClassMask, dice};
 use transfer_workbench::project::{DataLocation, Project, Task, create_project};
 use transfer_workbench::train::{
@@ -156,14 +159,7 @@ fn segmentation_run_shows_overlays_and_per_image_dice() {
     let dir: PathBuf = create_project(projects.path(), &project).unwrap();
     train_run(&dir);
 
-    let root = projects.path().to_owned();
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 1000.0))
-        .build_eframe(move |cc| WorkbenchApp::new(&cc.egui_ctx, root));
-    settle(
-        &mut harness,
-        |app| matches!(app.projects(), ProjectsState::Ready(rows) if !rows.is_empty()),
-    );
+    let mut harness = gui::open_app(projects.path(), None);
     harness.get_by_label("Inspector").click();
     let project_dir = dir.clone();
     settle(&mut harness, move |app| {

@@ -215,3 +215,30 @@ pub fn probability_bars_ui(ui: &mut egui::Ui, classes: &[String], probabilities:
         );
     }
 }
+
+/// The left and right arrow presses of this frame (consumed), unless a widget has the
+/// keyboard focus (then they belong to it).
+pub fn arrow_keys(ui: &egui::Ui) -> (bool, bool) {
+    let typing = ui.ctx().memory(|m| m.focused().is_some());
+    ui.ctx().input_mut(|i| {
+        (
+            !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft),
+            !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight),
+        )
+    })
+}
+
+/// Previous / Next buttons and "Image N of COUNT", moving `position` within `0..count` by
+/// the buttons or the `(left, right)` arrow presses of [`arrow_keys`].
+pub fn stepper_ui(ui: &mut egui::Ui, position: &mut usize, count: usize, arrows: (bool, bool)) {
+    let (left, right) = arrows;
+    let previous = ui.button("Previous").on_hover_text("Left arrow").clicked();
+    let next = ui.button("Next").on_hover_text("Right arrow").clicked();
+    if (previous || left) && *position > 0 {
+        *position -= 1;
+    }
+    if (next || right) && *position + 1 < count {
+        *position += 1;
+    }
+    ui.label(format!("Image {} of {count}", (*position + 1).min(count)));
+}

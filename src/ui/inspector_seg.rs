@@ -163,13 +163,7 @@ impl SegInspectorView {
     }
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, count: usize) {
-        let typing = ui.ctx().memory(|m| m.focused().is_some());
-        let (left, right) = ui.ctx().input_mut(|i| {
-            (
-                !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowLeft),
-                !typing && i.consume_key(egui::Modifiers::NONE, egui::Key::ArrowRight),
-            )
-        });
+        let arrows = super::inspect_widgets::arrow_keys(ui);
         ui.horizontal(|ui| {
             let before = self.order;
             egui::ComboBox::new("inspect_seg_order", "Order")
@@ -182,18 +176,7 @@ impl SegInspectorView {
             if self.order != before {
                 self.position = 0;
             }
-            let previous = ui.button("Previous").on_hover_text("Left arrow").clicked();
-            let next = ui.button("Next").on_hover_text("Right arrow").clicked();
-            if (previous || left) && self.position > 0 {
-                self.position -= 1;
-            }
-            if (next || right) && self.position + 1 < count {
-                self.position += 1;
-            }
-            ui.label(format!(
-                "Image {} of {count}",
-                (self.position + 1).min(count)
-            ));
+            super::inspect_widgets::stepper_ui(ui, &mut self.position, count, arrows);
         });
     }
 

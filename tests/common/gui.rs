@@ -1,6 +1,7 @@
-//! Helpers of the GUI tests that drive the Training tab: the real app in an egui_kittest
+//! Helpers of the GUI tests: the real app in an egui_kittest
 //! harness, stepped until its state reaches a condition (bounded loops, no timing checks).
 //! Included with `#[path = "common/gui.rs"] mod gui;` by the tests that need it.
+#![allow(dead_code)] // Each test crate uses a part.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -39,14 +40,18 @@ pub fn wait_for(
     }
 }
 
-/// The app over the projects folder `projects` (one project) with training defaults
-/// `template`, on the Training tab of its project once the run list is read.
-pub fn open_training_tab(projects: &Path, template: TrainConfig) -> (App, PathBuf) {
+/// The app over the projects folder `projects`, with training defaults `template` when
+/// given, once its project list is read (and not empty).
+pub fn open_app(projects: &Path, template: Option<TrainConfig>) -> App {
     let dir = projects.to_owned();
     let mut app = Harness::builder()
         .with_size(egui::vec2(1400.0, 1000.0))
         .build_eframe(move |cc| {
-            WorkbenchApp::new(&cc.egui_ctx, dir).with_training_defaults(template)
+            let app = WorkbenchApp::new(&cc.egui_ctx, dir);
+            match template {
+                Some(template) => app.with_training_defaults(template),
+                None => app,
+            }
         });
     wait_for(
         &mut app,
@@ -54,6 +59,13 @@ pub fn open_training_tab(projects: &Path, template: TrainConfig) -> (App, PathBu
         60,
         |app| matches!(app.projects(), ProjectsState::Ready(rows) if !rows.is_empty()),
     );
+    app
+}
+
+/// The app over the projects folder `projects` (one project) with training defaults
+/// `template`, on the Training tab of its project once the run list is read.
+pub fn open_training_tab(projects: &Path, template: TrainConfig) -> (App, PathBuf) {
+    let mut app = open_app(projects, Some(template));
     let project_dir = match app.state().projects() {
         ProjectsState::Ready(rows) => rows[0].dir.clone(),
         _ => unreachable!(),
