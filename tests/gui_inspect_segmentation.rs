@@ -283,4 +283,21 @@ fn segmentation_run_shows_overlays_and_per_image_dice() {
         "{expected:?}: {worst}"
     );
     assert!((shown_dice(&harness) - lowest).abs() <= 0.0015);
+
+    // Bad input: a validation image broken after training is left out (the data scan finds
+    // it) and the inspection says so; the other images are still inspected.
+    drop(harness);
+    std::fs::write(&run.images[0].path, b"not an image any more").unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let again =
+        transfer_workbench::app::seg_jobs::load_segmentation(&dir, RUN, &mut |_, _| {}, &stop)
+            .unwrap();
+    assert_eq!(again.images.len(), n - 1);
+    assert_eq!(again.skipped.len(), 1, "{:?}", again.skipped);
+    assert!(
+        again.skipped[0].contains("1 file(s) of the data set could not be read"),
+        "{}",
+        again.skipped[0]
+    );
+    assert!(again.images.iter().all(|i| i.id != run.images[0].id));
 }

@@ -47,8 +47,11 @@ pub struct SegImage {
 pub struct SegInspection {
     /// Class names, background first.
     pub classes: Vec<String>,
-    /// The validation images in split order.
+    /// The validation images in split order (those that could be read).
     pub images: Vec<SegImage>,
+    /// Why images are left out: the data set's unreadable files (a count), and `id: reason`
+    /// of each validation image whose image or mask failed after the scan.
+    pub skipped: Vec<String>,
 }
 
 impl SegInspection {
@@ -126,6 +129,14 @@ pub fn load_segmentation(
     let ids = source.sample_ids(Split::Validation);
     let total = ids.len();
     let mut images = Vec::with_capacity(total);
+    let mut skipped = Vec::new();
+    if source.scan_issues() > 0 {
+        skipped.push(format!(
+            "{} file(s) of the data set could not be read and are left out (the Dataset tab \
+             lists them)",
+            source.scan_issues()
+        ));
+    }
     progress(0, total);
     for start in (0..total).step_by(BATCH) {
         if stop.load(Ordering::Relaxed) {
@@ -133,44 +144,61 @@ pub fn load_segmentation(
         }
         let end = (start + BATCH).min(total);
         let paths: Vec<PathBuf> = (start..end)
-            .filter_map(|i| source.sample_path(Split::Validation, i))
+            .map(|i| source.sample_path(Split::Validation, i).unwrap_or_default())
             .collect();
-        let predicted = predict_masks(&mut model, &paths, &transform)?;
-        for (offset, at_input) in predicted.into_iter().enumerate() {
+        let (predicted, failed) = predict_masks(&mut model, &paths, &transform)?;
+        for (offset, reason) in failed {
+            skipped.push(format!("{}: {reason}", ids[start + offset]));
+        }
+        for (offset, at_input) in predicted {
             let index = start + offset;
-            let mask_path = source
-                .sample_mask_path(Split::Validation, index)
-                .ok_or_else(|| format!("validation image {} has no mask", ids[index]))?;
-            let image = scored_image(
-                ids[index].clone(),
-                paths[offset].clone(),
-                &mask_path,
-                encoding,
-                at_input,
-                model.classes.len(),
-            )?;
-            images.push(image);
+            let scored = match source.sample_mask_path(Split::Validation, index) {
+                Some(mask_path) => scored_image(
+                    ids[index].clone(),
+                    paths[offset].clone(),
+                    &mask_path,
+                    encoding,
+                    at_input,
+                    model.classes.len(),
+                ),
+                None => Err("it has no mask".to_owned()),
+            };
+            match scored {
+                Ok(image) => images.push(image),
+                Err(reason) => skipped.push(format!("{}: {reason}", ids[index])),
+            }
         }
         progress(end, total);
     }
     Ok(SegInspection {
         classes: model.classes.clone(),
         images,
+        skipped,
     })
 }
 
-/// The argmax class masks of `paths` at the model's input size, in order.
+/// The argmax class masks at the model's input size of the images of `paths` that load,
+/// each with its position in `paths`, and `(position, reason)` of those that do not.
+#[allow(clippy::type_complexity)] // Two plain lists.
 fn predict_masks(
     model: &mut TrainedModel,
     paths: &[PathBuf],
     transform: &EvalTransform,
-) -> Result<Vec<ClassMask>, String> {
+) -> Result<(Vec<(usize, ClassMask)>, Vec<(usize, String)>), String> {
     let loaded = load_images_with(paths, transform).map_err(|e| e.to_string())?;
-    if let Some((path, reason)) = loaded.failed.first() {
-        return Err(format!(
-            "could not load the image ({reason}): {}",
-            path.display()
-        ));
+    let failed = loaded
+        .failed
+        .iter()
+        .map(|(path, reason)| {
+            let at = paths.iter().position(|p| p == path).unwrap_or(0);
+            (
+                at,
+                format!("could not load the image ({reason}): {}", path.display()),
+            )
+        })
+        .collect();
+    if loaded.loaded.is_empty() {
+        return Ok((Vec::new(), failed));
     }
     let tch_err = |e: tch::TchError| e.to_string();
     let probabilities = model
@@ -190,12 +218,14 @@ fn predict_masks(
         .and_then(Vec::<u8>::try_from)
         .map_err(tch_err)?;
     let plane = (height * width) as usize;
-    (0..count as usize)
+    let masks = (0..count as usize)
         .map(|i| {
             let pixels = values[i * plane..(i + 1) * plane].to_vec();
-            ClassMask::new(width as u32, height as u32, pixels).map_err(|e| e.to_string())
+            let mask = ClassMask::new(width as u32, height as u32, pixels);
+            Ok((loaded.loaded[i], mask.map_err(|e| e.to_string())?))
         })
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((masks, failed))
 }
 
 /// One image's masks and Dice: the prediction at input size is brought to the mask's size
@@ -285,6 +315,7 @@ mod tests {
                 image("half", &[1, 0, 0, 0], &[1, 1, 0, 0]),
                 image("missed", &[0, 0, 0, 0], &[1, 0, 0, 0]),
             ],
+            skipped: Vec::new(),
         };
         assert_eq!(run.score(2), Some(2.0 / 3.0));
         assert_eq!(run.score(1), None);
@@ -295,6 +326,7 @@ mod tests {
         let multi = SegInspection {
             classes: vec!["background".into(), "a".into(), "b".into()],
             images: vec![image("two", &[1, 2, 0, 0], &[1, 1, 0, 0])],
+            skipped: Vec::new(),
         };
         assert_eq!(multi.score(0), Some((2.0 / 3.0 + 0.0) / 2.0));
     }

@@ -286,6 +286,16 @@ fn dice_ui(ui: &mut egui::Ui, inspection: &SegInspection, index: usize) {
             ui.label(format!("Dice of {name}: {value}"));
         }
     }
+    if !inspection.skipped.is_empty() {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!(
+                "{} validation image(s) left out: {}",
+                inspection.skipped.len(),
+                inspection.skipped.join("; ")
+            ),
+        );
+    }
     if let Some(mean) = inspection.mean_score() {
         ui.label(format!(
             "Mean Dice over {} validation images: {mean:.3}",
