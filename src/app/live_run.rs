@@ -122,9 +122,10 @@ impl LiveRun {
                 split,
                 samples,
                 cached,
+                precision,
                 ..
             } => self.log_line(format!(
-                "embeddings of {samples} {split} images {}",
+                "embeddings of {samples} {split} images {} ({precision})",
                 if cached {
                     "read from the cache"
                 } else {

@@ -48,5 +48,9 @@ pub fn run(args: BackbonesArgs) -> anyhow::Result<()> {
             pretrained
         );
     }
+    println!(
+        "\nFrozen-backbone passes (linear probe) on the CPU: {}",
+        crate::model::cpu_bf16::frozen_precision_reason()
+    );
     Ok(())
 }

@@ -451,10 +451,11 @@ impl EventSink for BarSink {
                 split,
                 samples,
                 cached,
+                precision,
                 ..
             } => {
                 eprintln!(
-                    "{split}: {samples} embeddings {}",
+                    "{split}: {samples} embeddings {} ({precision})",
                     if cached { "from the cache" } else { "computed" }
                 );
             }

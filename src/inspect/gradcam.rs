@@ -202,13 +202,19 @@ fn cam_batch(
     }
     let classes = target_classes(&logits, target)?;
     let selected = logits.f_gather(1, &classes.f_unsqueeze(1)?, false)?;
-    let grads = Tensor::f_run_backward(&[selected.f_sum(Kind::Float)?], &[map], false, false)?;
+    let grads = Tensor::f_run_backward(&[selected.f_sum(selected.kind())?], &[map], false, false)?;
     let grad = grads
         .first()
         .ok_or_else(|| InspectError::Invalid("no gradient for the feature map".into()))?;
+    // Float32, or float64 for a model converted by `TrainedModel::to_double`.
+    let kind = if map.kind() == Kind::Double {
+        Kind::Double
+    } else {
+        Kind::Float
+    };
     let cam = tch::no_grad(|| -> Result<Tensor, tch::TchError> {
-        let activations = map.f_detach()?.f_to_kind(Kind::Float)?;
-        let cam = weighted_map(&activations, &grad.f_to_kind(Kind::Float)?, method)?
+        let activations = map.f_detach()?.f_to_kind(kind)?;
+        let cam = weighted_map(&activations, &grad.f_to_kind(kind)?, method)?
             .f_relu()?
             .f_upsample_bilinear2d([height_px, width_px], false, None, None)?;
         normalise_per_image(&cam)
@@ -229,15 +235,16 @@ fn weighted_map(
     method: CamMethod,
 ) -> Result<Tensor, tch::TchError> {
     let spatial = [2i64, 3];
+    let kind = activations.kind();
     let weighted = match method {
         CamMethod::GradCam => {
-            activations.f_mul(&grad.f_mean_dim(spatial.as_slice(), true, Kind::Float)?)?
+            activations.f_mul(&grad.f_mean_dim(spatial.as_slice(), true, kind)?)?
         }
         CamMethod::HiResCam => activations.f_mul(grad)?,
         CamMethod::GradCamPlusPlus => {
             let g2 = grad.f_square()?;
             let g3 = g2.f_mul(grad)?;
-            let sum_a = activations.f_sum_dim_intlist(spatial.as_slice(), true, Kind::Float)?;
+            let sum_a = activations.f_sum_dim_intlist(spatial.as_slice(), true, kind)?;
             let denominator = g2.f_mul_scalar(2.0)?.f_add(&g3.f_mul(&sum_a)?)?;
             // Where the gradient is 0 the coefficient is 0 (not 0 / 0).
             let safe = denominator.f_where_scalarother(&denominator.f_ne(0.0)?, 1.0)?;
@@ -245,12 +252,12 @@ fn weighted_map(
             let weights = grad.f_relu()?.f_mul(&coefficients)?.f_sum_dim_intlist(
                 spatial.as_slice(),
                 true,
-                Kind::Float,
+                kind,
             )?;
             activations.f_mul(&weights)?
         }
     };
-    weighted.f_sum_dim_intlist(1, true, Kind::Float)
+    weighted.f_sum_dim_intlist(1, true, kind)
 }
 
 /// The class index to explain for each row of `logits` `[N, K]`.
@@ -277,9 +284,7 @@ fn normalise_per_image(cam: &Tensor) -> Result<Tensor, tch::TchError> {
     let range = max.f_sub(&min)?;
     let usable = range.f_gt(1e-12)?;
     let scaled = flat.f_sub(&min)?.f_div(&range.f_clamp_min(1e-12)?)?;
-    scaled
-        .f_mul(&usable.f_to_kind(Kind::Float)?)?
-        .f_view_as(cam)
+    scaled.f_mul(&usable.f_to_kind(cam.kind())?)?.f_view_as(cam)
 }
 
 fn to_heatmaps(
@@ -291,7 +296,8 @@ fn to_heatmaps(
 ) -> Result<Vec<Heatmap>, InspectError> {
     let classes = Vec::<i64>::try_from(&classes.f_to_device(tch::Device::Cpu)?)?;
     let scores = Vec::<f32>::try_from(&scores.f_flatten(0, -1)?.f_to_device(tch::Device::Cpu)?)?;
-    let cam = cam.f_to_device(tch::Device::Cpu)?;
+    // Heatmaps hold float32 (a float64 map is rounded once, here).
+    let cam = cam.f_to_device(tch::Device::Cpu)?.f_to_kind(Kind::Float)?;
     let mut out = Vec::with_capacity(classes.len());
     for (i, (&class, &score)) in classes.iter().zip(&scores).enumerate() {
         let values = Vec::<f32>::try_from(&cam.f_get(i as i64)?.f_flatten(0, -1)?)?;

@@ -16,6 +16,9 @@ pub struct BackboneFacts {
     /// Giga multiply-adds of one encoder forward pass at `input_size_px` (torchvision's
     /// "GFLOPS" convention).
     pub gflops: f64,
+    /// The precision of its frozen passes (the linear probe's embeddings) on this CPU, with
+    /// the layers kept in float32 ([`super::cpu_bf16`], [`super::precision`]).
+    pub frozen_pass_precision: String,
 }
 
 /// Builds the encoder on the CPU with random weights and runs one image through it,
@@ -36,7 +39,25 @@ pub fn measure_facts(info: &BackboneInfo) -> Result<BackboneFacts, ModelError> {
         info: info.clone(),
         parameters,
         gflops: macs as f64 * 1e-9,
+        frozen_pass_precision: frozen_pass_precision(info.name),
     })
+}
+
+/// "float32", "bfloat16" or "bfloat16, float32 for ..." for `backbone`'s CPU frozen passes
+/// on this machine.
+pub fn frozen_pass_precision(backbone: &str) -> String {
+    if !super::cpu_bf16::bf16_by_default() {
+        return "float32".to_owned();
+    }
+    let kept: Vec<String> = super::precision::f32_paths(backbone)
+        .iter()
+        .map(|path| path.join("."))
+        .collect();
+    if kept.is_empty() {
+        "bfloat16".to_owned()
+    } else {
+        format!("bfloat16, float32 for {}", kept.join(", "))
+    }
 }
 
 #[cfg(test)]

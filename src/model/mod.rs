@@ -3,6 +3,7 @@
 
 pub mod backbone;
 pub mod convnext;
+pub mod cpu_bf16;
 pub mod densenet;
 pub mod efficientnet;
 pub mod efficientnet_lite;

@@ -240,7 +240,8 @@ pub struct TrainConfig {
     /// centred objects that fill the frame).
     pub eval_crop_fraction: f32,
     /// Compute frozen-backbone passes (the linear probe's embeddings) in bfloat16 (`None`:
-    /// on a CPU with native bf16 instructions, see [`cpu_has_native_bf16`]).
+    /// on a CPU with native bf16 instructions unless `TRANSFER_WORKBENCH_BF16` says
+    /// otherwise, see [`crate::model::cpu_bf16`]).
     pub bf16_frozen: Option<bool>,
     /// The training augmentation (project data; the synthetic sources ignore it).
     pub augment: crate::data::augment::AugmentConfig,
@@ -361,25 +362,14 @@ impl TrainConfig {
     /// Whether frozen-backbone passes run in bfloat16 on `device`.
     pub fn use_bf16_frozen(&self, device: tch::Device) -> bool {
         self.bf16_frozen
-            .unwrap_or(device == tch::Device::Cpu && cpu_has_native_bf16())
+            .unwrap_or(device == tch::Device::Cpu && crate::model::cpu_bf16::bf16_by_default())
     }
 }
 
 /// Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), where bf16 inference
 /// is faster than float32; elsewhere libtorch emulates it slowly.
 pub fn cpu_has_native_bf16() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| {
-        std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
-            info.lines()
-                .filter(|l| l.starts_with("flags"))
-                .take(1)
-                .any(|l| {
-                    l.split_whitespace()
-                        .any(|f| f == "avx512_bf16" || f == "amx_bf16")
-                })
-        })
-    })
+    crate::model::cpu_bf16::cpu_bf16().native()
 }
 
 /// The number of physical CPU cores (logical cores sharing a core counted once; Linux reads

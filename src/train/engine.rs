@@ -189,6 +189,15 @@ fn probe_features(
         .unwrap_or_else(|| spec.project_dir.join("cache").join("embeddings"));
     let mut out = Vec::with_capacity(2);
     let use_bf16 = lp.config.use_bf16_frozen(lp.device);
+    let precision = if use_bf16 { "bfloat16" } else { "float32" };
+    lp.run.log(&format!(
+        "frozen-backbone passes in {precision} ({})",
+        match lp.config.bf16_frozen {
+            Some(_) => "set in the run's config".to_owned(),
+            None if lp.device == Device::Cpu => crate::model::cpu_bf16::frozen_precision_reason(),
+            None => format!("{:?}", lp.device),
+        }
+    ));
     // Built on the first cache miss, shared by both splits.
     let mut bf16 = None;
     for split in [Split::Train, Split::Validation] {
@@ -235,6 +244,7 @@ fn probe_features(
             samples: cached.labels.size().first().copied().unwrap_or(0) as usize,
             cached: cached.reused,
             path: cached.path.clone(),
+            precision: precision.to_owned(),
         });
         out.push(cached);
     }

@@ -122,6 +122,9 @@ pub enum TrainEvent {
         samples: usize,
         cached: bool,
         path: PathBuf,
+        /// "bfloat16" or "float32" (see [`crate::model::cpu_bf16`]).
+        #[serde(default)]
+        precision: String,
     },
     /// One optimiser step.
     Step {

@@ -115,6 +115,14 @@ impl Net {
         }
     }
 
+    /// The variables, mutably (precision changes).
+    pub fn vs_mut(&mut self) -> &mut VarStore {
+        match self {
+            Net::Classifier(c) => &mut c.vs,
+            Net::Segmenter(s) => &mut s.vs,
+        }
+    }
+
     /// Forward passes through the backbone so far.
     pub fn backbone_passes(&self) -> usize {
         match self {

@@ -39,6 +39,7 @@ pub struct TrainedModel {
     pub net: Net,
     device: Device,
     channels_last: bool,
+    kind: Kind,
 }
 
 impl TrainedModel {
@@ -92,6 +93,7 @@ impl TrainedModel {
             net,
             device,
             channels_last,
+            kind: Kind::Float,
         })
     }
 
@@ -100,9 +102,16 @@ impl TrainedModel {
         self.device
     }
 
-    /// Moves normalised images `[N, 3, H, W]` to the model's device and layout.
+    /// Converts the weights to float64: numerical checks compare float32 results with this
+    /// exact counterpart to tell rounding from a difference of method.
+    pub fn to_double(&mut self) {
+        self.net.vs_mut().double();
+        self.kind = Kind::Double;
+    }
+
+    /// Moves normalised images `[N, 3, H, W]` to the model's device, precision and layout.
     pub fn prepare(&self, images: &Tensor) -> Result<Tensor, TrainError> {
-        let images = images.f_to_device(self.device)?.f_to_kind(Kind::Float)?;
+        let images = images.f_to_device(self.device)?.f_to_kind(self.kind)?;
         Ok(if self.channels_last {
             channels_last(&images)?
         } else {
