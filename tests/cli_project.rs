@@ -211,6 +211,7 @@ fn new_train_predict_on_a_segmentation_folder() {
     let eval = workbench(&["eval", path_str(&project), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     let dice = report["validation"]["extra"]["dice"].as_f64().unwrap();
+    println!("validation Dice {dice}");
     assert!(dice >= 0.6, "validation Dice {dice}");
 
     let masks = temp.path().join("predicted");

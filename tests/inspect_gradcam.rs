@@ -221,9 +221,16 @@ fn grad_cam_peak_falls_inside_the_object_box() {
     let mut source = Shapes::new(384, 96, 21, 3);
     // MobileNetV2's coarsest map at 64 px is 2x2, too coarse for a 14 px object: explain the
     // stride-8 stage (8x8) instead (measured: stride 16 and 32 localise worse).
+    // What varies between CPUs is the training trajectory. With 4 epochs at lr 1e-3 the
+    // peaks hit 62/64 on an AVX-512 Xeon but 49/64 with AVX2 kernels, and 47 to 62 over
+    // training seeds 5-7 on either; 6 epochs at 3e-3 hit 62 to 64 of 64 for seeds 5-8 on
+    // both kernel sets and 61 for seed 9 with AVX2 (the floor is 58).
     let run_id = train_run(
         project.path(),
-        config("mobilenet_v2", WeightsSpec::Pretrained, SIZE_PX as u32, 4),
+        TrainConfig {
+            lr: 3e-3,
+            ..config("mobilenet_v2", WeightsSpec::Pretrained, SIZE_PX as u32, 6)
+        },
         &mut source,
     );
     let trained_secs = started.elapsed().as_secs_f64();
