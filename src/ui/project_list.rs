@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use crate::app::{ProjectsState, UiCommand};
+use crate::runtime::UiCommand;
+use crate::runtime::projects::ProjectsState;
 
 /// The project list panel.
 #[derive(Debug, Default)]
