@@ -1,7 +1,7 @@
-//! A trained run is inspected, evaluated and exported on the split it froze: after images
-//! (and a whole new class) are added to the data folder, the GUI's inspection job, the CLI's
-//! `inspect` and `eval`, and the export all see the run's own validation ids and class
-//! names, and none of them rewrites the project's `split.ron`.
+//! A trained run is inspected, evaluated, exported and resumed on the split it froze: after
+//! images (and a whole new class) are added to the data folder, the GUI's inspection job,
+//! the CLI's `inspect` and `eval`, the export and `train --resume` all see the run's own
+//! validation ids and class names, and none of them rewrites the project's `split.ron`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 mod common;
@@ -137,5 +137,9 @@ fn an_old_run_is_inspected_evaluated_and_exported_on_its_frozen_split() {
     // The export verifies on the run's validation images, with the run's classes.
     let exported = export_run(&dir, &run_id, &ExportOptions::default(), None).unwrap();
     assert_eq!(exported.metadata.classes, frozen_classes);
+    assert_eq!(std::fs::read(&split_ron).unwrap(), split_before);
+
+    // Resuming the run reads its frozen data too (nothing is added to split.ron).
+    workbench(&["train", p, "--resume", &run_id, "--json"]);
     assert_eq!(std::fs::read(&split_ron).unwrap(), split_before);
 }

@@ -143,9 +143,12 @@ impl WorkbenchApp {
         let source_dir = dir.clone();
         let frozen = resume.clone();
         let make_source = move |config: &mut TrainConfig| {
-            // A resumed run reads its data with its own frozen settings.
+            // A resumed run reads its data as it froze it: its settings, ids and classes.
             if let Some(id) = &frozen {
-                *config = RunDir::open(&source_dir, id)?.1;
+                let (run, run_config) = RunDir::open(&source_dir, id)?;
+                *config = run_config;
+                let source = ProjectSource::open_run(&source_dir, &run, config, None)?;
+                return Ok(Box::new(source) as Box<dyn BatchSource>);
             }
             project_source(&source_dir, config)
         };

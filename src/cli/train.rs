@@ -196,11 +196,19 @@ pub(super) fn run_source(
 pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let project = load_project(&args.project)?;
     let mut config = run_config(&args, project)?;
-    let mut frozen = match &args.resume {
-        Some(id) => RunDir::open(&args.project, id)?.1,
-        None => config.clone(),
+    // A resumed run reads its data as it froze it (its ids and classes, no split.ron write).
+    let (frozen, mut source) = match &args.resume {
+        Some(id) => {
+            let (run, frozen) = RunDir::open(&args.project, id)?;
+            let source = run_source(args.synthetic, &args.project, &run, &frozen, None)?;
+            (frozen, source)
+        }
+        None => {
+            let mut frozen = config.clone();
+            let source = make_source(args.synthetic, &args.project, &mut frozen)?;
+            (frozen, source)
+        }
     };
-    let mut source = make_source(args.synthetic, &args.project, &mut frozen)?;
     if args.resume.is_none() {
         config = frozen.clone();
     }
