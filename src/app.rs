@@ -81,7 +81,7 @@ impl WorkbenchApp {
         let (events_tx, events_rx) = sync_channel(64);
         let mut app = Self {
             projects_dir,
-            projects: ProjectsState::Scanning,
+            projects: ProjectsState::started(),
             selected: None,
             events_tx,
             events_rx,
@@ -161,7 +161,7 @@ impl WorkbenchApp {
     }
 
     fn start_scan(&mut self, ctx: &egui::Context) {
-        self.projects = ProjectsState::Scanning;
+        self.projects = ProjectsState::started();
         let dir = self.projects_dir.clone();
         self.spawn(ctx, "project-scan", move || {
             AppEvent::ProjectsScanned(scan_projects(&dir))

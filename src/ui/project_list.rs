@@ -21,7 +21,7 @@ impl ProjectListView {
         ui.heading("Projects");
         ui.add_space(4.0);
         match state {
-            ProjectsState::Scanning => {
+            ProjectsState::Running { .. } => {
                 ui.horizontal(|ui| {
                     ui.spinner();
                     ui.label("Looking for projects…");
