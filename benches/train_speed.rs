@@ -121,7 +121,7 @@ impl OursTrainer {
             batch_size: BATCH as usize,
             ..TrainConfig::default()
         };
-        let nhwc = config.use_channels_last(Device::Cpu);
+        let nhwc = config.use_channels_last(true);
         anyhow::ensure!(
             nhwc,
             "the engine is expected to train in channels-last on the CPU"

@@ -5,36 +5,33 @@ pub mod dataset;
 pub mod inspect;
 pub mod inspect_jobs;
 pub mod inspect_seg;
-pub mod live_run;
-mod projects;
-pub mod runs;
 pub mod seg_jobs;
 mod shortcuts;
 pub mod training;
 mod training_settings;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use self::dataset::{DatasetRuntime, DatasetScan, ScannedDataset};
-use self::inspect::{InspectCommand, InspectEvent, InspectTabs};
-pub use self::projects::{ProjectRow, ProjectsState, scan_projects};
+use self::dataset::DatasetRuntime;
 use self::shortcuts::theme_ui;
-use self::training::{TrainingCommand, TrainingEvent, TrainingRuntime};
-use crate::data::window::WindowSetting;
 use crate::model::backbone::known_backbones;
-use crate::model::facts::{BackboneFacts, measure_facts};
+use crate::model::facts::measure_facts;
 use crate::project::{
-    DataLocation, Project, Task, create_project, delete_project, detect_task, duplicate_project,
+    DataLocation, Project, create_project, delete_project, detect_task, duplicate_project,
     rename_project,
 };
+use crate::runtime::dataset::DatasetScan;
+pub use crate::runtime::projects::{ProjectRow, ProjectsState, scan_projects};
+use crate::runtime::training::TrainingRuntime;
+pub use crate::runtime::{AppEvent, CentralTab, FactsCache, UiCommand, ViewRequests};
 use crate::screenshot::ScreenshotPlan;
+use crate::ui::inspect_tabs::{self, InspectTabs};
 use crate::ui::{
     dataset::DatasetView, new_project::NewProjectView, project_list::ProjectListView,
-    project_overview::ProjectOverviewView, thumbnails::ThumbnailDone, training::TrainingView,
+    project_overview::ProjectOverviewView, training::TrainingView,
 };
 
 /// Thread name of the folder-picker worker (not joined at shutdown).
@@ -42,24 +39,6 @@ const FOLDER_PICKER: &str = "folder-picker";
 
 /// Longest time per frame spent applying worker events.
 const EVENT_BUDGET: Duration = Duration::from_millis(4);
-
-/// The tabs of the central area.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum CentralTab {
-    /// The project's summary.
-    #[default]
-    Overview,
-    /// The project's images, their classes and the validation report.
-    Dataset,
-    /// Model settings, training jobs with live charts, the project's runs and export.
-    Training,
-    /// A run's predictions on the validation images, one by one.
-    Inspector,
-    /// A 2-D map of a run's validation embeddings.
-    Embeddings,
-    /// Several runs side by side.
-    Compare,
-}
 
 /// UI preferences kept between sessions in eframe's storage (never the project file).
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -69,96 +48,6 @@ pub struct UiPrefs {
     pub selected_project: Option<PathBuf>,
     /// The central tab shown.
     pub tab: CentralTab,
-}
-
-/// Measured backbone facts by name: `None` while measuring on a worker.
-pub type FactsCache = HashMap<String, Option<Result<BackboneFacts, String>>>;
-
-/// Messages from workers to the UI thread.
-#[derive(Debug)]
-pub enum AppEvent {
-    /// A scan of the projects folder finished.
-    ProjectsScanned(ProjectsState),
-    /// The folder picker closed (with a folder, or cancelled).
-    DataFolderPicked(Option<PathBuf>),
-    /// The task a data folder's layout suggests.
-    TaskDetected(PathBuf, Task),
-    /// A project operation finished: a message for the user, and the folder to select.
-    ProjectOpFinished(Result<(String, Option<PathBuf>), String>),
-    /// A backbone's parameters and GFLOPs were measured.
-    BackboneMeasured(String, Result<BackboneFacts, String>),
-    /// A project's data scan checked `done` of `total` files.
-    DatasetProgress {
-        /// The project folder.
-        dir: PathBuf,
-        /// The scan's generation.
-        generation: u64,
-        /// Files checked.
-        done: usize,
-        /// Files listed.
-        total: usize,
-    },
-    /// A project's data scan finished (or failed, or was cancelled).
-    DatasetScanned {
-        /// The project folder.
-        dir: PathBuf,
-        /// The scan's generation.
-        generation: u64,
-        /// The scanned data set, or why there is none.
-        result: Result<Box<ScannedDataset>, String>,
-    },
-    /// A thumbnail's pixels were made.
-    Thumbnail(Box<ThumbnailDone>),
-    /// A changed project was saved (or not): the folder and the project as saved.
-    ProjectSaved(PathBuf, Result<Box<Project>, String>),
-    /// A worker of the Training tab finished.
-    Training(TrainingEvent),
-    /// A result of the inspection tabs' workers.
-    Inspect(InspectEvent),
-}
-
-/// What views ask the app to do; run after the frame.
-#[derive(Clone, Debug, PartialEq)]
-pub enum UiCommand {
-    /// Scan the projects folder again.
-    RescanProjects,
-    /// Show this project folder.
-    SelectProject(PathBuf),
-    /// Open the new-project dialog, optionally with a data folder.
-    OpenNewProject(Option<PathBuf>),
-    /// Show the system folder picker for the new project's data.
-    PickDataFolder,
-    /// Detect the task of a data folder.
-    DetectTask(PathBuf),
-    /// Create a project in the projects folder.
-    CreateProject {
-        /// Display name.
-        name: String,
-        /// The labelled images.
-        data_dir: PathBuf,
-        /// Classification or segmentation.
-        task: Task,
-        /// Backbone name.
-        backbone: String,
-    },
-    /// Give a project a new display name.
-    RenameProject(PathBuf, String),
-    /// Copy a project's settings into a new project.
-    DuplicateProject(PathBuf),
-    /// Move a project folder to the trash folder.
-    DeleteProject(PathBuf),
-    /// Measure a backbone's facts (parameters, GFLOPs) on a worker.
-    MeasureBackbone(String),
-    /// Scan (again) the data set of the project in this folder.
-    ScanDataset(PathBuf),
-    /// Stop the running scan of this project's data set.
-    CancelDatasetScan(PathBuf),
-    /// Store a new intensity window in the project's data set settings.
-    SetDatasetWindow(PathBuf, WindowSetting),
-    /// A job or read of the Training tab.
-    Training(TrainingCommand),
-    /// A request of the Inspector, Embeddings or Compare tab.
-    Inspect(InspectCommand),
 }
 
 /// The workbench window.
@@ -183,6 +72,7 @@ pub struct WorkbenchApp {
     training: TrainingRuntime,
     training_view: TrainingView,
     inspect: InspectTabs,
+    requests: ViewRequests,
 }
 
 impl WorkbenchApp {
@@ -191,7 +81,7 @@ impl WorkbenchApp {
         let (events_tx, events_rx) = sync_channel(64);
         let mut app = Self {
             projects_dir,
-            projects: ProjectsState::Scanning,
+            projects: ProjectsState::started(),
             selected: None,
             events_tx,
             events_rx,
@@ -210,6 +100,7 @@ impl WorkbenchApp {
             training: TrainingRuntime::default(),
             training_view: TrainingView::default(),
             inspect: InspectTabs::default(),
+            requests: ViewRequests::default(),
         };
         app.start_scan(ctx);
         app
@@ -270,7 +161,7 @@ impl WorkbenchApp {
     }
 
     fn start_scan(&mut self, ctx: &egui::Context) {
-        self.projects = ProjectsState::Scanning;
+        self.projects = ProjectsState::started();
         let dir = self.projects_dir.clone();
         self.spawn(ctx, "project-scan", move || {
             AppEvent::ProjectsScanned(scan_projects(&dir))
@@ -324,12 +215,12 @@ impl WorkbenchApp {
                     self.projects = state;
                 }
                 Ok(AppEvent::DataFolderPicked(Some(dir))) => {
-                    self.new_project.set_data_dir(dir.clone());
+                    self.requests.picked_data_dir = Some(dir.clone());
                     self.commands.push(UiCommand::DetectTask(dir));
                 }
                 Ok(AppEvent::DataFolderPicked(None)) => {}
                 Ok(AppEvent::TaskDetected(dir, task)) => {
-                    self.new_project.set_detected_task(&dir, task)
+                    self.requests.detected_task = Some((dir, task));
                 }
                 Ok(AppEvent::BackboneMeasured(name, facts)) => {
                     self.facts.insert(name, Some(facts));
@@ -359,7 +250,7 @@ impl WorkbenchApp {
                     if let Some(dir) = &dir {
                         self.commands.push(UiCommand::DetectTask(dir.clone()));
                     }
-                    self.new_project.open_with(dir);
+                    self.requests.open_new_project = Some(dir);
                 }
                 UiCommand::PickDataFolder => self.spawn(ctx, FOLDER_PICKER, || {
                     AppEvent::DataFolderPicked(rfd::FileDialog::new().pick_folder())
@@ -505,7 +396,7 @@ impl eframe::App for WorkbenchApp {
                 ui.selectable_value(&mut self.tab, CentralTab::Overview, "Overview");
                 ui.selectable_value(&mut self.tab, CentralTab::Dataset, "Dataset");
                 ui.selectable_value(&mut self.tab, CentralTab::Training, "Training");
-                for (tab, name) in inspect::TABS {
+                for (tab, name) in inspect_tabs::TABS {
                     ui.selectable_value(&mut self.tab, tab, name);
                 }
             });
@@ -525,18 +416,20 @@ impl eframe::App for WorkbenchApp {
                 (
                     tab @ (CentralTab::Inspector | CentralTab::Embeddings | CentralTab::Compare),
                     Some(row),
-                ) => inspect::tabs_ui(
+                ) => inspect_tabs::tabs_ui(
                     &mut self.inspect,
                     tab,
                     ui,
                     &row.dir,
                     &mut self.dataset.thumbnails,
+                    &mut self.requests,
                     &mut self.commands,
                 ),
                 _ => self.overview.ui(ui, row, &self.facts, &mut self.commands),
             }
         });
-        self.new_project.ui(&ctx, &self.facts, &mut self.commands);
+        self.new_project
+            .ui(&ctx, &self.facts, &mut self.requests, &mut self.commands);
         self.run_commands(&ctx);
         self.dispatch_thumbnails(&ctx);
         let listed = matches!(

@@ -1,16 +1,18 @@
 //! transfer-workbench: a desktop workbench for transfer learning on images.
 //!
 //! The headless core (`project`, `data`, `model`) is shared by the CLI (`cli`) and the
-//! egui GUI (`app`, `ui`). See `../shared/ARCHITECTURE.md` for the rules it follows.
+//! egui GUI (`runtime`, `app`, `ui`). `docs/architecture.md` describes the layers and rules.
 
 pub mod app;
 pub mod assets;
+pub mod atomic_file;
 pub mod cli;
 pub mod data;
 pub mod export;
 pub mod inspect;
 pub mod model;
 pub mod project;
+pub mod runtime;
 pub mod screenshot;
 pub mod train;
 pub mod ui;

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use egui::accesskit::Role;
 use egui_kittest::kittest::NodeT;
 use egui_kittest::{Harness, kittest::Queryable};
-use transfer_workbench::app::dataset::DatasetScan;
 use transfer_workbench::app::{ProjectsState, WorkbenchApp};
 use transfer_workbench::data::window::WindowSetting;
 use transfer_workbench::project::{DataLocation, Project, Task, create_project, load_project};
+use transfer_workbench::runtime::dataset::DatasetScan;
 
 /// cats: two 8-bit images and a 16-bit ramp; dogs: two images and a corrupt PNG.
 fn make_data(root: &Path) {

@@ -20,9 +20,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
 use transfer_workbench::app::WorkbenchApp;
-use transfer_workbench::app::inspect_seg::SegLayerKey;
 use transfer_workbench::inspect::overlay::{ClassMask, dice};
 use transfer_workbench::project::{DataLocation, Project, Task, create_project};
+use transfer_workbench::runtime::inspect_seg::SegLayerKey;
 use transfer_workbench::train::{
     CheckpointChoice, Control, JobSpec, ProjectSource, TrainConfig, TrainedModel, VecSink,
     WeightsSpec, load_eval_images, train,
@@ -289,9 +289,14 @@ fn segmentation_run_shows_overlays_and_per_image_dice() {
     drop(harness);
     std::fs::write(&run.images[0].path, b"not an image any more").unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let again =
-        transfer_workbench::app::seg_jobs::load_segmentation(&dir, RUN, &mut |_, _| {}, &stop)
-            .unwrap();
+    let again = transfer_workbench::inspect::segmentation::inspect_segmentation(
+        &dir,
+        RUN,
+        &mut |_, _| {},
+        &stop,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(again.images.len(), n - 1);
     assert_eq!(again.skipped.len(), 1, "{:?}", again.skipped);
     assert!(

@@ -16,7 +16,7 @@ fn harness_for(dir: &Path) -> Harness<'static, WorkbenchApp> {
         .build_eframe(move |cc| WorkbenchApp::new(&cc.egui_ctx, dir));
     // The scan runs on a worker; step frames until it reports (bounded, not a timing check).
     let deadline = Instant::now() + Duration::from_secs(60);
-    while matches!(harness.state().projects(), ProjectsState::Scanning) {
+    while matches!(harness.state().projects(), ProjectsState::Running { .. }) {
         assert!(Instant::now() < deadline, "the project scan never finished");
         harness.step();
         std::thread::sleep(Duration::from_millis(5));

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
-use transfer_workbench::app::training::{LiveStatus, RunStatus, RunsState};
 use transfer_workbench::project::{DataLocation, Project, Task, create_project};
+use transfer_workbench::runtime::training::{LiveStatus, RunState, RunsState};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
 /// dark/ and light/: 12 images of 36 px each, with a little texture.
@@ -50,7 +50,7 @@ fn finished(app: &WorkbenchApp) -> bool {
     ) && !app.training().busy()
 }
 
-fn runs(app: &WorkbenchApp, dir: &Path) -> Vec<(String, RunStatus)> {
+fn runs(app: &WorkbenchApp, dir: &Path) -> Vec<(String, RunState)> {
     match app.training().runs.get(dir) {
         Some(RunsState::Ready(runs)) => runs
             .iter()
@@ -127,8 +127,8 @@ fn train_twice_see_the_runs_and_export_one() {
     settle(&mut harness, "both runs in the list", 60, move |app| {
         runs(app, &listed)
             == vec![
-                ("run-001".to_owned(), RunStatus::Finished),
-                ("run-002".to_owned(), RunStatus::Finished),
+                ("run-001".to_owned(), RunState::Finished),
+                ("run-002".to_owned(), RunState::Finished),
             ]
     });
     assert_eq!(harness.query_all_by_label_contains("val_loss ").count(), 2);
@@ -138,7 +138,7 @@ fn train_twice_see_the_runs_and_export_one() {
     settle(&mut harness, "the stored history", 60, |app| {
         matches!(
             &app.training().history,
-            Some((_, id, transfer_workbench::app::training::HistoryState::Ready(curves)))
+            Some((_, id, transfer_workbench::runtime::training::HistoryState::Ready(curves)))
                 if id == "run-001" && curves.val_loss.len() == 1
         )
     });

@@ -18,10 +18,10 @@ use std::time::Duration;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
-use transfer_workbench::app::training::{
-    LiveRun, LiveStatus, LrFindState, RunStatus, RunSummary, RunsState,
-};
 use transfer_workbench::project::{DataLocation, Project, Task, create_project, load_project};
+use transfer_workbench::runtime::training::{
+    LiveRun, LiveStatus, LrFindState, RunState, RunSummary, RunsState,
+};
 use transfer_workbench::train::{OptimizerKind, TrainConfig, WeightsSpec};
 
 /// libtorch's random generator is process-global: the tests of this binary that train take
@@ -110,13 +110,16 @@ fn lr_suggestion_and_edited_settings_are_saved_and_survive_a_restart() {
 
     app.get_by_label("Find learning rate").click();
     wait_for(&mut app, "the LR finder", 300, |app| {
-        matches!(&app.training().lr_find, Some((_, LrFindState::Done(_))))
+        matches!(
+            &app.training().lr_find,
+            Some((_, LrFindState::Ready(_) | LrFindState::Failed(_)))
+        )
     });
     app.run_steps(2);
-    let Some((_, LrFindState::Done(result))) = &app.state().training().lr_find else {
+    let Some((_, state)) = &app.state().training().lr_find else {
         unreachable!()
     };
-    let result = result.clone().expect("the LR finder failed");
+    let result = state.ready().cloned().expect("the LR finder failed");
     assert!(!result.losses.is_empty());
     let suggestion = result
         .suggested_lr
@@ -229,7 +232,7 @@ fn pause_holds_the_run_and_continue_lets_it_finish() {
     assert!(run.log.iter().any(|l| l == "resumed"));
     let listed = dir.clone();
     wait_for(&mut app, "the finished run in the list", 60, move |app| {
-        run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunStatus::Finished)
+        run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunState::Finished)
     });
     assert_eq!(
         run_row(app.state(), &dir, "run-001").unwrap().epochs,
@@ -274,7 +277,7 @@ fn stop_mid_run_then_resume_it_to_the_last_epoch() {
 
     let listed = dir.clone();
     wait_for(&mut app, "the stopped run in the list", 60, move |app| {
-        run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunStatus::Stopped)
+        run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunState::Stopped)
     });
     let row = run_row(app.state(), &dir, "run-001").unwrap();
     assert_eq!(row.epochs, (epochs_done, epochs));
@@ -309,9 +312,7 @@ fn stop_mid_run_then_resume_it_to_the_last_epoch() {
         &mut app,
         "the resumed run finished in the list",
         60,
-        move |app| {
-            run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunStatus::Finished)
-        },
+        move |app| run_row(app, &listed, "run-001").is_some_and(|r| r.status == RunState::Finished),
     );
     let row = run_row(app.state(), &dir, "run-001").unwrap();
     assert_eq!(row.epochs, (epochs, epochs));

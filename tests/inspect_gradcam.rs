@@ -316,7 +316,7 @@ fn maps_match_torchvision_with_hooks() {
             images_npy.to_str().unwrap(),
             "6",
             // The app's layout on the CPU, so that both sides run the same kernels.
-            if frozen.use_channels_last(Device::Cpu) {
+            if frozen.use_channels_last(true) {
                 "channels_last"
             } else {
                 "contiguous"

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use super::{AppEvent, UiCommand};
-use crate::data::report::ValidationReport;
-use crate::data::scan::{DatasetIndex, scan_until};
+use crate::data::DataError;
+use crate::data::scan::scan_until;
 use crate::project::{OpenProject, Project, update_project};
-use crate::ui::thumbnails::{ThumbnailCache, ThumbnailJob, ThumbnailSize, render_job};
+use crate::runtime::dataset::{DatasetScan, ScannedDataset};
+use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailJob, ThumbnailSize, render_job};
 
 /// Threads rendering thumbnails.
 const RENDER_THREADS: usize = 2;
@@ -25,74 +26,14 @@ const TILE_QUEUE: usize = 48;
 /// Shortest time between two progress events of a scan.
 const PROGRESS_EVERY: Duration = Duration::from_millis(50);
 
-/// A scanned data set with the look-ups the view needs.
-#[derive(Debug)]
-pub struct ScannedDataset {
-    /// The usable images.
-    pub index: DatasetIndex,
-    /// Everything found wrong.
-    pub report: ValidationReport,
-    /// Item position by its path (relative to the root).
-    pub item_of_path: HashMap<PathBuf, usize>,
-    /// Per item, the positions of its issues in `report.issues`.
-    pub issues_of_item: Vec<Vec<usize>>,
-    /// Distinguishes scans (views reset their selection when it changes).
-    pub generation: u64,
-}
-
-impl ScannedDataset {
-    /// Indexes the items and their issues (runs on the scan worker).
-    pub fn new(index: DatasetIndex, report: ValidationReport, generation: u64) -> Self {
-        let item_of_path: HashMap<PathBuf, usize> = index
-            .items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| (item.path.clone(), i))
-            .collect();
-        let mut issues_of_item = vec![Vec::new(); index.items.len()];
-        for (n, issue) in report.issues.iter().enumerate() {
-            if let Some(&i) = item_of_path.get(&issue.path) {
-                issues_of_item[i].push(n);
-            }
-        }
-        Self {
-            index,
-            report,
-            item_of_path,
-            issues_of_item,
-            generation,
-        }
-    }
-}
-
-/// The state of one project's data scan.
-#[derive(Debug)]
-pub enum DatasetScan {
-    /// Checking files: `done` of `total`.
-    Scanning {
-        /// Files checked.
-        done: usize,
-        /// Files listed.
-        total: usize,
-        /// Set to stop the scan.
-        cancel: Arc<AtomicBool>,
-        /// Which scan this is (events of older ones are dropped).
-        generation: u64,
-    },
-    /// The scan finished.
-    Ready(Arc<ScannedDataset>),
-    /// The data could not be listed, or the scan was cancelled.
-    Failed(String),
-}
-
 /// Scans a project's data set (runs on a worker); `progress(done, total)` as files finish.
 pub fn scan_project_data(
     open: &OpenProject,
     cancel: &AtomicBool,
     generation: u64,
     mut progress: impl FnMut(usize, usize),
-) -> Result<ScannedDataset, String> {
-    let source = open.dataset_source().map_err(|e| e.to_string())?;
+) -> Result<ScannedDataset, DataError> {
+    let source = open.dataset_source()?;
     let options = open.project.dataset.scan_options();
     let mut last = Instant::now();
     let (index, report) = scan_until(&source, &options, cancel, |done, total| {
@@ -100,8 +41,7 @@ pub fn scan_project_data(
             last = Instant::now();
             progress(done, total);
         }
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     Ok(ScannedDataset::new(index, report, generation))
 }
 
@@ -114,7 +54,7 @@ pub struct ThumbnailPool {
 
 impl ThumbnailPool {
     /// Starts the render threads; each sends [`AppEvent::Thumbnail`] and wakes the UI.
-    pub fn start(events: &SyncSender<AppEvent>, ctx: &egui::Context) -> Result<Self, String> {
+    pub fn start(events: &SyncSender<AppEvent>, ctx: &egui::Context) -> std::io::Result<Self> {
         let (tiles, tiles_rx) = bounded(TILE_QUEUE);
         let (previews, previews_rx) = bounded(4);
         let mut threads = Vec::new();
@@ -137,8 +77,7 @@ impl ThumbnailPool {
                         }
                         ctx.request_repaint();
                     }
-                })
-                .map_err(|e| format!("could not start a thumbnail worker: {e}"))?;
+                })?;
             threads.push(handle);
         }
         Ok(Self {
@@ -281,7 +220,7 @@ impl super::WorkbenchApp {
             AppEvent::DatasetScanned {
                 dir,
                 generation,
-                result: result.map(Box::new),
+                result: result.map(Box::new).map_err(|e| e.to_string()),
             }
         });
     }
@@ -354,8 +293,8 @@ impl super::WorkbenchApp {
         if self.dataset.pool.is_none() {
             match ThumbnailPool::start(&self.events_tx, ctx) {
                 Ok(pool) => self.dataset.pool = Some(pool),
-                Err(message) => {
-                    self.status = Some(Err(message));
+                Err(e) => {
+                    self.status = Some(Err(format!("could not start a thumbnail worker: {e}")));
                     return;
                 }
             }

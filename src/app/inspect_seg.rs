@@ -1,89 +1,15 @@
 //! Runtime behind the Inspector for segmentation runs (never serialised): each run's masks
 //! and Dice on its validation split, and the overlay textures of the images recently shown.
-//! Computed by [`super::seg_jobs`] on worker threads.
+//! Computed by [`crate::inspect::segmentation`] (and the layers by [`super::seg_jobs`]) on
+//! worker threads.
 
-use std::collections::{HashMap, VecDeque};
-use std::path::Path;
 use std::sync::Arc;
 
 use super::AppEvent;
-use super::inspect::{InspectEvent, Loading, RunKey};
-use super::seg_jobs::{self, SegInspection, SegLayerPixels};
-
-/// Overlay texture sets kept at once (the images shown last).
-const KEPT_LAYERS: usize = 12;
-
-/// One image's overlay layers: which run, which validation image, filled or outlines.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SegLayerKey {
-    /// The run.
-    pub run: RunKey,
-    /// The image's index in the validation split.
-    pub index: usize,
-    /// Outlines instead of filled regions.
-    pub outline: bool,
-}
-
-/// One image's overlay layers as textures (opaque where drawn).
-pub struct SegLayerTextures {
-    /// Predicted classes.
-    pub prediction: egui::TextureHandle,
-    /// True classes.
-    pub ground_truth: egui::TextureHandle,
-    /// False positives, false negatives and wrong classes.
-    pub difference: egui::TextureHandle,
-}
-
-/// What the segmentation inspector asks for.
-#[derive(Clone, Debug, PartialEq)]
-pub enum SegCommand {
-    /// Predict and score a segmentation run's validation images.
-    Load(RunKey),
-    /// Make one image's overlay layers.
-    Layers(SegLayerKey),
-}
-
-/// Results of the segmentation workers.
-#[derive(Debug)]
-pub enum SegEvent {
-    /// A run's prediction pass progressed (images done, in all).
-    Progress(RunKey, usize, usize),
-    /// A run's masks and Dice are ready.
-    Loaded(RunKey, Result<Box<SegInspection>, String>),
-    /// An image's overlay layers are ready.
-    Layers(SegLayerKey, Result<Box<SegLayerPixels>, String>),
-}
-
-/// What the segmentation workers produced.
-#[derive(Default)]
-pub struct SegData {
-    /// Segmentation runs' masks and Dice.
-    pub runs: HashMap<RunKey, Loading<Arc<SegInspection>>>,
-    /// Overlay textures of the images shown last.
-    pub layers: HashMap<SegLayerKey, Loading<SegLayerTextures>>,
-    /// Finished layer keys, oldest first (for eviction).
-    kept: VecDeque<SegLayerKey>,
-}
-
-impl SegData {
-    /// A loaded segmentation run, if ready.
-    pub fn inspection(&self, project: &Path, run: &str) -> Option<&Arc<SegInspection>> {
-        self.runs
-            .get(&(project.to_owned(), run.to_owned()))
-            .and_then(Loading::ready)
-    }
-
-    /// Whether no run or layer is being computed.
-    pub fn idle(&self) -> bool {
-        !self.runs.values().any(Loading::is_running)
-            && !self.layers.values().any(Loading::is_running)
-    }
-
-    /// Whether a run of the project at `project` was loaded (or failed).
-    pub fn any_of(&self, project: &Path) -> bool {
-        self.runs.keys().any(|(p, _)| p == project)
-    }
-}
+use super::seg_jobs;
+use crate::inspect::segmentation::inspect_segmentation;
+use crate::runtime::inspect::{InspectEvent, Loading};
+use crate::runtime::inspect_seg::*;
 
 impl super::WorkbenchApp {
     /// Runs a command of the segmentation inspector.
@@ -104,8 +30,12 @@ impl super::WorkbenchApp {
                         let _ = events.try_send(AppEvent::Inspect(InspectEvent::Seg(event)));
                         repaint.request_repaint();
                     };
-                    let result = seg_jobs::load_segmentation(&key.0, &key.1, &mut progress, &stop);
-                    let event = SegEvent::Loaded(key, result.map(Box::new));
+                    let result = match inspect_segmentation(&key.0, &key.1, &mut progress, &stop) {
+                        Ok(Some(run)) => Ok(Box::new(run)),
+                        Ok(None) => Err("the inspection was stopped".to_owned()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let event = SegEvent::Loaded(key, result);
                     AppEvent::Inspect(InspectEvent::Seg(event))
                 });
             }
@@ -120,7 +50,9 @@ impl super::WorkbenchApp {
                     .insert(key.clone(), Loading::Running { done: 0, total: 0 });
                 self.spawn(ctx, "segmentation-layers", move || {
                     let result = match run.images.get(key.index) {
-                        Some(image) => seg_jobs::seg_layers(image, key.outline).map(Box::new),
+                        Some(image) => seg_jobs::seg_layers(image, key.outline)
+                            .map(Box::new)
+                            .map_err(|e| e.to_string()),
                         None => Err(format!("the run has no image {}", key.index)),
                     };
                     AppEvent::Inspect(InspectEvent::Seg(SegEvent::Layers(key, result)))
@@ -168,13 +100,7 @@ impl super::WorkbenchApp {
                     }
                     Err(message) => Loading::Failed(message),
                 };
-                seg.layers.insert(key.clone(), state);
-                seg.kept.push_back(key);
-                while seg.kept.len() > KEPT_LAYERS {
-                    if let Some(old) = seg.kept.pop_front() {
-                        seg.layers.remove(&old);
-                    }
-                }
+                seg.keep_layers(key, state);
             }
         }
     }

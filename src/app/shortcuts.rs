@@ -1,7 +1,7 @@
 //! Keyboard shortcuts of the window and the theme chooser of the top bar.
 
-use super::training::TrainingCommand;
 use super::{ProjectsState, UiCommand, WorkbenchApp};
+use crate::runtime::training::TrainingCommand;
 
 impl WorkbenchApp {
     /// Ctrl+N new project, F5 rescan, Ctrl+. stop the training job, Up/Down move through
@@ -24,7 +24,7 @@ impl WorkbenchApp {
         let ProjectsState::Ready(rows) = &self.projects else {
             return;
         };
-        if typing || self.new_project.open || rows.is_empty() {
+        if typing || self.new_project.is_open() || rows.is_empty() {
             return;
         }
         let step = ctx.input_mut(|i| {

@@ -1,209 +1,25 @@
-//! Runtime state behind the Training tab (never serialised): the one libtorch job at a time
-//! (a training run, the learning-rate finder or an export), the live curves of the running
-//! job, the project's run list and the stored history of the selected run. Every job and
-//! file read runs on a worker; results come back as [`TrainingEvent`]s, and the training
-//! thread's own [`TrainEvent`]s on a bounded channel drained by the UI under its budget.
+//! The app's side of the Training tab: it runs the tab's commands (training, resuming,
+//! the learning-rate finder, exports, run lists, histories, settings saves) on worker
+//! threads and applies their results into the runtime state ([`crate::runtime::training`]);
+//! the training thread's own [`crate::train::TrainEvent`]s arrive on a bounded channel
+//! drained under the frame's budget.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, TryRecvError};
-
-pub use super::live_run::{LiveRun, LiveStatus};
-pub use super::runs::{RunCurves, RunStatus, RunSummary, list_runs};
-use super::{AppEvent, UiCommand, WorkbenchApp};
-use crate::export::{ExportOptions, ExportReport, export_run};
-use crate::project::TrainingSettings;
-use crate::train::run::{EpochRecord, RunDir};
+use super::{AppEvent, WorkbenchApp};
+use crate::export::export_run;
+use crate::runtime::Loading;
+use crate::runtime::training::*;
+use crate::train::catalogue::list_runs;
+use crate::train::run::RunDir;
 use crate::train::{
-    BatchSource, ChannelSink, JobSpec, LrFinderOptions, LrFinderResult, ProjectSource, TrainConfig,
-    TrainEvent, TrainHandle, find_lr, spawn_training,
+    BatchSource, ChannelSink, JobSpec, LrFinderOptions, ProjectSource, TrainConfig, find_lr,
+    spawn_training,
 };
 
 /// Training events waiting for the UI at most (step events beyond are dropped).
 const TRAIN_EVENTS: usize = 256;
-
-/// What the Training tab asks the app to do.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TrainingCommand {
-    /// Start a new run of `config` on the project in `dir`.
-    Start {
-        /// The project folder.
-        dir: PathBuf,
-        /// The run's settings.
-        config: Box<TrainConfig>,
-    },
-    /// Resume a stopped run from its last checkpoint.
-    ResumeRun {
-        /// The project folder.
-        dir: PathBuf,
-        /// The run.
-        run_id: String,
-    },
-    /// Hold the running job before its next batch.
-    Pause,
-    /// Go on after a pause.
-    Continue,
-    /// Stop the running job (its last checkpoint stays resumable).
-    Stop,
-    /// Run the learning-rate range test for `config` on the project's data.
-    FindLr {
-        /// The project folder.
-        dir: PathBuf,
-        /// The settings to test.
-        config: Box<TrainConfig>,
-    },
-    /// List the project's runs.
-    ListRuns(PathBuf),
-    /// Save the settings of the project's next run into its project file.
-    SaveSettings {
-        /// The project folder.
-        dir: PathBuf,
-        /// The settings.
-        settings: Box<TrainingSettings>,
-    },
-    /// Read a run's stored history.
-    LoadHistory {
-        /// The project folder.
-        dir: PathBuf,
-        /// The run.
-        run_id: String,
-    },
-    /// Show the system folder picker for the export folder.
-    PickExportFolder,
-    /// Export a run to TorchScript.
-    Export {
-        /// The project folder.
-        dir: PathBuf,
-        /// The run.
-        run_id: String,
-        /// What to export and where.
-        options: ExportOptions,
-    },
-}
-
-/// Results of the Training tab's workers.
-#[derive(Debug)]
-pub enum TrainingEvent {
-    /// The learning-rate range test finished.
-    LrFound(Result<LrFinderResult, String>),
-    /// A project's runs were listed.
-    RunsListed(PathBuf, Result<Vec<RunSummary>, String>),
-    /// A run's stored history was read.
-    HistoryLoaded(PathBuf, String, Result<Vec<EpochRecord>, String>),
-    /// The export folder picker closed (with a folder, or cancelled).
-    ExportFolderPicked(Option<PathBuf>),
-    /// An export finished.
-    Exported(Result<Box<ExportReport>, String>),
-}
-
-/// The list of a project's runs.
-#[derive(Clone, Debug)]
-pub enum RunsState {
-    /// Being read.
-    Loading,
-    /// The runs, oldest first.
-    Ready(Vec<RunSummary>),
-    /// The runs folder could not be read.
-    Failed(String),
-}
-
-/// A stored run's history as curves.
-#[derive(Clone, Debug)]
-pub enum HistoryState {
-    /// Being read.
-    Loading,
-    /// Read.
-    Ready(Box<RunCurves>),
-    /// Could not be read.
-    Failed(String),
-}
-
-/// The learning-rate finder's state.
-#[derive(Clone, Debug)]
-pub enum LrFindState {
-    /// Running.
-    Running,
-    /// Finished.
-    Done(Result<LrFinderResult, String>),
-}
-
-/// The export's state.
-#[derive(Clone, Debug, Default)]
-pub struct ExportState {
-    /// An export is running.
-    pub running: bool,
-    /// The last export's result.
-    pub result: Option<Result<Box<ExportReport>, String>>,
-    /// A folder picked and not yet taken by the dialog.
-    pub picked_folder: Option<PathBuf>,
-}
-
-struct TrainJob {
-    handle: TrainHandle,
-    events: Receiver<TrainEvent>,
-}
-
-/// Everything the Training tab shows that is not the project.
-#[derive(Default)]
-pub struct TrainingRuntime {
-    job: Option<TrainJob>,
-    /// The running or last job of this session.
-    pub live: Option<LiveRun>,
-    /// The learning-rate finder, for this project folder.
-    pub lr_find: Option<(PathBuf, LrFindState)>,
-    /// Run lists by project folder.
-    pub runs: HashMap<PathBuf, RunsState>,
-    /// The stored history shown: project folder, run id, state.
-    pub history: Option<(PathBuf, String, HistoryState)>,
-    /// The export.
-    pub export: ExportState,
-    /// The job sent its last event (its thread is about to end).
-    job_ended: bool,
-    /// Saves of the settings into the project files.
-    pub(super) settings_saves: super::training_settings::SettingsSaves,
-}
-
-impl TrainingRuntime {
-    /// Whether a libtorch job (training, LR finder, export) is running.
-    pub fn busy(&self) -> bool {
-        self.job.is_some()
-            || matches!(self.lr_find, Some((_, LrFindState::Running)))
-            || self.export.running
-    }
-
-    /// Applies pending training events until `deadline`, noting when the job ended.
-    fn drain(&mut self, deadline: Instant) {
-        let Some(job) = &self.job else { return };
-        while Instant::now() < deadline {
-            match job.events.try_recv() {
-                Ok(event) => {
-                    let last = matches!(
-                        event,
-                        TrainEvent::Finished { .. } | TrainEvent::Failed { .. }
-                    );
-                    self.job_ended |= last;
-                    if let Some(live) = &mut self.live {
-                        live.apply(event);
-                    }
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    self.job_ended = true;
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Asks the job to stop and returns its handle and channel for joining at shutdown.
-    pub fn shutdown(&mut self) -> Option<(TrainHandle, Receiver<TrainEvent>)> {
-        let job = self.job.take()?;
-        job.handle.stop();
-        Some((job.handle, job.events))
-    }
-}
 
 /// The project's data for a job, with the config's task set to the project's.
 fn project_source(
@@ -235,7 +51,7 @@ impl WorkbenchApp {
                 if self.refuse_when_busy() {
                     return;
                 }
-                self.training.lr_find = Some((dir.clone(), LrFindState::Running));
+                self.training.lr_find = Some((dir.clone(), Loading::started()));
                 self.spawn(ctx, "lr-finder", move || {
                     let mut config = *config;
                     let result = project_source(&dir, &mut config)
@@ -251,14 +67,14 @@ impl WorkbenchApp {
                 self.save_training_settings(ctx, dir, *settings)
             }
             TrainingCommand::ListRuns(dir) => {
-                self.training.runs.insert(dir.clone(), RunsState::Loading);
+                self.training.runs.insert(dir.clone(), Loading::started());
                 self.spawn(ctx, "list-runs", move || {
-                    let runs = list_runs(&dir);
+                    let runs = list_runs(&dir).map_err(|e| e.to_string());
                     AppEvent::Training(TrainingEvent::RunsListed(dir, runs))
                 });
             }
             TrainingCommand::LoadHistory { dir, run_id } => {
-                self.training.history = Some((dir.clone(), run_id.clone(), HistoryState::Loading));
+                self.training.history = Some((dir.clone(), run_id.clone(), Loading::started()));
                 self.spawn(ctx, "read-history", move || {
                     let records = RunDir::open(&dir, &run_id)
                         .and_then(|(run, _)| run.read_history())
@@ -327,9 +143,12 @@ impl WorkbenchApp {
         let source_dir = dir.clone();
         let frozen = resume.clone();
         let make_source = move |config: &mut TrainConfig| {
-            // A resumed run reads its data with its own frozen settings.
+            // A resumed run reads its data as it froze it: its settings, ids and classes.
             if let Some(id) = &frozen {
-                *config = RunDir::open(&source_dir, id)?.1;
+                let (run, run_config) = RunDir::open(&source_dir, id)?;
+                *config = run_config;
+                let source = ProjectSource::open_run(&source_dir, &run, config, None)?;
+                return Ok(Box::new(source) as Box<dyn BatchSource>);
             }
             project_source(&source_dir, config)
         };
@@ -378,22 +197,22 @@ impl WorkbenchApp {
         match event {
             TrainingEvent::LrFound(result) => {
                 if let Some((_, state)) = &mut self.training.lr_find {
-                    *state = LrFindState::Done(result);
+                    *state = Loading::from_result(result);
                 }
             }
             TrainingEvent::RunsListed(dir, result) => {
                 let mut state = match result {
-                    Ok(runs) => RunsState::Ready(runs),
-                    Err(message) => RunsState::Failed(message),
+                    Ok(runs) => Loading::Ready(runs),
+                    Err(message) => Loading::Failed(message),
                 };
-                if let (RunsState::Ready(runs), Some(live)) = (&mut state, &self.training.live)
+                if let (Loading::Ready(runs), Some(live)) = (&mut state, &self.training.live)
                     && live.is_active()
                     && live.dir == dir
                     && let Some(row) = runs
                         .iter_mut()
                         .find(|r| live.run_id.as_ref() == Some(&r.id))
                 {
-                    row.status = RunStatus::Running;
+                    row.status = RunState::Running;
                     row.resumable = false;
                 }
                 self.training.runs.insert(dir, state);
@@ -406,10 +225,10 @@ impl WorkbenchApp {
                     .is_some_and(|(d, id, _)| *d == dir && *id == run_id);
                 if current {
                     let state = match result {
-                        Ok(records) => {
-                            HistoryState::Ready(Box::new(RunCurves::from_history(&records)))
-                        }
-                        Err(message) => HistoryState::Failed(message),
+                        Ok(records) => Loading::Ready(Box::new(PlotCurves::from_curves(
+                            &crate::train::catalogue::RunCurves::from_history(&records),
+                        ))),
+                        Err(message) => Loading::Failed(message),
                     };
                     self.training.history = Some((dir, run_id, state));
                 }
@@ -434,23 +253,5 @@ impl WorkbenchApp {
     /// The Training tab's settings of the project in `dir`, once the tab was shown for it.
     pub fn training_draft(&self, dir: &Path) -> Option<&crate::ui::training_settings::Draft> {
         self.training_view.draft(dir)
-    }
-}
-
-impl From<TrainingCommand> for UiCommand {
-    fn from(command: TrainingCommand) -> Self {
-        UiCommand::Training(command)
-    }
-}
-
-impl TrainingRuntime {
-    /// Whether the project's run list and the selected history are read (screenshots).
-    pub fn settled(&self, dir: &Path) -> bool {
-        let listed = matches!(
-            self.runs.get(dir),
-            Some(RunsState::Ready(_) | RunsState::Failed(_))
-        );
-        let history = !matches!(self.history, Some((_, _, HistoryState::Loading)));
-        listed && history && !self.busy()
     }
 }

@@ -1,19 +1,11 @@
 //! Saving the Training tab's settings into the project file on a worker, so they survive a
 //! restart. Saves may overlap: the newest edit of each project is the one left on disk.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use super::{AppEvent, WorkbenchApp};
 use crate::project::{TrainingSettings, update_project};
-
-/// The newest settings save asked for, per project folder.
-#[derive(Debug, Default)]
-pub struct SettingsSaves {
-    newest: HashMap<PathBuf, Arc<AtomicU64>>,
-}
 
 impl WorkbenchApp {
     /// Saves `settings` as the next run's settings of the project in `dir`, unless a newer

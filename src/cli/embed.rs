@@ -1,7 +1,6 @@
 //! `transfer-workbench embed`: one pooled embedding row per image, written as `.npy`.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -73,19 +72,17 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         eprintln!("weights: {}: {}", report.source.display(), report.summary());
     }
     let embeddings = embed_images(&backbone, &args.images, args.batch_size, device)?;
-    write_atomically(&args.out, |tmp| {
-        embeddings
-            .write_npy(tmp)
-            .map_err(|e| anyhow::anyhow!("{e}"))
-    })?;
+    crate::atomic_file::write_with(&args.out, |tmp| {
+        embeddings.write_npy(tmp).map_err(std::io::Error::other)
+    })
+    .with_context(|| format!("could not write {}", args.out.display()))?;
     let paths_file = PathBuf::from(format!("{}.paths.txt", args.out.display()));
-    write_atomically(&paths_file, |tmp| {
-        let mut file = std::fs::File::create(tmp)?;
-        for image in &args.images {
-            writeln!(file, "{}", image.display())?;
-        }
-        Ok(file.sync_all()?)
-    })?;
+    let mut listing = String::new();
+    for image in &args.images {
+        listing.push_str(&format!("{}\n", image.display()));
+    }
+    crate::atomic_file::write(&paths_file, listing.as_bytes())
+        .with_context(|| format!("could not write {}", paths_file.display()))?;
     let size = embeddings.size();
     println!(
         "wrote {} embeddings of width {} to {}",
@@ -94,16 +91,4 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<()> {
         args.out.display()
     );
     Ok(())
-}
-
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&Path) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let tmp = PathBuf::from(format!("{}.{}.tmp", path.display(), std::process::id()));
-    let result = write(&tmp).and_then(|()| Ok(std::fs::rename(&tmp, path)?));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("could not write {}", path.display()))
 }

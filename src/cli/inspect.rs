@@ -146,8 +146,13 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let mut config = model.config.clone();
-    let mut source = super::train::make_source(args.synthetic, &args.project, &mut config)?;
+    let mut source = super::train::run_source(
+        args.synthetic,
+        &args.project,
+        &model.run,
+        &model.config,
+        None,
+    )?;
     let bar = progress_bar(args.json);
     let outputs = split_outputs(
         &mut model,

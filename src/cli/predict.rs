@@ -3,15 +3,22 @@
 //! predicted). Segmentation runs report the share of each class and can write the masks.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 
-use crate::train::project_source::LoadedImages;
+use crate::inspect::overlay::ClassMask;
+use crate::inspect::segmentation::predict_masks;
+use crate::project::load_project;
+use crate::train::metrics::argmax;
+use crate::train::project_source::{EvalTransform, LoadedImages};
 use crate::train::run::RunDir;
 use crate::train::{CheckpointChoice, TrainedModel, load_eval_images};
+
+/// Images predicted per forward pass.
+const BATCH: usize = 16;
 
 /// Options of `predict`.
 #[derive(Debug, clap::Args)]
@@ -65,11 +72,6 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         CheckpointChoice::BestOrLast,
         Device::cuda_if_available(),
     )?;
-    let LoadedImages {
-        images,
-        loaded,
-        failed,
-    } = load_eval_images(&args.images, &args.project, &model.config)?;
     let mut entries: Vec<Prediction> = args
         .images
         .iter()
@@ -82,28 +84,13 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             error: None,
         })
         .collect();
-    for (path, reason) in failed {
-        if let Some(entry) = entries.iter_mut().find(|e| e.path == path) {
-            entry.error = Some(reason);
-        }
-    }
     if let Some(dir) = &args.masks {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let batch = 16;
-    for (chunk_no, chunk) in loaded.chunks(batch).enumerate() {
-        let start = (chunk_no * batch) as i64;
-        let inputs = images.f_narrow(0, start, chunk.len() as i64)?;
-        let probabilities = model.probabilities(&inputs)?.f_to_device(Device::Cpu)?;
-        for (row, &image_index) in chunk.iter().enumerate() {
-            let p = probabilities.f_get(row as i64)?;
-            fill_entry(
-                &mut entries[image_index],
-                &p,
-                &model.classes,
-                args.masks.as_ref(),
-            )?;
-        }
+    if model.config.task.is_segmentation() {
+        predict_segmentation(&args, &mut model, &mut entries)?;
+    } else {
+        predict_classes(&args, &mut model, &mut entries)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
@@ -118,63 +105,96 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fills one entry from its probabilities (`[classes]` or `[classes, H, W]`).
-fn fill_entry(
-    entry: &mut Prediction,
-    probabilities: &Tensor,
-    classes: &[String],
-    masks: Option<&PathBuf>,
+/// Classification: each image's class probabilities and the predicted class.
+fn predict_classes(
+    args: &PredictArgs,
+    model: &mut TrainedModel,
+    entries: &mut [Prediction],
 ) -> anyhow::Result<()> {
-    if probabilities.dim() == 1 {
-        let values = Vec::<f32>::try_from(probabilities.f_to_kind(Kind::Float)?)?;
-        let best = argmax(&values);
-        entry.class_index = Some(best);
-        entry.label = classes.get(best).cloned();
-        entry.probabilities = classes
-            .iter()
-            .zip(&values)
-            .map(|(c, p)| (c.clone(), f64::from(*p)))
-            .collect();
-        return Ok(());
+    let LoadedImages {
+        images,
+        loaded,
+        failed,
+    } = load_eval_images(&args.images, &args.project, &model.config)?;
+    for (path, reason) in failed {
+        if let Some(entry) = entries.iter_mut().find(|e| e.path == path) {
+            entry.error = Some(reason);
+        }
     }
-    let predicted = probabilities.f_argmax(0, false)?.f_to_kind(Kind::Uint8)?;
-    let (height, width) = (predicted.size()[0], predicted.size()[1]);
-    let pixels = Vec::<u8>::try_from(predicted.f_flatten(0, -1)?)?;
-    let total = pixels.len().max(1) as f64;
-    for (c, name) in classes.iter().enumerate() {
-        let count = pixels.iter().filter(|&&v| usize::from(v) == c).count();
-        entry
-            .probabilities
-            .insert(name.clone(), count as f64 / total);
-    }
-    if let Some(dir) = masks {
-        let stem = entry
-            .path
-            .file_stem()
-            .map_or("image".into(), |s| s.to_string_lossy().into_owned());
-        let out = dir.join(format!("{stem}.png"));
-        let mask = image::GrayImage::from_raw(width as u32, height as u32, pixels)
-            .context("mask buffer")?;
-        // Back at the image's own size (the model saw it resized to the input size).
-        let mask = match image::image_dimensions(&entry.path) {
-            Ok((w, h)) if (w, h) != mask.dimensions() => {
-                image::imageops::resize(&mask, w, h, image::imageops::FilterType::Nearest)
-            }
-            _ => mask,
-        };
-        mask.save(&out)
-            .with_context(|| format!("writing {}", out.display()))?;
-        entry.mask = Some(out);
+    for (chunk_no, chunk) in loaded.chunks(BATCH).enumerate() {
+        let start = (chunk_no * BATCH) as i64;
+        let inputs = images.f_narrow(0, start, chunk.len() as i64)?;
+        let probabilities = model.probabilities(&inputs)?.f_to_device(Device::Cpu)?;
+        for (row, &image_index) in chunk.iter().enumerate() {
+            let p = probabilities.f_get(row as i64)?;
+            let values = Vec::<f32>::try_from(p.f_to_kind(Kind::Float)?)?;
+            let best = argmax(&values);
+            let entry = &mut entries[image_index];
+            entry.class_index = Some(best);
+            entry.label = model.classes.get(best).cloned();
+            entry.probabilities = model
+                .classes
+                .iter()
+                .zip(&values)
+                .map(|(c, p)| (c.clone(), f64::from(*p)))
+                .collect();
+        }
     }
     Ok(())
 }
 
-fn argmax(values: &[f32]) -> usize {
-    values
-        .iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .map_or(0, |(i, _)| i)
+/// Segmentation: each image's class masks through the core's prediction (the share of
+/// each class), written back at the image's own size with `--masks`.
+fn predict_segmentation(
+    args: &PredictArgs,
+    model: &mut TrainedModel,
+    entries: &mut [Prediction],
+) -> anyhow::Result<()> {
+    let window = load_project(&args.project)?.dataset.window;
+    let transform = EvalTransform::of(&model.config, window);
+    for (chunk_no, paths) in args.images.chunks(BATCH).enumerate() {
+        let start = chunk_no * BATCH;
+        let (masks, failed) = predict_masks(model, paths, &transform)?;
+        for (offset, reason) in failed {
+            entries[start + offset].error = Some(reason);
+        }
+        for (offset, mask) in masks {
+            let entry = &mut entries[start + offset];
+            let total = mask.classes.len().max(1) as f64;
+            for (c, name) in model.classes.iter().enumerate() {
+                let count = mask
+                    .classes
+                    .iter()
+                    .filter(|&&v| usize::from(v) == c)
+                    .count();
+                entry
+                    .probabilities
+                    .insert(name.clone(), count as f64 / total);
+            }
+            if let Some(dir) = &args.masks {
+                entry.mask = Some(write_mask(dir, &entry.path, mask)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a predicted mask (class index per pixel) as `<dir>/<image stem>.png` at the
+/// image's own size (the model saw it resized to the input size).
+fn write_mask(dir: &Path, image_path: &Path, mask: ClassMask) -> anyhow::Result<PathBuf> {
+    let stem = image_path
+        .file_stem()
+        .map_or("image".into(), |s| s.to_string_lossy().into_owned());
+    let out = dir.join(format!("{stem}.png"));
+    let mask = match image::image_dimensions(image_path) {
+        Ok((w, h)) if (w, h) != (mask.width_px, mask.height_px) => mask.resized(w, h),
+        _ => mask,
+    };
+    let gray = image::GrayImage::from_raw(mask.width_px, mask.height_px, mask.classes)
+        .context("mask buffer")?;
+    gray.save(&out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok(out)
 }
 
 fn describe(entry: &Prediction) -> String {

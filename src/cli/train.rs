@@ -169,15 +169,46 @@ pub(super) fn make_source(
     Ok(Box::new(source))
 }
 
+/// The data of trained run `run` as it froze it (its train and validation ids and class
+/// names; `validation` gives the validation role to another project split), or the
+/// synthetic set of its task.
+pub(super) fn run_source(
+    synthetic: bool,
+    project_dir: &Path,
+    run: &RunDir,
+    config: &TrainConfig,
+    validation: Option<crate::data::split::Split>,
+) -> anyhow::Result<Box<dyn BatchSource>> {
+    if synthetic {
+        return make_source(true, project_dir, &mut config.clone());
+    }
+    let source = ProjectSource::open_run(project_dir, run, config, validation)?;
+    if source.scan_issues() > 0 {
+        eprintln!(
+            "{} image(s) of the run or of the data set could not be read and are left out (see `transfer-workbench data check`)",
+            source.scan_issues()
+        );
+    }
+    Ok(Box::new(source))
+}
+
 /// Runs `train`.
 pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let project = load_project(&args.project)?;
     let mut config = run_config(&args, project)?;
-    let mut frozen = match &args.resume {
-        Some(id) => RunDir::open(&args.project, id)?.1,
-        None => config.clone(),
+    // A resumed run reads its data as it froze it (its ids and classes, no split.ron write).
+    let (frozen, mut source) = match &args.resume {
+        Some(id) => {
+            let (run, frozen) = RunDir::open(&args.project, id)?;
+            let source = run_source(args.synthetic, &args.project, &run, &frozen, None)?;
+            (frozen, source)
+        }
+        None => {
+            let mut frozen = config.clone();
+            let source = make_source(args.synthetic, &args.project, &mut frozen)?;
+            (frozen, source)
+        }
     };
-    let mut source = make_source(args.synthetic, &args.project, &mut frozen)?;
     if args.resume.is_none() {
         config = frozen.clone();
     }
@@ -317,22 +348,14 @@ fn lr_find_summary(result: &LrFinderResult, options: LrFinderOptions) -> String 
 /// Runs `eval`.
 pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
     let id = RunDir::resolve_id(&args.project, args.run.as_deref())?;
-    let (_, mut config) = RunDir::open(&args.project, &id)?;
-    let mut source = match args.split.as_deref() {
-        None => make_source(args.synthetic, &args.project, &mut config)?,
-        Some(name) => {
-            let split = match name {
-                "val" | "validation" => crate::data::split::Split::Val,
-                "test" => crate::data::split::Split::Test,
-                other => bail!("unknown split '{other}' (val or test)"),
-            };
-            Box::new(ProjectSource::open_with_validation(
-                &args.project,
-                &config,
-                Some(split),
-            )?)
-        }
+    let (run, config) = RunDir::open(&args.project, &id)?;
+    let validation = match args.split.as_deref() {
+        None => None,
+        Some("val" | "validation") => Some(crate::data::split::Split::Val),
+        Some("test") => Some(crate::data::split::Split::Test),
+        Some(other) => bail!("unknown split '{other}' (val or test)"),
     };
+    let mut source = run_source(args.synthetic, &args.project, &run, &config, validation)?;
     let report = evaluate_run(
         &args.project,
         &id,

@@ -16,7 +16,7 @@ use super::pixels::{
     CropBox, Dihedral, NormLut, Pixels, ResizeFailed, resize_mask, rotate_mask, write_chw,
     write_mask,
 };
-use crate::model::Normalization;
+use super::preprocess::Normalization;
 
 /// Which augmentations to apply and how strongly; stored in the project.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -22,8 +22,8 @@ use super::augment::{AugmentConfig, augment_into, plain_lut, sample_params};
 use super::cache::{CacheKey, ImageCache, WorkingImage, WorkingSize, load_working};
 use super::mask::MaskEncoding;
 use super::pixels::{Dihedral, write_chw, write_mask};
+use super::preprocess::Normalization;
 use super::window::WindowSetting;
-use crate::model::Normalization;
 
 /// Failures setting up a loader.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,23 @@ use std::path::Path;
 use image::{DynamicImage, imageops::FilterType};
 
 use super::DataError;
-use crate::model::Normalization;
+
+/// Per-channel normalisation applied to `[0, 1]` RGB input.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Normalization {
+    /// Channel means (R, G, B).
+    pub mean: [f32; 3],
+    /// Channel standard deviations (R, G, B).
+    pub std: [f32; 3],
+}
+
+impl Normalization {
+    /// torchvision's ImageNet statistics.
+    pub const IMAGENET: Normalization = Normalization {
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+    };
+}
 
 /// A decoded, resized and normalised image ready to become one row of a batch tensor.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,7 +5,6 @@
 //! Everything here is plain data: no tensors, no threads.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
@@ -442,23 +441,13 @@ impl FrozenSplit {
                     reason: e.to_string(),
                 }
             })?;
-        let temp = project_dir.join(format!(".{SPLIT_FILE}.{}.tmp", std::process::id()));
-        let result = (|| {
-            std::fs::create_dir_all(project_dir)?;
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(text.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        result.map_err(|source| SplitError::Io {
-            action: "write",
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(project_dir)
+            .and_then(|()| crate::atomic_file::write(&path, format!("{text}\n").as_bytes()))
+            .map_err(|source| SplitError::Io {
+                action: "write",
+                path: path.clone(),
+                source,
+            })?;
         Ok(path)
     }
 

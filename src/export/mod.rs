@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Tensor};
 
 use crate::train::project_source::ProjectSource;
-use crate::train::run::{EpochRecord, write_atomically};
+use crate::train::run::EpochRecord;
 use crate::train::{BatchSource, CheckpointChoice, Split, TrainError, TrainedModel};
 pub use metadata::ExportMetadata;
 pub use trace::{InputFormat, OutputKind};
@@ -192,8 +192,8 @@ pub fn export_run(
             out_dir.join(format!("{stem}.FAILED.json")),
         )
     };
-    let committed = write_atomically(&metadata_path, &json)
-        .map_err(ExportError::from)
+    let committed = crate::atomic_file::write(&metadata_path, &json)
+        .map_err(ExportError::io("write the export metadata", &metadata_path))
         .and_then(|()| {
             std::fs::rename(&tmp, &model_path)
                 .map_err(ExportError::io("write the exported model", &model_path))
@@ -216,10 +216,11 @@ pub fn export_run(
     })
 }
 
-/// Up to [`MAX_VERIFICATION_IMAGES`] images of the project's validation split through the
+/// Up to [`MAX_VERIFICATION_IMAGES`] images of the run's frozen validation split through the
 /// app's evaluation transform, or why there are none.
 fn validation_images(project_dir: &Path, model: &TrainedModel) -> Result<Tensor, String> {
-    let mut source = ProjectSource::open(project_dir, &model.config).map_err(|e| e.to_string())?;
+    let mut source = ProjectSource::open_run(project_dir, &model.run, &model.config, None)
+        .map_err(|e| e.to_string())?;
     let n = source
         .labels(Split::Validation)
         .len()

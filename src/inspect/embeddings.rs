@@ -235,24 +235,15 @@ fn write_cache(
 ) -> Result<(), InspectError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(InspectError::io("create the inspect folder", dir))?;
-    let name = path
-        .file_name()
-        .map_or_else(Default::default, |n| n.to_string_lossy());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let named = [
         ("embeddings", embeddings),
         ("logits", logits),
         ("labels", labels),
     ];
-    let written = Tensor::write_safetensors(&named, &tmp)
-        .map_err(InspectError::from)
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(InspectError::io("write the inspect cache", path))
-        });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::atomic_file::write_with(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp).map_err(std::io::Error::other)
+    })
+    .map_err(InspectError::io("write the inspect cache", path))
 }
 
 fn read_cache(path: &Path) -> Result<SplitOutputs, InspectError> {

@@ -9,7 +9,11 @@
 //! - [`neighbours`]: cosine nearest neighbours of a sample or of any embedded image;
 //! - [`gradcam`]: class activation maps (Grad-CAM, HiResCAM, Grad-CAM++) at image resolution;
 //! - [`overlay`]: segmentation overlays (prediction, ground truth, difference) and Dice per
-//!   image.
+//!   image;
+//! - [`run_inspection`]: the jobs on a classification run (its validation split inspected,
+//!   a heatmap over an image's preview, a t-SNE map), run by the GUI on a worker;
+//! - [`segmentation`]: the jobs on a segmentation run (every validation image predicted and
+//!   scored; class masks of image files, shared with `predict`).
 //!
 //! Long functions take a progress callback `(done, total)` and a stop flag, return
 //! `Ok(None)` when stopped, and never touch the UI: the GUI runs them on a worker.
@@ -20,6 +24,8 @@ pub mod neighbours;
 pub mod overlay;
 pub mod predictions;
 pub mod projection;
+pub mod run_inspection;
+pub mod segmentation;
 
 use std::path::PathBuf;
 
@@ -38,6 +44,10 @@ pub enum InspectError {
     Train(#[from] crate::train::TrainError),
     #[error("libtorch error: {0}")]
     Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
     #[error("invalid metric input: {0}")]
     Metrics(#[from] crate::train::metrics::MetricsError),
     #[error("invalid input: {0}")]

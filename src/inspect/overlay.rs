@@ -10,7 +10,6 @@ use std::path::Path;
 use image::{DynamicImage, ImageFormat, Rgba, RgbaImage, imageops::FilterType};
 
 use super::InspectError;
-use crate::train::run::write_atomically;
 
 /// Ground-truth value of pixels that are not labelled (as the training loss ignores them).
 pub const IGNORE_CLASS: u8 = 255;
@@ -276,7 +275,7 @@ pub fn write_png(path: &Path, image: &DynamicImage) -> Result<(), InspectError> 
             reason: e.to_string(),
             path: path.to_owned(),
         })?;
-    Ok(write_atomically(path, &bytes)?)
+    crate::atomic_file::write(path, &bytes).map_err(InspectError::io("write the image", path))
 }
 
 #[cfg(test)]

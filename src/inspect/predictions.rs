@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::InspectError;
-use crate::train::metrics::{ClassificationMetrics, RocCurve, roc_curve};
+use crate::train::metrics::{ClassificationMetrics, RocCurve, argmax, roc_curve};
 
 /// The predictions of a run for every sample of a split, in sample order.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -199,17 +199,6 @@ fn softmax(logits: &[f32]) -> (Vec<f32>, f64) {
     let sum: f64 = exps.iter().sum();
     let probabilities = exps.iter().map(|e| (e / sum) as f32).collect();
     (probabilities, max + sum.ln())
-}
-
-/// Index of the first maximum (NaN never wins), as in the metrics.
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (index, &value) in row.iter().enumerate() {
-        if value > row[best] || row[best].is_nan() && !value.is_nan() {
-            best = index;
-        }
-    }
-    best
 }
 
 #[cfg(test)]

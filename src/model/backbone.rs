@@ -13,22 +13,8 @@ use super::mobilenet_v3::MobileNetV3;
 use super::resnet::{ResNet, ResNetVariant};
 use super::vit::{VisionTransformer, VitConfig};
 
-/// Per-channel normalisation applied to `[0, 1]` RGB input.
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
-pub struct Normalization {
-    /// Channel means (R, G, B).
-    pub mean: [f32; 3],
-    /// Channel standard deviations (R, G, B).
-    pub std: [f32; 3],
-}
-
-impl Normalization {
-    /// torchvision's ImageNet statistics.
-    pub const IMAGENET: Normalization = Normalization {
-        mean: [0.485, 0.456, 0.406],
-        std: [0.229, 0.224, 0.225],
-    };
-}
+/// A backbone's input normalisation is data preparation; it lives in [`crate::data`].
+pub use crate::data::preprocess::Normalization;
 
 /// Where a backbone's pretrained weights come from.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

@@ -1,7 +1,6 @@
 //! Reading and writing `project.ron`: pretty RON, written to a temp file then renamed,
 //! versions checked and migrated.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -78,18 +77,7 @@ pub fn save_project(dir: &Path, project: &Project) -> Result<(), ProjectError> {
         })?;
     std::fs::create_dir_all(dir).map_err(write_err)?;
     backup_if_damaged(&path).map_err(write_err)?;
-    let tmp = dir.join(format!(".{PROJECT_FILE}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.write_all(b"\n")?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(write_err)
+    crate::atomic_file::write(&path, format!("{text}\n").as_bytes()).map_err(write_err)
 }
 
 /// Serialises the read-modify-write edits of project files within this process.

@@ -65,48 +65,44 @@ pub fn cache_key(
 }
 
 /// Reads the cached embeddings under `dir` for `key`, or computes them with `compute`
-/// (embeddings, labels) and stores them.
+/// (embeddings, labels) and stores them. `compute` returns `Ok(None)` when the user stopped
+/// it; then nothing is stored and the result is `Ok(None)`.
 pub fn load_or_compute(
     dir: &Path,
     key: &str,
-    compute: impl FnOnce() -> Result<(Tensor, Tensor), TrainError>,
-) -> Result<CachedEmbeddings, TrainError> {
+    compute: impl FnOnce() -> Result<Option<(Tensor, Tensor)>, TrainError>,
+) -> Result<Option<CachedEmbeddings>, TrainError> {
     let path = dir.join(format!("{key}.safetensors"));
     if path.is_file() {
         match read_cache(&path) {
             Ok((embeddings, labels)) => {
-                return Ok(CachedEmbeddings {
+                return Ok(Some(CachedEmbeddings {
                     embeddings,
                     labels,
                     path,
                     reused: true,
-                });
+                }));
             }
             // A damaged cache file is recomputed, never trusted.
             Err(_) => std::fs::remove_file(&path)
                 .map_err(TrainError::io("remove a damaged cache file", &path))?,
         }
     }
-    let (embeddings, labels) = compute()?;
+    let Some((embeddings, labels)) = compute()? else {
+        return Ok(None);
+    };
     std::fs::create_dir_all(dir).map_err(TrainError::io("create the cache folder", dir))?;
-    let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
-    let written =
-        Tensor::write_safetensors(&[("embeddings", &embeddings), ("labels", &labels)], &tmp)
-            .map_err(TrainError::from)
-            .and_then(|()| {
-                std::fs::rename(&tmp, &path)
-                    .map_err(TrainError::io("write the embedding cache", &path))
-            });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written?;
-    Ok(CachedEmbeddings {
+    crate::atomic_file::write_with(&path, |tmp| {
+        Tensor::write_safetensors(&[("embeddings", &embeddings), ("labels", &labels)], tmp)
+            .map_err(std::io::Error::other)
+    })
+    .map_err(TrainError::io("write the embedding cache", &path))?;
+    Ok(Some(CachedEmbeddings {
         embeddings,
         labels,
         path,
         reused: false,
-    })
+    }))
 }
 
 fn read_cache(path: &Path) -> Result<(Tensor, Tensor), TrainError> {

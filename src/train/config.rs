@@ -349,20 +349,21 @@ impl TrainConfig {
         self.threads.unwrap_or_else(default_threads)
     }
 
-    /// Whether to use channels-last memory format on `device`: the explicit setting, else on
-    /// the CPU, where it was measured to cut MobileNetV2 training time per step by about a
-    /// quarter at 64 px and nearly half at 224 px (batch 32; `tests/train_channels_last.rs`).
+    /// Whether to use channels-last memory format (`on_cpu`: the job runs on the CPU): the
+    /// explicit setting, else on the CPU, where it was measured to cut MobileNetV2 training
+    /// time per step by about a quarter at 64 px and nearly half at 224 px (batch 32;
+    /// `tests/train_channels_last.rs`).
     /// Off by default on CUDA, where it was not measured.
-    pub fn use_channels_last(&self, device: tch::Device) -> bool {
-        self.channels_last.unwrap_or(device == tch::Device::Cpu)
+    pub fn use_channels_last(&self, on_cpu: bool) -> bool {
+        self.channels_last.unwrap_or(on_cpu)
     }
 }
 
 impl TrainConfig {
-    /// Whether frozen-backbone passes run in bfloat16 on `device`.
-    pub fn use_bf16_frozen(&self, device: tch::Device) -> bool {
+    /// Whether frozen-backbone passes run in bfloat16 (`on_cpu`: the job runs on the CPU).
+    pub fn use_bf16_frozen(&self, on_cpu: bool) -> bool {
         self.bf16_frozen
-            .unwrap_or(device == tch::Device::Cpu && crate::model::cpu_bf16::bf16_by_default())
+            .unwrap_or(on_cpu && crate::model::cpu_bf16::bf16_by_default())
     }
 }
 

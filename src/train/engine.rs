@@ -22,6 +22,7 @@ use super::run::{CheckpointState, EpochRecord, RunDir};
 use super::sampler::{epoch_seed, fixed_plan, inverse_frequency_weights, train_plan};
 use super::schedule::lr_factor;
 use super::source::{BatchSource, Split};
+use super::status::{RunState, RunStatus};
 use super::worker::{Control, JobSpec};
 
 /// How a run ended without an error.
@@ -65,6 +66,14 @@ pub fn train(
     let mut run_slot = None;
     match train_inner(spec, source, sink, control, &mut run_slot) {
         Ok(summary) => {
+            if let Some((run, config)) = &run_slot {
+                let state = match summary.outcome {
+                    TrainOutcome::Completed => RunState::Finished,
+                    TrainOutcome::EarlyStopped => RunState::EarlyStopped,
+                    TrainOutcome::Stopped => RunState::Stopped,
+                };
+                RunStatus::new(run, config, state, summary.epochs_done, summary.best).save(run)?;
+            }
             sink.send(TrainEvent::Finished {
                 outcome: serde_json::to_value(summary.outcome)
                     .ok()
@@ -77,8 +86,16 @@ pub fn train(
             Ok(summary)
         }
         Err(e) => {
-            if let Some(run) = &run_slot {
+            if let Some((run, config)) = &run_slot {
                 run.log(&format!("failed: {e}"));
+                let (epochs_done, best) = run
+                    .load_checkpoint_state(CheckpointKind::Last)
+                    .map_or((0, None), |s| (s.epochs_done, s.best));
+                let state = RunState::Failed {
+                    reason: e.to_string(),
+                };
+                // Best effort: the job's own error is the one to report.
+                let _ = RunStatus::new(run, config, state, epochs_done, best).save(run);
             }
             sink.send(TrainEvent::Failed {
                 reason: e.to_string(),
@@ -107,7 +124,7 @@ fn train_inner(
     source: &mut dyn BatchSource,
     sink: &mut dyn EventSink,
     control: &mut Control,
-    run_slot: &mut Option<RunDir>,
+    run_slot: &mut Option<(RunDir, TrainConfig)>,
 ) -> Result<TrainSummary, TrainError> {
     let (run, config) = match &spec.resume {
         Some(id) => RunDir::open(&spec.project_dir, id)?,
@@ -117,7 +134,7 @@ fn train_inner(
             (run, spec.config.clone())
         }
     };
-    let run = &*run_slot.insert(run);
+    let (run, _) = &*run_slot.insert((run, config.clone()));
     config.validate()?;
     super::cpu_runtime::prepare_cpu(config.threads());
     let mut lp = Loop::new(config, spec.device, source, run)?;
@@ -125,6 +142,7 @@ fn train_inner(
         lp.restore()?;
     }
     let first_epoch = lp.state.epochs_done;
+    lp.save_status()?;
     run.log(&format!(
         "start at epoch {first_epoch} of {}: {:?}",
         lp.config.epochs, lp.config.strategy
@@ -188,7 +206,7 @@ fn probe_features(
         .clone()
         .unwrap_or_else(|| spec.project_dir.join("cache").join("embeddings"));
     let mut out = Vec::with_capacity(2);
-    let use_bf16 = lp.config.use_bf16_frozen(lp.device);
+    let use_bf16 = lp.config.use_bf16_frozen(lp.device == Device::Cpu);
     let precision = if use_bf16 { "bfloat16" } else { "float32" };
     lp.run.log(&format!(
         "frozen-backbone passes in {precision} ({})",
@@ -202,7 +220,6 @@ fn probe_features(
     let mut bf16 = None;
     for split in [Split::Train, Split::Validation] {
         let key = cache_key(&lp.config, source, split, use_bf16)?;
-        let mut stopped = false;
         let cached = load_or_compute(&dir, &key, || {
             if let (true, None, Net::Classifier(model)) = (use_bf16, &bf16, &lp.model) {
                 bf16 = Some(model.bf16_backbone()?);
@@ -211,8 +228,7 @@ fn probe_features(
             let (mut rows, mut labels) = (Vec::new(), Vec::new());
             for batch in source.batches(split, plan, false, 0) {
                 if control.should_stop(sink) {
-                    stopped = true;
-                    return Err(TrainError::Config("stopped".into()));
+                    return Ok(None);
                 }
                 let batch = batch?;
                 let images = lp.prepare(&batch.images)?;
@@ -233,11 +249,10 @@ fn probe_features(
                 rows.push(embedding.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?);
                 labels.push(batch.targets.f_to_kind(Kind::Int64)?);
             }
-            Ok((Tensor::f_cat(&rows, 0)?, Tensor::f_cat(&labels, 0)?))
-        });
-        let cached = match cached {
-            Err(_) if stopped => return Ok(None),
-            other => other?,
+            Ok(Some((Tensor::f_cat(&rows, 0)?, Tensor::f_cat(&labels, 0)?)))
+        })?;
+        let Some(cached) = cached else {
+            return Ok(None);
         };
         sink.send(TrainEvent::EmbeddingsReady {
             split: split.name().to_owned(),
@@ -273,7 +288,7 @@ impl<'a> Loop<'a> {
                 "the configuration segments {task} classes, the data has {classes}"
             )));
         }
-        let channels_last = config.use_channels_last(device);
+        let channels_last = config.use_channels_last(device == Device::Cpu);
         let model = Net::build(&config, classes, device, channels_last)?;
         let class_weights = match config.balancing {
             Balancing::ClassWeights => {
@@ -306,6 +321,19 @@ impl<'a> Loop<'a> {
             false,
         )
         .len()
+    }
+
+    /// Writes the run's status as `Running` with the loop's progress.
+    fn save_status(&self) -> Result<(), TrainError> {
+        let state = &self.state;
+        RunStatus::new(
+            self.run,
+            &self.config,
+            RunState::Running,
+            state.epochs_done,
+            state.best,
+        )
+        .save(self.run)
     }
 
     /// Loads the last checkpoint: model, optimiser state and loop state.
@@ -506,6 +534,7 @@ impl<'a> Loop<'a> {
             kind: CheckpointKind::Last,
             path,
         });
+        self.save_status()?;
         Ok(self
             .config
             .early_stopping

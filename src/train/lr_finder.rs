@@ -154,7 +154,7 @@ pub fn find_lr(
         ));
     }
     super::cpu_runtime::prepare_cpu(config.threads());
-    let nhwc = config.use_channels_last(device);
+    let nhwc = config.use_channels_last(device == Device::Cpu);
     let mut model = Net::build(config, source.num_classes(), device, nhwc)?;
     let mut optimizer = Optimizer::new(config.optimizer, model.param_groups(config.strategy, 0));
     let trainable = Classifier::backbone_trainable(config.strategy, 0);

@@ -274,8 +274,10 @@ fn validate_labels(labels: &[i64], classes: usize) -> Result<Vec<usize>, Metrics
         .collect()
 }
 
-/// Index of the first maximum (NaN never wins).
-fn argmax(row: &[f32]) -> usize {
+/// The predicted class of a row of scores, the one rule of the crate (metrics, inspection,
+/// `predict`): the index of the first maximum (ties go to the lower index, like
+/// `numpy.argmax`); a NaN never wins; an empty or all-NaN row gives 0.
+pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (index, &value) in row.iter().enumerate() {
         if value > row[best] || row[best].is_nan() && !value.is_nan() {
@@ -465,6 +467,15 @@ pub struct SegmentationMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmax_takes_the_first_maximum_and_never_a_nan() {
+        assert_eq!(argmax(&[0.1, 0.7, 0.7, 0.2]), 1);
+        assert_eq!(argmax(&[f32::NAN, 0.2, 0.5]), 2);
+        assert_eq!(argmax(&[0.3, f32::NAN, 0.1]), 0);
+        assert_eq!(argmax(&[f32::NAN, f32::NAN]), 0);
+        assert_eq!(argmax(&[]), 0);
+    }
 
     #[test]
     fn roc_with_ties_matches_hand_computation() {

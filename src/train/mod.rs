@@ -6,6 +6,7 @@
 //! learning-rate finder, and runs under `<project>/runs/<id>/` that survive a `kill -9`.
 
 pub mod cache;
+pub mod catalogue;
 pub mod classifier;
 pub mod config;
 pub mod cpu_runtime;
@@ -23,6 +24,7 @@ pub mod schedule;
 pub mod seg_source;
 pub mod segmentation;
 pub mod source;
+pub mod status;
 pub mod trained;
 pub mod worker;
 
@@ -51,8 +53,17 @@ pub enum TrainError {
     Torch(#[from] tch::TchError),
     #[error("invalid metric input: {0}")]
     Metrics(#[from] metrics::MetricsError),
+    /// A failure of the batch source itself (a message of its own).
     #[error("the data source failed: {0}")]
     Source(String),
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Loader(#[from] crate::data::loader::LoaderError),
+    #[error(transparent)]
+    Split(#[from] crate::data::split::SplitError),
     #[error(
         "the loss became {value} at epoch {epoch}, step {step}; the run was stopped and its best checkpoint kept (try a lower learning rate or gradient clipping)"
     )]

@@ -10,21 +10,26 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tch::{Device, Tensor};
+use tch::Device;
 
 use super::TrainError;
 use super::config::{Task, TrainConfig};
 use super::source::{Batch, BatchIter, BatchSource, Split};
 use crate::data::cache::ImageCache;
-use crate::data::loader::{BatchLoader, LoaderConfig, LoaderItem, SkippedItem, Transform};
+use crate::data::loader::{BatchLoader, LoaderConfig, LoaderItem, SkippedItem};
 use crate::data::mask::MaskEncoding;
-use crate::data::scan::{DatasetIndex, scan};
+use crate::data::scan::{DatasetIndex, DatasetItem, scan};
 use crate::data::source::SplitHint;
 use crate::data::split::{self, FrozenSplit, SplitFractions, SplitItem, assign_splits};
 use crate::data::window::WindowSetting;
 use crate::model::Normalization;
 use crate::model::backbone::known_backbones;
 use crate::project::{OpenProject, Task as ProjectTask, load_project};
+
+mod eval_images;
+mod frozen;
+
+pub use eval_images::{EvalTransform, LoadedImages, load_eval_images, load_images_with};
 
 /// Bytes of decoded working images kept between epochs.
 const CACHE_BYTES: usize = 1 << 30;
@@ -69,41 +74,34 @@ impl ProjectSource {
         config: &TrainConfig,
         validation: Option<split::Split>,
     ) -> Result<Self, TrainError> {
-        let project = load_project(project_dir).map_err(|e| TrainError::Source(e.to_string()))?;
-        let open = OpenProject {
-            dir: project_dir.to_owned(),
-            project,
-        };
-        let source = open
-            .dataset_source()
-            .map_err(|e| TrainError::Source(e.to_string()))?;
-        let options = open.project.dataset.scan_options();
-        let (index, report) =
-            scan(&source, &options, |_, _| {}).map_err(|e| TrainError::Source(e.to_string()))?;
-        let segmentation = open.project.task == ProjectTask::Segmentation;
-        let classes = class_names(&index, segmentation)?;
-        let frozen = frozen_split(project_dir, &index, config.seed)?;
-        let has_val = frozen.assignment.values().any(|s| *s == split::Split::Val);
-        let validation_split = match validation {
-            Some(chosen) => chosen,
-            None if has_val => split::Split::Val,
-            None => split::Split::Test,
-        };
-        let items_of = |wanted: split::Split| -> Vec<LoaderItem> {
-            index
-                .items
-                .iter()
-                .filter(|item| frozen.split_of(&rel_key(&item.path)) == Some(wanted))
-                .map(|item| LoaderItem {
-                    id: rel_key(&item.path),
-                    path: index.image_path(item),
-                    label: item.label.unwrap_or(0) as i64,
-                    mask_path: item.mask.as_ref().map(|m| index.root.join(m)),
-                })
-                .collect()
-        };
-        let train = items_of(split::Split::Train);
-        let validation = items_of(validation_split);
+        let scanned = Scanned::of(project_dir)?;
+        let classes = class_names(&scanned.index, scanned.segmentation)?;
+        let (frozen, changed) = current_split(project_dir, &scanned.index, config.seed)?;
+        if changed {
+            frozen.save(project_dir)?;
+        }
+        let validation_split = validation.unwrap_or_else(|| default_validation(&frozen));
+        let train = scanned.items_in(&frozen, split::Split::Train);
+        let validation = scanned.items_in(&frozen, validation_split);
+        Self::assemble(
+            project_dir,
+            scanned,
+            classes,
+            [train, validation],
+            validation_split,
+            config,
+        )
+    }
+
+    /// Builds the source from scanned data and the items of each split.
+    fn assemble(
+        project_dir: &Path,
+        scanned: Scanned,
+        classes: Vec<String>,
+        [train, validation]: [Vec<LoaderItem>; 2],
+        validation_split: split::Split,
+        config: &TrainConfig,
+    ) -> Result<Self, TrainError> {
         if train.is_empty() || validation.is_empty() {
             return Err(TrainError::Source(format!(
                 "the split has {} training and {} validation images; both need at least one: {}",
@@ -112,9 +110,15 @@ impl ProjectSource {
                 project_dir.join(split::SPLIT_FILE).display()
             )));
         }
+        let Scanned {
+            window,
+            index,
+            issues,
+            segmentation,
+        } = scanned;
         let base = LoaderConfig {
             segmentation,
-            window: open.project.dataset.window.clone(),
+            window,
             mask_encoding: index.mask_encoding,
             seed: config.seed,
             eval_crop_fraction: config.eval_crop_fraction,
@@ -136,7 +140,7 @@ impl ProjectSource {
             cache: Arc::new(ImageCache::new(CACHE_BYTES)),
             loaders: Vec::new(),
             fingerprints,
-            issues: report.issues.len(),
+            issues,
             index,
         })
     }
@@ -212,8 +216,7 @@ impl ProjectSource {
                     }
                 };
                 let items = self.items(split).to_vec();
-                let loader = BatchLoader::new(items, config, Some(Arc::clone(&self.cache)))
-                    .map_err(|e| TrainError::Source(e.to_string()))?;
+                let loader = BatchLoader::new(items, config, Some(Arc::clone(&self.cache)))?;
                 self.loaders.push((key, loader));
                 self.loaders.len() - 1
             }
@@ -260,11 +263,10 @@ impl BatchSource for ProjectSource {
         augment: bool,
         seed: u64,
     ) -> BatchIter<'_> {
-        let epoch = match self.loader(split, augment).and_then(|loader| {
-            loader
-                .plan(plan, seed)
-                .map_err(|e| TrainError::Source(e.to_string()))
-        }) {
+        let epoch = match self
+            .loader(split, augment)
+            .and_then(|loader| loader.plan(plan, seed).map_err(TrainError::from))
+        {
             Ok(epoch) => epoch,
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
@@ -318,113 +320,6 @@ fn to_train_batch(batch: &crate::data::loader::Batch) -> Result<Batch, TrainErro
     })
 }
 
-/// How images are prepared for a trained model outside the data set (prediction, query by
-/// example, export checks): the run's evaluation transform.
-#[derive(Clone, Debug, PartialEq)]
-pub struct EvalTransform {
-    /// Square input side.
-    pub size_px: u32,
-    /// The backbone's normalisation.
-    pub normalization: Normalization,
-    /// Window for 16-bit and DICOM images.
-    pub window: WindowSetting,
-    /// Segmentation: resize to the square input (no crop).
-    pub segmentation: bool,
-    /// Classification: the centre crop's share of the resized shorter side.
-    pub crop_fraction: f32,
-}
-
-impl EvalTransform {
-    /// The transform of a run's `config` with the project's `window`.
-    pub fn of(config: &TrainConfig, window: WindowSetting) -> Self {
-        Self {
-            size_px: config.input_size_px,
-            normalization: normalization_of(&config.backbone),
-            window,
-            segmentation: config.task.is_segmentation(),
-            crop_fraction: config.eval_crop_fraction,
-        }
-    }
-}
-
-/// Images loaded for a model.
-#[derive(Debug)]
-pub struct LoadedImages {
-    /// `[N, 3, S, S]` normalised, the files that loaded, in the order given.
-    pub images: Tensor,
-    /// For each row of `images`, its index in the list of paths.
-    pub loaded: Vec<usize>,
-    /// `(path, reason)` of each file that failed.
-    pub failed: Vec<(PathBuf, String)>,
-}
-
-/// The evaluation transform of run config `config`, with the window of the project at
-/// `project_dir`, applied to arbitrary image files.
-pub fn load_eval_images(
-    paths: &[PathBuf],
-    project_dir: &Path,
-    config: &TrainConfig,
-) -> Result<LoadedImages, TrainError> {
-    let project = load_project(project_dir).map_err(|e| TrainError::Source(e.to_string()))?;
-    load_images_with(paths, &EvalTransform::of(config, project.dataset.window))
-}
-
-/// Applies `transform` to image files; files that fail are listed, the rest loaded.
-pub fn load_images_with(
-    paths: &[PathBuf],
-    transform: &EvalTransform,
-) -> Result<LoadedImages, TrainError> {
-    let items: Vec<LoaderItem> = paths
-        .iter()
-        .enumerate()
-        .map(|(i, path)| LoaderItem {
-            id: i.to_string(),
-            path: path.clone(),
-            label: 0,
-            mask_path: None,
-        })
-        .collect();
-    let config = LoaderConfig {
-        window: transform.window.clone(),
-        eval_crop_fraction: transform.crop_fraction,
-        transform: if transform.segmentation {
-            Transform::EvalResize
-        } else {
-            Transform::Eval
-        },
-        ..LoaderConfig::eval(transform.size_px, 16, transform.normalization)
-    };
-    let loader =
-        BatchLoader::new(items, config, None).map_err(|e| TrainError::Source(e.to_string()))?;
-    let mut images = Vec::new();
-    let mut loaded = Vec::new();
-    let mut failed = Vec::new();
-    for batch in loader
-        .epoch(0)
-        .map_err(|e| TrainError::Source(e.to_string()))?
-    {
-        failed.extend(
-            batch
-                .skipped
-                .iter()
-                .map(|s| (s.path.clone(), s.reason.clone())),
-        );
-        loaded.extend(batch.ids.iter().filter_map(|id| id.parse::<usize>().ok()));
-        images.push(batch.to_tensors(Device::Cpu)?.images);
-    }
-    let size = i64::from(transform.size_px);
-    let images = if images.is_empty() {
-        Tensor::f_zeros([0, 3, size, size], (tch::Kind::Float, Device::Cpu))?
-    } else {
-        Tensor::f_cat(&images, 0)?
-    };
-    Ok(LoadedImages {
-        images,
-        loaded,
-        failed,
-    })
-}
-
 /// Class names: the index's classes, or for segmentation the mask classes (background
 /// first).
 fn class_names(index: &DatasetIndex, segmentation: bool) -> Result<Vec<String>, TrainError> {
@@ -465,13 +360,14 @@ fn rel_key(path: &Path) -> String {
     path.to_string_lossy().replace('\\', "/")
 }
 
-/// Loads `split.ron`, or computes and saves it; images added since are assigned (seeded,
-/// stratified, grouped) and the file is saved again.
-fn frozen_split(
+/// The project's split as it stands: `split.ron` (computed when missing) with the images
+/// added since assigned (seeded, stratified, grouped); `true` when it differs from the file.
+/// Nothing is written here.
+fn current_split(
     project_dir: &Path,
     index: &DatasetIndex,
     seed: u64,
-) -> Result<FrozenSplit, TrainError> {
+) -> Result<(FrozenSplit, bool), TrainError> {
     let split_path = project_dir.join(split::SPLIT_FILE);
     let items: Vec<SplitItem> = index
         .items
@@ -488,24 +384,81 @@ fn frozen_split(
             content_hash: Some(item.content_hash.clone()),
         })
         .collect();
-    let parse_err = |e: split::SplitError| TrainError::Source(e.to_string());
     let mut frozen = if split_path.is_file() {
-        FrozenSplit::load(project_dir).map_err(parse_err)?
+        FrozenSplit::load(project_dir)?
     } else {
-        FrozenSplit::compute(&items, SplitFractions::default(), seed).map_err(parse_err)?
+        FrozenSplit::compute(&items, SplitFractions::default(), seed)?
     };
     let added: Vec<SplitItem> = items
         .into_iter()
         .filter(|item| !frozen.assignment.contains_key(&item.rel_path))
         .collect();
-    if !added.is_empty() || !split_path.is_file() {
-        let splits = assign_splits(&added, frozen.fractions, frozen.seed).map_err(parse_err)?;
+    let changed = !added.is_empty() || !split_path.is_file();
+    if !added.is_empty() {
+        let splits = assign_splits(&added, frozen.fractions, frozen.seed)?;
         for (item, split) in added.into_iter().zip(splits) {
             frozen.assignment.insert(item.rel_path, split);
         }
-        frozen.save(project_dir).map_err(parse_err)?;
     }
-    Ok(frozen)
+    Ok((frozen, changed))
+}
+
+/// The split that feeds validation by default: `Val`, or `Test` when the data has no `Val`.
+fn default_validation(frozen: &FrozenSplit) -> split::Split {
+    if frozen.assignment.values().any(|s| *s == split::Split::Val) {
+        split::Split::Val
+    } else {
+        split::Split::Test
+    }
+}
+
+/// A project's data set, scanned: what building a [`ProjectSource`] starts from.
+struct Scanned {
+    window: WindowSetting,
+    index: DatasetIndex,
+    /// Problems the scan found.
+    issues: usize,
+    segmentation: bool,
+}
+
+impl Scanned {
+    /// Loads the project at `project_dir` and scans its data set.
+    fn of(project_dir: &Path) -> Result<Self, TrainError> {
+        let project = load_project(project_dir)?;
+        let open = OpenProject {
+            dir: project_dir.to_owned(),
+            project,
+        };
+        let source = open.dataset_source()?;
+        let options = open.project.dataset.scan_options();
+        let (index, report) = scan(&source, &options, |_, _| {})?;
+        Ok(Self {
+            segmentation: open.project.task == ProjectTask::Segmentation,
+            window: open.project.dataset.window,
+            index,
+            issues: report.issues.len(),
+        })
+    }
+
+    /// The loader item of a scanned item with class index `label`.
+    fn loader_item(&self, item: &DatasetItem, label: i64) -> LoaderItem {
+        LoaderItem {
+            id: rel_key(&item.path),
+            path: self.index.image_path(item),
+            label,
+            mask_path: item.mask.as_ref().map(|m| self.index.root.join(m)),
+        }
+    }
+
+    /// The items `frozen` assigns to `wanted`, in index order.
+    fn items_in(&self, frozen: &FrozenSplit, wanted: split::Split) -> Vec<LoaderItem> {
+        self.index
+            .items
+            .iter()
+            .filter(|item| frozen.split_of(&rel_key(&item.path)) == Some(wanted))
+            .map(|item| self.loader_item(item, item.label.unwrap_or(0) as i64))
+            .collect()
+    }
 }
 
 /// A blake3 over the split's items (paths and contents) and everything that changes their

@@ -239,21 +239,26 @@ impl RunDir {
             .map(|(n, t)| Ok((n.as_str(), t.f_contiguous()?)))
             .collect::<Result<_, tch::TchError>>()?;
         named.push((STATE_KEY, state_tensor));
-        let tmp =
-            self.checkpoints()
-                .join(format!(".{}.{}.tmp", kind_name(kind), std::process::id()));
-        let written = Tensor::write_safetensors(&named, &tmp)
-            .map_err(TrainError::from)
-            .and_then(|()| sync_file(&tmp))
-            .and_then(|()| {
-                std::fs::rename(&tmp, &path).map_err(TrainError::io("write the checkpoint", &path))
-            });
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written?;
+        crate::atomic_file::write_with(&path, |tmp| {
+            Tensor::write_safetensors(&named, tmp).map_err(std::io::Error::other)
+        })
+        .map_err(TrainError::io("write the checkpoint", &path))?;
         write_atomically(&path.with_extension("json"), &json)?;
         Ok(path)
+    }
+
+    /// The loop state saved with a checkpoint, from its JSON sidecar (no tensors read).
+    pub fn load_checkpoint_state(
+        &self,
+        kind: CheckpointKind,
+    ) -> Result<CheckpointState, TrainError> {
+        let path = self.checkpoint_path(kind).with_extension("json");
+        let bytes =
+            std::fs::read(&path).map_err(TrainError::io("read the checkpoint state", &path))?;
+        serde_json::from_slice(&bytes).map_err(|e| TrainError::Parse {
+            path,
+            reason: e.to_string(),
+        })
     }
 
     /// Reads a checkpoint: its tensors (without the state) and the loop state.
@@ -326,26 +331,9 @@ fn append(path: &Path, text: &str) -> Result<(), TrainError> {
         .map_err(TrainError::io("append to", path))
 }
 
-fn sync_file(path: &Path) -> Result<(), TrainError> {
-    std::fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(TrainError::io("flush", path))
-}
-
-/// Writes `bytes` to `path` through a temp file, fsync and rename.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(TrainError::io("write", path))
+/// Writes a run file atomically (see [`crate::atomic_file`]).
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    crate::atomic_file::write(path, bytes).map_err(TrainError::io("write", path))
 }
 
 #[cfg(test)]

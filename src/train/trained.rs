@@ -77,7 +77,7 @@ impl TrainedModel {
             };
         }
         super::cpu_runtime::prepare_cpu(config.threads());
-        let channels_last = config.use_channels_last(device);
+        let channels_last = config.use_channels_last(device == Device::Cpu);
         let build_config = TrainConfig {
             weights: WeightsSpec::Random,
             ..config.clone()

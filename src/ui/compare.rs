@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use egui_plot::{Legend, Line, Plot, Points};
 
-use crate::app::UiCommand;
-use crate::app::inspect::{CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection};
-use crate::app::inspect_jobs::RunSummary;
+use crate::runtime::UiCommand;
+use crate::runtime::inspect::{
+    CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection,
+};
+use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
+use crate::train::catalogue::RunSummary;
 use crate::ui::inspect_widgets::{class_color, image_ui, inspection_ui, runs_ui};
-use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
 
 /// Disagreements shown in the gallery.
 const GALLERY: usize = 24;
@@ -256,7 +258,7 @@ fn curves_ui(ui: &mut egui::Ui, runs: &[&RunSummary]) {
                     .show(ui, |plot_ui| {
                         for (n, run) in runs.iter().enumerate() {
                             let ys = if score {
-                                &run.curves.score
+                                run.scores()
                             } else {
                                 &run.curves.loss
                             };

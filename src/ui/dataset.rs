@@ -5,14 +5,15 @@
 
 use std::path::PathBuf;
 
-use crate::app::dataset::{DatasetScan, ScannedDataset};
-use crate::app::{ProjectRow, UiCommand};
 use crate::data::report::IssueKind;
 use crate::data::source::SplitHint;
 use crate::data::window::WindowSetting;
 use crate::project::{OpenProject, Task};
+use crate::runtime::UiCommand;
+use crate::runtime::dataset::{DatasetScan, ScannedDataset};
+use crate::runtime::projects::ProjectRow;
+use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::ui::dataset_panels::{self, OverlayStyle};
-use crate::ui::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 
 /// Side of a tile's image area, in points.
 const TILE_IMAGE: f32 = 96.0;

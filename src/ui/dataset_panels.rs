@@ -3,11 +3,11 @@
 
 use egui_plot::{Bar, BarChart, GridMark, Legend, Plot};
 
-use crate::app::dataset::ScannedDataset;
 use crate::data::report::{IssueKind, ValidationReport};
 use crate::data::window::{AUTO_PERCENTILES, WindowSetting};
+use crate::runtime::dataset::ScannedDataset;
+use crate::runtime::thumbnails::{Thumbnail, ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::ui::dataset::Selection;
-use crate::ui::thumbnails::{Thumbnail, ThumbnailCache, ThumbnailKey, ThumbnailSize};
 
 /// Report entries listed per issue kind (the count says how many more there are).
 const ENTRIES_PER_KIND: usize = 300;

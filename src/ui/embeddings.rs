@@ -7,13 +7,13 @@ use std::path::Path;
 
 use egui_plot::{Legend, Plot, PlotPoint, Points, Polygon};
 
-use crate::app::UiCommand;
-use crate::app::inspect::{InspectCommand, InspectData, Loading, RunInspection};
 use crate::inspect::Projection;
+use crate::runtime::UiCommand;
+use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunInspection};
+use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::inspect_widgets::{
     RIGHT, WRONG, class_color, image_ui, inspection_ui, run_picker_ui, runs_ui,
 };
-use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
 
 /// Hover distance to a point, in screen points.
 const HOVER_RADIUS: f32 = 8.0;
@@ -268,7 +268,7 @@ fn select(points: &[[f32; 2]], keep: impl Fn(usize) -> bool) -> Vec<[f64; 2]> {
 /// A t-SNE map not ready yet: a button to start it, its progress with Cancel, or why not.
 fn tsne_state_ui(
     ui: &mut egui::Ui,
-    key: &crate::app::inspect::RunKey,
+    key: &crate::runtime::inspect::RunKey,
     state: Option<&Loading<Projection>>,
     commands: &mut Vec<UiCommand>,
 ) {

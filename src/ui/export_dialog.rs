@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 
-use crate::app::UiCommand;
-use crate::app::training::{ExportState, TrainingCommand};
 use crate::export::{ExportOptions, InputFormat, OutputKind, default_out_dir};
+use crate::runtime::UiCommand;
+use crate::runtime::training::{ExportState, TrainingCommand};
 use crate::train::CheckpointChoice;
 use crate::train::events::CheckpointKind;
 

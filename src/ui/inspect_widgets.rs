@@ -4,10 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::app::UiCommand;
-use crate::app::inspect::{InspectCommand, InspectData, Loading, RunInspection};
-use crate::app::inspect_jobs::RunSummary;
-use crate::ui::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
+use crate::runtime::UiCommand;
+use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunInspection};
+use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
+use crate::train::catalogue::RunSummary;
 
 /// Colours of classes in plots, by class index (cycled).
 const PALETTE: [egui::Color32; 10] = [

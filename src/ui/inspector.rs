@@ -6,14 +6,16 @@
 
 use std::path::Path;
 
-use crate::app::UiCommand;
-use crate::app::inspect::{CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection};
 use crate::inspect::predictions::Predictions;
+use crate::runtime::UiCommand;
+use crate::runtime::inspect::{
+    CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection,
+};
+use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::inspect_widgets::{
     RIGHT, WRONG, image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
 };
 use crate::ui::inspector_seg::SegInspectorView;
-use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
 
 /// Which images the inspector steps through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -348,7 +350,7 @@ fn confusion_ui(ui: &mut egui::Ui, predictions: &Predictions, filter: &mut Inspe
 /// The nearest neighbours of image `index` as clickable thumbnails (a click shows it).
 fn neighbours_ui(
     ui: &mut egui::Ui,
-    key: &crate::app::inspect::RunKey,
+    key: &crate::runtime::inspect::RunKey,
     inspection: &RunInspection,
     index: usize,
     data: &InspectData,

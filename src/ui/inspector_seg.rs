@@ -5,13 +5,13 @@
 
 use std::path::Path;
 
-use crate::app::UiCommand;
-use crate::app::inspect::{InspectCommand, InspectData, Loading, RunKey};
-use crate::app::inspect_seg::{SegCommand, SegLayerKey};
-use crate::app::seg_jobs::SegInspection;
 use crate::inspect::overlay::{FALSE_NEGATIVE, FALSE_POSITIVE, WRONG_CLASS, class_colour};
+use crate::inspect::segmentation::SegInspection;
+use crate::runtime::UiCommand;
+use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunKey};
+use crate::runtime::inspect_seg::{SegCommand, SegLayerKey};
+use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::inspect_widgets::image_layers_ui;
-use crate::ui::thumbnails::{ThumbnailCache, ThumbnailSize};
 
 /// The order the images are stepped through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

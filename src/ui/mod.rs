@@ -1,18 +1,17 @@
-//! Views: each reads state and pushes [`crate::app::UiCommand`]s; none starts jobs itself.
+//! Views: each reads state and pushes [`crate::runtime::UiCommand`]s; none starts jobs itself.
 
 pub mod compare;
 pub mod dataset;
 pub mod dataset_panels;
 pub mod embeddings;
 pub mod export_dialog;
+pub mod inspect_tabs;
 pub mod inspect_widgets;
 pub mod inspector;
 pub mod inspector_seg;
 pub mod new_project;
 pub mod project_list;
 pub mod project_overview;
-pub mod series;
-pub mod thumbnails;
 pub mod training;
 pub mod training_plots;
 pub mod training_settings;

@@ -3,15 +3,15 @@
 
 use std::path::PathBuf;
 
-use crate::app::{FactsCache, UiCommand};
 use crate::model::backbone::known_backbones;
 use crate::project::Task;
+use crate::runtime::{FactsCache, UiCommand, ViewRequests};
 
 /// The dialog's state while it is open.
 #[derive(Debug, Default)]
 pub struct NewProjectView {
     /// Whether the dialog is shown.
-    pub open: bool,
+    open: bool,
     name: String,
     data_dir: String,
     task: Task,
@@ -20,8 +20,26 @@ pub struct NewProjectView {
 }
 
 impl NewProjectView {
+    /// Whether the dialog is shown.
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// Takes this view's part of the app's requests (open, picked folder, detected task).
+    fn take_requests(&mut self, requests: &mut ViewRequests) {
+        if let Some(dir) = requests.open_new_project.take() {
+            self.open_with(dir);
+        }
+        if let Some(dir) = requests.picked_data_dir.take() {
+            self.set_data_dir(dir);
+        }
+        if let Some((dir, task)) = requests.detected_task.take() {
+            self.set_detected_task(&dir, task);
+        }
+    }
+
     /// Opens the dialog, optionally with a data folder already chosen (dropped on the window).
-    pub fn open_with(&mut self, data_dir: Option<PathBuf>) {
+    fn open_with(&mut self, data_dir: Option<PathBuf>) {
         *self = Self {
             open: true,
             backbone: "mobilenet_v2".to_owned(),
@@ -33,7 +51,7 @@ impl NewProjectView {
     }
 
     /// Sets the data folder (from the picker or a drop) and guesses name and task from it.
-    pub fn set_data_dir(&mut self, dir: PathBuf) {
+    fn set_data_dir(&mut self, dir: PathBuf) {
         if self.name.is_empty()
             && let Some(stem) = dir.file_name()
         {
@@ -43,14 +61,21 @@ impl NewProjectView {
     }
 
     /// Applies the task detected for the chosen folder on a worker.
-    pub fn set_detected_task(&mut self, dir: &std::path::Path, task: Task) {
+    fn set_detected_task(&mut self, dir: &std::path::Path, task: Task) {
         if std::path::Path::new(&self.data_dir) == dir {
             self.task = task;
         }
     }
 
     /// Draws the dialog when open.
-    pub fn ui(&mut self, ctx: &egui::Context, facts: &FactsCache, commands: &mut Vec<UiCommand>) {
+    pub fn ui(
+        &mut self,
+        ctx: &egui::Context,
+        facts: &FactsCache,
+        requests: &mut ViewRequests,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        self.take_requests(requests);
         if !self.open {
             return;
         }

@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use crate::app::{ProjectsState, UiCommand};
+use crate::runtime::UiCommand;
+use crate::runtime::projects::ProjectsState;
 
 /// The project list panel.
 #[derive(Debug, Default)]
@@ -20,7 +21,7 @@ impl ProjectListView {
         ui.heading("Projects");
         ui.add_space(4.0);
         match state {
-            ProjectsState::Scanning => {
+            ProjectsState::Running { .. } => {
                 ui.horizontal(|ui| {
                     ui.spinner();
                     ui.label("Looking for projects…");

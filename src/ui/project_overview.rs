@@ -1,7 +1,8 @@
 //! The selected project's summary: task, data, backbone and its facts.
 
-use crate::app::{FactsCache, ProjectRow, UiCommand};
 use crate::model::backbone::known_backbones;
+use crate::runtime::projects::ProjectRow;
+use crate::runtime::{FactsCache, UiCommand};
 
 /// The central overview of one project, with its rename / duplicate / delete actions.
 #[derive(Debug, Default)]
@@ -17,7 +18,7 @@ impl ProjectOverviewView {
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
-        row: Option<&crate::app::ProjectRow>,
+        row: Option<&crate::runtime::projects::ProjectRow>,
         facts: &FactsCache,
         commands: &mut Vec<UiCommand>,
     ) {

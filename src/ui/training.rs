@@ -7,10 +7,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::app::training::{
-    HistoryState, LiveRun, LiveStatus, LrFindState, RunsState, TrainingCommand, TrainingRuntime,
-};
-use crate::app::{FactsCache, ProjectRow, UiCommand};
+use crate::runtime::projects::ProjectRow;
+use crate::runtime::training::{LiveRun, LiveStatus, TrainingCommand, TrainingRuntime};
+use crate::runtime::{FactsCache, Loading, UiCommand};
 use crate::train::TrainConfig;
 use crate::ui::export_dialog::ExportDialog;
 use crate::ui::training_plots::{curves_ui, lr_finder_ui};
@@ -140,7 +139,7 @@ impl TrainingView {
         runtime: &TrainingRuntime,
         commands: &mut Vec<UiCommand>,
     ) {
-        let Some(RunsState::Ready(runs)) = runtime.runs.get(dir) else {
+        let Some(Loading::Ready(runs)) = runtime.runs.get(dir) else {
             return;
         };
         if !self.auto_selected.insert(dir.to_owned()) {
@@ -245,19 +244,19 @@ impl TrainingView {
         ui.separator();
         ui.strong("Learning-rate finder");
         match state {
-            LrFindState::Running => {
+            Loading::Running { .. } => {
                 ui.horizontal(|ui| {
                     ui.spinner();
                     ui.label("Sweeping learning rates…");
                 });
             }
-            LrFindState::Done(Err(message)) => {
+            Loading::Failed(message) => {
                 ui.colored_label(
                     ui.visuals().error_fg_color,
                     format!("The LR finder failed: {message}"),
                 );
             }
-            LrFindState::Done(Ok(result)) => {
+            Loading::Ready(result) => {
                 if lr_finder_ui(ui, result)
                     && let (Some(lr), Some(draft)) = (result.suggested_lr, self.drafts.get_mut(dir))
                 {
@@ -278,8 +277,8 @@ impl TrainingView {
                 .as_ref()
                 .filter(|(hd, hid, _)| hd == d && hid == id)
             {
-                Some((_, _, HistoryState::Ready(curves))) => curves_ui(ui, id, curves),
-                Some((_, _, HistoryState::Failed(message))) => {
+                Some((_, _, Loading::Ready(curves))) => curves_ui(ui, id, curves),
+                Some((_, _, Loading::Failed(message))) => {
                     ui.colored_label(ui.visuals().error_fg_color, message);
                 }
                 _ => {
@@ -322,15 +321,15 @@ impl TrainingView {
             }
         });
         let runs = match runtime.runs.get(dir) {
-            None | Some(RunsState::Loading) => {
+            None | Some(Loading::Running { .. }) => {
                 ui.spinner();
                 return;
             }
-            Some(RunsState::Failed(message)) => {
+            Some(Loading::Failed(message)) => {
                 ui.colored_label(ui.visuals().error_fg_color, message);
                 return;
             }
-            Some(RunsState::Ready(runs)) => runs,
+            Some(Loading::Ready(runs)) => runs,
         };
         if runs.is_empty() {
             ui.label("No runs yet.");

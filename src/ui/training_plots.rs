@@ -5,9 +5,9 @@
 use egui::Color32;
 use egui_plot::{Corner, Legend, Line, Plot, PlotPoints, Points, VLine};
 
-use crate::app::training::RunCurves;
+use crate::runtime::series::Series;
+use crate::runtime::training::PlotCurves;
 use crate::train::LrFinderResult;
-use crate::ui::series::Series;
 
 /// Height of one chart in points.
 const CHART_HEIGHT: f32 = 170.0;
@@ -57,7 +57,7 @@ fn chart<'a>(id: String, x_label: &str, corner: Corner) -> Plot<'a> {
 }
 
 /// The four charts of a run in a 2 × 2 grid; `id` keeps the charts of different runs apart.
-pub fn curves_ui(ui: &mut egui::Ui, id: &str, curves: &RunCurves) {
+pub fn curves_ui(ui: &mut egui::Ui, id: &str, curves: &PlotCurves) {
     ui.columns(2, |columns| {
         if curves.step_loss.is_empty() {
             columns[0].label("Loss per step");

@@ -3,9 +3,9 @@
 //! (one draft per project folder), are saved into the project as they change, and travel to
 //! the worker inside the Start command.
 
-use crate::app::{FactsCache, UiCommand};
 use crate::model::backbone::known_backbones;
 use crate::project::{DEFAULT_AUGMENT_PRESET, Task, TrainingSettings};
+use crate::runtime::{FactsCache, UiCommand};
 use crate::train::{
     Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TrainConfig, WeightsSpec,
 };

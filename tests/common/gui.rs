@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use egui_kittest::{Harness, kittest::Queryable};
-use transfer_workbench::app::training::RunsState;
 use transfer_workbench::app::{ProjectsState, WorkbenchApp};
+use transfer_workbench::runtime::training::RunsState;
 use transfer_workbench::train::TrainConfig;
 
 /// The app in a harness.

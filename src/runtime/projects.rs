@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::Loading;
 use crate::project::{OpenProject, discover_projects};
 
 /// A project folder as the UI shows it (plain data made on a worker).
@@ -30,16 +31,9 @@ impl ProjectRow {
     }
 }
 
-/// The state of the project list.
-#[derive(Clone, Debug)]
-pub enum ProjectsState {
-    /// A scan is running on a worker.
-    Scanning,
-    /// The projects found, most recent first.
-    Ready(Vec<ProjectRow>),
-    /// The folder could not be listed.
-    Failed(String),
-}
+/// The state of the project list: scanning on a worker, the projects found (most recent
+/// first), or why the folder could not be listed.
+pub type ProjectsState = Loading<Vec<ProjectRow>>;
 
 /// Lists and loads every project in `dir` (runs on a worker).
 pub fn scan_projects(dir: &Path) -> ProjectsState {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::runs::RunCurves;
+use super::plot::PlotCurves;
 use crate::train::TrainEvent;
 
 /// Log lines kept for the log panel.
@@ -52,7 +52,7 @@ pub struct LiveRun {
     /// The latest estimate of the time left.
     pub eta_secs: Option<f64>,
     /// The curves.
-    pub curves: RunCurves,
+    pub curves: PlotCurves,
     /// Events as lines, oldest first.
     pub log: VecDeque<String>,
 }
@@ -71,7 +71,7 @@ impl LiveRun {
             images_per_sec: 0.0,
             first_step: None,
             eta_secs: None,
-            curves: RunCurves::default(),
+            curves: PlotCurves::default(),
             log: VecDeque::new(),
         }
     }

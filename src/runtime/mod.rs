@@ -1,0 +1,195 @@
+//! The runtime layer: what the UI thread holds between frames and shares with its views
+//! (never serialised). The command enums views return ([`UiCommand`] and one per area), the
+//! event enums workers send back ([`AppEvent`] and one per area), [`Loading`] for anything
+//! computed on a worker, run state (the live run, run lists), plot series and the texture
+//! cache. Views (`crate::ui`) read it and return commands; the app (`crate::app`) drains
+//! events into it, runs the commands and spawns the jobs. It imports neither of them.
+
+pub mod dataset;
+pub mod inspect;
+pub mod inspect_seg;
+pub mod live_run;
+pub mod plot;
+pub mod projects;
+pub mod series;
+pub mod thumbnails;
+pub mod training;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use self::dataset::ScannedDataset;
+use self::inspect::{InspectCommand, InspectEvent};
+use self::projects::ProjectsState;
+use self::thumbnails::ThumbnailDone;
+use self::training::{TrainingCommand, TrainingEvent};
+use crate::data::window::WindowSetting;
+use crate::model::facts::BackboneFacts;
+use crate::project::{Project, Task};
+
+/// Something computed on a worker: in progress, ready, or failed.
+#[derive(Clone, Debug)]
+pub enum Loading<T> {
+    /// Running: `done` of `total` (0 of 0 when unknown).
+    Running {
+        /// Work done.
+        done: usize,
+        /// Work in all.
+        total: usize,
+    },
+    /// Finished.
+    Ready(T),
+    /// Failed or stopped, with the reason.
+    Failed(String),
+}
+
+impl<T> Loading<T> {
+    /// Started, with no progress known yet.
+    pub fn started() -> Self {
+        Loading::Running { done: 0, total: 0 }
+    }
+
+    /// Ready or failed, from a worker's result.
+    pub fn from_result(result: Result<T, String>) -> Self {
+        match result {
+            Ok(value) => Loading::Ready(value),
+            Err(message) => Loading::Failed(message),
+        }
+    }
+
+    /// Whether it is still being computed.
+    pub fn is_running(&self) -> bool {
+        matches!(self, Loading::Running { .. })
+    }
+
+    /// The value, when ready.
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Loading::Ready(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// The tabs of the central area.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CentralTab {
+    /// The project's summary.
+    #[default]
+    Overview,
+    /// The project's images, their classes and the validation report.
+    Dataset,
+    /// Model settings, training jobs with live charts, the project's runs and export.
+    Training,
+    /// A run's predictions on the validation images, one by one.
+    Inspector,
+    /// A 2-D map of a run's validation embeddings.
+    Embeddings,
+    /// Several runs side by side.
+    Compare,
+}
+
+/// Measured backbone facts by name: `None` while measuring on a worker.
+pub type FactsCache = HashMap<String, Option<Result<BackboneFacts, String>>>;
+
+/// Messages from workers to the UI thread.
+#[derive(Debug)]
+pub enum AppEvent {
+    /// A scan of the projects folder finished.
+    ProjectsScanned(ProjectsState),
+    /// The folder picker closed (with a folder, or cancelled).
+    DataFolderPicked(Option<PathBuf>),
+    /// The task a data folder's layout suggests.
+    TaskDetected(PathBuf, Task),
+    /// A project operation finished: a message for the user, and the folder to select.
+    ProjectOpFinished(Result<(String, Option<PathBuf>), String>),
+    /// A backbone's parameters and GFLOPs were measured.
+    BackboneMeasured(String, Result<BackboneFacts, String>),
+    /// A project's data scan checked `done` of `total` files.
+    DatasetProgress {
+        /// The project folder.
+        dir: PathBuf,
+        /// The scan's generation.
+        generation: u64,
+        /// Files checked.
+        done: usize,
+        /// Files listed.
+        total: usize,
+    },
+    /// A project's data scan finished (or failed, or was cancelled).
+    DatasetScanned {
+        /// The project folder.
+        dir: PathBuf,
+        /// The scan's generation.
+        generation: u64,
+        /// The scanned data set, or why there is none.
+        result: Result<Box<ScannedDataset>, String>,
+    },
+    /// A thumbnail's pixels were made.
+    Thumbnail(Box<ThumbnailDone>),
+    /// A changed project was saved (or not): the folder and the project as saved.
+    ProjectSaved(PathBuf, Result<Box<Project>, String>),
+    /// A worker of the Training tab finished.
+    Training(TrainingEvent),
+    /// A result of the inspection tabs' workers.
+    Inspect(InspectEvent),
+}
+
+/// What views ask the app to do; run after the frame.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UiCommand {
+    /// Scan the projects folder again.
+    RescanProjects,
+    /// Show this project folder.
+    SelectProject(PathBuf),
+    /// Open the new-project dialog, optionally with a data folder.
+    OpenNewProject(Option<PathBuf>),
+    /// Show the system folder picker for the new project's data.
+    PickDataFolder,
+    /// Detect the task of a data folder.
+    DetectTask(PathBuf),
+    /// Create a project in the projects folder.
+    CreateProject {
+        /// Display name.
+        name: String,
+        /// The labelled images.
+        data_dir: PathBuf,
+        /// Classification or segmentation.
+        task: Task,
+        /// Backbone name.
+        backbone: String,
+    },
+    /// Give a project a new display name.
+    RenameProject(PathBuf, String),
+    /// Copy a project's settings into a new project.
+    DuplicateProject(PathBuf),
+    /// Move a project folder to the trash folder.
+    DeleteProject(PathBuf),
+    /// Measure a backbone's facts (parameters, GFLOPs) on a worker.
+    MeasureBackbone(String),
+    /// Scan (again) the data set of the project in this folder.
+    ScanDataset(PathBuf),
+    /// Stop the running scan of this project's data set.
+    CancelDatasetScan(PathBuf),
+    /// Store a new intensity window in the project's data set settings.
+    SetDatasetWindow(PathBuf, WindowSetting),
+    /// A job or read of the Training tab.
+    Training(TrainingCommand),
+    /// A request of the Inspector, Embeddings or Compare tab.
+    Inspect(InspectCommand),
+}
+
+/// What the app hands to views for their next frame: results of commands and events that
+/// change a view's own state. The app only fills it; each view takes its part when it
+/// draws, so the app never reaches into a view.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ViewRequests {
+    /// Open the new-project dialog, with this data folder when given.
+    pub open_new_project: Option<Option<PathBuf>>,
+    /// The folder picked for the new project's data.
+    pub picked_data_dir: Option<PathBuf>,
+    /// The task detected for a data folder.
+    pub detected_task: Option<(PathBuf, Task)>,
+    /// Show this image (index in the run's validation split) in the Inspector.
+    pub show_in_inspector: Option<usize>,
+}

@@ -1,0 +1,206 @@
+//! Runtime state of the Training tab: its commands and events, the states of the run
+//! list, of a stored history, of the learning-rate finder and of the export. The live run
+//! is [`super::live_run`], its curves [`super::plot`].
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, TryRecvError};
+
+pub use super::live_run::{LiveRun, LiveStatus};
+pub use super::plot::PlotCurves;
+use super::{Loading, UiCommand};
+use crate::export::{ExportOptions, ExportReport};
+use crate::project::TrainingSettings;
+pub use crate::train::catalogue::RunSummary;
+use crate::train::run::EpochRecord;
+pub use crate::train::status::RunState;
+use crate::train::{LrFinderResult, TrainConfig, TrainEvent, TrainHandle};
+
+/// What the Training tab asks the app to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainingCommand {
+    /// Start a new run of `config` on the project in `dir`.
+    Start {
+        /// The project folder.
+        dir: PathBuf,
+        /// The run's settings.
+        config: Box<TrainConfig>,
+    },
+    /// Resume a stopped run from its last checkpoint.
+    ResumeRun {
+        /// The project folder.
+        dir: PathBuf,
+        /// The run.
+        run_id: String,
+    },
+    /// Hold the running job before its next batch.
+    Pause,
+    /// Go on after a pause.
+    Continue,
+    /// Stop the running job (its last checkpoint stays resumable).
+    Stop,
+    /// Run the learning-rate range test for `config` on the project's data.
+    FindLr {
+        /// The project folder.
+        dir: PathBuf,
+        /// The settings to test.
+        config: Box<TrainConfig>,
+    },
+    /// List the project's runs.
+    ListRuns(PathBuf),
+    /// Save the settings of the project's next run into its project file.
+    SaveSettings {
+        /// The project folder.
+        dir: PathBuf,
+        /// The settings.
+        settings: Box<TrainingSettings>,
+    },
+    /// Read a run's stored history.
+    LoadHistory {
+        /// The project folder.
+        dir: PathBuf,
+        /// The run.
+        run_id: String,
+    },
+    /// Show the system folder picker for the export folder.
+    PickExportFolder,
+    /// Export a run to TorchScript.
+    Export {
+        /// The project folder.
+        dir: PathBuf,
+        /// The run.
+        run_id: String,
+        /// What to export and where.
+        options: ExportOptions,
+    },
+}
+
+/// Results of the Training tab's workers.
+#[derive(Debug)]
+pub enum TrainingEvent {
+    /// The learning-rate range test finished.
+    LrFound(Result<LrFinderResult, String>),
+    /// A project's runs were listed.
+    RunsListed(PathBuf, Result<Vec<RunSummary>, String>),
+    /// A run's stored history was read.
+    HistoryLoaded(PathBuf, String, Result<Vec<EpochRecord>, String>),
+    /// The export folder picker closed (with a folder, or cancelled).
+    ExportFolderPicked(Option<PathBuf>),
+    /// An export finished.
+    Exported(Result<Box<ExportReport>, String>),
+}
+
+/// The list of a project's runs (oldest first), being read, or why it could not be.
+pub type RunsState = Loading<Vec<RunSummary>>;
+
+/// A stored run's history as curves.
+pub type HistoryState = Loading<Box<PlotCurves>>;
+
+/// The learning-rate finder's state.
+pub type LrFindState = Loading<LrFinderResult>;
+
+/// The export's state.
+#[derive(Clone, Debug, Default)]
+pub struct ExportState {
+    /// An export is running.
+    pub running: bool,
+    /// The last export's result.
+    pub result: Option<Result<Box<ExportReport>, String>>,
+    /// A folder picked and not yet taken by the dialog.
+    pub picked_folder: Option<PathBuf>,
+}
+
+impl From<TrainingCommand> for UiCommand {
+    fn from(command: TrainingCommand) -> Self {
+        UiCommand::Training(command)
+    }
+}
+
+/// The newest settings save asked for, per project folder (saves may overlap; the newest
+/// edit of each project is the one left on disk).
+#[derive(Debug, Default)]
+pub struct SettingsSaves {
+    pub(crate) newest: HashMap<PathBuf, Arc<AtomicU64>>,
+}
+
+/// The running training job: its handle and its event channel.
+pub(crate) struct TrainJob {
+    pub(crate) handle: TrainHandle,
+    pub(crate) events: Receiver<TrainEvent>,
+}
+
+/// Everything the Training tab shows that is not the project.
+#[derive(Default)]
+pub struct TrainingRuntime {
+    pub(crate) job: Option<TrainJob>,
+    /// The running or last job of this session.
+    pub live: Option<LiveRun>,
+    /// The learning-rate finder, for this project folder.
+    pub lr_find: Option<(PathBuf, LrFindState)>,
+    /// Run lists by project folder.
+    pub runs: HashMap<PathBuf, RunsState>,
+    /// The stored history shown: project folder, run id, state.
+    pub history: Option<(PathBuf, String, HistoryState)>,
+    /// The export.
+    pub export: ExportState,
+    /// The job sent its last event (its thread is about to end).
+    pub(crate) job_ended: bool,
+    /// Saves of the settings into the project files.
+    pub(crate) settings_saves: SettingsSaves,
+}
+
+impl TrainingRuntime {
+    /// Whether a libtorch job (training, LR finder, export) is running.
+    pub fn busy(&self) -> bool {
+        self.job.is_some()
+            || matches!(self.lr_find, Some((_, Loading::Running { .. })))
+            || self.export.running
+    }
+
+    /// Applies pending training events until `deadline`, noting when the job ended.
+    pub(crate) fn drain(&mut self, deadline: Instant) {
+        let Some(job) = &self.job else { return };
+        while Instant::now() < deadline {
+            match job.events.try_recv() {
+                Ok(event) => {
+                    let last = matches!(
+                        event,
+                        TrainEvent::Finished { .. } | TrainEvent::Failed { .. }
+                    );
+                    self.job_ended |= last;
+                    if let Some(live) = &mut self.live {
+                        live.apply(event);
+                    }
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.job_ended = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Asks the job to stop and returns its handle and channel for joining at shutdown.
+    pub fn shutdown(&mut self) -> Option<(TrainHandle, Receiver<TrainEvent>)> {
+        let job = self.job.take()?;
+        job.handle.stop();
+        Some((job.handle, job.events))
+    }
+}
+
+impl TrainingRuntime {
+    /// Whether the project's run list and the selected history are read (screenshots).
+    pub fn settled(&self, dir: &Path) -> bool {
+        let listed = matches!(
+            self.runs.get(dir),
+            Some(RunsState::Ready(_) | RunsState::Failed(_))
+        );
+        let history = !matches!(self.history, Some((_, _, Loading::Running { .. })));
+        listed && history && !self.busy()
+    }
+}

@@ -1,0 +1,245 @@
+//! The run catalogue: what a project's runs are, read from their folders, for every reader
+//! (the Training tab's run list, Compare, the Inspector's run picker, the CLI). One
+//! [`RunSummary`], one [`list_runs`], one definition of a run's curves ([`RunCurves`]).
+//! The state comes from the structured status the engine writes ([`RunStatus`]), or for
+//! runs older than it, from what the folder holds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::TrainError;
+use super::config::{Task, TrainConfig, WeightsSpec};
+use super::events::{CheckpointKind, DICE, EpochMetrics};
+use super::run::{EpochRecord, RunDir, runs_dir};
+use super::status::{RunState, RunStatus};
+
+/// The key of plain accuracy among a run's validation metrics (classification).
+pub const ACCURACY: &str = "accuracy";
+
+/// The key of pixel accuracy among a run's validation metrics (segmentation).
+pub const PIXEL_ACCURACY: &str = "pixel_accuracy";
+
+/// The validation metrics of one epoch by key, as curves show them: accuracy (named
+/// [`PIXEL_ACCURACY`] for segmentation, which reports a Dice) and every further metric.
+pub fn validation_points(validation: &EpochMetrics) -> Vec<(String, f64)> {
+    let segmentation = validation.extra.contains_key(DICE);
+    let accuracy = if segmentation {
+        PIXEL_ACCURACY
+    } else {
+        ACCURACY
+    };
+    std::iter::once((accuracy.to_owned(), validation.accuracy))
+        .chain(validation.extra.iter().map(|(k, v)| (k.clone(), *v)))
+        .collect()
+}
+
+/// The per-epoch curves of a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunCurves {
+    /// Epoch numbers (1-based).
+    pub epochs: Vec<f64>,
+    /// Mean training loss per epoch.
+    pub train_loss: Vec<f64>,
+    /// Validation loss per epoch.
+    pub loss: Vec<f64>,
+    /// `[global step, learning rate]` at each epoch's end.
+    pub lr: Vec<[f64; 2]>,
+    /// Validation metrics per epoch by key (see [`validation_points`]); a metric missing
+    /// from an epoch is NaN there.
+    pub metrics: BTreeMap<String, Vec<f64>>,
+}
+
+impl RunCurves {
+    /// The curves of a stored history.
+    pub fn from_history(records: &[EpochRecord]) -> Self {
+        let mut curves = Self::default();
+        for (n, r) in records.iter().enumerate() {
+            curves.epochs.push(r.epoch as f64 + 1.0);
+            curves.train_loss.push(r.train.loss);
+            curves.loss.push(r.validation.loss);
+            curves.lr.push([r.global_step as f64, r.lr]);
+            for (key, value) in validation_points(&r.validation) {
+                let series = curves.metrics.entry(key).or_default();
+                series.resize(n, f64::NAN);
+                series.push(value);
+            }
+        }
+        let len = curves.epochs.len();
+        for series in curves.metrics.values_mut() {
+            series.resize(len, f64::NAN);
+        }
+        curves
+    }
+}
+
+/// A run as every list of runs shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSummary {
+    /// The run id.
+    pub id: String,
+    /// Backbone name.
+    pub backbone: String,
+    /// Training strategy label (probe, finetune, staged).
+    pub strategy: String,
+    /// Where the initial weights came from.
+    pub weights: String,
+    /// Epochs with a history record, and epochs planned.
+    pub epochs: (usize, usize),
+    /// Epochs asked for.
+    pub epochs_planned: usize,
+    /// Input size in pixels.
+    pub input_size_px: u32,
+    /// Whether the run segments instead of classifying.
+    pub segmentation: bool,
+    /// The monitored metric's name and best value.
+    pub best: Option<(String, f64)>,
+    /// How it ended (or `Running` while a job of this session trains it).
+    pub status: RunState,
+    /// Whether a last checkpoint exists and epochs remain.
+    pub resumable: bool,
+    /// Its curves (empty when it has no history).
+    pub curves: RunCurves,
+}
+
+impl RunSummary {
+    /// The key of the headline score: accuracy, or Dice for segmentation.
+    fn score_key(&self) -> &'static str {
+        if self.segmentation { DICE } else { ACCURACY }
+    }
+
+    /// "accuracy" or "Dice".
+    pub fn score_name(&self) -> &'static str {
+        if self.segmentation {
+            "Dice"
+        } else {
+            "accuracy"
+        }
+    }
+
+    /// The headline validation score per epoch.
+    pub fn scores(&self) -> &[f64] {
+        self.curves
+            .metrics
+            .get(self.score_key())
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The best validation score.
+    pub fn best_score(&self) -> Option<f64> {
+        self.scores().iter().copied().reduce(f64::max)
+    }
+
+    /// The last epoch's validation score.
+    pub fn final_score(&self) -> Option<f64> {
+        self.scores().last().copied()
+    }
+
+    /// The last epoch's validation loss.
+    pub fn final_loss(&self) -> Option<f64> {
+        self.curves.loss.last().copied()
+    }
+}
+
+/// The runs of the project at `project_dir`, oldest first. A run folder whose config cannot
+/// be read is left out.
+pub fn list_runs(project_dir: &Path) -> Result<Vec<RunSummary>, TrainError> {
+    let dir = runs_dir(project_dir);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(TrainError::io("list the runs", &dir)(e)),
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("config.ron").is_file())
+        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+        .filter(|name| name.starts_with("run-"))
+        .collect();
+    ids.sort();
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| summarise(project_dir, &id).ok())
+        .collect())
+}
+
+/// The summary of run `id`.
+pub fn summarise(project_dir: &Path, id: &str) -> Result<RunSummary, TrainError> {
+    let (run, config) = RunDir::open(project_dir, id)?;
+    let history = run.read_history().unwrap_or_default();
+    let status = match RunStatus::load(&run) {
+        Ok(Some(status)) => status.settled(),
+        _ => RunStatus::derive(&run, &config, &history),
+    };
+    let epochs_done = history.len();
+    let resumable = status.state == RunState::Stopped
+        && epochs_done < config.epochs
+        && run.checkpoint_path(CheckpointKind::Last).is_file();
+    Ok(RunSummary {
+        id: id.to_owned(),
+        backbone: config.backbone.clone(),
+        strategy: config.strategy.label().to_owned(),
+        weights: weights_label(&config),
+        epochs: (epochs_done, config.epochs),
+        epochs_planned: config.epochs,
+        input_size_px: config.input_size_px,
+        segmentation: matches!(config.task, Task::Segmentation { .. }),
+        best: status.best.map(|b| (b.metric, b.value)),
+        status: status.state,
+        resumable,
+        curves: RunCurves::from_history(&history),
+    })
+}
+
+fn weights_label(config: &TrainConfig) -> String {
+    match &config.weights {
+        WeightsSpec::Pretrained => "pretrained".to_owned(),
+        WeightsSpec::Random => "random".to_owned(),
+        WeightsSpec::File(path) => path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_keep_every_metric_aligned_with_the_epochs() {
+        let record = |epoch: usize, dice: Option<f64>| EpochRecord {
+            epoch,
+            global_step: 2 * epoch,
+            lr: 0.1,
+            train: EpochMetrics::default(),
+            validation: EpochMetrics {
+                loss: 0.5,
+                accuracy: 0.75,
+                extra: dice.map(|d| (DICE.to_owned(), d)).into_iter().collect(),
+                ..EpochMetrics::default()
+            },
+            duration_secs: 1.0,
+        };
+        let curves = RunCurves::from_history(&[record(0, Some(0.5)), record(1, Some(0.6))]);
+        assert_eq!(curves.epochs, vec![1.0, 2.0]);
+        assert_eq!(curves.metrics[DICE], vec![0.5, 0.6]);
+        assert_eq!(curves.metrics[PIXEL_ACCURACY], vec![0.75, 0.75]);
+        let plain = RunCurves::from_history(&[record(0, None)]);
+        assert_eq!(plain.metrics[ACCURACY], vec![0.75]);
+    }
+
+    #[test]
+    fn an_old_run_without_a_status_is_listed_from_its_folder() {
+        let project = tempfile::tempdir().unwrap();
+        let config = TrainConfig {
+            epochs: 4,
+            ..TrainConfig::default()
+        };
+        RunDir::create(project.path(), &config, &serde_json::json!({})).unwrap();
+        let runs = list_runs(project.path()).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, RunState::Stopped);
+        assert_eq!(runs[0].epochs, (0, 4));
+        assert!(!runs[0].resumable);
+    }
+}
