@@ -25,7 +25,7 @@ pub struct BackboneFacts {
 /// counting parameters and multiply-adds. Call from a worker or the CLI, never the UI thread.
 pub fn measure_facts(info: &BackboneInfo) -> Result<BackboneFacts, ModelError> {
     let vs = VarStore::new(Device::Cpu);
-    let model = build_backbone(info.name, vs.root(), false)?;
+    let model = super::with_init_lock(None, || build_backbone(info.name, vs.root(), false))?;
     let parameters = vs
         .trainable_variables()
         .iter()

@@ -54,7 +54,9 @@ pub fn classify_images(
     top_k: usize,
     device: Device,
 ) -> Result<Vec<ImageClassification>, ClassifyError> {
-    let loaded = load_backbone(backbone, true, &WeightsChoice::Pretrained, device)?;
+    let loaded = super::with_init_lock(None, || {
+        load_backbone(backbone, true, &WeightsChoice::Pretrained, device)
+    })?;
     let model = loaded.model;
     let info = model.info().clone();
     let names = crate::assets::imagenet_class_names().map_err(ModelError::from)?;

@@ -27,6 +27,25 @@ pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_
 pub use load::{LoadedBackbone, WeightsChoice, load_backbone};
 pub use weights::{ImportReport, WeightsError, import_weights};
 
+/// Runs `build` holding the process-wide lock on libtorch's random generator, seeded first
+/// with `seed` when one is given.
+///
+/// libtorch draws random initial weights from one generator per process, so a model built
+/// on one thread while another thread builds one (the window measures backbone facts while
+/// the LR finder or a run builds its network) would get interleaved draws and initial
+/// weights that change from one try to the next. Every builder of random weights runs
+/// under this lock; a seeded build then depends on its seed alone.
+pub fn with_init_lock<T>(seed: Option<u64>, build: impl FnOnce() -> T) -> T {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(seed) = seed {
+        tch::manual_seed(seed as i64);
+    }
+    build()
+}
+
 /// Failures building or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {

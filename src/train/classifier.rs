@@ -31,15 +31,17 @@ impl Classifier {
     /// Builds the configured backbone with its weights and a fresh head for `classes`,
     /// seeding libtorch with the run's seed first.
     pub fn build(config: &TrainConfig, classes: usize, device: Device) -> Result<Self, TrainError> {
-        tch::manual_seed(config.seed as i64);
-        let loaded = load_backbone(&config.backbone, false, &config.weights.choice(), device)?;
-        let dim = loaded.model.info().embedding_dim;
-        let head = ClassificationHead::new(
-            loaded.vs.root() / "head",
-            dim,
-            classes as i64,
-            config.head_dropout,
-        );
+        let (loaded, head) = crate::model::with_init_lock(Some(config.seed), || {
+            let loaded = load_backbone(&config.backbone, false, &config.weights.choice(), device)?;
+            let dim = loaded.model.info().embedding_dim;
+            let head = ClassificationHead::new(
+                loaded.vs.root() / "head",
+                dim,
+                classes as i64,
+                config.head_dropout,
+            );
+            Ok::<_, TrainError>((loaded, head))
+        })?;
         Ok(Self {
             vs: loaded.vs,
             backbone: loaded.model,
@@ -70,7 +72,9 @@ impl Classifier {
     /// layers ([`crate::model::precision`]). Feed it bf16 images.
     pub fn bf16_backbone(&self) -> Result<(VarStore, Box<dyn Backbone>), TrainError> {
         let name = self.backbone.info().name;
-        let loaded = load_backbone(name, false, &WeightsChoice::Random, self.device())?;
+        let loaded = crate::model::with_init_lock(None, || {
+            load_backbone(name, false, &WeightsChoice::Random, self.device())
+        })?;
         let ours = self.vs.variables();
         tch::no_grad(|| -> Result<(), TrainError> {
             for (key, mut target) in loaded.vs.variables() {

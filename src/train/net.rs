@@ -35,17 +35,19 @@ impl Segmenter {
     /// (with background; two classes get one foreground logit channel), seeding libtorch
     /// with the run's seed first.
     pub fn build(config: &TrainConfig, classes: usize, device: Device) -> Result<Self, TrainError> {
-        tch::manual_seed(config.seed as i64);
-        let loaded = load_backbone(&config.backbone, false, &config.weights.choice(), device)?;
-        let channels = if classes == 2 { 1 } else { classes as i64 };
-        let model = SegmentationModel::new(
-            loaded.vs.root() / "decoder",
-            loaded.model,
-            channels,
-            SegDecoderConfig::default(),
-        )?;
+        let (vs, model) = crate::model::with_init_lock(Some(config.seed), || {
+            let loaded = load_backbone(&config.backbone, false, &config.weights.choice(), device)?;
+            let channels = if classes == 2 { 1 } else { classes as i64 };
+            let model = SegmentationModel::new(
+                loaded.vs.root() / "decoder",
+                loaded.model,
+                channels,
+                SegDecoderConfig::default(),
+            )?;
+            Ok::<_, TrainError>((loaded.vs, model))
+        })?;
         Ok(Self {
-            vs: loaded.vs,
+            vs,
             model,
             backbone_passes: 0,
         })
