@@ -15,7 +15,7 @@ use crate::project::load_project;
 use crate::train::run::RunDir;
 use crate::train::{
     BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult,
-    Monitor, ProjectSource, Strategy, SyntheticDisks, SyntheticSource, Task, TrainConfig,
+    Monitor, ProjectSource, Strategy, SyntheticDisks, SyntheticSource, TaskKind, TrainConfig,
     TrainEvent, WeightsSpec, evaluate_run, find_lr, train,
 };
 
@@ -123,10 +123,10 @@ fn strategy(name: &str) -> anyhow::Result<Strategy> {
     })
 }
 
-fn task(name: &str) -> anyhow::Result<Task> {
+fn task(name: &str) -> anyhow::Result<TaskKind> {
     Ok(match name {
-        "classification" | "classify" => Task::Classification,
-        "segmentation" | "segment" => Task::Segmentation { classes: 2 },
+        "classification" | "classify" => TaskKind::Classification,
+        "segmentation" | "segment" => TaskKind::Segmentation,
         other => bail!("unknown task '{other}' (classification or segmentation)"),
     })
 }
@@ -155,8 +155,8 @@ pub(super) fn make_source(
     if synthetic {
         let (size, seed) = (config.input_size_px, config.seed);
         return Ok(match config.task {
-            Task::Classification => Box::new(SyntheticSource::two_class(64, 32, size, seed)),
-            Task::Segmentation { .. } => Box::new(SyntheticDisks::new(48, 16, size, seed)),
+            TaskKind::Classification => Box::new(SyntheticSource::two_class(64, 32, size, seed)),
+            TaskKind::Segmentation => Box::new(SyntheticDisks::new(48, 16, size, seed)),
         });
     }
     let source = ProjectSource::open_for_training(project_dir, config)?;

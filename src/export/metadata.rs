@@ -158,7 +158,10 @@ fn output_spec(model: &TrainedModel, kind: OutputKind, embedding_dim: Option<i64
     let n = serde_json::Value::from("N");
     let s = serde_json::Value::from(model.config.input_size_px);
     let classes = model.classes.len();
-    let (shape, probabilities) = match (kind, model.config.task.is_segmentation()) {
+    let (shape, probabilities) = match (
+        kind,
+        (model.config.task == crate::task::TaskKind::Segmentation),
+    ) {
         (OutputKind::Embedding, _) => (vec![n, embedding_dim.unwrap_or(-1).into()], "none"),
         (OutputKind::Logits, false) => (vec![n, classes.into()], "softmax over dim 1"),
         (OutputKind::Logits, true) if classes == 2 => (
@@ -181,7 +184,9 @@ fn preprocessing_spec(
 ) -> Result<PreprocessingSpec, ExportError> {
     let size = model.config.input_size_px;
     let normalization = normalization_of(model);
-    let (resize_mode, resize_px, center_crop_px) = if model.config.task.is_segmentation() {
+    let (resize_mode, resize_px, center_crop_px) = if model.config.task
+        == crate::task::TaskKind::Segmentation
+    {
         ("exact", vec![size, size], None)
     } else {
         // `LoaderConfig::working_size` of the evaluation transform.
@@ -215,7 +220,7 @@ pub fn build(
     let window = crate::project::load_project(project_dir)
         .ok()
         .map(|p| p.dataset.window);
-    let task = if model.config.task.is_segmentation() {
+    let task = if model.config.task == crate::task::TaskKind::Segmentation {
         "segmentation"
     } else {
         "classification"

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::model::WeightsChoice;
+pub use crate::task::TaskKind;
 
 /// Where the backbone's starting weights come from (the serialisable twin of
 /// [`WeightsChoice`]).
@@ -95,28 +96,8 @@ pub enum Balancing {
     BalancedSampler,
 }
 
-/// What is learned: one class per image, or one class per pixel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Task {
-    /// One class per image (backbone + classification head).
-    #[default]
-    Classification,
-    /// One class per pixel (backbone + U-Net decoder, Dice + cross-entropy loss). `classes`
-    /// counts the background (class 0): 2 is binary foreground/background, trained with one
-    /// logit channel. Mask pixels equal to [`SEG_IGNORE_INDEX`] are left out of loss and
-    /// metrics.
-    Segmentation { classes: usize },
-}
-
 /// The mask value of pixels that count in neither loss nor metrics (unlabelled borders).
 pub const SEG_IGNORE_INDEX: i64 = 255;
-
-impl Task {
-    /// Whether this is a segmentation task.
-    pub fn is_segmentation(self) -> bool {
-        matches!(self, Task::Segmentation { .. })
-    }
-}
 
 /// The validation metric that picks the best checkpoint and drives early stopping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,11 +153,11 @@ impl Monitor {
     }
 
     /// Whether the metric exists for `task`.
-    pub fn fits(self, task: Task) -> bool {
+    pub fn fits(self, task: TaskKind) -> bool {
         match self {
             Monitor::ValidationLoss | Monitor::ValidationAccuracy => true,
-            Monitor::ValidationDice => task.is_segmentation(),
-            _ => !task.is_segmentation(),
+            Monitor::ValidationDice => task == TaskKind::Segmentation,
+            _ => task != TaskKind::Segmentation,
         }
     }
 }
@@ -230,7 +211,7 @@ pub struct TrainConfig {
     /// [`default_threads`]). On a busy machine fewer threads can be much faster.
     pub threads: Option<usize>,
     /// Classification or segmentation.
-    pub task: Task,
+    pub task: TaskKind,
     /// Keep conv weights and images in channels-last (NHWC) memory format (`None`: where it
     /// was measured to help, see [`TrainConfig::use_channels_last`]). Checkpoints are the
     /// same either way.
@@ -269,7 +250,7 @@ impl Default for TrainConfig {
             head_dropout: 0.0,
             seed: 0,
             threads: None,
-            task: Task::Classification,
+            task: TaskKind::Classification,
             channels_last: None,
             bf16_frozen: None,
             eval_crop_fraction: 0.875,
@@ -321,10 +302,7 @@ impl TrainConfig {
                 self.task
             ));
         }
-        if let Task::Segmentation { classes } = self.task {
-            if classes < 2 {
-                return bad("segmentation needs at least 2 classes (with background)".into());
-            }
+        if self.task == TaskKind::Segmentation {
             if self.strategy == Strategy::LinearProbe {
                 return bad("segmentation trains a decoder: use finetune or staged".into());
             }
@@ -427,7 +405,7 @@ mod tests {
         };
         assert!(bad.validate().is_err());
         let seg = TrainConfig {
-            task: Task::Segmentation { classes: 2 },
+            task: TaskKind::Segmentation,
             monitor: Monitor::ValidationDice,
             ..TrainConfig::default()
         };
@@ -454,8 +432,15 @@ mod tests {
         let old = "(backbone: \"resnet18\", epochs: 2)";
         assert_eq!(
             ron::from_str::<TrainConfig>(old).unwrap().task,
-            Task::Classification
+            TaskKind::Classification
         );
+        // Configs frozen with the class count inside the task still load (the count now
+        // comes from the run's data).
+        let legacy =
+            "(backbone: \"resnet18\", task: Segmentation(classes: 2), monitor: ValidationDice)";
+        let legacy = ron::from_str::<TrainConfig>(legacy).unwrap();
+        assert_eq!(legacy.task, TaskKind::Segmentation);
+        assert!(legacy.validate().is_ok());
         assert!(default_threads() >= 1);
     }
 }

@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor};
 use super::TrainError;
 use super::cache::{CachedEmbeddings, cache_key, load_or_compute};
 use super::classifier::{Classifier, channels_last};
-use super::config::{Balancing, Strategy, Task, TrainConfig};
+use super::config::{Balancing, Strategy, TrainConfig};
 use super::eval::Tally;
 use super::events::{CheckpointKind, EpochMetrics, EventSink, TrainEvent};
 use super::net::Net;
@@ -279,13 +279,6 @@ impl<'a> Loop<'a> {
         if classes < 2 {
             return Err(TrainError::Config(format!(
                 "need at least 2 classes, the data has {classes}"
-            )));
-        }
-        if let Task::Segmentation { classes: task } = config.task
-            && task != classes
-        {
-            return Err(TrainError::Config(format!(
-                "the configuration segments {task} classes, the data has {classes}"
             )));
         }
         let channels_last = config.use_channels_last(device == Device::Cpu);

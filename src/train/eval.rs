@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::cache::CachedEmbeddings;
-use super::config::{SEG_IGNORE_INDEX, Task, TrainConfig, WeightsSpec};
+use super::config::{SEG_IGNORE_INDEX, TaskKind, TrainConfig, WeightsSpec};
 use super::engine::{Loop, feed};
 use super::events::{CheckpointKind, EpochMetrics, EventSink};
 use super::metrics::{ClassificationMetrics, SegmentationAccumulator};
@@ -72,16 +72,14 @@ pub(super) struct Tally {
 
 impl Tally {
     /// An empty tally for `task` with `classes` classes.
-    pub(super) fn new(task: Task, classes: usize) -> Self {
+    pub(super) fn new(task: TaskKind, classes: usize) -> Self {
         Self {
             loss_sum: 0.0,
             samples: 0,
             correct: 0,
             classes,
             probabilities: None,
-            pixels: task
-                .is_segmentation()
-                .then(|| SegmentationAccumulator::new(classes)),
+            pixels: (task == TaskKind::Segmentation).then(|| SegmentationAccumulator::new(classes)),
         }
     }
 

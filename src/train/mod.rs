@@ -31,7 +31,7 @@ pub mod worker;
 use std::path::PathBuf;
 
 pub use config::{
-    Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, Task, TrainConfig,
+    Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TaskKind, TrainConfig,
     WeightsSpec,
 };
 pub use engine::{TrainOutcome, TrainSummary, train};

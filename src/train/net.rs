@@ -12,7 +12,7 @@ use super::TrainError;
 use super::classifier::{
     Classifier, load_model_tensors, model_tensors, strategy_groups, to_channels_last,
 };
-use super::config::{SEG_IGNORE_INDEX, Strategy, Task, TrainConfig};
+use super::config::{SEG_IGNORE_INDEX, Strategy, TaskKind, TrainConfig};
 use super::optim::ParamGroup;
 use super::segmentation::{SegLossConfig, segmentation_loss};
 use crate::model::load_backbone;
@@ -98,8 +98,10 @@ impl Net {
         channels_last: bool,
     ) -> Result<Self, TrainError> {
         let net = match config.task {
-            Task::Classification => Net::Classifier(Classifier::build(config, classes, device)?),
-            Task::Segmentation { .. } => Net::Segmenter(Segmenter::build(config, classes, device)?),
+            TaskKind::Classification => {
+                Net::Classifier(Classifier::build(config, classes, device)?)
+            }
+            TaskKind::Segmentation => Net::Segmenter(Segmenter::build(config, classes, device)?),
         };
         if channels_last {
             to_channels_last(net.vs())?;

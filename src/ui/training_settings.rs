@@ -4,7 +4,7 @@
 //! the worker inside the Start command.
 
 use crate::model::backbone::known_backbones;
-use crate::project::{DEFAULT_AUGMENT_PRESET, Task, TrainingSettings};
+use crate::project::{DEFAULT_AUGMENT_PRESET, TaskKind, TrainingSettings};
 use crate::runtime::{FactsCache, UiCommand};
 use crate::train::{
     Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TrainConfig, WeightsSpec,
@@ -119,7 +119,7 @@ fn choice<T: PartialEq + Clone>(
 pub fn settings_ui(
     ui: &mut egui::Ui,
     draft: &mut Draft,
-    task: Task,
+    task: TaskKind,
     facts: &FactsCache,
     commands: &mut Vec<UiCommand>,
 ) {
@@ -343,7 +343,7 @@ fn optimisation_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig) {
     );
 }
 
-fn data_rows_ui(ui: &mut egui::Ui, draft: &mut Draft, task: Task) {
+fn data_rows_ui(ui: &mut egui::Ui, draft: &mut Draft, task: TaskKind) {
     let presets: Vec<(String, &str)> = AUGMENT_PRESETS
         .iter()
         .map(|p| ((*p).to_owned(), *p))
@@ -375,12 +375,7 @@ fn data_rows_ui(ui: &mut egui::Ui, draft: &mut Draft, task: Task) {
         (Monitor::ValidationDice, "Dice"),
     ]
     .into_iter()
-    .filter(|(m, _)| {
-        m.fits(match task {
-            Task::Classification => crate::train::Task::Classification,
-            Task::Segmentation => crate::train::Task::Segmentation { classes: 2 },
-        })
-    })
+    .filter(|(m, _)| m.fits(task))
     .collect();
     if !monitors.iter().any(|(m, _)| *m == c.monitor) {
         c.monitor = Monitor::ValidationLoss;
