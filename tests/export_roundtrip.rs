@@ -36,7 +36,7 @@ fn config(task: TaskKind) -> TrainConfig {
         epochs: 1,
         batch_size: 8,
         threads: Some(1),
-        monitor: Monitor::ValidationLoss,
+        monitor: Monitor::default(),
         task,
         ..TrainConfig::default()
     }

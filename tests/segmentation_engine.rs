@@ -40,7 +40,7 @@ fn config(epochs: usize, size_px: u32) -> TrainConfig {
         lr: 3e-3,
         epochs,
         batch_size: 8,
-        monitor: Monitor::ValidationDice,
+        monitor: Monitor::new("val_dice"),
         seed: 5,
         threads: Some(1),
         ..TrainConfig::default()

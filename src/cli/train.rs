@@ -132,17 +132,12 @@ fn task(name: &str) -> anyhow::Result<TaskKind> {
 }
 
 fn monitor(name: &str) -> anyhow::Result<Monitor> {
-    Ok(match name {
-        "loss" => Monitor::ValidationLoss,
-        "accuracy" => Monitor::ValidationAccuracy,
-        "balanced-accuracy" => Monitor::ValidationBalancedAccuracy,
-        "f1" | "macro-f1" => Monitor::ValidationMacroF1,
-        "auc" | "macro-auc" => Monitor::ValidationMacroAuc,
-        "dice" => Monitor::ValidationDice,
-        other => {
-            bail!("unknown monitor '{other}' (loss, accuracy, balanced-accuracy, f1, auc or dice)")
+    match crate::train::find_metric_key(name) {
+        Some(key) => Ok(Monitor::new(key.name)),
+        None => {
+            bail!("unknown monitor '{name}' (loss, accuracy, balanced-accuracy, f1, auc or dice)")
         }
-    })
+    }
 }
 
 /// The run's data: the project's images, or a synthetic set. Fixes `config.task` to the

@@ -125,7 +125,7 @@ pub fn export_run(
 ) -> Result<ExportReport, ExportError> {
     let mut model = TrainedModel::load(project_dir, run_id, options.checkpoint, Device::Cpu)?;
     if options.output == OutputKind::Embedding
-        && (model.config.task == crate::task::TaskKind::Segmentation)
+        && model.config.task == crate::task::TaskKind::Segmentation
     {
         return Err(ExportError::Config(
             "an embedding-only model can be exported from classification runs".into(),

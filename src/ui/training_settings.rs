@@ -366,19 +366,13 @@ fn data_rows_ui(ui: &mut egui::Ui, draft: &mut Draft, task: TaskKind) {
         "Compensates rare classes by loss weights or by sampling",
         |ui| choice(ui, "train_balancing", &mut c.balancing, &balancing),
     );
-    let monitors: Vec<(Monitor, &str)> = [
-        (Monitor::ValidationLoss, "validation loss"),
-        (Monitor::ValidationAccuracy, "validation accuracy"),
-        (Monitor::ValidationBalancedAccuracy, "balanced accuracy"),
-        (Monitor::ValidationMacroF1, "macro F1"),
-        (Monitor::ValidationMacroAuc, "macro ROC-AUC"),
-        (Monitor::ValidationDice, "Dice"),
-    ]
-    .into_iter()
-    .filter(|(m, _)| m.fits(task))
-    .collect();
+    let monitors: Vec<(Monitor, &str)> = crate::train::train_task(task)
+        .monitor_keys()
+        .iter()
+        .map(|key| (Monitor::new(key.name), key.label))
+        .collect();
     if !monitors.iter().any(|(m, _)| *m == c.monitor) {
-        c.monitor = Monitor::ValidationLoss;
+        c.monitor = Monitor::default();
     }
     row(
         ui,
