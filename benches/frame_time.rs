@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::{Harness, kittest::Queryable};
 use transfer_workbench::app::{CentralTab, ProjectsState, WorkbenchApp};
-use transfer_workbench::project::{DataLocation, Project, Task, create_project};
+use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
 const IMAGES: usize = 10_000;
@@ -97,7 +97,7 @@ fn main() {
     );
     let project = Project {
         name: "Frames".into(),
-        task: Task::Classification,
+        task: TaskKind::Classification,
         data: DataLocation::Path(data.path().to_owned()),
         backbone: "resnet18".into(),
         input_size_px: 32,

@@ -25,7 +25,7 @@ use tch::{Device, Kind, Tensor};
 use transfer_workbench::train::classifier::channels_last;
 use transfer_workbench::train::net::Net;
 use transfer_workbench::train::optim::Optimizer;
-use transfer_workbench::train::{Strategy, TrainConfig, WeightsSpec};
+use transfer_workbench::train::{Strategy, TaskKind, TrainConfig, WeightsSpec, train_task};
 
 const BATCH: i64 = 32;
 const SIZE_PX: i64 = 224;
@@ -143,7 +143,7 @@ impl OursTrainer {
     fn step(&mut self) -> Result<f64> {
         let images = channels_last(&self.images)?;
         let logits = self.net.logits(&images, true, true)?;
-        let loss = self.net.loss(&logits, &self.targets, None, 0.0)?;
+        let loss = train_task(TaskKind::Classification).loss(&logits, &self.targets, None, 0.0)?;
         self.optimizer.zero_grad()?;
         loss.f_backward()?;
         self.optimizer.step(1e-3)?;

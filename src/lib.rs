@@ -14,5 +14,6 @@ pub mod model;
 pub mod project;
 pub mod runtime;
 pub mod screenshot;
+pub mod task;
 pub mod train;
 pub mod ui;

@@ -22,10 +22,11 @@ use transfer_workbench::train::project_source::{
 };
 use transfer_workbench::train::{
     BatchSource, CheckpointChoice, Control, JobSpec, Monitor, Schedule, Split, Strategy,
-    SyntheticDisks, SyntheticSource, Task, TrainConfig, TrainedModel, VecSink, WeightsSpec, train,
+    SyntheticDisks, SyntheticSource, TaskKind, TrainConfig, TrainedModel, VecSink, WeightsSpec,
+    train,
 };
 
-fn config(task: Task) -> TrainConfig {
+fn config(task: TaskKind) -> TrainConfig {
     TrainConfig {
         backbone: "resnet18".into(),
         weights: WeightsSpec::Random,
@@ -35,14 +36,14 @@ fn config(task: Task) -> TrainConfig {
         epochs: 1,
         batch_size: 8,
         threads: Some(1),
-        monitor: Monitor::ValidationLoss,
+        monitor: Monitor::default(),
         task,
         ..TrainConfig::default()
     }
 }
 
 /// Trains one epoch and returns the run id and 8 validation images.
-fn trained_run(project: &Path, task: Task, source: &mut dyn BatchSource) -> (String, Tensor) {
+fn trained_run(project: &Path, task: TaskKind, source: &mut dyn BatchSource) -> (String, Tensor) {
     let spec = JobSpec::new(project, config(task));
     train(
         &spec,
@@ -182,7 +183,7 @@ fn flatten(value: &serde_json::Value) -> Vec<f32> {
 fn classification_export_round_trips_through_python() {
     let project = tempfile::tempdir().unwrap();
     let mut source = SyntheticSource::two_class(16, 8, 32, 5);
-    let (id, images) = trained_run(project.path(), Task::Classification, &mut source);
+    let (id, images) = trained_run(project.path(), TaskKind::Classification, &mut source);
     for input in [InputFormat::Normalized, InputFormat::Uint8Nhwc] {
         let out = export_and_compare(project.path(), &id, &images, input);
         // 37 px is the working size of 32 px (no resize): a.png and b.png are reproduced
@@ -221,11 +222,7 @@ fn classification_export_round_trips_through_python() {
 fn segmentation_export_round_trips_through_python() {
     let project = tempfile::tempdir().unwrap();
     let mut source = SyntheticDisks::new(8, 8, 32, 3);
-    let (id, images) = trained_run(
-        project.path(),
-        Task::Segmentation { classes: 2 },
-        &mut source,
-    );
+    let (id, images) = trained_run(project.path(), TaskKind::Segmentation, &mut source);
     for input in [InputFormat::Normalized, InputFormat::Float01Nchw] {
         let out = export_and_compare(project.path(), &id, &images, input);
         let meta: serde_json::Value =
@@ -267,7 +264,7 @@ fn missing_or_damaged_checkpoints_write_nothing() {
     use transfer_workbench::train::run::RunDir;
     let project = tempfile::tempdir().unwrap();
     let split = serde_json::json!({"classes": ["a", "b"]});
-    let run = RunDir::create(project.path(), &config(Task::Classification), &split).unwrap();
+    let run = RunDir::create(project.path(), &config(TaskKind::Classification), &split).unwrap();
     let out = project.path().join("out");
     let options = ExportOptions {
         out_dir: Some(out.clone()),
@@ -310,7 +307,7 @@ fn a_vit_export_verifies_at_other_batch_sizes() {
         project.path(),
         TrainConfig {
             backbone: "vit_tiny_16".into(),
-            ..config(Task::Classification)
+            ..config(TaskKind::Classification)
         },
     );
     train(

@@ -11,7 +11,7 @@ use egui_kittest::kittest::NodeT;
 use egui_kittest::{Harness, kittest::Queryable};
 use transfer_workbench::app::{ProjectsState, WorkbenchApp};
 use transfer_workbench::data::window::WindowSetting;
-use transfer_workbench::project::{DataLocation, Project, Task, create_project, load_project};
+use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project, load_project};
 use transfer_workbench::runtime::dataset::DatasetScan;
 
 /// cats: two 8-bit images and a 16-bit ramp; dogs: two images and a corrupt PNG.
@@ -79,7 +79,7 @@ fn dataset_tab_shows_counts_report_filters_and_preview() {
     make_data(data.path());
     let project = Project {
         name: "Pets".to_owned(),
-        task: Task::Classification,
+        task: TaskKind::Classification,
         data: DataLocation::Path(data.path().to_owned()),
         ..Project::default()
     };

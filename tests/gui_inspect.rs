@@ -14,7 +14,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use tch::Device;
 use transfer_workbench::app::WorkbenchApp;
-use transfer_workbench::project::{DataLocation, Project, Task, create_project};
+use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::train::{
     Control, JobSpec, ProjectSource, Strategy, TrainConfig, VecSink, WeightsSpec, train,
 };
@@ -83,7 +83,7 @@ fn inspector_embeddings_and_compare_show_the_runs() {
     make_data(data.path());
     let project = Project {
         name: "Shades".to_owned(),
-        task: Task::Classification,
+        task: TaskKind::Classification,
         data: DataLocation::Path(data.path().to_owned()),
         backbone: "resnet18".to_owned(),
         ..Project::default()

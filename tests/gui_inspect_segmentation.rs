@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind};
 use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::inspect::overlay::{ClassMask, dice};
-use transfer_workbench::project::{DataLocation, Project, Task, create_project};
+use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::runtime::inspect_seg::SegLayerKey;
 use transfer_workbench::train::{
     CheckpointChoice, Control, JobSpec, ProjectSource, TrainConfig, TrainedModel, VecSink,
@@ -76,7 +76,7 @@ fn train_run(project: &Path) {
         ..TrainConfig::default()
     };
     let mut source = ProjectSource::open_for_training(project, &mut config).unwrap();
-    assert!(config.task.is_segmentation());
+    assert!((config.task == TaskKind::Segmentation));
     let spec = JobSpec {
         device: Device::Cpu,
         ..JobSpec::new(project, config)
@@ -150,7 +150,7 @@ fn segmentation_run_shows_overlays_and_per_image_dice() {
     make_data(data.path());
     let project = Project {
         name: "Disks".to_owned(),
-        task: Task::Segmentation,
+        task: TaskKind::Segmentation,
         data: DataLocation::Path(data.path().to_owned()),
         backbone: "resnet18".to_owned(),
         input_size_px: 32,

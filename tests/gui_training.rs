@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
-use transfer_workbench::project::{DataLocation, Project, Task, create_project};
+use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::runtime::training::{LiveStatus, RunState, RunsState};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
@@ -78,7 +78,7 @@ fn train_twice_see_the_runs_and_export_one() {
     make_data(data.path());
     let project = Project {
         name: "Brightness".into(),
-        task: Task::Classification,
+        task: TaskKind::Classification,
         data: DataLocation::Path(data.path().to_owned()),
         backbone: "resnet18".into(),
         input_size_px: 32,

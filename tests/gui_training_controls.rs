@@ -18,7 +18,7 @@ use std::time::Duration;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
-use transfer_workbench::project::{DataLocation, Project, Task, create_project, load_project};
+use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project, load_project};
 use transfer_workbench::runtime::training::{
     LiveRun, LiveStatus, LrFindState, RunState, RunSummary, RunsState,
 };
@@ -54,7 +54,7 @@ fn make_project() -> (tempfile::TempDir, tempfile::TempDir) {
     make_data(data.path());
     let project = Project {
         name: "Brightness".into(),
-        task: Task::Classification,
+        task: TaskKind::Classification,
         data: DataLocation::Path(data.path().to_owned()),
         backbone: "resnet18".into(),
         input_size_px: 32,

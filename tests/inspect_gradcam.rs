@@ -185,7 +185,7 @@ fn config(backbone: &str, weights: WeightsSpec, size_px: u32, epochs: usize) -> 
         schedule: Schedule::CosineWarmup {
             warmup_fraction: 0.05,
         },
-        monitor: Monitor::ValidationLoss,
+        monitor: Monitor::default(),
         lr: 1e-3,
         epochs,
         batch_size: 32,

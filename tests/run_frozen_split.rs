@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tch::Device;
 use transfer_workbench::export::{ExportOptions, export_run};
-use transfer_workbench::project::{DataLocation, Project, Task, create_project};
+use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::train::run::RunDir;
 use transfer_workbench::train::{
     BatchSource, Control, JobSpec, ProjectSource, Split, TrainConfig, VecSink, WeightsSpec, train,
@@ -52,7 +52,7 @@ fn an_old_run_is_inspected_evaluated_and_exported_on_its_frozen_split() {
     add_images(&data, "light", 190.0, 0..12, 2);
     let project = Project {
         name: "Frozen".into(),
-        task: Task::Classification,
+        task: TaskKind::Classification,
         data: DataLocation::Path(data.clone()),
         backbone: "resnet18".into(),
         ..Project::default()

@@ -14,8 +14,8 @@ use transfer_workbench::train::events::{CheckpointKind, DICE, IOU};
 use transfer_workbench::train::run::RunDir;
 use transfer_workbench::train::{
     BatchSource, ChannelSink, Control, EventSink, JobSpec, Monitor, OptimizerKind, Schedule,
-    Strategy, SyntheticDisks, Task, TrainConfig, TrainEvent, TrainOutcome, VecSink, WeightsSpec,
-    evaluate_run, spawn_training, train,
+    Strategy, SyntheticDisks, TaskKind, TrainConfig, TrainEvent, TrainOutcome, VecSink,
+    WeightsSpec, evaluate_run, spawn_training, train,
 };
 
 fn weights() -> WeightsSpec {
@@ -32,7 +32,7 @@ fn config(epochs: usize, size_px: u32) -> TrainConfig {
     TrainConfig {
         backbone: "mobilenet_v2".into(),
         weights: weights(),
-        task: Task::Segmentation { classes: 2 },
+        task: TaskKind::Segmentation,
         input_size_px: size_px,
         strategy: Strategy::FineTune,
         optimizer: OptimizerKind::AdamW { weight_decay: 1e-4 },
@@ -40,7 +40,7 @@ fn config(epochs: usize, size_px: u32) -> TrainConfig {
         lr: 3e-3,
         epochs,
         batch_size: 8,
-        monitor: Monitor::ValidationDice,
+        monitor: Monitor::new("val_dice"),
         seed: 5,
         threads: Some(1),
         ..TrainConfig::default()

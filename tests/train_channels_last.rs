@@ -10,7 +10,7 @@ use tch::{Device, Kind, Tensor};
 use transfer_workbench::train::classifier::channels_last;
 use transfer_workbench::train::net::Net;
 use transfer_workbench::train::optim::Optimizer;
-use transfer_workbench::train::{Strategy, TrainConfig, WeightsSpec};
+use transfer_workbench::train::{Strategy, TaskKind, TrainConfig, WeightsSpec, train_task};
 
 fn config() -> TrainConfig {
     TrainConfig {
@@ -65,7 +65,9 @@ fn seconds_per_step(size_px: i64, batch: i64, nhwc: bool, steps: usize) -> (f64,
             started = (Instant::now(), cpu_secs());
         }
         let logits = net.logits(&images, true, true).unwrap();
-        let loss = net.loss(&logits, &targets, None, 0.0).unwrap();
+        let loss = train_task(TaskKind::Classification)
+            .loss(&logits, &targets, None, 0.0)
+            .unwrap();
         optimizer.zero_grad().unwrap();
         loss.backward();
         optimizer.step(1e-3).unwrap();

@@ -63,7 +63,7 @@ fn fine_tuning_lowers_the_loss_and_learns_the_task() {
     let project = tempfile::tempdir().unwrap();
     let mut sink = VecSink::new();
     let config = TrainConfig {
-        monitor: Monitor::ValidationMacroF1,
+        monitor: Monitor::new("val_macro_f1"),
         ..config(Strategy::FineTune, 4)
     };
     let summary = train(

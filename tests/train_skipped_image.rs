@@ -2,7 +2,7 @@
 //! reported as a `TrainEvent::ImageSkipped` naming the file; the run still finishes.
 
 use tch::Device;
-use transfer_workbench::project::{DataLocation, Project, Task, create_project};
+use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::train::{
     Control, JobSpec, ProjectSource, Split, TrainConfig, TrainEvent, VecSink, WeightsSpec, train,
 };
@@ -24,7 +24,7 @@ fn a_training_image_broken_after_the_scan_is_skipped_and_reported() {
     }
     let project = Project {
         name: "Broken later".into(),
-        task: Task::Classification,
+        task: TaskKind::Classification,
         data: DataLocation::Path(data.path().to_owned()),
         backbone: "resnet18".into(),
         ..Project::default()

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 
 use crate::model::backbone::known_backbones;
 use crate::project::{
-    DataLocation, PROJECT_FILE, Project, Task, detect_task, load_project, save_project,
+    DataLocation, PROJECT_FILE, Project, TaskKind, detect_task, load_project, save_project,
 };
 
 /// Options of `new`.
@@ -53,8 +53,8 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
         })?;
     let task = match args.task.as_deref() {
         None => detect_task(&args.data),
-        Some("classification" | "classify") => Task::Classification,
-        Some("segmentation" | "segment") => Task::Segmentation,
+        Some("classification" | "classify") => TaskKind::Classification,
+        Some("segmentation" | "segment") => TaskKind::Segmentation,
         Some(other) => bail!("unknown task '{other}' (classification or segmentation)"),
     };
     std::fs::create_dir_all(&args.project)

@@ -15,7 +15,7 @@ use crate::project::load_project;
 use crate::train::run::RunDir;
 use crate::train::{
     BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult,
-    Monitor, ProjectSource, Strategy, SyntheticDisks, SyntheticSource, Task, TrainConfig,
+    Monitor, ProjectSource, Strategy, SyntheticDisks, SyntheticSource, TaskKind, TrainConfig,
     TrainEvent, WeightsSpec, evaluate_run, find_lr, train,
 };
 
@@ -123,26 +123,21 @@ fn strategy(name: &str) -> anyhow::Result<Strategy> {
     })
 }
 
-fn task(name: &str) -> anyhow::Result<Task> {
+fn task(name: &str) -> anyhow::Result<TaskKind> {
     Ok(match name {
-        "classification" | "classify" => Task::Classification,
-        "segmentation" | "segment" => Task::Segmentation { classes: 2 },
+        "classification" | "classify" => TaskKind::Classification,
+        "segmentation" | "segment" => TaskKind::Segmentation,
         other => bail!("unknown task '{other}' (classification or segmentation)"),
     })
 }
 
 fn monitor(name: &str) -> anyhow::Result<Monitor> {
-    Ok(match name {
-        "loss" => Monitor::ValidationLoss,
-        "accuracy" => Monitor::ValidationAccuracy,
-        "balanced-accuracy" => Monitor::ValidationBalancedAccuracy,
-        "f1" | "macro-f1" => Monitor::ValidationMacroF1,
-        "auc" | "macro-auc" => Monitor::ValidationMacroAuc,
-        "dice" => Monitor::ValidationDice,
-        other => {
-            bail!("unknown monitor '{other}' (loss, accuracy, balanced-accuracy, f1, auc or dice)")
+    match crate::train::find_metric_key(name) {
+        Some(key) => Ok(Monitor::new(key.name)),
+        None => {
+            bail!("unknown monitor '{name}' (loss, accuracy, balanced-accuracy, f1, auc or dice)")
         }
-    })
+    }
 }
 
 /// The run's data: the project's images, or a synthetic set. Fixes `config.task` to the
@@ -155,8 +150,8 @@ pub(super) fn make_source(
     if synthetic {
         let (size, seed) = (config.input_size_px, config.seed);
         return Ok(match config.task {
-            Task::Classification => Box::new(SyntheticSource::two_class(64, 32, size, seed)),
-            Task::Segmentation { .. } => Box::new(SyntheticDisks::new(48, 16, size, seed)),
+            TaskKind::Classification => Box::new(SyntheticSource::two_class(64, 32, size, seed)),
+            TaskKind::Segmentation => Box::new(SyntheticDisks::new(48, 16, size, seed)),
         });
     }
     let source = ProjectSource::open_for_training(project_dir, config)?;

@@ -12,6 +12,7 @@ use super::trace::{InputFormat, OutputKind, normalization_of};
 use super::verify::Verification;
 use super::{ExportError, ExportOptions};
 use crate::data::window::WindowSetting;
+use crate::task::TaskKind;
 use crate::train::run::EpochRecord;
 use crate::train::{EpochMetrics, TrainConfig, TrainedModel};
 
@@ -158,7 +159,8 @@ fn output_spec(model: &TrainedModel, kind: OutputKind, embedding_dim: Option<i64
     let n = serde_json::Value::from("N");
     let s = serde_json::Value::from(model.config.input_size_px);
     let classes = model.classes.len();
-    let (shape, probabilities) = match (kind, model.config.task.is_segmentation()) {
+    let segmentation = model.config.task == TaskKind::Segmentation;
+    let (shape, probabilities) = match (kind, segmentation) {
         (OutputKind::Embedding, _) => (vec![n, embedding_dim.unwrap_or(-1).into()], "none"),
         (OutputKind::Logits, false) => (vec![n, classes.into()], "softmax over dim 1"),
         (OutputKind::Logits, true) if classes == 2 => (
@@ -181,7 +183,7 @@ fn preprocessing_spec(
 ) -> Result<PreprocessingSpec, ExportError> {
     let size = model.config.input_size_px;
     let normalization = normalization_of(model);
-    let (resize_mode, resize_px, center_crop_px) = if model.config.task.is_segmentation() {
+    let (resize_mode, resize_px, center_crop_px) = if model.config.task == TaskKind::Segmentation {
         ("exact", vec![size, size], None)
     } else {
         // `LoaderConfig::working_size` of the evaluation transform.
@@ -215,7 +217,7 @@ pub fn build(
     let window = crate::project::load_project(project_dir)
         .ok()
         .map(|p| p.dataset.window);
-    let task = if model.config.task.is_segmentation() {
+    let task = if model.config.task == TaskKind::Segmentation {
         "segmentation"
     } else {
         "classification"

@@ -124,7 +124,9 @@ pub fn export_run(
     batch: Option<VerificationBatch<'_>>,
 ) -> Result<ExportReport, ExportError> {
     let mut model = TrainedModel::load(project_dir, run_id, options.checkpoint, Device::Cpu)?;
-    if options.output == OutputKind::Embedding && model.config.task.is_segmentation() {
+    if options.output == OutputKind::Embedding
+        && model.config.task == crate::task::TaskKind::Segmentation
+    {
         return Err(ExportError::Config(
             "an embedding-only model can be exported from classification runs".into(),
         ));

@@ -67,7 +67,7 @@ pub fn inspect_run(
     stop: &AtomicBool,
 ) -> Result<Option<RunInspection>, InspectError> {
     let (run_dir, config) = RunDir::open(project, run)?;
-    if config.task.is_segmentation() {
+    if config.task == crate::task::TaskKind::Segmentation {
         return Err(InspectError::Invalid(format!(
             "{run} is a segmentation run: predictions, embeddings and Grad-CAM are made for \
              classification runs"

@@ -105,7 +105,7 @@ pub fn inspect_segmentation(
         CheckpointChoice::BestOrLast,
         Device::cuda_if_available(),
     )?;
-    if !model.config.task.is_segmentation() {
+    if model.config.task != crate::task::TaskKind::Segmentation {
         return Err(InspectError::Invalid(format!(
             "{run} is not a segmentation run"
         )));

@@ -119,14 +119,14 @@ fn backup_if_damaged(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::project::{DataLocation, Task};
+    use crate::project::{DataLocation, TaskKind};
 
     #[test]
     fn save_then_load_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let project = Project {
             name: "Chest X-rays".into(),
-            task: Task::Segmentation,
+            task: TaskKind::Segmentation,
             data: DataLocation::Asset("data/nuclei".into()),
             ..Project::default()
         };

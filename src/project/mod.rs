@@ -19,28 +19,10 @@ pub use ops::{
 };
 pub use training::{DEFAULT_AUGMENT_PRESET, TrainingSettings};
 
+pub use crate::task::TaskKind;
+
 /// The project file version this build writes; older ones are migrated on load.
 pub const CURRENT_VERSION: u32 = 1;
-
-/// What the project's model learns to do.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Task {
-    /// One label per image (class subfolders or a manifest).
-    #[default]
-    Classification,
-    /// One label per pixel (images/ + masks/).
-    Segmentation,
-}
-
-impl Task {
-    /// A short human-readable name.
-    pub fn label(self) -> &'static str {
-        match self {
-            Task::Classification => "classification",
-            Task::Segmentation => "segmentation",
-        }
-    }
-}
 
 /// Where a project's images live. Paths are stored relative to the project folder, or as a
 /// location inside the asset cache, never as one machine's absolute path when avoidable.
@@ -87,7 +69,7 @@ pub struct Project {
     /// A free-text description.
     pub description: String,
     /// Classification or segmentation.
-    pub task: Task,
+    pub task: TaskKind,
     /// Where the labelled images are.
     pub data: DataLocation,
     /// Name of the chosen backbone (see `transfer-workbench backbones`).
@@ -106,7 +88,7 @@ impl Default for Project {
             version: CURRENT_VERSION,
             name: String::new(),
             description: String::new(),
-            task: Task::default(),
+            task: TaskKind::default(),
             data: DataLocation::default(),
             backbone: "mobilenet_v2".to_owned(),
             input_size_px: 224,

@@ -40,11 +40,11 @@ pub fn unused_dir(root: &Path, name: &str) -> PathBuf {
 
 /// Guesses the task from a data folder's layout: `images/` beside `masks/` means
 /// segmentation, anything else classification.
-pub fn detect_task(data_dir: &Path) -> super::Task {
+pub fn detect_task(data_dir: &Path) -> super::TaskKind {
     if data_dir.join("images").is_dir() && data_dir.join("masks").is_dir() {
-        super::Task::Segmentation
+        super::TaskKind::Segmentation
     } else {
-        super::Task::Classification
+        super::TaskKind::Classification
     }
 }
 

@@ -25,7 +25,7 @@ use self::thumbnails::ThumbnailDone;
 use self::training::{TrainingCommand, TrainingEvent};
 use crate::data::window::WindowSetting;
 use crate::model::facts::BackboneFacts;
-use crate::project::{Project, Task};
+use crate::project::{Project, TaskKind};
 
 /// Something computed on a worker: in progress, ready, or failed.
 #[derive(Clone, Debug)]
@@ -100,7 +100,7 @@ pub enum AppEvent {
     /// The folder picker closed (with a folder, or cancelled).
     DataFolderPicked(Option<PathBuf>),
     /// The task a data folder's layout suggests.
-    TaskDetected(PathBuf, Task),
+    TaskDetected(PathBuf, TaskKind),
     /// A project operation finished: a message for the user, and the folder to select.
     ProjectOpFinished(Result<(String, Option<PathBuf>), String>),
     /// A backbone's parameters and GFLOPs were measured.
@@ -155,7 +155,7 @@ pub enum UiCommand {
         /// The labelled images.
         data_dir: PathBuf,
         /// Classification or segmentation.
-        task: Task,
+        task: TaskKind,
         /// Backbone name.
         backbone: String,
     },
@@ -189,7 +189,7 @@ pub struct ViewRequests {
     /// The folder picked for the new project's data.
     pub picked_data_dir: Option<PathBuf>,
     /// The task detected for a data folder.
-    pub detected_task: Option<(PathBuf, Task)>,
+    pub detected_task: Option<(PathBuf, TaskKind)>,
     /// Show this image (index in the run's validation split) in the Inspector.
     pub show_in_inspector: Option<usize>,
 }

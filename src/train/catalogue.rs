@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::TrainError;
-use super::config::{Task, TrainConfig, WeightsSpec};
+use super::config::{TaskKind, TrainConfig, WeightsSpec};
 use super::events::{CheckpointKind, DICE, EpochMetrics};
 use super::run::{EpochRecord, RunDir, runs_dir};
 use super::status::{RunState, RunStatus};
@@ -182,7 +182,7 @@ pub fn summarise(project_dir: &Path, id: &str) -> Result<RunSummary, TrainError>
         epochs: (epochs_done, config.epochs),
         epochs_planned: config.epochs,
         input_size_px: config.input_size_px,
-        segmentation: matches!(config.task, Task::Segmentation { .. }),
+        segmentation: matches!(config.task, TaskKind::Segmentation),
         best: status.best.map(|b| (b.metric, b.value)),
         status: status.state,
         resumable,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::model::WeightsChoice;
+pub use crate::task::TaskKind;
 
 /// Where the backbone's starting weights come from (the serialisable twin of
 /// [`WeightsChoice`]).
@@ -95,89 +96,82 @@ pub enum Balancing {
     BalancedSampler,
 }
 
-/// What is learned: one class per image, or one class per pixel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Task {
-    /// One class per image (backbone + classification head).
-    #[default]
-    Classification,
-    /// One class per pixel (backbone + U-Net decoder, Dice + cross-entropy loss). `classes`
-    /// counts the background (class 0): 2 is binary foreground/background, trained with one
-    /// logit channel. Mask pixels equal to [`SEG_IGNORE_INDEX`] are left out of loss and
-    /// metrics.
-    Segmentation { classes: usize },
-}
-
 /// The mask value of pixels that count in neither loss nor metrics (unlabelled borders).
 pub const SEG_IGNORE_INDEX: i64 = 255;
 
-impl Task {
-    /// Whether this is a segmentation task.
-    pub fn is_segmentation(self) -> bool {
-        matches!(self, Task::Segmentation { .. })
-    }
-}
+/// The validation metric that picks the best checkpoint and drives early stopping: a metric
+/// key (`val_loss`, `val_dice`, ...) checked against the task's keys
+/// ([`super::task::TrainTask::monitor_keys`]) when the config is validated. Saved configs
+/// name it as a string; those written when it was an enum (`ValidationDice`) still load.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Monitor(String);
 
-/// The validation metric that picks the best checkpoint and drives early stopping.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Monitor {
-    /// Lower is better.
-    #[default]
-    ValidationLoss,
-    /// Higher is better (pixel accuracy for segmentation).
-    ValidationAccuracy,
-    /// Mean recall over the classes present (classification; higher is better).
-    ValidationBalancedAccuracy,
-    /// Unweighted mean F1 over the classes (classification; higher is better).
-    ValidationMacroF1,
-    /// Mean one-vs-rest ROC-AUC over the classes that have one (classification; higher is
-    /// better).
-    ValidationMacroAuc,
-    /// Foreground Dice for binary segmentation, else the mean Dice over the non-background
-    /// classes (segmentation; higher is better).
-    ValidationDice,
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor::new(super::task::VAL_LOSS.name)
+    }
 }
 
 impl Monitor {
-    /// Whether a larger value is an improvement.
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, Monitor::ValidationLoss)
+    /// The monitor of the metric called `name` in the history (e.g. `val_macro_f1`).
+    pub fn new(name: impl Into<String>) -> Self {
+        Monitor(name.into())
     }
 
-    /// The metric's name in the history (the key in [`super::EpochMetrics::extra`] for
-    /// those beyond loss and accuracy).
-    pub fn name(self) -> &'static str {
-        match self {
-            Monitor::ValidationLoss => "val_loss",
-            Monitor::ValidationAccuracy => "val_accuracy",
-            Monitor::ValidationBalancedAccuracy => "val_balanced_accuracy",
-            Monitor::ValidationMacroF1 => "val_macro_f1",
-            Monitor::ValidationMacroAuc => "val_macro_auc",
-            Monitor::ValidationDice => "val_dice",
-        }
+    /// The metric's name in the history (`val_` and the key in
+    /// [`super::EpochMetrics::extra`] for those beyond loss and accuracy).
+    pub fn name(&self) -> &str {
+        &self.0
     }
 
     /// The monitored value in `validation` (NaN when the metric is undefined, which never
     /// counts as an improvement).
-    pub fn value(self, validation: &super::EpochMetrics) -> f64 {
-        let extra = |key: &str| validation.extra.get(key).copied().unwrap_or(f64::NAN);
-        match self {
-            Monitor::ValidationLoss => validation.loss,
-            Monitor::ValidationAccuracy => validation.accuracy,
-            Monitor::ValidationBalancedAccuracy => extra(super::events::BALANCED_ACCURACY),
-            Monitor::ValidationMacroF1 => extra(super::events::MACRO_F1),
-            Monitor::ValidationMacroAuc => extra(super::events::MACRO_AUC),
-            Monitor::ValidationDice => extra(super::events::DICE),
+    pub fn value(&self, validation: &super::EpochMetrics) -> f64 {
+        match self.name() {
+            "val_loss" => validation.loss,
+            "val_accuracy" => validation.accuracy,
+            name => name
+                .strip_prefix("val_")
+                .and_then(|key| validation.extra.get(key).copied())
+                .unwrap_or(f64::NAN),
         }
     }
 
     /// Whether the metric exists for `task`.
-    pub fn fits(self, task: Task) -> bool {
-        match self {
-            Monitor::ValidationLoss | Monitor::ValidationAccuracy => true,
-            Monitor::ValidationDice => task.is_segmentation(),
-            _ => !task.is_segmentation(),
+    pub fn fits(&self, task: TaskKind) -> bool {
+        super::task::train_task(task).monitor_key(self).is_some()
+    }
+
+    /// Whether a larger value is an improvement for `task` (false for a metric the task
+    /// does not report, which validation refuses).
+    pub fn higher_is_better(&self, task: TaskKind) -> bool {
+        super::task::train_task(task)
+            .monitor_key(self)
+            .is_some_and(|key| key.higher_is_better)
+    }
+}
+
+/// Reads a metric key, and the names of the enum the monitor was before
+/// (`ValidationLoss`, ..., `ValidationDice`).
+impl<'de> Deserialize<'de> for Monitor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Name {
+            Name(String),
         }
+        let Name::Name(name) = Name::deserialize(deserializer)?;
+        let key = match name.as_str() {
+            "ValidationLoss" => "val_loss",
+            "ValidationAccuracy" => "val_accuracy",
+            "ValidationBalancedAccuracy" => "val_balanced_accuracy",
+            "ValidationMacroF1" => "val_macro_f1",
+            "ValidationMacroAuc" => "val_macro_auc",
+            "ValidationDice" => "val_dice",
+            _ => return Ok(Monitor(name)),
+        };
+        Ok(Monitor::new(key))
     }
 }
 
@@ -230,7 +224,7 @@ pub struct TrainConfig {
     /// [`default_threads`]). On a busy machine fewer threads can be much faster.
     pub threads: Option<usize>,
     /// Classification or segmentation.
-    pub task: Task,
+    pub task: TaskKind,
     /// Keep conv weights and images in channels-last (NHWC) memory format (`None`: where it
     /// was measured to help, see [`TrainConfig::use_channels_last`]). Checkpoints are the
     /// same either way.
@@ -263,13 +257,13 @@ impl Default for TrainConfig {
             batch_size: 32,
             label_smoothing: 0.0,
             balancing: Balancing::None,
-            monitor: Monitor::ValidationLoss,
+            monitor: Monitor::default(),
             early_stopping: None,
             grad_clip_norm: None,
             head_dropout: 0.0,
             seed: 0,
             threads: None,
-            task: Task::Classification,
+            task: TaskKind::Classification,
             channels_last: None,
             bf16_frozen: None,
             eval_crop_fraction: 0.875,
@@ -314,24 +308,15 @@ impl TrainConfig {
 
     fn validate_task(&self) -> Result<(), super::TrainError> {
         let bad = |what: String| Err(super::TrainError::Config(what));
-        if !self.monitor.fits(self.task) {
+        let task = super::task::train_task(self.task);
+        if task.monitor_key(&self.monitor).is_none() {
             return bad(format!(
                 "the monitored metric {} does not exist for {:?}",
                 self.monitor.name(),
                 self.task
             ));
         }
-        if let Task::Segmentation { classes } = self.task {
-            if classes < 2 {
-                return bad("segmentation needs at least 2 classes (with background)".into());
-            }
-            if self.strategy == Strategy::LinearProbe {
-                return bad("segmentation trains a decoder: use finetune or staged".into());
-            }
-            if self.balancing != Balancing::None || self.label_smoothing != 0.0 {
-                return bad("balancing and label smoothing are for classification only".into());
-            }
-        }
+        task.validate(self)?;
         if !(self.eval_crop_fraction > 0.1 && self.eval_crop_fraction <= 1.0) {
             return bad(format!(
                 "the evaluation crop fraction must be in (0.1, 1], got {}",
@@ -427,8 +412,8 @@ mod tests {
         };
         assert!(bad.validate().is_err());
         let seg = TrainConfig {
-            task: Task::Segmentation { classes: 2 },
-            monitor: Monitor::ValidationDice,
+            task: TaskKind::Segmentation,
+            monitor: Monitor::new("val_dice"),
             ..TrainConfig::default()
         };
         assert!(seg.validate().is_ok());
@@ -436,11 +421,11 @@ mod tests {
         assert_eq!(ron::from_str::<TrainConfig>(&text).unwrap(), seg);
         for wrong in [
             TrainConfig {
-                monitor: Monitor::ValidationDice,
+                monitor: Monitor::new("val_dice"),
                 ..TrainConfig::default()
             },
             TrainConfig {
-                monitor: Monitor::ValidationMacroAuc,
+                monitor: Monitor::new("val_macro_auc"),
                 ..seg.clone()
             },
             TrainConfig {
@@ -454,7 +439,23 @@ mod tests {
         let old = "(backbone: \"resnet18\", epochs: 2)";
         assert_eq!(
             ron::from_str::<TrainConfig>(old).unwrap().task,
-            Task::Classification
+            TaskKind::Classification
+        );
+        // Configs frozen with the class count inside the task still load (the count now
+        // comes from the run's data).
+        let legacy =
+            "(backbone: \"resnet18\", task: Segmentation(classes: 2), monitor: ValidationDice)";
+        let legacy = ron::from_str::<TrainConfig>(legacy).unwrap();
+        assert_eq!(legacy.task, TaskKind::Segmentation);
+        assert_eq!(legacy.monitor, Monitor::new("val_dice"));
+        assert!(legacy.validate().is_ok());
+        assert!(
+            TrainConfig {
+                monitor: Monitor::new("val_bogus"),
+                ..TrainConfig::default()
+            }
+            .validate()
+            .is_err()
         );
         assert!(default_threads() >= 1);
     }

@@ -13,8 +13,7 @@ use tch::{Device, Kind, Tensor};
 use super::TrainError;
 use super::cache::{CachedEmbeddings, cache_key, load_or_compute};
 use super::classifier::{Classifier, channels_last};
-use super::config::{Balancing, Strategy, Task, TrainConfig};
-use super::eval::Tally;
+use super::config::{Balancing, Strategy, TrainConfig};
 use super::events::{CheckpointKind, EpochMetrics, EventSink, TrainEvent};
 use super::net::Net;
 use super::optim::Optimizer;
@@ -23,6 +22,7 @@ use super::sampler::{epoch_seed, fixed_plan, inverse_frequency_weights, train_pl
 use super::schedule::lr_factor;
 use super::source::{BatchSource, Split};
 use super::status::{RunState, RunStatus};
+use super::task::{TrainTask, train_task};
 use super::worker::{Control, JobSpec};
 
 /// How a run ended without an error.
@@ -110,6 +110,8 @@ pub(super) struct Loop<'a> {
     pub(super) config: TrainConfig,
     pub(super) device: Device,
     pub(super) model: Net,
+    /// The training side of the config's task.
+    pub(super) task: &'static dyn TrainTask,
     optimizer: Optimizer,
     phase: Option<bool>,
     class_weights: Option<Tensor>,
@@ -281,13 +283,6 @@ impl<'a> Loop<'a> {
                 "need at least 2 classes, the data has {classes}"
             )));
         }
-        if let Task::Segmentation { classes: task } = config.task
-            && task != classes
-        {
-            return Err(TrainError::Config(format!(
-                "the configuration segments {task} classes, the data has {classes}"
-            )));
-        }
         let channels_last = config.use_channels_last(device == Device::Cpu);
         let model = Net::build(&config, classes, device, channels_last)?;
         let class_weights = match config.balancing {
@@ -306,6 +301,7 @@ impl<'a> Loop<'a> {
             class_weights,
             channels_last,
             state: CheckpointState::default(),
+            task: train_task(config.task),
             device,
             model,
             config,
@@ -401,7 +397,7 @@ impl<'a> Loop<'a> {
         let labels = source.labels(Split::Train);
         let plan = train_plan(&labels, self.config.batch_size, seed, balanced);
         let trainable = Classifier::backbone_trainable(self.config.strategy, epoch);
-        let mut tally = Tally::new(self.config.task, source.num_classes());
+        let mut tally = self.task.tally(source.num_classes(), false);
         let batches = feed(
             source,
             features.map(|f| &f.0),
@@ -425,7 +421,7 @@ impl<'a> Loop<'a> {
                 Net::Classifier(model) if is_embedding => model.head_logits(&inputs, true)?,
                 model => model.logits(&inputs, trainable, true)?,
             };
-            let loss = self.model.loss(
+            let loss = self.task.loss(
                 &logits,
                 &targets,
                 self.class_weights.as_ref(),
@@ -471,12 +467,13 @@ impl<'a> Loop<'a> {
         started: Instant,
         sink: &mut dyn EventSink,
     ) -> Result<bool, TrainError> {
-        let monitor = self.config.monitor;
+        let monitor = &self.config.monitor;
         let value = monitor.value(&validation);
+        let higher_is_better = monitor.higher_is_better(self.config.task);
         let min_delta = self.config.early_stopping.map_or(0.0, |e| e.min_delta);
         let improved = value.is_finite()
             && self.state.best.is_none_or(|(_, best)| {
-                if monitor.higher_is_better() {
+                if higher_is_better {
                     value > best + min_delta
                 } else {
                     value < best - min_delta

@@ -177,7 +177,12 @@ pub fn find_lr(
             }
             let targets = batch.targets.f_to_device(device)?;
             let logits = model.logits(&images, trainable, true)?;
-            let loss = model.loss(&logits, &targets, None, config.label_smoothing)?;
+            let loss = super::task::train_task(config.task).loss(
+                &logits,
+                &targets,
+                None,
+                config.label_smoothing,
+            )?;
             let value = loss.f_double_value(&[])?;
             result.lrs.push(lr);
             result.losses.push(value);

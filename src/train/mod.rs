@@ -25,13 +25,14 @@ pub mod seg_source;
 pub mod segmentation;
 pub mod source;
 pub mod status;
+pub mod task;
 pub mod trained;
 pub mod worker;
 
 use std::path::PathBuf;
 
 pub use config::{
-    Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, Task, TrainConfig,
+    Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TaskKind, TrainConfig,
     WeightsSpec,
 };
 pub use engine::{TrainOutcome, TrainSummary, train};
@@ -41,6 +42,7 @@ pub use lr_finder::{LrFinderOptions, LrFinderResult, find_lr, suggest_lr};
 pub use project_source::{ProjectSource, load_eval_images};
 pub use seg_source::SyntheticDisks;
 pub use source::{Batch, BatchSource, Split, SyntheticSource};
+pub use task::{MetricKey, TrainTask, find_metric_key, train_task};
 pub use trained::{CheckpointChoice, TrainedModel, probabilities_of};
 pub use worker::{Control, JobSpec, TrainCommand, TrainHandle, spawn_training};
 

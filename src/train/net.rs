@@ -6,15 +6,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use tch::nn::VarStore;
-use tch::{Device, Reduction, Tensor};
+use tch::{Device, Tensor};
 
 use super::TrainError;
 use super::classifier::{
     Classifier, load_model_tensors, model_tensors, strategy_groups, to_channels_last,
 };
-use super::config::{SEG_IGNORE_INDEX, Strategy, Task, TrainConfig};
+use super::config::{Strategy, TaskKind, TrainConfig};
 use super::optim::ParamGroup;
-use super::segmentation::{SegLossConfig, segmentation_loss};
 use crate::model::load_backbone;
 use crate::model::seg_decoder::{SegDecoderConfig, SegmentationModel};
 
@@ -100,8 +99,10 @@ impl Net {
         channels_last: bool,
     ) -> Result<Self, TrainError> {
         let net = match config.task {
-            Task::Classification => Net::Classifier(Classifier::build(config, classes, device)?),
-            Task::Segmentation { .. } => Net::Segmenter(Segmenter::build(config, classes, device)?),
+            TaskKind::Classification => {
+                Net::Classifier(Classifier::build(config, classes, device)?)
+            }
+            TaskKind::Segmentation => Net::Segmenter(Segmenter::build(config, classes, device)?),
         };
         if channels_last {
             to_channels_last(net.vs())?;
@@ -169,34 +170,6 @@ impl Net {
                 c.head_logits(&embedding, train)
             }
             Net::Segmenter(s) => s.logits(images, trainable, train),
-        }
-    }
-
-    /// The training loss: cross-entropy (with optional class weights and label smoothing)
-    /// for classification, Dice + cross-entropy for segmentation (mask pixels equal to
-    /// [`SEG_IGNORE_INDEX`] left out).
-    pub fn loss(
-        &self,
-        logits: &Tensor,
-        targets: &Tensor,
-        class_weights: Option<&Tensor>,
-        label_smoothing: f64,
-    ) -> Result<Tensor, TrainError> {
-        match self {
-            Net::Classifier(_) => Ok(logits.f_cross_entropy_loss(
-                targets,
-                class_weights,
-                Reduction::Mean,
-                -100,
-                label_smoothing,
-            )?),
-            Net::Segmenter(_) => {
-                let config = SegLossConfig {
-                    ignore_index: Some(SEG_IGNORE_INDEX),
-                    ..SegLossConfig::default()
-                };
-                Ok(segmentation_loss(logits, targets, &config)?.total)
-            }
         }
     }
 }

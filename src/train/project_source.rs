@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tch::Device;
 
 use super::TrainError;
-use super::config::{Task, TrainConfig};
+use super::config::{TaskKind, TrainConfig};
 use super::source::{Batch, BatchIter, BatchSource, Split};
 use crate::data::cache::ImageCache;
 use crate::data::loader::{BatchLoader, LoaderConfig, LoaderItem, SkippedItem};
@@ -24,7 +24,7 @@ use crate::data::split::{self, FrozenSplit, SplitFractions, SplitItem, assign_sp
 use crate::data::window::WindowSetting;
 use crate::model::Normalization;
 use crate::model::backbone::known_backbones;
-use crate::project::{OpenProject, Task as ProjectTask, load_project};
+use crate::project::{OpenProject, load_project};
 
 mod eval_images;
 mod frozen;
@@ -47,7 +47,7 @@ pub fn normalization_of(name: &str) -> Normalization {
 pub struct ProjectSource {
     index: DatasetIndex,
     classes: Vec<String>,
-    segmentation: bool,
+    task: TaskKind,
     train: Vec<LoaderItem>,
     validation: Vec<LoaderItem>,
     /// Which frozen split feeds validation (`Val`, or `Test` when there is no `Val`).
@@ -75,7 +75,7 @@ impl ProjectSource {
         validation: Option<split::Split>,
     ) -> Result<Self, TrainError> {
         let scanned = Scanned::of(project_dir)?;
-        let classes = class_names(&scanned.index, scanned.segmentation)?;
+        let classes = class_names(&scanned.index, scanned.task)?;
         let (frozen, changed) = current_split(project_dir, &scanned.index, config.seed)?;
         if changed {
             frozen.save(project_dir)?;
@@ -114,10 +114,10 @@ impl ProjectSource {
             window,
             index,
             issues,
-            segmentation,
+            task,
         } = scanned;
         let base = LoaderConfig {
-            segmentation,
+            segmentation: task == TaskKind::Segmentation,
             window,
             mask_encoding: index.mask_encoding,
             seed: config.seed,
@@ -132,7 +132,7 @@ impl ProjectSource {
         let fingerprints = [&train, &validation].map(|items| fingerprint(&index, items, &base));
         Ok(Self {
             classes,
-            segmentation,
+            task,
             train,
             validation,
             validation_split,
@@ -152,13 +152,7 @@ impl ProjectSource {
         config: &mut TrainConfig,
     ) -> Result<Self, TrainError> {
         let source = Self::open(project_dir, config)?;
-        config.task = if source.segmentation {
-            Task::Segmentation {
-                classes: source.num_classes(),
-            }
-        } else {
-            Task::Classification
-        };
+        config.task = source.task;
         Ok(source)
     }
 
@@ -203,7 +197,7 @@ impl ProjectSource {
                     self.base.clone()
                 } else {
                     LoaderConfig {
-                        segmentation: self.segmentation,
+                        segmentation: self.task == TaskKind::Segmentation,
                         window: self.base.window.clone(),
                         mask_encoding: self.base.mask_encoding,
                         seed: self.base.seed,
@@ -322,8 +316,8 @@ fn to_train_batch(batch: &crate::data::loader::Batch) -> Result<Batch, TrainErro
 
 /// Class names: the index's classes, or for segmentation the mask classes (background
 /// first).
-fn class_names(index: &DatasetIndex, segmentation: bool) -> Result<Vec<String>, TrainError> {
-    if !segmentation {
+fn class_names(index: &DatasetIndex, task: TaskKind) -> Result<Vec<String>, TrainError> {
+    if task == TaskKind::Classification {
         if index.classes.len() < 2 {
             return Err(TrainError::Source(format!(
                 "classification needs at least two classes, the data set has {}: {}",
@@ -418,7 +412,8 @@ struct Scanned {
     index: DatasetIndex,
     /// Problems the scan found.
     issues: usize,
-    segmentation: bool,
+    /// The project's task.
+    task: TaskKind,
 }
 
 impl Scanned {
@@ -433,7 +428,7 @@ impl Scanned {
         let options = open.project.dataset.scan_options();
         let (index, report) = scan(&source, &options, |_, _| {})?;
         Ok(Self {
-            segmentation: open.project.task == ProjectTask::Segmentation,
+            task: open.project.task,
             window: open.project.dataset.window,
             index,
             issues: report.issues.len(),

@@ -111,15 +111,17 @@ impl RunStatus {
     /// A status rebuilt from what an older run's folder holds: finished when its history
     /// has every planned epoch, else stopped; the best monitored value from the history.
     pub fn derive(run: &RunDir, config: &TrainConfig, history: &[EpochRecord]) -> Self {
-        let monitor = config.monitor;
+        let monitor = &config.monitor;
         let best = history
             .iter()
             .map(|r| (r.epoch, monitor.value(&r.validation)))
             .filter(|(_, v)| v.is_finite())
-            .reduce(|a, b| match (monitor.higher_is_better(), b.1 > a.1) {
-                (true, true) | (false, false) => b,
-                _ => a,
-            });
+            .reduce(
+                |a, b| match (monitor.higher_is_better(config.task), b.1 > a.1) {
+                    (true, true) | (false, false) => b,
+                    _ => a,
+                },
+            );
         let epochs_done = history.len();
         let state = if epochs_done >= config.epochs {
             RunState::Finished

@@ -8,7 +8,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::TrainError;
 use super::classifier::channels_last;
-use super::config::{Task, TrainConfig, WeightsSpec};
+use super::config::{TrainConfig, WeightsSpec};
 use super::events::CheckpointKind;
 use super::net::Net;
 use super::run::{CheckpointState, RunDir};
@@ -62,19 +62,14 @@ impl TrainedModel {
             },
         };
         let checkpoint = run.checkpoint_path(kind);
-        let mut classes = run.class_names()?;
+        // The class names come from the data the run was trained on (its `split.json`);
+        // the engine writes them for every task.
+        let classes = run.class_names()?;
         if classes.is_empty() {
-            classes = match config.task {
-                Task::Segmentation { classes } => {
-                    (0..classes).map(|i| format!("class {i}")).collect()
-                }
-                Task::Classification => {
-                    return Err(TrainError::Parse {
-                        path: run.dir.join("split.json"),
-                        reason: "the run's class names are missing".into(),
-                    });
-                }
-            };
+            return Err(TrainError::Parse {
+                path: run.dir.join("split.json"),
+                reason: "the run's class names are missing".into(),
+            });
         }
         super::cpu_runtime::prepare_cpu(config.threads());
         let channels_last = config.use_channels_last(device == Device::Cpu);

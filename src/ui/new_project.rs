@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::model::backbone::known_backbones;
-use crate::project::Task;
+use crate::project::TaskKind;
 use crate::runtime::{FactsCache, UiCommand, ViewRequests};
 
 /// The dialog's state while it is open.
@@ -14,7 +14,7 @@ pub struct NewProjectView {
     open: bool,
     name: String,
     data_dir: String,
-    task: Task,
+    task: TaskKind,
     backbone: String,
     error: Option<String>,
 }
@@ -61,7 +61,7 @@ impl NewProjectView {
     }
 
     /// Applies the task detected for the chosen folder on a worker.
-    fn set_detected_task(&mut self, dir: &std::path::Path, task: Task) {
+    fn set_detected_task(&mut self, dir: &std::path::Path, task: TaskKind) {
         if std::path::Path::new(&self.data_dir) == dir {
             self.task = task;
         }
@@ -114,10 +114,14 @@ impl NewProjectView {
                         ui.horizontal(|ui| {
                             ui.selectable_value(
                                 &mut self.task,
-                                Task::Classification,
+                                TaskKind::Classification,
                                 "Classification",
                             );
-                            ui.selectable_value(&mut self.task, Task::Segmentation, "Segmentation");
+                            ui.selectable_value(
+                                &mut self.task,
+                                TaskKind::Segmentation,
+                                "Segmentation",
+                            );
                         });
                         ui.end_row();
                         ui.label("Backbone");

@@ -4,7 +4,7 @@
 //! the worker inside the Start command.
 
 use crate::model::backbone::known_backbones;
-use crate::project::{DEFAULT_AUGMENT_PRESET, Task, TrainingSettings};
+use crate::project::{DEFAULT_AUGMENT_PRESET, TaskKind, TrainingSettings};
 use crate::runtime::{FactsCache, UiCommand};
 use crate::train::{
     Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TrainConfig, WeightsSpec,
@@ -119,7 +119,7 @@ fn choice<T: PartialEq + Clone>(
 pub fn settings_ui(
     ui: &mut egui::Ui,
     draft: &mut Draft,
-    task: Task,
+    task: TaskKind,
     facts: &FactsCache,
     commands: &mut Vec<UiCommand>,
 ) {
@@ -343,7 +343,7 @@ fn optimisation_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig) {
     );
 }
 
-fn data_rows_ui(ui: &mut egui::Ui, draft: &mut Draft, task: Task) {
+fn data_rows_ui(ui: &mut egui::Ui, draft: &mut Draft, task: TaskKind) {
     let presets: Vec<(String, &str)> = AUGMENT_PRESETS
         .iter()
         .map(|p| ((*p).to_owned(), *p))
@@ -366,24 +366,13 @@ fn data_rows_ui(ui: &mut egui::Ui, draft: &mut Draft, task: Task) {
         "Compensates rare classes by loss weights or by sampling",
         |ui| choice(ui, "train_balancing", &mut c.balancing, &balancing),
     );
-    let monitors: Vec<(Monitor, &str)> = [
-        (Monitor::ValidationLoss, "validation loss"),
-        (Monitor::ValidationAccuracy, "validation accuracy"),
-        (Monitor::ValidationBalancedAccuracy, "balanced accuracy"),
-        (Monitor::ValidationMacroF1, "macro F1"),
-        (Monitor::ValidationMacroAuc, "macro ROC-AUC"),
-        (Monitor::ValidationDice, "Dice"),
-    ]
-    .into_iter()
-    .filter(|(m, _)| {
-        m.fits(match task {
-            Task::Classification => crate::train::Task::Classification,
-            Task::Segmentation => crate::train::Task::Segmentation { classes: 2 },
-        })
-    })
-    .collect();
+    let monitors: Vec<(Monitor, &str)> = crate::train::train_task(task)
+        .monitor_keys()
+        .iter()
+        .map(|key| (Monitor::new(key.name), key.label))
+        .collect();
     if !monitors.iter().any(|(m, _)| *m == c.monitor) {
-        c.monitor = Monitor::ValidationLoss;
+        c.monitor = Monitor::default();
     }
     row(
         ui,

@@ -36,7 +36,7 @@ impl EvalTransform {
             size_px: config.input_size_px,
             normalization: normalization_of(&config.backbone),
             window,
-            segmentation: config.task.is_segmentation(),
+            segmentation: config.task == crate::task::TaskKind::Segmentation,
             crop_fraction: config.eval_crop_fraction,
         }
     }

@@ -61,7 +61,7 @@ impl ProjectSource {
             })?;
         let mut scanned = Scanned::of(project_dir)?;
         let classes = if manifest.classes.is_empty() {
-            class_names(&scanned.index, scanned.segmentation)?
+            class_names(&scanned.index, scanned.task)?
         } else {
             manifest.classes.clone()
         };
@@ -158,7 +158,7 @@ impl<'a> Lookup<'a> {
     /// classification, its class is one of the run's).
     fn item(&self, id: &str) -> Option<LoaderItem> {
         let item = self.scanned.index.items.get(*self.by_id.get(id)?)?;
-        let label = if self.scanned.segmentation {
+        let label = if self.scanned.task == crate::task::TaskKind::Segmentation {
             0
         } else {
             (*self.label_map.get(item.label?)?)? as i64
