@@ -352,12 +352,6 @@ impl TrainConfig {
     }
 }
 
-/// Whether this CPU computes bfloat16 natively (AVX-512 BF16 or AMX), where bf16 inference
-/// is faster than float32; elsewhere libtorch emulates it slowly.
-pub fn cpu_has_native_bf16() -> bool {
-    crate::model::cpu_bf16::cpu_bf16().native()
-}
-
 /// The number of physical CPU cores (logical cores sharing a core counted once; Linux reads
 /// `/proc/cpuinfo`), else the available parallelism.
 pub fn default_threads() -> usize {
