@@ -163,14 +163,16 @@ fn preprocess_with(
 
 /// The network's output for normalised, contiguous `images` (no gradients, eval mode).
 pub fn forward(net: &mut Net, images: &Tensor, output: OutputKind) -> Result<Tensor, ExportError> {
-    let out = match (output, net) {
-        (OutputKind::Logits, net) => tch::no_grad(|| net.logits(images, false, false))?,
-        (OutputKind::Embedding, Net::Classifier(c)) => tch::no_grad(|| c.embed(images, false))?,
-        (OutputKind::Embedding, Net::Segmenter(_)) => {
-            return Err(ExportError::Config(
-                "an embedding-only model can be exported from classification runs".into(),
-            ));
-        }
+    let out = match output {
+        OutputKind::Logits => tch::no_grad(|| net.logits(images, false, false))?,
+        OutputKind::Embedding => match net.as_classifier() {
+            Some(c) => tch::no_grad(|| c.embed(images, false))?,
+            None => {
+                return Err(ExportError::Config(
+                    "an embedding-only model can be exported from classification runs".into(),
+                ));
+            }
+        },
     };
     Ok(out)
 }

@@ -10,7 +10,6 @@ use tch::{Device, Kind, Tensor};
 
 use super::predictions::Predictions;
 use super::{InspectError, Progress};
-use crate::train::net::Net;
 use crate::train::sampler::fixed_plan;
 use crate::train::{BatchSource, CheckpointChoice, Split, TrainedModel};
 
@@ -172,9 +171,9 @@ fn compute(
         }
         let batch = batch?;
         let embedding = model.embeddings(&batch.images)?;
-        let logit = match &model.net {
-            Net::Classifier(c) => tch::no_grad(|| c.head_logits(&embedding, false))?,
-            Net::Segmenter(_) => {
+        let logit = match model.net.as_classifier() {
+            Some(c) => tch::no_grad(|| c.head_logits(&embedding, false))?,
+            None => {
                 return Err(InspectError::Invalid(
                     "inspection of embeddings needs a classification run".into(),
                 ));

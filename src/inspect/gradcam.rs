@@ -22,7 +22,6 @@ use tch::{Kind, Tensor};
 use super::InspectError;
 use super::overlay::write_png;
 use crate::train::TrainedModel;
-use crate::train::net::Net;
 
 /// [`CamLayer::Auto`] takes the coarsest map with at least this many cells on a side.
 pub const AUTO_MIN_SIDE: i64 = 7;
@@ -174,7 +173,7 @@ fn cam_batch(
         .prepare(images)?
         .f_detach()?
         .f_set_requires_grad(true)?;
-    let Net::Classifier(classifier) = &mut model.net else {
+    let Some(classifier) = model.net.as_classifier() else {
         return Err(InspectError::Invalid(
             "Grad-CAM is available for classification runs".into(),
         ));

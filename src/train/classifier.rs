@@ -10,6 +10,7 @@ use tch::{Device, Tensor};
 
 use super::TrainError;
 use super::config::{Strategy, TrainConfig};
+use super::net::TaskNet;
 use super::optim::ParamGroup;
 use crate::model::head::ClassificationHead;
 use crate::model::{Backbone, WeightsChoice, load_backbone};
@@ -134,6 +135,39 @@ impl Classifier {
         path: &Path,
     ) -> Result<(), TrainError> {
         load_model_tensors(&self.vs, tensors, path)
+    }
+}
+
+impl TaskNet for Classifier {
+    fn vs(&self) -> &VarStore {
+        &self.vs
+    }
+
+    fn vs_mut(&mut self) -> &mut VarStore {
+        &mut self.vs
+    }
+
+    fn backbone_passes(&self) -> usize {
+        self.backbone_passes
+    }
+
+    fn param_groups(&self, strategy: Strategy, epoch: usize) -> Vec<ParamGroup> {
+        Classifier::param_groups(self, strategy, epoch)
+    }
+
+    /// Class logits `[N, classes]`.
+    fn logits(
+        &mut self,
+        images: &Tensor,
+        trainable: bool,
+        train: bool,
+    ) -> Result<Tensor, TrainError> {
+        let embedding = self.embed(images, trainable)?;
+        self.head_logits(&embedding, train)
+    }
+
+    fn as_classifier(&mut self) -> Option<&mut Classifier> {
+        Some(self)
     }
 }
 

@@ -223,7 +223,7 @@ fn probe_features(
     for split in [Split::Train, Split::Validation] {
         let key = cache_key(&lp.config, source, split, use_bf16)?;
         let cached = load_or_compute(&dir, &key, || {
-            if let (true, None, Net::Classifier(model)) = (use_bf16, &bf16, &lp.model) {
+            if let (true, None, Some(model)) = (use_bf16, &bf16, lp.model.as_classifier()) {
                 bf16 = Some(model.bf16_backbone()?);
             }
             let plan = fixed_plan(source.labels(split).len(), lp.config.batch_size);
@@ -234,7 +234,7 @@ fn probe_features(
                 }
                 let batch = batch?;
                 let images = lp.prepare(&batch.images)?;
-                let Net::Classifier(model) = &mut lp.model else {
+                let Some(model) = lp.model.as_classifier() else {
                     return Err(TrainError::Config(
                         "the linear probe needs a classifier".into(),
                     ));
@@ -417,10 +417,9 @@ impl<'a> Loop<'a> {
             }
             let inputs = self.prepare(&inputs)?;
             let targets = targets.f_to_device(self.device)?;
-            let logits = match &mut self.model {
-                Net::Classifier(model) if is_embedding => model.head_logits(&inputs, true)?,
-                model => model.logits(&inputs, trainable, true)?,
-            };
+            let logits = self
+                .model
+                .logits_of_batch(&inputs, is_embedding, trainable, true)?;
             let loss = self.task.loss(
                 &logits,
                 &targets,

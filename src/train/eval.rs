@@ -11,7 +11,6 @@ use super::cache::CachedEmbeddings;
 use super::config::{TrainConfig, WeightsSpec};
 use super::engine::{Loop, feed};
 use super::events::{CheckpointKind, EpochMetrics, EventSink};
-use super::net::Net;
 use super::run::RunDir;
 use super::sampler::fixed_plan;
 use super::source::{BatchSource, Split};
@@ -42,10 +41,7 @@ impl Loop<'_> {
             let model = &mut self.model;
             let task = self.task;
             let (logits, loss) = tch::no_grad(|| -> Result<_, TrainError> {
-                let logits = match &mut *model {
-                    Net::Classifier(c) if is_embedding => c.head_logits(&inputs, false)?,
-                    model => model.logits(&inputs, false, false)?,
-                };
+                let logits = model.logits_of_batch(&inputs, is_embedding, false, false)?;
                 // Plain loss: no class weights, no label smoothing.
                 let loss = task.loss(&logits, &targets, None, 0.0)?;
                 Ok((logits, loss.f_double_value(&[])?))

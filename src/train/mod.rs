@@ -23,6 +23,7 @@ pub mod sampler;
 pub mod schedule;
 pub mod seg_source;
 pub mod segmentation;
+pub mod segmenter;
 pub mod source;
 pub mod status;
 pub mod task;

@@ -1,6 +1,6 @@
-//! The network a job trains: a [`Classifier`] (backbone + head) or a [`Segmenter`]
-//! (backbone + U-Net decoder), with what the loop needs of either: parameter groups per
-//! strategy, checkpoint tensors and the channels-last layout.
+//! The network a job trains: the backbone with its task's head (the model-head seam). Each
+//! task's training side builds its network ([`super::task::TrainTask::build_net`]); the
+//! loop, evaluation, checkpoints and inspection use it through [`TaskNet`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -9,85 +9,45 @@ use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 use super::TrainError;
-use super::classifier::{
-    Classifier, load_model_tensors, model_tensors, strategy_groups, to_channels_last,
-};
-use super::config::{Strategy, TaskKind, TrainConfig};
+use super::classifier::{Classifier, load_model_tensors, model_tensors, to_channels_last};
+use super::config::{Strategy, TrainConfig};
 use super::optim::ParamGroup;
-use crate::model::load_backbone;
-use crate::model::seg_decoder::{SegDecoderConfig, SegmentationModel};
+use super::task::train_task;
 
-/// Prefix of the decoder's variables (the backbone's keys stay at the root).
-pub const DECODER_PREFIX: &str = "decoder.";
+/// What the training loop needs of a network (backbone + the task's head).
+pub trait TaskNet: Send {
+    /// The variables.
+    fn vs(&self) -> &VarStore;
 
-/// Backbone + U-Net decoder in one VarStore.
-pub struct Segmenter {
-    /// Owns all variables.
-    pub vs: VarStore,
-    model: SegmentationModel,
+    /// The variables, mutably (precision changes).
+    fn vs_mut(&mut self) -> &mut VarStore;
+
     /// Forward passes through the backbone so far.
-    pub backbone_passes: usize,
-}
+    fn backbone_passes(&self) -> usize;
 
-impl Segmenter {
-    /// Builds the configured backbone with its weights and a fresh decoder for `classes`
-    /// (with background; two classes get one foreground logit channel), seeding libtorch
-    /// with the run's seed first.
-    pub fn build(config: &TrainConfig, classes: usize, device: Device) -> Result<Self, TrainError> {
-        let (vs, model) = crate::model::with_init_lock(Some(config.seed), || {
-            let loaded = load_backbone(&config.backbone, false, &config.weights.choice(), device)?;
-            let channels = if classes == 2 { 1 } else { classes as i64 };
-            let model = SegmentationModel::new(
-                loaded.vs.root() / "decoder",
-                loaded.model,
-                channels,
-                SegDecoderConfig::default(),
-            )?;
-            Ok::<_, TrainError>((loaded.vs, model))
-        })?;
-        Ok(Self {
-            vs,
-            model,
-            backbone_passes: 0,
-        })
-    }
+    /// The parameter groups trained by `strategy` in `epoch` (the head is the part trained
+    /// alone during a staged warm-up).
+    fn param_groups(&self, strategy: Strategy, epoch: usize) -> Vec<ParamGroup>;
 
-    /// Per-pixel logits `[N, C, H, W]`; the backbone gets gradients and batch statistics only
-    /// when `trainable`, the decoder batch statistics when `train`.
-    pub fn logits(
+    /// The task's logits for a batch of images; the backbone gets gradients and batch
+    /// statistics only when `trainable`, the head batch statistics when `train`.
+    fn logits(
         &mut self,
         images: &Tensor,
         trainable: bool,
         train: bool,
-    ) -> Result<Tensor, TrainError> {
-        self.backbone_passes += 1;
-        if trainable {
-            return Ok(self.model.forward_t(images, true)?);
-        }
-        let size = images.size();
-        let (height_px, width_px) = match size[..] {
-            [_, _, h, w] => (h, w),
-            _ => {
-                return Err(TrainError::Source(format!(
-                    "expected images [N, 3, H, W], got {size:?}"
-                )));
-            }
-        };
-        let features = tch::no_grad(|| self.model.backbone.forward_t(images, false))?.features;
-        Ok(self
-            .model
-            .decoder
-            .forward_t(&features, [height_px, width_px], train)?)
+    ) -> Result<Tensor, TrainError>;
+
+    /// The network as a pooled embedding followed by an image-level head, when it is one
+    /// (what the linear probe on cached embeddings, embeddings, Grad-CAM and an
+    /// embedding-only export need).
+    fn as_classifier(&mut self) -> Option<&mut Classifier> {
+        None
     }
 }
 
 /// The trained network of a job.
-pub enum Net {
-    /// One class per image.
-    Classifier(Classifier),
-    /// One class per pixel.
-    Segmenter(Segmenter),
-}
+pub struct Net(Box<dyn TaskNet>);
 
 impl Net {
     /// Builds the network of `config`'s task for `classes`, in channels-last layout when
@@ -98,12 +58,7 @@ impl Net {
         device: Device,
         channels_last: bool,
     ) -> Result<Self, TrainError> {
-        let net = match config.task {
-            TaskKind::Classification => {
-                Net::Classifier(Classifier::build(config, classes, device)?)
-            }
-            TaskKind::Segmentation => Net::Segmenter(Segmenter::build(config, classes, device)?),
-        };
+        let net = Net(train_task(config.task).build_net(config, classes, device)?);
         if channels_last {
             to_channels_last(net.vs())?;
         }
@@ -112,35 +67,22 @@ impl Net {
 
     /// The variables.
     pub fn vs(&self) -> &VarStore {
-        match self {
-            Net::Classifier(c) => &c.vs,
-            Net::Segmenter(s) => &s.vs,
-        }
+        self.0.vs()
     }
 
     /// The variables, mutably (precision changes).
     pub fn vs_mut(&mut self) -> &mut VarStore {
-        match self {
-            Net::Classifier(c) => &mut c.vs,
-            Net::Segmenter(s) => &mut s.vs,
-        }
+        self.0.vs_mut()
     }
 
     /// Forward passes through the backbone so far.
     pub fn backbone_passes(&self) -> usize {
-        match self {
-            Net::Classifier(c) => c.backbone_passes,
-            Net::Segmenter(s) => s.backbone_passes,
-        }
+        self.0.backbone_passes()
     }
 
-    /// The parameter groups trained by `strategy` in `epoch` (the head or the decoder is
-    /// the part trained alone during a staged warm-up).
+    /// The parameter groups trained by `strategy` in `epoch`.
     pub fn param_groups(&self, strategy: Strategy, epoch: usize) -> Vec<ParamGroup> {
-        match self {
-            Net::Classifier(c) => c.param_groups(strategy, epoch),
-            Net::Segmenter(s) => strategy_groups(&s.vs, DECODER_PREFIX, strategy, epoch),
-        }
+        self.0.param_groups(strategy, epoch)
     }
 
     /// All variables (including batch-norm statistics) by name.
@@ -157,19 +99,38 @@ impl Net {
         load_model_tensors(self.vs(), tensors, path)
     }
 
-    /// Logits for a batch of images: `[N, classes]` or `[N, C, H, W]`.
+    /// The task's logits for a batch of images (`[N, classes]`, `[N, C, H, W]`, ...).
     pub fn logits(
         &mut self,
         images: &Tensor,
         trainable: bool,
         train: bool,
     ) -> Result<Tensor, TrainError> {
-        match self {
-            Net::Classifier(c) => {
-                let embedding = c.embed(images, trainable)?;
-                c.head_logits(&embedding, train)
-            }
-            Net::Segmenter(s) => s.logits(images, trainable, train),
+        self.0.logits(images, trainable, train)
+    }
+
+    /// The network as embedding + image-level head, when it is one.
+    pub fn as_classifier(&mut self) -> Option<&mut Classifier> {
+        self.0.as_classifier()
+    }
+
+    /// Logits of a batch that is either images or, when `is_embedding`, cached pooled
+    /// embeddings (the linear probe: only an image-level head can take those).
+    pub fn logits_of_batch(
+        &mut self,
+        inputs: &Tensor,
+        is_embedding: bool,
+        trainable: bool,
+        train: bool,
+    ) -> Result<Tensor, TrainError> {
+        if !is_embedding {
+            return self.logits(inputs, trainable, train);
+        }
+        match self.as_classifier() {
+            Some(classifier) => classifier.head_logits(inputs, train),
+            None => Err(TrainError::Config(
+                "cached embeddings need a network with an image-level head".into(),
+            )),
         }
     }
 }

@@ -132,10 +132,10 @@ impl TrainedModel {
     /// Pooled backbone embeddings `[N, D]` (classification models).
     pub fn embeddings(&mut self, images: &Tensor) -> Result<Tensor, TrainError> {
         let images = self.prepare(images)?;
-        match &mut self.net {
-            Net::Classifier(c) => tch::no_grad(|| c.embed(&images, false)),
-            Net::Segmenter(_) => Err(TrainError::Config(
-                "embeddings are available for classification runs".into(),
+        match self.net.as_classifier() {
+            Some(c) => tch::no_grad(|| c.embed(&images, false)),
+            None => Err(TrainError::Config(
+                "embeddings need a network with an image-level head (a classification run)".into(),
             )),
         }
     }

@@ -7,9 +7,11 @@ use tch::{Device, Kind, Reduction, Tensor};
 use super::{MetricKey, Tally, TrainTask, VAL_ACCURACY, VAL_LOSS, batch_len, mean};
 use crate::task::TaskKind;
 use crate::train::TrainError;
+use crate::train::classifier::Classifier;
 use crate::train::config::TrainConfig;
 use crate::train::events::EpochMetrics;
 use crate::train::metrics::ClassificationMetrics;
+use crate::train::net::TaskNet;
 
 /// One class per image.
 pub struct ClassificationTask;
@@ -40,6 +42,15 @@ const KEYS: &[MetricKey] = &[
 impl TrainTask for ClassificationTask {
     fn kind(&self) -> TaskKind {
         TaskKind::Classification
+    }
+
+    fn build_net(
+        &self,
+        config: &TrainConfig,
+        classes: usize,
+        device: Device,
+    ) -> Result<Box<dyn TaskNet>, TrainError> {
+        Ok(Box::new(Classifier::build(config, classes, device)?))
     }
 
     fn monitor_keys(&self) -> &'static [MetricKey] {

@@ -6,11 +6,12 @@
 mod classification;
 mod segmentation;
 
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use super::TrainError;
 use super::config::{Monitor, TrainConfig};
 use super::events::EpochMetrics;
+use super::net::TaskNet;
 use crate::task::TaskKind;
 
 pub use classification::ClassificationTask;
@@ -69,6 +70,15 @@ pub trait TrainTask: Sync {
     /// An empty tally of a pass over data with `classes` classes; `collecting` (validation)
     /// keeps what the full metric set needs.
     fn tally(&self, classes: usize, collecting: bool) -> Box<dyn Tally>;
+
+    /// The network of this task: the configured backbone with a fresh head for `classes`
+    /// (seeded with the run's seed).
+    fn build_net(
+        &self,
+        config: &TrainConfig,
+        classes: usize,
+        device: Device,
+    ) -> Result<Box<dyn TaskNet>, TrainError>;
 
     /// The monitorable metric `monitor` names, if this task reports it.
     fn monitor_key(&self, monitor: &Monitor) -> Option<MetricKey> {

@@ -2,7 +2,7 @@
 //! [`SEG_IGNORE_INDEX`] left out), and pixel accuracy, Dice and IoU from streamed pixel
 //! confusion counts.
 
-use tch::Tensor;
+use tch::{Device, Tensor};
 
 use super::{MetricKey, Tally, TrainTask, VAL_ACCURACY, VAL_LOSS, batch_len, mean};
 use crate::task::TaskKind;
@@ -10,7 +10,9 @@ use crate::train::TrainError;
 use crate::train::config::{Balancing, SEG_IGNORE_INDEX, Strategy, TrainConfig};
 use crate::train::events::EpochMetrics;
 use crate::train::metrics::SegmentationAccumulator;
+use crate::train::net::TaskNet;
 use crate::train::segmentation::{SegLossConfig, pixel_confusion, segmentation_loss};
+use crate::train::segmenter::Segmenter;
 
 /// One class per pixel (the background is class 0).
 pub struct SegmentationTask;
@@ -29,6 +31,15 @@ const KEYS: &[MetricKey] = &[
 impl TrainTask for SegmentationTask {
     fn kind(&self) -> TaskKind {
         TaskKind::Segmentation
+    }
+
+    fn build_net(
+        &self,
+        config: &TrainConfig,
+        classes: usize,
+        device: Device,
+    ) -> Result<Box<dyn TaskNet>, TrainError> {
+        Ok(Box::new(Segmenter::build(config, classes, device)?))
     }
 
     fn monitor_keys(&self) -> &'static [MetricKey] {
