@@ -200,7 +200,7 @@ fn agreement(name: &str, paths: &[PathBuf], scratch: &Path, threads: usize) -> R
         size_px: SIZE_PX as u32,
         normalization: fp32.model.info().normalization,
         window: WindowSetting::Auto,
-        segmentation: false,
+        fit: transfer_workbench::data::targets::EvalFit::CentreCrop,
         crop_fraction: TrainConfig::default().eval_crop_fraction,
     };
     let loaded = load_images_with(paths, &transform)?;
@@ -291,7 +291,7 @@ fn probe_agreement(name: &str, train: usize, test: usize) -> Result<String> {
         size_px: SIZE_PX as u32,
         normalization: fp32.model.info().normalization,
         window: WindowSetting::Auto,
-        segmentation: false,
+        fit: transfer_workbench::data::targets::EvalFit::CentreCrop,
         crop_fraction: 1.0,
     };
     let (train_set, test_set) = fashion_mnist(train, test)?;

@@ -26,6 +26,40 @@ impl TaskKind {
             TaskKind::Segmentation => "segmentation",
         }
     }
+
+    /// The label with a capital, as the interface's choices show it.
+    pub fn title(self) -> String {
+        let label = self.label();
+        let mut chars = label.chars();
+        chars.next().map_or_else(String::new, |first| {
+            first.to_uppercase().chain(chars).collect()
+        })
+    }
+
+    /// Further names the command line accepts (a verb: `classify`, `segment`).
+    pub fn aliases(self) -> &'static [&'static str] {
+        match self {
+            TaskKind::Classification => &["classify"],
+            TaskKind::Segmentation => &["segment"],
+        }
+    }
+
+    /// The task called `name` (its label or an alias).
+    pub fn from_name(name: &str) -> Option<TaskKind> {
+        Self::ALL
+            .into_iter()
+            .find(|task| task.label() == name || task.aliases().contains(&name))
+    }
+
+    /// Every task's label, joined for an error message ("classification or segmentation").
+    pub fn names() -> String {
+        let labels: Vec<&str> = Self::ALL.iter().map(|t| t.label()).collect();
+        match labels.split_last() {
+            Some((last, [])) => (*last).to_owned(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
 }
 
 /// Reads `Classification` and `Segmentation`, and also the form of run configs written
@@ -78,7 +112,13 @@ mod tests {
             assert_eq!(ron::from_str::<Holder>(text).unwrap().task, task, "{text}");
         }
         assert!(ron::from_str::<Holder>("(task: Detection)").is_err());
+        assert_eq!(TaskKind::names(), "classification or segmentation");
+        assert_eq!(TaskKind::Segmentation.title(), "Segmentation");
         for task in TaskKind::ALL {
+            assert_eq!(TaskKind::from_name(task.label()), Some(task));
+            for alias in task.aliases() {
+                assert_eq!(TaskKind::from_name(alias), Some(task));
+            }
             let text = ron::to_string(&Holder { task }).unwrap();
             assert_eq!(ron::from_str::<Holder>(&text).unwrap().task, task);
             let json = serde_json::to_string(&Holder { task }).unwrap();

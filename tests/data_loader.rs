@@ -188,7 +188,7 @@ fn segmentation_masks_follow_their_images() {
         },
         augment,
     );
-    config.segmentation = true;
+    config.task = transfer_workbench::task::TaskKind::Segmentation;
     config.threads = 2;
     let loader = BatchLoader::new(items, config, None).unwrap();
     let plane = 48 * 48;

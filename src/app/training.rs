@@ -11,7 +11,7 @@ use super::{AppEvent, WorkbenchApp};
 use crate::export::export_run;
 use crate::runtime::Loading;
 use crate::runtime::training::*;
-use crate::train::catalogue::list_runs;
+use crate::train::catalogue::{RunCurves, list_runs};
 use crate::train::run::RunDir;
 use crate::train::{
     BatchSource, ChannelSink, JobSpec, LrFinderOptions, ProjectSource, TrainConfig, find_lr,
@@ -77,8 +77,11 @@ impl WorkbenchApp {
                 self.training.history = Some((dir.clone(), run_id.clone(), Loading::started()));
                 self.spawn(ctx, "read-history", move || {
                     let records = RunDir::open(&dir, &run_id)
-                        .and_then(|(run, _)| run.read_history())
-                        .map_err(|e| e.to_string());
+                        .and_then(|(run, config)| {
+                            let history = run.read_history()?;
+                            Ok(RunCurves::from_history(config.task, &history))
+                        })
+                        .map_err(|e: crate::train::TrainError| e.to_string());
                     AppEvent::Training(TrainingEvent::HistoryLoaded(dir, run_id, records))
                 });
             }
@@ -225,9 +228,7 @@ impl WorkbenchApp {
                     .is_some_and(|(d, id, _)| *d == dir && *id == run_id);
                 if current {
                     let state = match result {
-                        Ok(records) => Loading::Ready(Box::new(PlotCurves::from_curves(
-                            &crate::train::catalogue::RunCurves::from_history(&records),
-                        ))),
+                        Ok(curves) => Loading::Ready(Box::new(PlotCurves::from_curves(&curves))),
                         Err(message) => Loading::Failed(message),
                     };
                     self.training.history = Some((dir, run_id, state));

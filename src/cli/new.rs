@@ -53,9 +53,10 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
         })?;
     let task = match args.task.as_deref() {
         None => detect_task(&args.data),
-        Some("classification" | "classify") => TaskKind::Classification,
-        Some("segmentation" | "segment") => TaskKind::Segmentation,
-        Some(other) => bail!("unknown task '{other}' (classification or segmentation)"),
+        Some(name) => match TaskKind::from_name(name) {
+            Some(task) => task,
+            None => bail!("unknown task '{name}' ({})", TaskKind::names()),
+        },
     };
     std::fs::create_dir_all(&args.project)
         .with_context(|| format!("could not create {}", args.project.display()))?;

@@ -87,7 +87,7 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.masks {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    if model.config.task == crate::task::TaskKind::Segmentation {
+    if crate::inspect::task::offers(model.config.task).masks {
         predict_segmentation(&args, &mut model, &mut entries)?;
     } else {
         predict_classes(&args, &mut model, &mut entries)?;

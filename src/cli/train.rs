@@ -15,8 +15,8 @@ use crate::project::load_project;
 use crate::train::run::RunDir;
 use crate::train::{
     BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult,
-    Monitor, ProjectSource, Strategy, SyntheticDisks, SyntheticSource, TaskKind, TrainConfig,
-    TrainEvent, WeightsSpec, evaluate_run, find_lr, train,
+    Monitor, ProjectSource, Strategy, TaskKind, TrainConfig, TrainEvent, WeightsSpec, evaluate_run,
+    find_lr, train, train_task,
 };
 
 /// Options of `train`.
@@ -124,11 +124,10 @@ fn strategy(name: &str) -> anyhow::Result<Strategy> {
 }
 
 fn task(name: &str) -> anyhow::Result<TaskKind> {
-    Ok(match name {
-        "classification" | "classify" => TaskKind::Classification,
-        "segmentation" | "segment" => TaskKind::Segmentation,
-        other => bail!("unknown task '{other}' (classification or segmentation)"),
-    })
+    match TaskKind::from_name(name) {
+        Some(task) => Ok(task),
+        None => bail!("unknown task '{name}' ({})", TaskKind::names()),
+    }
 }
 
 fn monitor(name: &str) -> anyhow::Result<Monitor> {
@@ -149,10 +148,7 @@ pub(super) fn make_source(
 ) -> anyhow::Result<Box<dyn BatchSource>> {
     if synthetic {
         let (size, seed) = (config.input_size_px, config.seed);
-        return Ok(match config.task {
-            TaskKind::Classification => Box::new(SyntheticSource::two_class(64, 32, size, seed)),
-            TaskKind::Segmentation => Box::new(SyntheticDisks::new(48, 16, size, seed)),
-        });
+        return Ok(train_task(config.task).synthetic_source(size, seed));
     }
     let source = ProjectSource::open_for_training(project_dir, config)?;
     if source.scan_issues() > 0 {

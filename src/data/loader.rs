@@ -6,6 +6,8 @@
 //! tch. A file that cannot be decoded is skipped and reported with its name; the epoch goes
 //! on. Dropping the epoch iterator stops the producer and joins it.
 
+use super::targets::{EvalFit, data_targets};
+use crate::task::TaskKind;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,8 +66,9 @@ pub struct LoaderConfig {
     pub size_px: u32,
     pub batch_size: usize,
     pub transform: Transform,
-    /// Load masks and keep image and mask geometry identical.
-    pub segmentation: bool,
+    /// The task whose targets the items carry ([`data_targets`]: masks are loaded with
+    /// their images and follow the image's geometry; how evaluation fits an image).
+    pub task: TaskKind,
     /// The backbone's normalisation.
     pub normalization: Normalization,
     /// Window for 16-bit and DICOM images.
@@ -101,7 +104,7 @@ impl LoaderConfig {
             size_px,
             batch_size,
             transform: Transform::Train(augment),
-            segmentation: false,
+            task: TaskKind::default(),
             normalization,
             window: WindowSetting::default(),
             mask_encoding: None,
@@ -127,7 +130,7 @@ impl LoaderConfig {
     /// The size images are decoded to (and cached at) before the transform.
     pub fn working_size(&self) -> WorkingSize {
         let size = self.size_px;
-        match (&self.transform, self.segmentation) {
+        match (&self.transform, data_targets(self.task).eval_fit()) {
             (Transform::Train(augment), _) => {
                 WorkingSize::AtLeast(self.working_px.unwrap_or_else(|| {
                     let min_scale = augment.crop_scale[0].clamp(0.01, 1.0);
@@ -135,10 +138,12 @@ impl LoaderConfig {
                     px.clamp(size, size.saturating_mul(2))
                 }))
             }
-            (Transform::Eval, false) => {
+            (Transform::Eval, EvalFit::CentreCrop) => {
                 WorkingSize::ShorterSide(eval_resize_px(size, self.eval_crop_fraction))
             }
-            (Transform::Eval, true) | (Transform::EvalResize, _) => WorkingSize::Exact(size, size),
+            (Transform::Eval, EvalFit::Stretch) | (Transform::EvalResize, _) => {
+                WorkingSize::Exact(size, size)
+            }
         }
     }
 }
@@ -247,10 +252,11 @@ impl BatchLoader {
                 config.size_px, config.batch_size, config.threads
             )));
         }
-        if config.segmentation && items.iter().any(|i| i.mask_path.is_none()) {
-            return Err(LoaderError::Config(
-                "segmentation needs a mask for every item".into(),
-            ));
+        if data_targets(config.task).masks() && items.iter().any(|i| i.mask_path.is_none()) {
+            return Err(LoaderError::Config(format!(
+                "{} needs a mask for every item",
+                config.task.label()
+            )));
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
@@ -460,7 +466,9 @@ fn assemble(shared: &Shared, epoch: u64, indices: &[usize], stop: &AtomicBool) -
     let plane = (size * size) as usize;
     let n = indices.len();
     let mut images = vec![0.0f32; n * 3 * plane];
-    let mut masks = shared.config.segmentation.then(|| vec![0u8; n * plane]);
+    let mut masks = data_targets(shared.config.task)
+        .masks()
+        .then(|| vec![0u8; n * plane]);
     let mask_slots: Vec<Option<&mut [u8]>> = match masks.as_mut() {
         Some(m) => m.chunks_mut(plane).map(Some).collect(),
         None => (0..n).map(|_| None).collect(),
@@ -784,7 +792,7 @@ mod tests {
             .collect();
         for train in [false, true] {
             let mut config = config(train);
-            config.segmentation = true;
+            config.task = TaskKind::Segmentation;
             let loader = BatchLoader::new(items.clone(), config, None).unwrap();
             let batch = loader.epoch(0).unwrap().next().unwrap();
             let masks = batch.masks.as_ref().unwrap();
@@ -805,7 +813,7 @@ mod tests {
         let mut missing = items;
         missing[1].mask_path = None;
         let mut seg = config(false);
-        seg.segmentation = true;
+        seg.task = TaskKind::Segmentation;
         assert!(matches!(
             BatchLoader::new(missing, seg, None),
             Err(LoaderError::Config(_))

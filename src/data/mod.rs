@@ -22,6 +22,7 @@ pub mod report;
 pub mod scan;
 pub mod source;
 pub mod split;
+pub mod targets;
 pub mod thumbnail;
 pub mod window;
 

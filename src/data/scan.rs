@@ -3,6 +3,7 @@
 //! images and a [`ValidationReport`]. A scan never stops at a bad file and never panics:
 //! a file that fails stays out of the index and is named in the report.
 
+use super::targets::{DataTargets, Evidence, data_targets, detect_task};
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -129,12 +130,14 @@ pub fn scan_until(
     if stop.load(Ordering::Relaxed) {
         return Err(DataError::Cancelled { path: root });
     }
-    let is_segmentation = matches!(source, DatasetSource::Segmentation { .. })
-        || candidates.iter().any(|c| c.mask.is_some());
+    let evidence = Evidence {
+        masks: matches!(source, DatasetSource::Segmentation { .. })
+            || candidates.iter().any(|c| c.mask.is_some()),
+    };
     let assembly = Assembly {
         root: &root,
         options,
-        is_segmentation,
+        targets: data_targets(detect_task(&evidence)),
     };
     let checked: Vec<Checked> = results
         .into_iter()
@@ -252,7 +255,8 @@ fn sort_classes(names: impl IntoIterator<Item = String>) -> Vec<String> {
 struct Assembly<'a> {
     root: &'a Path,
     options: &'a ScanOptions,
-    is_segmentation: bool,
+    /// What the items are labelled with.
+    targets: &'static dyn DataTargets,
 }
 
 /// A candidate that passed the per-file checks.
@@ -263,7 +267,7 @@ struct Pending {
 
 impl Assembly<'_> {
     fn classes(&self, candidates: &[Candidate], folder_classes: Vec<String>) -> Vec<String> {
-        if self.is_segmentation {
+        if !self.targets.class_labels() {
             return Vec::new();
         }
         if let Some(known) = &self.options.known_classes {
@@ -297,7 +301,8 @@ impl Assembly<'_> {
             }
         }
         let mask_summary = self
-            .is_segmentation
+            .targets
+            .masks()
             .then(|| self.check_masks(&mut pending, &mut issues));
         let mut items: Vec<DatasetItem> = pending.into_iter().map(|p| p.item).collect();
         items.sort_by(|a, b| a.path.cmp(&b.path));
@@ -344,9 +349,9 @@ impl Assembly<'_> {
             let message = format!("{width}x{height} px, smaller than {min} px on a side");
             issues.push(Issue::new(IssueKind::TinyImage, path.clone(), message));
         }
-        let label = match (&candidate.label, self.is_segmentation) {
-            (_, true) => None,
-            (Some(label), false) => match class_index.get(label.as_str()) {
+        let label = match (&candidate.label, self.targets.class_labels()) {
+            (_, false) => None,
+            (Some(label), true) => match class_index.get(label.as_str()) {
                 Some(&i) => Some(i),
                 None => {
                     let message = if self.options.known_classes.is_some() {
@@ -358,13 +363,13 @@ impl Assembly<'_> {
                     return None;
                 }
             },
-            (None, false) => {
+            (None, true) => {
                 let message = "the image has no label".to_owned();
                 issues.push(Issue::new(IssueKind::ImageWithoutLabel, path, message));
                 return None;
             }
         };
-        let mask_values = match (checked.mask, self.is_segmentation) {
+        let mask_values = match (checked.mask, self.targets.masks()) {
             (_, false) => None,
             (None, true) => {
                 let message = "no mask with the same name in masks/".to_owned();

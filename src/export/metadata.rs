@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::trace::{InputFormat, OutputKind, normalization_of};
 use super::verify::Verification;
 use super::{ExportError, ExportOptions};
+use crate::data::targets::{EvalFit, data_targets};
 use crate::data::window::WindowSetting;
-use crate::task::TaskKind;
 use crate::train::run::EpochRecord;
-use crate::train::{EpochMetrics, TrainConfig, TrainedModel};
+use crate::train::{EpochMetrics, TrainConfig, TrainedModel, train_task};
 
 /// Version of the metadata layout.
 pub const METADATA_VERSION: u32 = 1;
@@ -159,15 +159,14 @@ fn output_spec(model: &TrainedModel, kind: OutputKind, embedding_dim: Option<i64
     let n = serde_json::Value::from("N");
     let s = serde_json::Value::from(model.config.input_size_px);
     let classes = model.classes.len();
-    let segmentation = model.config.task == TaskKind::Segmentation;
-    let (shape, probabilities) = match (kind, segmentation) {
-        (OutputKind::Embedding, _) => (vec![n, embedding_dim.unwrap_or(-1).into()], "none"),
-        (OutputKind::Logits, false) => (vec![n, classes.into()], "softmax over dim 1"),
-        (OutputKind::Logits, true) if classes == 2 => (
-            vec![n, 1.into(), s.clone(), s],
-            "sigmoid of the one channel is the foreground probability; background = 1 - p",
+    let layout = train_task(model.config.task).output_layout(classes);
+    let (shape, probabilities) = match kind {
+        OutputKind::Embedding => (vec![n, embedding_dim.unwrap_or(-1).into()], "none"),
+        OutputKind::Logits if layout.per_pixel => (
+            vec![n, layout.channels.into(), s.clone(), s],
+            layout.probabilities,
         ),
-        (OutputKind::Logits, true) => (vec![n, classes.into(), s.clone(), s], "softmax over dim 1"),
+        OutputKind::Logits => (vec![n, layout.channels.into()], layout.probabilities),
     };
     OutputSpec {
         kind,
@@ -183,12 +182,15 @@ fn preprocessing_spec(
 ) -> Result<PreprocessingSpec, ExportError> {
     let size = model.config.input_size_px;
     let normalization = normalization_of(model);
-    let (resize_mode, resize_px, center_crop_px) = if model.config.task == TaskKind::Segmentation {
-        ("exact", vec![size, size], None)
-    } else {
-        // `LoaderConfig::working_size` of the evaluation transform.
-        let shorter = crate::data::loader::eval_resize_px(size, model.config.eval_crop_fraction);
-        ("shorter_side", vec![shorter], Some(size))
+    // `LoaderConfig::working_size` of the evaluation transform.
+    let (resize_mode, resize_px, center_crop_px) = match data_targets(model.config.task).eval_fit()
+    {
+        EvalFit::Stretch => ("exact", vec![size, size], None),
+        EvalFit::CentreCrop => {
+            let fraction = model.config.eval_crop_fraction;
+            let shorter = crate::data::loader::eval_resize_px(size, fraction);
+            ("shorter_side", vec![shorter], Some(size))
+        }
     };
     Ok(PreprocessingSpec {
         baked_in: options.input.has_preprocessing(),
@@ -217,11 +219,7 @@ pub fn build(
     let window = crate::project::load_project(project_dir)
         .ok()
         .map(|p| p.dataset.window);
-    let task = if model.config.task == TaskKind::Segmentation {
-        "segmentation"
-    } else {
-        "classification"
-    };
+    let task = model.config.task.label();
     Ok(ExportMetadata {
         format: "transfer-workbench export".into(),
         version: METADATA_VERSION,

@@ -124,9 +124,7 @@ pub fn export_run(
     batch: Option<VerificationBatch<'_>>,
 ) -> Result<ExportReport, ExportError> {
     let mut model = TrainedModel::load(project_dir, run_id, options.checkpoint, Device::Cpu)?;
-    if options.output == OutputKind::Embedding
-        && model.config.task == crate::task::TaskKind::Segmentation
-    {
+    if options.output == OutputKind::Embedding && model.net.as_classifier().is_none() {
         return Err(ExportError::Config(
             "an embedding-only model can be exported from classification runs".into(),
         ));

@@ -26,6 +26,7 @@ pub mod predictions;
 pub mod projection;
 pub mod run_inspection;
 pub mod segmentation;
+pub mod task;
 
 use std::path::PathBuf;
 

@@ -67,10 +67,11 @@ pub fn inspect_run(
     stop: &AtomicBool,
 ) -> Result<Option<RunInspection>, InspectError> {
     let (run_dir, config) = RunDir::open(project, run)?;
-    if config.task == crate::task::TaskKind::Segmentation {
+    if !super::task::offers(config.task).image_predictions {
         return Err(InspectError::Invalid(format!(
-            "{run} is a segmentation run: predictions, embeddings and Grad-CAM are made for \
-             classification runs"
+            "{run} is a {} run: predictions, embeddings and Grad-CAM are made for \
+             classification runs",
+            config.task.label()
         )));
     }
     let mut source = ProjectSource::open_run(project, &run_dir, &config, None)?;

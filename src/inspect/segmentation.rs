@@ -105,7 +105,7 @@ pub fn inspect_segmentation(
         CheckpointChoice::BestOrLast,
         Device::cuda_if_available(),
     )?;
-    if model.config.task != crate::task::TaskKind::Segmentation {
+    if !super::task::offers(model.config.task).masks {
         return Err(InspectError::Invalid(format!(
             "{run} is not a segmentation run"
         )));

@@ -38,14 +38,10 @@ pub fn unused_dir(root: &Path, name: &str) -> PathBuf {
     candidate
 }
 
-/// Guesses the task from a data folder's layout: `images/` beside `masks/` means
-/// segmentation, anything else classification.
+/// Guesses the task from a data folder's layout (`images/` beside `masks/` means
+/// segmentation; see [`crate::data::targets::detect_task`]), classification otherwise.
 pub fn detect_task(data_dir: &Path) -> super::TaskKind {
-    if data_dir.join("images").is_dir() && data_dir.join("masks").is_dir() {
-        super::TaskKind::Segmentation
-    } else {
-        super::TaskKind::Classification
-    }
+    crate::data::targets::detect_task(&crate::data::targets::Evidence::of_folder(data_dir))
 }
 
 /// Creates a new project folder under `root` and saves `project` into it.

@@ -53,6 +53,8 @@ pub struct LiveRun {
     pub eta_secs: Option<f64>,
     /// The curves.
     pub curves: PlotCurves,
+    /// The run's task (names its metrics), from the engine's start.
+    pub task: crate::task::TaskKind,
     /// Events as lines, oldest first.
     pub log: VecDeque<String>,
 }
@@ -72,6 +74,7 @@ impl LiveRun {
             first_step: None,
             eta_secs: None,
             curves: PlotCurves::default(),
+            task: crate::task::TaskKind::default(),
             log: VecDeque::new(),
         }
     }
@@ -103,6 +106,7 @@ impl LiveRun {
         match event {
             TrainEvent::Started {
                 run_id,
+                task,
                 first_epoch,
                 epochs,
                 steps_per_epoch,
@@ -113,6 +117,7 @@ impl LiveRun {
                     first_epoch + 1
                 ));
                 self.run_id = Some(run_id);
+                self.task = task;
                 (self.epochs, self.steps_per_epoch) = (epochs, steps_per_epoch);
                 self.epoch = first_epoch;
                 self.steps_done = first_epoch * steps_per_epoch;
@@ -145,7 +150,7 @@ impl LiveRun {
                 validation,
                 improved,
             } => {
-                self.curves.add_epoch(epoch, &train, &validation);
+                self.curves.add_epoch(self.task, epoch, &train, &validation);
                 self.log_line(format!(
                     "epoch {}: train loss {:.4}, validation loss {:.4}, accuracy {:.3}{}",
                     epoch + 1,
@@ -220,6 +225,7 @@ mod tests {
         live.apply(TrainEvent::Started {
             run_id: "run-003".into(),
             run_dir: PathBuf::from("p/runs/run-003"),
+            task: crate::task::TaskKind::Classification,
             first_epoch: 1,
             epochs: 3,
             steps_per_epoch: 4,

@@ -24,12 +24,18 @@ pub struct PlotCurves {
 }
 
 impl PlotCurves {
-    /// Adds one epoch's metrics (`epoch` is 0-based).
-    pub fn add_epoch(&mut self, epoch: usize, train: &EpochMetrics, validation: &EpochMetrics) {
+    /// Adds one epoch's metrics of a `task` run (`epoch` is 0-based).
+    pub fn add_epoch(
+        &mut self,
+        task: crate::task::TaskKind,
+        epoch: usize,
+        train: &EpochMetrics,
+        validation: &EpochMetrics,
+    ) {
         let x = (epoch + 1) as f64;
         self.train_loss.push(x, train.loss);
         self.val_loss.push(x, validation.loss);
-        for (name, value) in validation_points(validation) {
+        for (name, value) in validation_points(task, validation) {
             self.metrics.entry(name).or_default().push(x, value);
         }
     }

@@ -15,8 +15,8 @@ pub use super::plot::PlotCurves;
 use super::{Loading, UiCommand};
 use crate::export::{ExportOptions, ExportReport};
 use crate::project::TrainingSettings;
+use crate::train::catalogue::RunCurves;
 pub use crate::train::catalogue::RunSummary;
-use crate::train::run::EpochRecord;
 pub use crate::train::status::RunState;
 use crate::train::{LrFinderResult, TrainConfig, TrainEvent, TrainHandle};
 
@@ -87,7 +87,7 @@ pub enum TrainingEvent {
     /// A project's runs were listed.
     RunsListed(PathBuf, Result<Vec<RunSummary>, String>),
     /// A run's stored history was read.
-    HistoryLoaded(PathBuf, String, Result<Vec<EpochRecord>, String>),
+    HistoryLoaded(PathBuf, String, Result<RunCurves, String>),
     /// The export folder picker closed (with a folder, or cancelled).
     ExportFolderPicked(Option<PathBuf>),
     /// An export finished.

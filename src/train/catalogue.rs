@@ -9,9 +9,10 @@ use std::path::Path;
 
 use super::TrainError;
 use super::config::{TaskKind, TrainConfig, WeightsSpec};
-use super::events::{CheckpointKind, DICE, EpochMetrics};
+use super::events::{CheckpointKind, EpochMetrics};
 use super::run::{EpochRecord, RunDir, runs_dir};
 use super::status::{RunState, RunStatus};
+use super::task::train_task;
 
 /// The key of plain accuracy among a run's validation metrics (classification).
 pub const ACCURACY: &str = "accuracy";
@@ -19,15 +20,11 @@ pub const ACCURACY: &str = "accuracy";
 /// The key of pixel accuracy among a run's validation metrics (segmentation).
 pub const PIXEL_ACCURACY: &str = "pixel_accuracy";
 
-/// The validation metrics of one epoch by key, as curves show them: accuracy (named
-/// [`PIXEL_ACCURACY`] for segmentation, which reports a Dice) and every further metric.
-pub fn validation_points(validation: &EpochMetrics) -> Vec<(String, f64)> {
-    let segmentation = validation.extra.contains_key(DICE);
-    let accuracy = if segmentation {
-        PIXEL_ACCURACY
-    } else {
-        ACCURACY
-    };
+/// The validation metrics of one epoch of a `task` run by key, as curves show them:
+/// accuracy (under the task's name for it, e.g. [`PIXEL_ACCURACY`]) and every further
+/// metric.
+pub fn validation_points(task: TaskKind, validation: &EpochMetrics) -> Vec<(String, f64)> {
+    let accuracy = train_task(task).accuracy_key();
     std::iter::once((accuracy.to_owned(), validation.accuracy))
         .chain(validation.extra.iter().map(|(k, v)| (k.clone(), *v)))
         .collect()
@@ -50,15 +47,15 @@ pub struct RunCurves {
 }
 
 impl RunCurves {
-    /// The curves of a stored history.
-    pub fn from_history(records: &[EpochRecord]) -> Self {
+    /// The curves of a stored history of a `task` run.
+    pub fn from_history(task: TaskKind, records: &[EpochRecord]) -> Self {
         let mut curves = Self::default();
         for (n, r) in records.iter().enumerate() {
             curves.epochs.push(r.epoch as f64 + 1.0);
             curves.train_loss.push(r.train.loss);
             curves.loss.push(r.validation.loss);
             curves.lr.push([r.global_step as f64, r.lr]);
-            for (key, value) in validation_points(&r.validation) {
+            for (key, value) in validation_points(task, &r.validation) {
                 let series = curves.metrics.entry(key).or_default();
                 series.resize(n, f64::NAN);
                 series.push(value);
@@ -89,8 +86,8 @@ pub struct RunSummary {
     pub epochs_planned: usize,
     /// Input size in pixels.
     pub input_size_px: u32,
-    /// Whether the run segments instead of classifying.
-    pub segmentation: bool,
+    /// Its task.
+    pub task: TaskKind,
     /// The monitored metric's name and best value.
     pub best: Option<(String, f64)>,
     /// How it ended (or `Running` while a job of this session trains it).
@@ -102,18 +99,14 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// The key of the headline score: accuracy, or Dice for segmentation.
+    /// The key of the headline score (the task's: accuracy, Dice, ...).
     fn score_key(&self) -> &'static str {
-        if self.segmentation { DICE } else { ACCURACY }
+        train_task(self.task).headline().0
     }
 
-    /// "accuracy" or "Dice".
+    /// The headline score's name ("accuracy", "Dice", ...).
     pub fn score_name(&self) -> &'static str {
-        if self.segmentation {
-            "Dice"
-        } else {
-            "accuracy"
-        }
+        train_task(self.task).headline().1
     }
 
     /// The headline validation score per epoch.
@@ -182,11 +175,11 @@ pub fn summarise(project_dir: &Path, id: &str) -> Result<RunSummary, TrainError>
         epochs: (epochs_done, config.epochs),
         epochs_planned: config.epochs,
         input_size_px: config.input_size_px,
-        segmentation: matches!(config.task, TaskKind::Segmentation),
+        task: config.task,
         best: status.best.map(|b| (b.metric, b.value)),
         status: status.state,
         resumable,
-        curves: RunCurves::from_history(&history),
+        curves: RunCurves::from_history(config.task, &history),
     })
 }
 
@@ -204,6 +197,7 @@ fn weights_label(config: &TrainConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::events::DICE;
 
     #[test]
     fn curves_keep_every_metric_aligned_with_the_epochs() {
@@ -220,11 +214,14 @@ mod tests {
             },
             duration_secs: 1.0,
         };
-        let curves = RunCurves::from_history(&[record(0, Some(0.5)), record(1, Some(0.6))]);
+        let curves = RunCurves::from_history(
+            TaskKind::Segmentation,
+            &[record(0, Some(0.5)), record(1, Some(0.6))],
+        );
         assert_eq!(curves.epochs, vec![1.0, 2.0]);
         assert_eq!(curves.metrics[DICE], vec![0.5, 0.6]);
         assert_eq!(curves.metrics[PIXEL_ACCURACY], vec![0.75, 0.75]);
-        let plain = RunCurves::from_history(&[record(0, None)]);
+        let plain = RunCurves::from_history(TaskKind::Classification, &[record(0, None)]);
         assert_eq!(plain.metrics[ACCURACY], vec![0.75]);
     }
 

@@ -162,6 +162,7 @@ fn train_inner(
     sink.send(TrainEvent::Started {
         run_id: run.id.clone(),
         run_dir: run.dir.clone(),
+        task: lp.config.task,
         first_epoch,
         epochs: lp.config.epochs,
         steps_per_epoch,

@@ -112,6 +112,8 @@ pub enum TrainEvent {
     Started {
         run_id: String,
         run_dir: PathBuf,
+        /// The run's task (what its metrics are).
+        task: crate::task::TaskKind,
         first_epoch: usize,
         epochs: usize,
         steps_per_epoch: usize,

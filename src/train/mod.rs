@@ -43,7 +43,7 @@ pub use lr_finder::{LrFinderOptions, LrFinderResult, find_lr, suggest_lr};
 pub use project_source::{ProjectSource, load_eval_images};
 pub use seg_source::SyntheticDisks;
 pub use source::{Batch, BatchSource, Split, SyntheticSource};
-pub use task::{MetricKey, TrainTask, find_metric_key, train_task};
+pub use task::{MetricKey, OutputLayout, TrainTask, find_metric_key, train_task};
 pub use trained::{CheckpointChoice, TrainedModel, probabilities_of};
 pub use worker::{Control, JobSpec, TrainCommand, TrainHandle, spawn_training};
 

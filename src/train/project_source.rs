@@ -7,6 +7,7 @@
 //! after the scan is skipped from training batches with a log line, and fails evaluation
 //! passes (whose order must stay aligned with the labels) with an error naming it.
 
+use crate::data::targets::data_targets;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -117,7 +118,7 @@ impl ProjectSource {
             task,
         } = scanned;
         let base = LoaderConfig {
-            segmentation: task == TaskKind::Segmentation,
+            task,
             window,
             mask_encoding: index.mask_encoding,
             seed: config.seed,
@@ -197,7 +198,7 @@ impl ProjectSource {
                     self.base.clone()
                 } else {
                     LoaderConfig {
-                        segmentation: self.task == TaskKind::Segmentation,
+                        task: self.task,
                         window: self.base.window.clone(),
                         mask_encoding: self.base.mask_encoding,
                         seed: self.base.seed,
@@ -314,13 +315,14 @@ fn to_train_batch(batch: &crate::data::loader::Batch) -> Result<Batch, TrainErro
     })
 }
 
-/// Class names: the index's classes, or for segmentation the mask classes (background
-/// first).
+/// Class names: the index's classes when items are labelled by class name, else the mask
+/// classes (background first).
 fn class_names(index: &DatasetIndex, task: TaskKind) -> Result<Vec<String>, TrainError> {
-    if task == TaskKind::Classification {
+    if data_targets(task).class_labels() {
         if index.classes.len() < 2 {
             return Err(TrainError::Source(format!(
-                "classification needs at least two classes, the data set has {}: {}",
+                "{} needs at least two classes, the data set has {}: {}",
+                task.label(),
                 index.classes.len(),
                 index.root.display()
             )));
@@ -478,7 +480,8 @@ fn fingerprint(index: &DatasetIndex, items: &[LoaderItem], config: &LoaderConfig
             config.window,
             config.normalization,
             config.mask_encoding,
-            config.segmentation
+            // (was the loader's `segmentation` flag: keeps existing caches valid)
+            data_targets(config.task).masks()
         )
         .as_bytes(),
     );

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use egui_plot::{Legend, Line, Plot, Points};
 
+use crate::inspect::task::offers;
 use crate::runtime::UiCommand;
 use crate::runtime::inspect::{
     CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection,
@@ -80,8 +81,11 @@ impl CompareView {
             metrics_table_ui(ui, &chosen);
             ui.separator();
             curves_ui(ui, &chosen);
-            let classifying: Vec<&RunSummary> =
-                chosen.iter().copied().filter(|r| !r.segmentation).collect();
+            let classifying: Vec<&RunSummary> = chosen
+                .iter()
+                .copied()
+                .filter(|r| offers(r.task).image_predictions)
+                .collect();
             if classifying.len() < 2 {
                 return;
             }

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use crate::data::report::IssueKind;
 use crate::data::source::SplitHint;
+use crate::data::targets::data_targets;
 use crate::data::window::WindowSetting;
-use crate::project::{OpenProject, TaskKind};
+use crate::project::OpenProject;
 use crate::runtime::UiCommand;
 use crate::runtime::dataset::{DatasetScan, ScannedDataset};
 use crate::runtime::projects::ProjectRow;
@@ -171,8 +172,7 @@ impl DatasetView {
             thumbnails.set_rendering(&window, data.index.mask_encoding);
         }
         summary_ui(ui, open, data, commands);
-        let segmentation =
-            open.project.task == TaskKind::Segmentation || data.index.classes.is_empty();
+        let segmentation = data_targets(open.project.task).masks() || data.index.classes.is_empty();
         egui::Panel::right("dataset_preview")
             .resizable(true)
             .default_size(340.0)

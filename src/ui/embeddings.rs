@@ -8,6 +8,7 @@ use std::path::Path;
 use egui_plot::{Legend, Plot, PlotPoint, Points, Polygon};
 
 use crate::inspect::Projection;
+use crate::inspect::task::offers;
 use crate::runtime::UiCommand;
 use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunInspection};
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
@@ -93,10 +94,13 @@ impl EmbeddingsView {
         let Some(run_id) = run.clone() else {
             return;
         };
-        if runs.iter().any(|r| r.id == run_id && r.segmentation) {
+        if let Some(chosen) = runs.iter().find(|r| r.id == run_id)
+            && !offers(chosen.task).embeddings
+        {
             ui.label(format!(
-                "{run_id} is a segmentation run: embedding maps are made for classification \
-                 runs. The Inspector shows its masks and Dice."
+                "{run_id} is a {} run: embedding maps are made for classification runs. The \
+                 Inspector shows what it predicts.",
+                chosen.task.label()
             ));
             return;
         }

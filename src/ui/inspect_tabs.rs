@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::inspect::task::offers;
 use crate::runtime::inspect::{InspectData, Loading, RunInspection};
 use crate::runtime::thumbnails::ThumbnailCache;
 use crate::runtime::{CentralTab, UiCommand, ViewRequests};
@@ -84,11 +85,11 @@ impl InspectTabs {
             .neighbours
             .values()
             .any(|n| matches!(n, Loading::Running { .. }));
-        // A segmentation run in the Embeddings tab loads nothing (the tab says why).
+        // A run without embeddings in the Embeddings tab loads nothing (the tab says why).
         let seg_chosen = match (data.runs.get(project), &self.run) {
-            (Some(Loading::Ready(runs)), Some(id)) => {
-                runs.iter().any(|r| &r.id == id && r.segmentation)
-            }
+            (Some(Loading::Ready(runs)), Some(id)) => runs
+                .iter()
+                .any(|r| &r.id == id && !offers(r.task).embeddings),
             _ => false,
         };
         // No runs (or a run list that failed) leaves nothing to load: the tab says so.

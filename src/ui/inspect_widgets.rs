@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::inspect::task::inspect_task;
 use crate::runtime::UiCommand;
 use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunInspection};
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
@@ -81,10 +82,9 @@ pub fn run_picker_ui(ui: &mut egui::Ui, runs: &[RunSummary], selected: &mut Opti
         .selected_text(text)
         .show_ui(ui, |ui| {
             for run in &usable {
-                let task = if run.segmentation {
-                    "segmentation, "
-                } else {
-                    ""
+                let task = match inspect_task(run.task).run_tag() {
+                    "" => String::new(),
+                    tag => format!("{tag}, "),
                 };
                 let label = format!(
                     "{} ({task}{}, {}, {} epochs)",

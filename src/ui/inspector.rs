@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use crate::inspect::predictions::Predictions;
+use crate::inspect::task::{InspectorPane, inspect_task};
 use crate::runtime::UiCommand;
 use crate::runtime::inspect::{
     CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection,
@@ -113,7 +114,13 @@ impl InspectorView {
             ui.label("No run to inspect.");
             return;
         };
-        if runs.iter().any(|r| r.id == run_id && r.segmentation) {
+        let pane = runs
+            .iter()
+            .find(|r| r.id == run_id)
+            .map_or(InspectorPane::ImagePredictions, |r| {
+                inspect_task(r.task).pane()
+            });
+        if pane == InspectorPane::Masks {
             self.seg
                 .ui(ui, project, &run_id, data, thumbnails, commands);
             self.shown = self.seg.shown();

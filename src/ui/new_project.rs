@@ -112,16 +112,9 @@ impl NewProjectView {
                         ui.end_row();
                         ui.label("Task");
                         ui.horizontal(|ui| {
-                            ui.selectable_value(
-                                &mut self.task,
-                                TaskKind::Classification,
-                                "Classification",
-                            );
-                            ui.selectable_value(
-                                &mut self.task,
-                                TaskKind::Segmentation,
-                                "Segmentation",
-                            );
+                            for task in TaskKind::ALL {
+                                ui.selectable_value(&mut self.task, task, task.title());
+                            }
                         });
                         ui.end_row();
                         ui.label("Backbone");

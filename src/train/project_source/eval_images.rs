@@ -7,6 +7,7 @@ use tch::{Device, Tensor};
 
 use super::normalization_of;
 use crate::data::loader::{BatchLoader, LoaderConfig, LoaderItem, Transform};
+use crate::data::targets::{EvalFit, data_targets};
 use crate::data::window::WindowSetting;
 use crate::model::Normalization;
 use crate::project::load_project;
@@ -23,9 +24,9 @@ pub struct EvalTransform {
     pub normalization: Normalization,
     /// Window for 16-bit and DICOM images.
     pub window: WindowSetting,
-    /// Segmentation: resize to the square input (no crop).
-    pub segmentation: bool,
-    /// Classification: the centre crop's share of the resized shorter side.
+    /// How the image is fitted into the square input (the task's evaluation fit).
+    pub fit: EvalFit,
+    /// [`EvalFit::CentreCrop`]: the centre crop's share of the resized shorter side.
     pub crop_fraction: f32,
 }
 
@@ -36,7 +37,7 @@ impl EvalTransform {
             size_px: config.input_size_px,
             normalization: normalization_of(&config.backbone),
             window,
-            segmentation: config.task == crate::task::TaskKind::Segmentation,
+            fit: data_targets(config.task).eval_fit(),
             crop_fraction: config.eval_crop_fraction,
         }
     }
@@ -82,10 +83,9 @@ pub fn load_images_with(
     let config = LoaderConfig {
         window: transform.window.clone(),
         eval_crop_fraction: transform.crop_fraction,
-        transform: if transform.segmentation {
-            Transform::EvalResize
-        } else {
-            Transform::Eval
+        transform: match transform.fit {
+            EvalFit::CentreCrop => Transform::Eval,
+            EvalFit::Stretch => Transform::EvalResize,
         },
         ..LoaderConfig::eval(transform.size_px, 16, transform.normalization)
     };

@@ -6,6 +6,7 @@
 //! Runs frozen before `split.json` listed ids fall back to the project's `split.ron` as it
 //! stands (images added since are assigned in memory only).
 
+use crate::data::targets::data_targets;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -158,10 +159,10 @@ impl<'a> Lookup<'a> {
     /// classification, its class is one of the run's).
     fn item(&self, id: &str) -> Option<LoaderItem> {
         let item = self.scanned.index.items.get(*self.by_id.get(id)?)?;
-        let label = if self.scanned.task == crate::task::TaskKind::Segmentation {
-            0
-        } else {
+        let label = if data_targets(self.scanned.task).class_labels() {
             (*self.label_map.get(item.label?)?)? as i64
+        } else {
+            0
         };
         Some(self.scanned.loader_item(item, label))
     }

@@ -4,14 +4,16 @@
 
 use tch::{Device, Kind, Reduction, Tensor};
 
-use super::{MetricKey, Tally, TrainTask, VAL_ACCURACY, VAL_LOSS, batch_len, mean};
+use super::{MetricKey, OutputLayout, Tally, TrainTask, VAL_ACCURACY, VAL_LOSS, batch_len, mean};
 use crate::task::TaskKind;
 use crate::train::TrainError;
+use crate::train::catalogue::ACCURACY;
 use crate::train::classifier::Classifier;
 use crate::train::config::TrainConfig;
 use crate::train::events::EpochMetrics;
 use crate::train::metrics::ClassificationMetrics;
 use crate::train::net::TaskNet;
+use crate::train::source::{BatchSource, SyntheticSource};
 
 /// One class per image.
 pub struct ClassificationTask;
@@ -51,6 +53,26 @@ impl TrainTask for ClassificationTask {
         device: Device,
     ) -> Result<Box<dyn TaskNet>, TrainError> {
         Ok(Box::new(Classifier::build(config, classes, device)?))
+    }
+
+    fn accuracy_key(&self) -> &'static str {
+        ACCURACY
+    }
+
+    fn headline(&self) -> (&'static str, &'static str) {
+        (ACCURACY, "accuracy")
+    }
+
+    fn output_layout(&self, classes: usize) -> OutputLayout {
+        OutputLayout {
+            channels: classes,
+            per_pixel: false,
+            probabilities: "softmax over dim 1",
+        }
+    }
+
+    fn synthetic_source(&self, size_px: u32, seed: u64) -> Box<dyn BatchSource> {
+        Box::new(SyntheticSource::two_class(64, 32, size_px, seed))
     }
 
     fn monitor_keys(&self) -> &'static [MetricKey] {

@@ -12,6 +12,7 @@ use super::TrainError;
 use super::config::{Monitor, TrainConfig};
 use super::events::EpochMetrics;
 use super::net::TaskNet;
+use super::source::BatchSource;
 use crate::task::TaskKind;
 
 pub use classification::ClassificationTask;
@@ -80,6 +81,20 @@ pub trait TrainTask: Sync {
         device: Device,
     ) -> Result<Box<dyn TaskNet>, TrainError>;
 
+    /// The key under which curves show [`EpochMetrics::accuracy`] (`accuracy`,
+    /// `pixel_accuracy`).
+    fn accuracy_key(&self) -> &'static str;
+
+    /// The headline validation score of a run: its key among the curves and its name for
+    /// people (`accuracy`, `Dice`).
+    fn headline(&self) -> (&'static str, &'static str);
+
+    /// What the network's logits are, as an exported model describes them.
+    fn output_layout(&self, classes: usize) -> OutputLayout;
+
+    /// A small synthetic data set of this task (the command line's `--synthetic`).
+    fn synthetic_source(&self, size_px: u32, seed: u64) -> Box<dyn BatchSource>;
+
     /// The monitorable metric `monitor` names, if this task reports it.
     fn monitor_key(&self, monitor: &Monitor) -> Option<MetricKey> {
         self.monitor_keys()
@@ -87,6 +102,17 @@ pub trait TrainTask: Sync {
             .find(|key| key.name == monitor.name())
             .copied()
     }
+}
+
+/// The shape of a network's logits and how they become probabilities.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputLayout {
+    /// Logit channels per image (or per pixel).
+    pub channels: usize,
+    /// One set of logits per pixel (`[N, C, H, W]`) instead of per image (`[N, C]`).
+    pub per_pixel: bool,
+    /// How the logits become probabilities, in words.
+    pub probabilities: &'static str,
 }
 
 /// The running loss and metrics of one pass over a split.

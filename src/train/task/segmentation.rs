@@ -4,15 +4,19 @@
 
 use tch::{Device, Tensor};
 
-use super::{MetricKey, Tally, TrainTask, VAL_ACCURACY, VAL_LOSS, batch_len, mean};
+use super::{MetricKey, OutputLayout, Tally, TrainTask, VAL_ACCURACY, VAL_LOSS, batch_len, mean};
 use crate::task::TaskKind;
 use crate::train::TrainError;
+use crate::train::catalogue::PIXEL_ACCURACY;
 use crate::train::config::{Balancing, SEG_IGNORE_INDEX, Strategy, TrainConfig};
+use crate::train::events::DICE;
 use crate::train::events::EpochMetrics;
 use crate::train::metrics::SegmentationAccumulator;
 use crate::train::net::TaskNet;
+use crate::train::seg_source::SyntheticDisks;
 use crate::train::segmentation::{SegLossConfig, pixel_confusion, segmentation_loss};
 use crate::train::segmenter::Segmenter;
+use crate::train::source::BatchSource;
 
 /// One class per pixel (the background is class 0).
 pub struct SegmentationTask;
@@ -40,6 +44,35 @@ impl TrainTask for SegmentationTask {
         device: Device,
     ) -> Result<Box<dyn TaskNet>, TrainError> {
         Ok(Box::new(Segmenter::build(config, classes, device)?))
+    }
+
+    fn accuracy_key(&self) -> &'static str {
+        PIXEL_ACCURACY
+    }
+
+    fn headline(&self) -> (&'static str, &'static str) {
+        (DICE, "Dice")
+    }
+
+    fn output_layout(&self, classes: usize) -> OutputLayout {
+        if classes == 2 {
+            OutputLayout {
+                channels: 1,
+                per_pixel: true,
+                probabilities: "sigmoid of the one channel is the foreground probability; \
+                                background = 1 - p",
+            }
+        } else {
+            OutputLayout {
+                channels: classes,
+                per_pixel: true,
+                probabilities: "softmax over dim 1",
+            }
+        }
+    }
+
+    fn synthetic_source(&self, size_px: u32, seed: u64) -> Box<dyn BatchSource> {
+        Box::new(SyntheticDisks::new(48, 16, size_px, seed))
     }
 
     fn monitor_keys(&self) -> &'static [MetricKey] {

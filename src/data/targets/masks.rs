@@ -1,0 +1,30 @@
+//! Segmentation data: a mask file per image (`masks/` beside `images/`, or a mask column),
+//! whose values are the classes.
+
+use super::{DataTargets, EvalFit, Evidence};
+use crate::task::TaskKind;
+
+/// The data side of segmentation.
+pub struct Masks;
+
+impl DataTargets for Masks {
+    fn kind(&self) -> TaskKind {
+        TaskKind::Segmentation
+    }
+
+    fn claims(&self, evidence: &Evidence) -> bool {
+        evidence.masks
+    }
+
+    fn class_labels(&self) -> bool {
+        false
+    }
+
+    fn masks(&self) -> bool {
+        true
+    }
+
+    fn eval_fit(&self) -> EvalFit {
+        EvalFit::Stretch
+    }
+}
