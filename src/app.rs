@@ -29,6 +29,7 @@ use crate::runtime::training::TrainingRuntime;
 pub use crate::runtime::{AppEvent, CentralTab, FactsCache, UiCommand, ViewRequests};
 use crate::screenshot::ScreenshotPlan;
 use crate::ui::inspect_tabs::{self, InspectTabs};
+use crate::ui::project_tabs;
 use crate::ui::{
     dataset::DatasetView, new_project::NewProjectView, project_list::ProjectListView,
     project_overview::ProjectOverviewView, training::TrainingView,
@@ -392,14 +393,7 @@ impl eframe::App for WorkbenchApp {
                     .find(|r| Some(r.dir.as_path()) == self.selected.as_deref()),
                 _ => None,
             };
-            ui.horizontal(|ui| {
-                ui.selectable_value(&mut self.tab, CentralTab::Overview, "Overview");
-                ui.selectable_value(&mut self.tab, CentralTab::Dataset, "Dataset");
-                ui.selectable_value(&mut self.tab, CentralTab::Training, "Training");
-                for (tab, name) in inspect_tabs::TABS {
-                    ui.selectable_value(&mut self.tab, tab, name);
-                }
-            });
+            project_tabs::tab_bar_ui(ui, &mut self.tab);
             ui.separator();
             match (self.tab, row) {
                 (CentralTab::Dataset, Some(row)) => self.dataset_view.ui(

@@ -12,6 +12,7 @@ pub mod export;
 pub mod inspect;
 pub mod model;
 pub mod project;
+pub mod run_config;
 pub mod runtime;
 pub mod screenshot;
 pub mod task;

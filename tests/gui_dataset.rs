@@ -12,6 +12,7 @@ use egui_kittest::{Harness, kittest::Queryable};
 use transfer_workbench::app::{ProjectsState, WorkbenchApp};
 use transfer_workbench::data::window::WindowSetting;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project, load_project};
+use transfer_workbench::runtime::Loading;
 use transfer_workbench::runtime::dataset::DatasetScan;
 
 /// cats: two 8-bit images and a 16-bit ramp; dogs: two images and a corrupt PNG.
@@ -64,10 +65,8 @@ fn open_dataset_tab(projects: &Path) -> (Harness<'static, WorkbenchApp>, PathBuf
     harness.get_by_label("Dataset").click();
     let scanned = project_dir.clone();
     settle(&mut harness, move |app| {
-        matches!(
-            app.dataset_scan(&scanned),
-            Some(DatasetScan::Ready(_) | DatasetScan::Failed(_))
-        )
+        app.dataset_scan(&scanned)
+            .is_some_and(|scan| !scan.state.is_running())
     });
     (harness, project_dir)
 }
@@ -85,7 +84,11 @@ fn dataset_tab_shows_counts_report_filters_and_preview() {
     };
     create_project(projects.path(), &project).unwrap();
     let (mut harness, project_dir) = open_dataset_tab(projects.path());
-    let Some(DatasetScan::Ready(scanned)) = harness.state().dataset_scan(&project_dir) else {
+    let Some(DatasetScan {
+        state: Loading::Ready(scanned),
+        ..
+    }) = harness.state().dataset_scan(&project_dir)
+    else {
         panic!("the scan failed")
     };
     assert_eq!(scanned.report.usable, 5);

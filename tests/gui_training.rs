@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
+use transfer_workbench::runtime::Loading;
 use transfer_workbench::runtime::training::{LiveStatus, RunState, RunsState};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
@@ -149,10 +150,16 @@ fn train_twice_see_the_runs_and_export_one() {
     harness.run_steps(6);
     harness.get_by_label("Export").click();
     settle(&mut harness, "the export", 300, |app| {
-        app.training().export.result.is_some()
+        app.training()
+            .export
+            .job
+            .as_ref()
+            .is_some_and(|job| !job.is_running())
     });
-    let result = harness.state().training().export.result.clone().unwrap();
-    let report = result.expect("the export failed");
+    let report = match harness.state().training().export.job.clone() {
+        Some(Loading::Ready(report)) => report,
+        other => panic!("the export failed: {other:?}"),
+    };
     assert!(report.metadata.verification.passed);
     assert!(report.model_path.is_file());
     assert_eq!(report.model_path, dir.join("runs/run-001/export/model.pt"));

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::SyncSender;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use super::{AppEvent, UiCommand};
 use crate::data::DataError;
 use crate::data::scan::scan_until;
 use crate::project::{OpenProject, Project, update_project};
+use crate::runtime::Loading;
 use crate::runtime::dataset::{DatasetScan, ScannedDataset};
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailJob, ThumbnailSize, render_job};
 
@@ -122,18 +123,13 @@ impl DatasetRuntime {
     /// Asks every running scan to stop.
     pub fn cancel_all(&self) {
         for scan in self.scans.values() {
-            if let DatasetScan::Scanning { cancel, .. } = scan {
-                cancel.store(true, Ordering::Relaxed);
-            }
+            scan.cancel();
         }
     }
 
     /// Whether the project's scan finished and its visible thumbnails are drawn.
     pub fn settled(&self, dir: &std::path::Path) -> bool {
-        matches!(
-            self.scans.get(dir),
-            Some(DatasetScan::Ready(_) | DatasetScan::Failed(_))
-        ) && !self.thumbnails.is_busy()
+        self.scans.get(dir).is_some_and(|s| !s.state.is_running()) && !self.thumbnails.is_busy()
     }
 }
 
@@ -158,8 +154,8 @@ impl super::WorkbenchApp {
         match command {
             UiCommand::ScanDataset(dir) => self.start_dataset_scan(ctx, dir),
             UiCommand::CancelDatasetScan(dir) => {
-                if let Some(DatasetScan::Scanning { cancel, .. }) = self.dataset.scans.get(&dir) {
-                    cancel.store(true, Ordering::Relaxed);
+                if let Some(scan) = self.dataset.scans.get(&dir) {
+                    scan.cancel();
                 }
             }
             UiCommand::SetDatasetWindow(dir, window) => {
@@ -186,20 +182,19 @@ impl super::WorkbenchApp {
         };
         let Some(open) = open else {
             let message = "the project could not be read, so neither can its data".to_owned();
-            self.dataset.scans.insert(dir, DatasetScan::Failed(message));
+            self.dataset.scans.insert(dir, DatasetScan::failed(message));
             return;
         };
-        if let Some(DatasetScan::Scanning { cancel, .. }) = self.dataset.scans.get(&dir) {
-            cancel.store(true, Ordering::Relaxed);
+        if let Some(scan) = self.dataset.scans.get(&dir) {
+            scan.cancel();
         }
         self.dataset.generation += 1;
         let generation = self.dataset.generation;
         let cancel = Arc::new(AtomicBool::new(false));
         self.dataset.scans.insert(
             dir.clone(),
-            DatasetScan::Scanning {
-                done: 0,
-                total: 0,
+            DatasetScan {
+                state: Loading::started(),
                 cancel: cancel.clone(),
                 generation,
             },
@@ -234,15 +229,11 @@ impl super::WorkbenchApp {
                 done,
                 total,
             } => {
-                if let Some(DatasetScan::Scanning {
-                    done: d,
-                    total: t,
-                    generation: g,
-                    ..
-                }) = self.dataset.scans.get_mut(&dir)
-                    && *g == generation
+                if let Some(scan) = self.dataset.scans.get_mut(&dir)
+                    && scan.generation == generation
+                    && scan.state.is_running()
                 {
-                    (*d, *t) = (done, total);
+                    scan.state = Loading::Running { done, total };
                 }
             }
             AppEvent::DatasetScanned {
@@ -250,16 +241,11 @@ impl super::WorkbenchApp {
                 generation,
                 result,
             } => {
-                let current = matches!(
-                    self.dataset.scans.get(&dir),
-                    Some(DatasetScan::Scanning { generation: g, .. }) if *g == generation
-                );
-                if current {
-                    let scan = match result {
-                        Ok(scanned) => DatasetScan::Ready(Arc::from(scanned)),
-                        Err(message) => DatasetScan::Failed(message),
-                    };
-                    self.dataset.scans.insert(dir, scan);
+                if let Some(scan) = self.dataset.scans.get_mut(&dir)
+                    && scan.generation == generation
+                    && scan.state.is_running()
+                {
+                    scan.state = Loading::from_result(result.map(Arc::from));
                 }
             }
             AppEvent::Thumbnail(done) => self.dataset.thumbnails.insert(ctx, *done),

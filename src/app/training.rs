@@ -97,8 +97,7 @@ impl WorkbenchApp {
                 if self.refuse_when_busy() {
                     return;
                 }
-                self.training.export.running = true;
-                self.training.export.result = None;
+                self.training.export.job = Some(Loading::started());
                 self.spawn(ctx, "export", move || {
                     let report = export_run(&dir, &run_id, &options, None)
                         .map(Box::new)
@@ -240,8 +239,7 @@ impl WorkbenchApp {
                 }
             }
             TrainingEvent::Exported(result) => {
-                self.training.export.running = false;
-                self.training.export.result = Some(result);
+                self.training.export.job = Some(Loading::from_result(result));
             }
         }
     }

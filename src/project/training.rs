@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::train::TrainConfig;
+use crate::run_config::TrainConfig;
 
 /// The augmentation preset of new settings.
 pub const DEFAULT_AUGMENT_PRESET: &str = "default";
@@ -32,7 +32,7 @@ impl Default for TrainingSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::{OptimizerKind, Schedule};
+    use crate::run_config::{OptimizerKind, Schedule};
 
     #[test]
     fn settings_round_trip_and_partial_text_takes_defaults() {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use super::Loading;
 use crate::data::report::ValidationReport;
 use crate::data::scan::DatasetIndex;
 
@@ -49,22 +50,34 @@ impl ScannedDataset {
     }
 }
 
-/// The state of one project's data scan.
+/// One project's data scan: its state (files checked of files listed while running; failed
+/// when the data could not be listed or the scan was cancelled), and what identifies and
+/// stops the job.
 #[derive(Debug)]
-pub enum DatasetScan {
-    /// Checking files: `done` of `total`.
-    Scanning {
-        /// Files checked.
-        done: usize,
-        /// Files listed.
-        total: usize,
-        /// Set to stop the scan.
-        cancel: Arc<AtomicBool>,
-        /// Which scan this is (events of older ones are dropped).
-        generation: u64,
-    },
-    /// The scan finished.
-    Ready(Arc<ScannedDataset>),
-    /// The data could not be listed, or the scan was cancelled.
-    Failed(String),
+pub struct DatasetScan {
+    /// Running, ready or failed.
+    pub state: Loading<Arc<ScannedDataset>>,
+    /// Set to stop the scan.
+    pub cancel: Arc<AtomicBool>,
+    /// Which scan this is (events of older ones are dropped).
+    pub generation: u64,
+}
+
+impl DatasetScan {
+    /// A scan that could not start, with the reason.
+    pub fn failed(message: String) -> Self {
+        Self {
+            state: Loading::Failed(message),
+            cancel: Arc::new(AtomicBool::new(false)),
+            generation: 0,
+        }
+    }
+
+    /// Asks the scan to stop if it is running.
+    pub fn cancel(&self) {
+        if self.state.is_running() {
+            self.cancel
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }

@@ -106,12 +106,17 @@ pub type LrFindState = Loading<LrFinderResult>;
 /// The export's state.
 #[derive(Clone, Debug, Default)]
 pub struct ExportState {
-    /// An export is running.
-    pub running: bool,
-    /// The last export's result.
-    pub result: Option<Result<Box<ExportReport>, String>>,
+    /// The running or the last export (`None` before the first).
+    pub job: Option<Loading<Box<ExportReport>>>,
     /// A folder picked and not yet taken by the dialog.
     pub picked_folder: Option<PathBuf>,
+}
+
+impl ExportState {
+    /// Whether an export is running.
+    pub fn is_running(&self) -> bool {
+        self.job.as_ref().is_some_and(Loading::is_running)
+    }
 }
 
 impl From<TrainingCommand> for UiCommand {
@@ -158,7 +163,7 @@ impl TrainingRuntime {
     pub fn busy(&self) -> bool {
         self.job.is_some()
             || matches!(self.lr_find, Some((_, Loading::Running { .. })))
-            || self.export.running
+            || self.export.is_running()
     }
 
     /// Applies pending training events until `deadline`, noting when the job ended.

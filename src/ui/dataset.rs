@@ -10,10 +10,10 @@ use crate::data::source::SplitHint;
 use crate::data::targets::data_targets;
 use crate::data::window::WindowSetting;
 use crate::project::OpenProject;
-use crate::runtime::UiCommand;
 use crate::runtime::dataset::{DatasetScan, ScannedDataset};
 use crate::runtime::projects::ProjectRow;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
+use crate::runtime::{Loading, UiCommand};
 use crate::ui::dataset_panels::{self, OverlayStyle};
 
 /// Side of a tile's image area, in points.
@@ -127,16 +127,23 @@ impl DatasetView {
                 commands.push(UiCommand::ScanDataset(row.dir.clone()));
                 ui.label("Starting the scan of the data set…");
             }
-            Some(DatasetScan::Scanning { done, total, .. }) => {
-                scanning_ui(ui, &row.dir, *done, *total, commands)
-            }
-            Some(DatasetScan::Failed(message)) => {
+            Some(DatasetScan {
+                state: Loading::Running { done, total },
+                ..
+            }) => scanning_ui(ui, &row.dir, *done, *total, commands),
+            Some(DatasetScan {
+                state: Loading::Failed(message),
+                ..
+            }) => {
                 ui.colored_label(ui.visuals().error_fg_color, message);
                 if ui.button("Rescan").clicked() {
                     commands.push(UiCommand::ScanDataset(row.dir.clone()));
                 }
             }
-            Some(DatasetScan::Ready(data)) => self.dataset_ui(ui, open, data, thumbnails, commands),
+            Some(DatasetScan {
+                state: Loading::Ready(data),
+                ..
+            }) => self.dataset_ui(ui, open, data, thumbnails, commands),
         }
     }
 

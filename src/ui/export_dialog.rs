@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use crate::export::{ExportOptions, InputFormat, OutputKind, default_out_dir};
-use crate::runtime::UiCommand;
 use crate::runtime::training::{ExportState, TrainingCommand};
+use crate::runtime::{Loading, UiCommand};
 use crate::train::CheckpointChoice;
 use crate::train::events::CheckpointKind;
 
@@ -61,7 +61,7 @@ impl ExportDialog {
             .show(ctx, |ui| {
                 self.options_ui(ui, &dir, &run_id, commands);
                 ui.separator();
-                let enabled = !busy && !state.running;
+                let enabled = !busy && !state.is_running();
                 let export = ui
                     .add_enabled(enabled, egui::Button::new("Export"))
                     .on_hover_text("Trace the model to TorchScript, write it with its metadata and verify it by reloading");
@@ -72,7 +72,7 @@ impl ExportDialog {
                         options: self.options(),
                     }));
                 }
-                if busy && !state.running {
+                if busy && !state.is_running() {
                     ui.label("Another job is running; export when it ends.");
                 }
                 result_ui(ui, state);
@@ -157,16 +157,15 @@ impl ExportDialog {
 
 /// The running state or the last export's verification and files.
 fn result_ui(ui: &mut egui::Ui, state: &ExportState) {
-    if state.running {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label("Exporting and verifying…");
-        });
-        return;
-    }
-    match &state.result {
+    match &state.job {
         None => {}
-        Some(Ok(report)) => {
+        Some(Loading::Running { .. }) => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Exporting and verifying…");
+            });
+        }
+        Some(Loading::Ready(report)) => {
             let v = &report.metadata.verification;
             let diff = v
                 .max_abs_diff
@@ -182,7 +181,7 @@ fn result_ui(ui: &mut egui::Ui, state: &ExportState) {
             ui.label(format!("Model: {}", report.model_path.display()));
             ui.label(format!("Metadata: {}", report.metadata_path.display()));
         }
-        Some(Err(message)) => {
+        Some(Loading::Failed(message)) => {
             ui.colored_label(
                 ui.visuals().error_fg_color,
                 format!("Export failed: {message}"),

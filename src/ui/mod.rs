@@ -12,6 +12,7 @@ pub mod inspector_seg;
 pub mod new_project;
 pub mod project_list;
 pub mod project_overview;
+pub mod project_tabs;
 pub mod training;
 pub mod training_plots;
 pub mod training_settings;
