@@ -258,6 +258,7 @@ impl BatchSource for ProjectSource {
         augment: bool,
         seed: u64,
     ) -> BatchIter<'_> {
+        let task = self.task;
         let epoch = match self
             .loader(split, augment)
             .and_then(|loader| loader.plan(plan, seed).map_err(TrainError::from))
@@ -270,7 +271,7 @@ impl BatchSource for ProjectSource {
             if !batch.skipped.is_empty() && !augment {
                 return Err(skipped_error(&batch.skipped));
             }
-            to_train_batch(&batch)
+            to_train_batch(&batch, task)
         }))
     }
 
@@ -303,14 +304,16 @@ fn skipped_error(skipped: &[SkippedItem]) -> TrainError {
     ))
 }
 
-fn to_train_batch(batch: &crate::data::loader::Batch) -> Result<Batch, TrainError> {
-    let tensors = batch.to_tensors(Device::Cpu)?;
+fn to_train_batch(batch: &crate::data::loader::Batch, task: TaskKind) -> Result<Batch, TrainError> {
+    let mut tensors = batch.to_tensors(Device::Cpu)?;
+    let targets = data_targets(task)
+        .batch_targets(&mut tensors)
+        .ok_or_else(|| {
+            TrainError::Source(format!("a {} batch came without its targets", task.label()))
+        })?;
     Ok(Batch {
         images: tensors.images,
-        targets: match tensors.masks {
-            Some(masks) => masks,
-            None => tensors.labels,
-        },
+        targets,
         skipped: batch.skipped.iter().map(|s| s.reason.clone()).collect(),
     })
 }

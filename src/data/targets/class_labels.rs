@@ -1,6 +1,7 @@
 //! Classification data: one class name per image (its folder, or a label column).
 
 use super::{DataTargets, EvalFit, Evidence};
+use crate::data::loader::BatchTensors;
 use crate::task::TaskKind;
 
 /// The data side of classification.
@@ -21,6 +22,10 @@ impl DataTargets for ClassLabels {
 
     fn masks(&self) -> bool {
         false
+    }
+
+    fn batch_targets(&self, tensors: &mut BatchTensors) -> Option<tch::Tensor> {
+        Some(tensors.labels.shallow_clone())
     }
 
     fn eval_fit(&self) -> EvalFit {

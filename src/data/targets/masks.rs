@@ -2,6 +2,7 @@
 //! whose values are the classes.
 
 use super::{DataTargets, EvalFit, Evidence};
+use crate::data::loader::BatchTensors;
 use crate::task::TaskKind;
 
 /// The data side of segmentation.
@@ -22,6 +23,10 @@ impl DataTargets for Masks {
 
     fn masks(&self) -> bool {
         true
+    }
+
+    fn batch_targets(&self, tensors: &mut BatchTensors) -> Option<tch::Tensor> {
+        tensors.masks.take()
     }
 
     fn eval_fit(&self) -> EvalFit {

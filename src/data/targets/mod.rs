@@ -8,6 +8,7 @@ mod masks;
 
 use std::path::Path;
 
+use crate::data::loader::BatchTensors;
 use crate::task::TaskKind;
 
 pub use class_labels::ClassLabels;
@@ -58,6 +59,10 @@ pub trait DataTargets: Sync {
 
     /// How evaluation fits an image into the square input.
     fn eval_fit(&self) -> EvalFit;
+
+    /// Takes a batch's training targets (class indices `[N]`, masks `[N, H, W]`); `None`
+    /// when the batch lacks them.
+    fn batch_targets(&self, tensors: &mut BatchTensors) -> Option<tch::Tensor>;
 }
 
 /// The data side of `kind` (the registry).
