@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod inspect;
 pub mod inspect_jobs;
 pub mod inspect_seg;
+mod runs;
 pub mod seg_jobs;
 mod shortcuts;
 pub mod training;
@@ -25,6 +26,7 @@ use crate::project::{
 };
 use crate::runtime::dataset::DatasetScan;
 pub use crate::runtime::projects::{ProjectRow, ProjectsState, scan_projects};
+use crate::runtime::runs::RunCatalogue;
 use crate::runtime::training::TrainingRuntime;
 pub use crate::runtime::{AppEvent, CentralTab, FactsCache, UiCommand, ViewRequests};
 use crate::screenshot::ScreenshotPlan;
@@ -73,6 +75,9 @@ pub struct WorkbenchApp {
     training: TrainingRuntime,
     training_view: TrainingView,
     inspect: InspectTabs,
+    runs: RunCatalogue,
+    /// The run of the live job whose start the run lists have seen.
+    announced_run: Option<String>,
     requests: ViewRequests,
 }
 
@@ -101,6 +106,8 @@ impl WorkbenchApp {
             training: TrainingRuntime::default(),
             training_view: TrainingView::default(),
             inspect: InspectTabs::default(),
+            runs: RunCatalogue::default(),
+            announced_run: None,
             requests: ViewRequests::default(),
         };
         app.start_scan(ctx);
@@ -233,6 +240,11 @@ impl WorkbenchApp {
                     self.status = Some(result.map(|(message, _)| message));
                     self.commands.push(UiCommand::RescanProjects);
                 }
+                Ok(AppEvent::RunsListed {
+                    dir,
+                    generation,
+                    result,
+                }) => self.runs_listed(dir, generation, result),
                 Ok(AppEvent::Training(event)) => self.training_event(event),
                 Ok(AppEvent::Inspect(event)) => self.inspect_event(ctx, event),
                 Ok(event) => self.dataset_event(ctx, event),
@@ -245,7 +257,11 @@ impl WorkbenchApp {
     fn run_commands(&mut self, ctx: &egui::Context) {
         for command in std::mem::take(&mut self.commands) {
             match command {
-                UiCommand::RescanProjects => self.start_scan(ctx),
+                UiCommand::RescanProjects => {
+                    self.start_scan(ctx);
+                    self.list_all_runs(ctx);
+                }
+                UiCommand::ListRuns(dir) => self.list_runs(ctx, dir),
                 UiCommand::SelectProject(dir) => self.selected = Some(dir),
                 UiCommand::OpenNewProject(dir) => {
                     if let Some(dir) = &dir {
@@ -403,15 +419,20 @@ impl eframe::App for WorkbenchApp {
                     self.dataset.scans.get(&row.dir),
                     &mut self.commands,
                 ),
-                (CentralTab::Training, Some(row)) => {
-                    self.training_view
-                        .ui(ui, row, &self.facts, &self.training, &mut self.commands)
-                }
+                (CentralTab::Training, Some(row)) => self.training_view.ui(
+                    ui,
+                    row,
+                    &self.facts,
+                    &self.training,
+                    &self.runs,
+                    &mut self.commands,
+                ),
                 (
                     tab @ (CentralTab::Inspector | CentralTab::Embeddings | CentralTab::Compare),
                     Some(row),
                 ) => inspect_tabs::tabs_ui(
                     &mut self.inspect,
+                    &self.runs,
                     tab,
                     ui,
                     &row.dir,
@@ -433,10 +454,12 @@ impl eframe::App for WorkbenchApp {
         let shown = match (self.tab, &self.selected) {
             (CentralTab::Dataset, Some(dir)) => self.dataset.settled(dir),
             (CentralTab::Training, Some(dir)) => {
-                self.training.settled(dir) && self.facts.values().all(Option::is_some)
+                self.runs.listed(dir)
+                    && self.training.settled()
+                    && self.facts.values().all(Option::is_some)
             }
             (tab, Some(dir)) => {
-                self.inspect.settled(tab, dir) && !self.dataset.thumbnails.is_busy()
+                self.inspect.settled(&self.runs, tab, dir) && !self.dataset.thumbnails.is_busy()
             }
             _ => true,
         };

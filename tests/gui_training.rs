@@ -16,7 +16,7 @@ use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::runtime::Loading;
-use transfer_workbench::runtime::training::{LiveStatus, RunState, RunsState};
+use transfer_workbench::runtime::training::{LiveStatus, RunState};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
 /// dark/ and light/: 12 images of 36 px each, with a little texture.
@@ -52,13 +52,11 @@ fn finished(app: &WorkbenchApp) -> bool {
 }
 
 fn runs(app: &WorkbenchApp, dir: &Path) -> Vec<(String, RunState)> {
-    match app.training().runs.get(dir) {
-        Some(RunsState::Ready(runs)) => runs
-            .iter()
+    app.runs().ready(dir).map_or_else(Vec::new, |runs| {
+        runs.iter()
             .map(|r| (r.id.clone(), r.status.clone()))
-            .collect(),
-        _ => Vec::new(),
-    }
+            .collect()
+    })
 }
 
 fn open_training_tab(projects: &Path) -> (App, PathBuf) {

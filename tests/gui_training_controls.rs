@@ -20,7 +20,7 @@ use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project, load_project};
 use transfer_workbench::runtime::training::{
-    LiveRun, LiveStatus, LrFindState, RunState, RunSummary, RunsState,
+    LiveRun, LiveStatus, LrFindState, RunState, RunSummary,
 };
 use transfer_workbench::train::{OptimizerKind, TrainConfig, WeightsSpec};
 
@@ -80,10 +80,9 @@ fn ended(app: &WorkbenchApp) -> bool {
 }
 
 fn run_row(app: &WorkbenchApp, dir: &Path, id: &str) -> Option<RunSummary> {
-    match app.training().runs.get(dir) {
-        Some(RunsState::Ready(runs)) => runs.iter().find(|r| r.id == id).cloned(),
-        _ => None,
-    }
+    app.runs()
+        .ready(dir)
+        .and_then(|runs| runs.iter().find(|r| r.id == id).cloned())
 }
 
 /// Many small steps: batch 2 over the ~19 training images, one thread.

@@ -10,7 +10,6 @@ use super::inspect_jobs;
 use super::{AppEvent, CentralTab};
 use crate::inspect::run_inspection::tsne_map;
 use crate::runtime::inspect::*;
-use crate::train::catalogue::list_runs;
 use crate::ui::inspect_tabs::InspectTabs;
 
 impl super::WorkbenchApp {
@@ -23,20 +22,6 @@ impl super::WorkbenchApp {
     pub(super) fn inspect_command(&mut self, ctx: &egui::Context, command: InspectCommand) {
         let stop = self.inspect.data.shutdown.clone();
         match command {
-            InspectCommand::ListRuns(project) => {
-                if matches!(
-                    self.inspect.data.runs.get(&project),
-                    Some(Loading::Running { .. })
-                ) {
-                    return;
-                }
-                let state = Loading::Running { done: 0, total: 0 };
-                self.inspect.data.runs.insert(project.clone(), state);
-                self.spawn(ctx, "list-runs", move || {
-                    let runs = list_runs(&project).map_err(|e| e.to_string());
-                    AppEvent::Inspect(InspectEvent::Runs(project, runs))
-                });
-            }
             InspectCommand::LoadRun(key) => {
                 if self.inspect.data.inspections.contains_key(&key) {
                     return;
@@ -141,13 +126,6 @@ impl super::WorkbenchApp {
         let tabs = &mut self.inspect.data;
         match event {
             InspectEvent::Seg(event) => self.seg_event(ctx, event),
-            InspectEvent::Runs(project, runs) => {
-                let state = match runs {
-                    Ok(runs) => Loading::Ready(Arc::new(runs)),
-                    Err(message) => Loading::Failed(message),
-                };
-                tabs.runs.insert(project, state);
-            }
             InspectEvent::LoadProgress(key, done, total) => {
                 if let Some(Loading::Running { done: d, total: t }) = tabs.inspections.get_mut(&key)
                 {

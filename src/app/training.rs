@@ -11,7 +11,7 @@ use super::{AppEvent, WorkbenchApp};
 use crate::export::export_run;
 use crate::runtime::Loading;
 use crate::runtime::training::*;
-use crate::train::catalogue::{RunCurves, list_runs};
+use crate::train::catalogue::RunCurves;
 use crate::train::run::RunDir;
 use crate::train::{
     BatchSource, ChannelSink, JobSpec, LrFinderOptions, ProjectSource, TrainConfig, find_lr,
@@ -65,13 +65,6 @@ impl WorkbenchApp {
             }
             TrainingCommand::SaveSettings { dir, settings } => {
                 self.save_training_settings(ctx, dir, *settings)
-            }
-            TrainingCommand::ListRuns(dir) => {
-                self.training.runs.insert(dir.clone(), Loading::started());
-                self.spawn(ctx, "list-runs", move || {
-                    let runs = list_runs(&dir).map_err(|e| e.to_string());
-                    AppEvent::Training(TrainingEvent::RunsListed(dir, runs))
-                });
             }
             TrainingCommand::LoadHistory { dir, run_id } => {
                 self.training.history = Some((dir.clone(), run_id.clone(), Loading::started()));
@@ -173,6 +166,15 @@ impl WorkbenchApp {
     /// thread (it sends its last event just before it ends) and refreshes the run list.
     pub(super) fn drain_training(&mut self, ctx: &egui::Context, deadline: Instant) {
         self.training.drain(deadline);
+        // A run that started (or resumed) shows as running in every view.
+        if let Some(live) = &self.training.live
+            && live.run_id.is_some()
+            && live.run_id != self.announced_run
+        {
+            let (dir, run_id) = (live.dir.clone(), live.run_id.clone());
+            self.announced_run = run_id.clone();
+            self.run_changed(ctx, &dir, run_id.as_deref());
+        }
         if !self.training.job_ended {
             return;
         }
@@ -189,8 +191,9 @@ impl WorkbenchApp {
             if live.is_active() {
                 live.status = LiveStatus::Failed("the training thread ended without a word".into());
             }
-            let dir = live.dir.clone();
-            self.training_command(ctx, TrainingCommand::ListRuns(dir));
+            let (dir, run_id) = (live.dir.clone(), live.run_id.clone());
+            self.announced_run = None;
+            self.run_changed(ctx, &dir, run_id.as_deref());
         }
     }
 
@@ -201,23 +204,6 @@ impl WorkbenchApp {
                 if let Some((_, state)) = &mut self.training.lr_find {
                     *state = Loading::from_result(result);
                 }
-            }
-            TrainingEvent::RunsListed(dir, result) => {
-                let mut state = match result {
-                    Ok(runs) => Loading::Ready(runs),
-                    Err(message) => Loading::Failed(message),
-                };
-                if let (Loading::Ready(runs), Some(live)) = (&mut state, &self.training.live)
-                    && live.is_active()
-                    && live.dir == dir
-                    && let Some(row) = runs
-                        .iter_mut()
-                        .find(|r| live.run_id.as_ref() == Some(&r.id))
-                {
-                    row.status = RunState::Running;
-                    row.resumable = false;
-                }
-                self.training.runs.insert(dir, state);
             }
             TrainingEvent::HistoryLoaded(dir, run_id, result) => {
                 let current = self

@@ -11,7 +11,6 @@ pub use super::Loading;
 use super::inspect_seg::{SegCommand, SegData, SegEvent};
 pub use crate::inspect::run_inspection::RunInspection;
 use crate::inspect::{Neighbour, Projection};
-use crate::train::catalogue::RunSummary;
 
 /// Neighbours shown per image.
 pub const NEIGHBOURS: usize = 8;
@@ -74,8 +73,6 @@ pub struct CamTexture {
 /// What the inspection views ask for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum InspectCommand {
-    /// List the project's runs with their configs and histories.
-    ListRuns(PathBuf),
     /// Compute (or read from the run's cache) a run's predictions and embeddings.
     LoadRun(RunKey),
     /// Find the nearest neighbours of image `index` of a loaded run.
@@ -95,8 +92,6 @@ pub enum InspectCommand {
 /// Results of the inspection workers.
 #[derive(Debug)]
 pub enum InspectEvent {
-    /// A project's runs were listed.
-    Runs(PathBuf, Result<Vec<RunSummary>, String>),
     /// A run's embedding pass progressed.
     LoadProgress(RunKey, usize, usize),
     /// A run's inspection finished.
@@ -113,11 +108,18 @@ pub enum InspectEvent {
     Seg(SegEvent),
 }
 
+/// What the inspection views read: what the workers produced and the projects' run lists.
+#[derive(Clone, Copy)]
+pub struct InspectSources<'a> {
+    /// What the inspection workers produced.
+    pub data: &'a InspectData,
+    /// The run lists.
+    pub runs: &'a crate::runtime::runs::RunCatalogue,
+}
+
 /// What the inspection workers produced, per project and run.
 #[derive(Default)]
 pub struct InspectData {
-    /// Runs per project.
-    pub runs: HashMap<PathBuf, Loading<Arc<Vec<RunSummary>>>>,
     /// Loaded runs.
     pub inspections: HashMap<RunKey, Loading<Arc<RunInspection>>>,
     /// Neighbours per (run, image).
@@ -148,8 +150,17 @@ impl InspectData {
         }
     }
 
-    /// The project's runs, if listed.
-    pub fn runs_of(&self, project: &Path) -> Option<&Loading<Arc<Vec<RunSummary>>>> {
-        self.runs.get(project)
+    /// Drops what was computed for `run` of `project` (its checkpoint changed): it is
+    /// computed again when a view asks.
+    pub fn forget_run(&mut self, project: &Path, run: &str) {
+        let key: RunKey = (project.to_owned(), run.to_owned());
+        self.inspections.remove(&key);
+        self.neighbours.retain(|(k, _), _| *k != key);
+        self.cams
+            .retain(|k, _| k.project != key.0 || k.run != key.1);
+        if let Some(job) = self.tsne.remove(&key) {
+            job.stop.store(true, Ordering::Relaxed);
+        }
+        self.seg.forget_run(&key);
     }
 }

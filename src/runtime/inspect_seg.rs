@@ -101,6 +101,13 @@ impl SegData {
         }
     }
 
+    /// Drops what was computed for run `key` (its checkpoint changed).
+    pub fn forget_run(&mut self, key: &RunKey) {
+        self.runs.remove(key);
+        self.layers.retain(|k, _| k.run != *key);
+        self.kept.retain(|k| k.run != *key);
+    }
+
     /// Whether a run of the project at `project` was loaded (or failed).
     pub fn any_of(&self, project: &Path) -> bool {
         self.runs.keys().any(|(p, _)| p == project)

@@ -11,6 +11,7 @@ pub mod inspect_seg;
 pub mod live_run;
 pub mod plot;
 pub mod projects;
+pub mod runs;
 pub mod series;
 pub mod thumbnails;
 pub mod training;
@@ -26,6 +27,7 @@ use self::training::{TrainingCommand, TrainingEvent};
 use crate::data::window::WindowSetting;
 use crate::model::facts::BackboneFacts;
 use crate::project::{Project, TaskKind};
+use crate::train::catalogue::RunSummary;
 
 /// Something computed on a worker: in progress, ready, or failed.
 #[derive(Clone, Debug)]
@@ -129,6 +131,15 @@ pub enum AppEvent {
     Thumbnail(Box<ThumbnailDone>),
     /// A changed project was saved (or not): the folder and the project as saved.
     ProjectSaved(PathBuf, Result<Box<Project>, String>),
+    /// A project's runs were listed (listing `generation` of that project).
+    RunsListed {
+        /// The project folder.
+        dir: PathBuf,
+        /// Which listing this is.
+        generation: u64,
+        /// The runs, or why they could not be listed.
+        result: Result<Vec<RunSummary>, String>,
+    },
     /// A worker of the Training tab finished.
     Training(TrainingEvent),
     /// A result of the inspection tabs' workers.
@@ -173,6 +184,8 @@ pub enum UiCommand {
     CancelDatasetScan(PathBuf),
     /// Store a new intensity window in the project's data set settings.
     SetDatasetWindow(PathBuf, WindowSetting),
+    /// List the project's runs (again) for every view.
+    ListRuns(PathBuf),
     /// A job or read of the Training tab.
     Training(TrainingCommand),
     /// A request of the Inspector, Embeddings or Compare tab.

@@ -3,7 +3,7 @@
 //! is [`super::live_run`], its curves [`super::plot`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
@@ -50,8 +50,6 @@ pub enum TrainingCommand {
         /// The settings to test.
         config: Box<TrainConfig>,
     },
-    /// List the project's runs.
-    ListRuns(PathBuf),
     /// Save the settings of the project's next run into its project file.
     SaveSettings {
         /// The project folder.
@@ -84,8 +82,6 @@ pub enum TrainingCommand {
 pub enum TrainingEvent {
     /// The learning-rate range test finished.
     LrFound(Result<LrFinderResult, String>),
-    /// A project's runs were listed.
-    RunsListed(PathBuf, Result<Vec<RunSummary>, String>),
     /// A run's stored history was read.
     HistoryLoaded(PathBuf, String, Result<RunCurves, String>),
     /// The export folder picker closed (with a folder, or cancelled).
@@ -93,9 +89,6 @@ pub enum TrainingEvent {
     /// An export finished.
     Exported(Result<Box<ExportReport>, String>),
 }
-
-/// The list of a project's runs (oldest first), being read, or why it could not be.
-pub type RunsState = Loading<Vec<RunSummary>>;
 
 /// A stored run's history as curves.
 pub type HistoryState = Loading<Box<PlotCurves>>;
@@ -146,8 +139,6 @@ pub struct TrainingRuntime {
     pub live: Option<LiveRun>,
     /// The learning-rate finder, for this project folder.
     pub lr_find: Option<(PathBuf, LrFindState)>,
-    /// Run lists by project folder.
-    pub runs: HashMap<PathBuf, RunsState>,
     /// The stored history shown: project folder, run id, state.
     pub history: Option<(PathBuf, String, HistoryState)>,
     /// The export.
@@ -199,13 +190,9 @@ impl TrainingRuntime {
 }
 
 impl TrainingRuntime {
-    /// Whether the project's run list and the selected history are read (screenshots).
-    pub fn settled(&self, dir: &Path) -> bool {
-        let listed = matches!(
-            self.runs.get(dir),
-            Some(RunsState::Ready(_) | RunsState::Failed(_))
-        );
+    /// Whether the selected history is read and no job runs (screenshots).
+    pub fn settled(&self) -> bool {
         let history = !matches!(self.history, Some((_, _, Loading::Running { .. })));
-        listed && history && !self.busy()
+        history && !self.busy()
     }
 }

@@ -10,6 +10,7 @@ use egui_plot::{Legend, Line, Plot, Points};
 
 use crate::inspect::task::offers;
 use crate::runtime::UiCommand;
+use crate::runtime::inspect::InspectSources;
 use crate::runtime::inspect::{
     CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection,
 };
@@ -26,6 +27,8 @@ pub struct CompareView {
     chosen: BTreeSet<String>,
     /// The project whose runs were ticked at first sight (all of them, up to four).
     seeded: Option<std::path::PathBuf>,
+    /// The run ids listed so far in the seeded project.
+    known: std::collections::BTreeSet<String>,
     /// The sample id whose Grad-CAM is compared.
     focus: Option<String>,
 }
@@ -41,17 +44,25 @@ impl CompareView {
         &mut self,
         ui: &mut egui::Ui,
         project: &Path,
-        data: &InspectData,
+        sources: InspectSources<'_>,
         thumbnails: &mut ThumbnailCache,
         commands: &mut Vec<UiCommand>,
     ) {
-        let Some(runs) = runs_ui(ui, project, data, commands) else {
+        let InspectSources { data, runs } = sources;
+        let Some(runs) = runs_ui(ui, project, runs, commands) else {
             return;
         };
         if self.seeded.as_deref() != Some(project) {
             self.seeded = Some(project.to_owned());
             self.chosen = runs.iter().rev().take(4).map(|r| r.id.clone()).collect();
+            self.known = runs.iter().map(|r| r.id.clone()).collect();
             self.focus = None;
+        }
+        // Runs that appeared since (a run just trained) are ticked while fewer than four are.
+        for run in runs.iter() {
+            if self.known.insert(run.id.clone()) && self.chosen.len() < 4 {
+                self.chosen.insert(run.id.clone());
+            }
         }
         ui.horizontal_wrapped(|ui| {
             ui.label("Runs to compare:");

@@ -10,7 +10,8 @@ use egui_plot::{Legend, Plot, PlotPoint, Points, Polygon};
 use crate::inspect::Projection;
 use crate::inspect::task::offers;
 use crate::runtime::UiCommand;
-use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunInspection};
+use crate::runtime::inspect::InspectSources;
+use crate::runtime::inspect::{InspectCommand, Loading, RunInspection};
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::inspect_widgets::{
     RIGHT, WRONG, class_color, image_ui, inspection_ui, run_picker_ui, runs_ui,
@@ -67,12 +68,13 @@ impl EmbeddingsView {
         ui: &mut egui::Ui,
         project: &Path,
         run: &mut Option<String>,
-        data: &InspectData,
+        sources: InspectSources<'_>,
         thumbnails: &mut ThumbnailCache,
         commands: &mut Vec<UiCommand>,
     ) {
+        let InspectSources { data, runs } = sources;
         self.shown_points = 0;
-        let Some(runs) = runs_ui(ui, project, data, commands) else {
+        let Some(runs) = runs_ui(ui, project, runs, commands) else {
             return;
         };
         ui.horizontal(|ui| {

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::inspect::task::offers;
-use crate::runtime::inspect::{InspectData, Loading, RunInspection};
+use crate::runtime::inspect::{InspectData, InspectSources, Loading, RunInspection};
+use crate::runtime::runs::RunCatalogue;
 use crate::runtime::thumbnails::ThumbnailCache;
 use crate::runtime::{CentralTab, UiCommand, ViewRequests};
 use crate::ui::compare::CompareView;
@@ -20,8 +21,10 @@ pub const TABS: [(CentralTab, &str); 3] = [
 ];
 
 /// Lays out inspection tab `tab` for the project at `project`.
+#[allow(clippy::too_many_arguments)] // One call site; the parts are unrelated borrows.
 pub fn tabs_ui(
     tabs: &mut InspectTabs,
+    runs: &RunCatalogue,
     tab: CentralTab,
     ui: &mut egui::Ui,
     project: &Path,
@@ -39,10 +42,11 @@ pub fn tabs_ui(
         embeddings,
         compare,
     } = tabs;
+    let sources = InspectSources { data, runs };
     match tab {
-        CentralTab::Inspector => inspector.ui(ui, project, run, data, thumbnails, commands),
-        CentralTab::Embeddings => embeddings.ui(ui, project, run, data, thumbnails, commands),
-        CentralTab::Compare => compare.ui(ui, project, data, thumbnails, commands),
+        CentralTab::Inspector => inspector.ui(ui, project, run, sources, thumbnails, commands),
+        CentralTab::Embeddings => embeddings.ui(ui, project, run, sources, thumbnails, commands),
+        CentralTab::Compare => compare.ui(ui, project, sources, thumbnails, commands),
         _ => {}
     }
 }
@@ -69,12 +73,9 @@ impl InspectTabs {
     }
 
     /// Whether nothing this tab shows is still being computed (for screenshots).
-    pub fn settled(&self, tab: CentralTab, project: &Path) -> bool {
+    pub fn settled(&self, runs: &RunCatalogue, tab: CentralTab, project: &Path) -> bool {
         let data = &self.data;
-        let runs_listed = matches!(
-            data.runs.get(project),
-            Some(Loading::Ready(_) | Loading::Failed(_))
-        );
+        let runs_listed = runs.listed(project);
         let running = |l: &Loading<Arc<RunInspection>>| matches!(l, Loading::Running { .. });
         let loads_done = !data.inspections.values().any(running);
         let cams_done = !data
@@ -86,14 +87,14 @@ impl InspectTabs {
             .values()
             .any(|n| matches!(n, Loading::Running { .. }));
         // A run without embeddings in the Embeddings tab loads nothing (the tab says why).
-        let seg_chosen = match (data.runs.get(project), &self.run) {
+        let seg_chosen = match (runs.get(project), &self.run) {
             (Some(Loading::Ready(runs)), Some(id)) => runs
                 .iter()
                 .any(|r| &r.id == id && !offers(r.task).embeddings),
             _ => false,
         };
         // No runs (or a run list that failed) leaves nothing to load: the tab says so.
-        let nothing_to_load = match data.runs.get(project) {
+        let nothing_to_load = match runs.get(project) {
             Some(Loading::Ready(runs)) => runs.is_empty(),
             Some(Loading::Failed(_)) => true,
             _ => false,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::inspect::task::inspect_task;
 use crate::runtime::UiCommand;
 use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunInspection};
+use crate::runtime::runs::RunCatalogue;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::train::catalogue::RunSummary;
 
@@ -38,14 +39,12 @@ pub const WRONG: egui::Color32 = egui::Color32::from_rgb(214, 39, 40);
 pub fn runs_ui<'a>(
     ui: &mut egui::Ui,
     project: &Path,
-    data: &'a InspectData,
+    runs: &'a RunCatalogue,
     commands: &mut Vec<UiCommand>,
 ) -> Option<&'a Arc<Vec<RunSummary>>> {
-    match data.runs_of(project) {
+    match runs.get(project) {
         None => {
-            commands.push(UiCommand::Inspect(InspectCommand::ListRuns(
-                project.to_owned(),
-            )));
+            commands.push(UiCommand::ListRuns(project.to_owned()));
             ui.spinner();
             None
         }

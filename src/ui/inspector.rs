@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::inspect::predictions::Predictions;
 use crate::inspect::task::{InspectorPane, inspect_task};
 use crate::runtime::UiCommand;
+use crate::runtime::inspect::InspectSources;
 use crate::runtime::inspect::{
     CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection,
 };
@@ -101,12 +102,13 @@ impl InspectorView {
         ui: &mut egui::Ui,
         project: &Path,
         run: &mut Option<String>,
-        data: &InspectData,
+        sources: InspectSources<'_>,
         thumbnails: &mut ThumbnailCache,
         commands: &mut Vec<UiCommand>,
     ) {
+        let InspectSources { data, runs } = sources;
         self.shown = None;
-        let Some(runs) = runs_ui(ui, project, data, commands) else {
+        let Some(runs) = runs_ui(ui, project, runs, commands) else {
             return;
         };
         run_picker_ui(ui, runs, run);

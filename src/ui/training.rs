@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::runtime::projects::ProjectRow;
+use crate::runtime::runs::RunCatalogue;
 use crate::runtime::training::{LiveRun, LiveStatus, TrainingCommand, TrainingRuntime};
 use crate::runtime::{FactsCache, Loading, UiCommand};
 use crate::train::TrainConfig;
@@ -53,6 +54,7 @@ impl TrainingView {
         row: &ProjectRow,
         facts: &FactsCache,
         runtime: &TrainingRuntime,
+        runs: &RunCatalogue,
         commands: &mut Vec<UiCommand>,
     ) {
         let open = match &row.project {
@@ -63,10 +65,10 @@ impl TrainingView {
             }
         };
         let project = &open.project;
-        if !runtime.runs.contains_key(&row.dir) {
-            commands.push(TrainingCommand::ListRuns(row.dir.clone()).into());
+        if runs.get(&row.dir).is_none() {
+            commands.push(UiCommand::ListRuns(row.dir.clone()));
         }
-        self.show_newest_run(&row.dir, runtime, commands);
+        self.show_newest_run(&row.dir, runtime, runs, commands);
         let template = &self.template;
         let draft = self
             .drafts
@@ -100,7 +102,7 @@ impl TrainingView {
                 self.lr_finder_section_ui(ui, &row.dir, runtime);
                 self.live_ui(ui, &row.dir, runtime);
                 ui.separator();
-                self.runs_ui(ui, &row.dir, runtime, commands);
+                self.runs_ui(ui, &row.dir, runs, runtime.busy(), commands);
             });
         self.export
             .ui(ui.ctx(), &runtime.export, runtime.busy(), commands);
@@ -137,9 +139,10 @@ impl TrainingView {
         &mut self,
         dir: &Path,
         runtime: &TrainingRuntime,
+        runs: &RunCatalogue,
         commands: &mut Vec<UiCommand>,
     ) {
-        let Some(Loading::Ready(runs)) = runtime.runs.get(dir) else {
+        let Some(runs) = runs.ready(dir) else {
             return;
         };
         if !self.auto_selected.insert(dir.to_owned()) {
@@ -311,16 +314,17 @@ impl TrainingView {
         &mut self,
         ui: &mut egui::Ui,
         dir: &Path,
-        runtime: &TrainingRuntime,
+        runs: &RunCatalogue,
+        busy: bool,
         commands: &mut Vec<UiCommand>,
     ) {
         ui.horizontal(|ui| {
             ui.strong("Runs");
             if ui.button("Refresh runs").clicked() {
-                commands.push(TrainingCommand::ListRuns(dir.to_owned()).into());
+                commands.push(UiCommand::ListRuns(dir.to_owned()));
             }
         });
-        let runs = match runtime.runs.get(dir) {
+        let runs = match runs.get(dir) {
             None | Some(Loading::Running { .. }) => {
                 ui.spinner();
                 return;
@@ -346,7 +350,7 @@ impl TrainingView {
                     ui.strong(title);
                 }
                 ui.end_row();
-                for run in runs {
+                for run in runs.iter() {
                     let selected = self
                         .selected_run
                         .as_ref()
@@ -380,7 +384,7 @@ impl TrainingView {
                     ui.horizontal(|ui| {
                         let resume = ui
                             .add_enabled(
-                                run.resumable && !runtime.busy(),
+                                run.resumable && !busy,
                                 egui::Button::new(format!("Resume {}", run.id)),
                             )
                             .on_hover_text("Go on from the last checkpoint");

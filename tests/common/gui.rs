@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::{Harness, kittest::Queryable};
 use transfer_workbench::app::{ProjectsState, WorkbenchApp};
-use transfer_workbench::runtime::training::RunsState;
 use transfer_workbench::train::TrainConfig;
 
 /// The app in a harness.
@@ -73,7 +72,7 @@ pub fn open_training_tab(projects: &Path, template: TrainConfig) -> (App, PathBu
     app.get_by_label("Training").click();
     let listed = project_dir.clone();
     wait_for(&mut app, "the run list", 60, move |app| {
-        matches!(app.training().runs.get(&listed), Some(RunsState::Ready(_)))
+        app.runs().ready(&listed).is_some()
     });
     app.run_steps(2);
     (app, project_dir)
