@@ -2,6 +2,7 @@
 //! runs the commands they emit after the frame. Never calls libtorch, never blocks.
 
 pub mod dataset;
+mod folder_jobs;
 pub mod inspect;
 pub mod inspect_jobs;
 pub mod inspect_seg;
@@ -17,12 +18,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use self::dataset::DatasetRuntime;
+use self::folder_jobs::{list_subfolders, system_folder_dialog_available};
 use self::shortcuts::theme_ui;
+use crate::data::preview::preview_folder;
 use crate::model::backbone::known_backbones;
 use crate::model::facts::measure_facts;
 use crate::project::{
-    DataLocation, Project, create_project, delete_project, detect_task, duplicate_project,
-    rename_project,
+    DataLocation, Project, create_project, delete_project, duplicate_project, rename_project,
 };
 use crate::runtime::dataset::DatasetScan;
 pub use crate::runtime::projects::{ProjectRow, ProjectsState, scan_projects};
@@ -137,6 +139,11 @@ impl WorkbenchApp {
         self
     }
 
+    /// The new-project dialog (tests read its preview).
+    pub fn new_project(&self) -> &NewProjectView {
+        &self.new_project
+    }
+
     /// The central tab shown.
     pub fn tab(&self) -> CentralTab {
         self.tab
@@ -224,12 +231,16 @@ impl WorkbenchApp {
                 }
                 Ok(AppEvent::DataFolderPicked(Some(dir))) => {
                     self.requests.picked_data_dir = Some(dir.clone());
-                    self.commands.push(UiCommand::DetectTask(dir));
+                    self.commands.push(UiCommand::PreviewDataFolder(dir));
                 }
-                Ok(AppEvent::DataFolderPicked(None)) => {}
-                Ok(AppEvent::TaskDetected(dir, task)) => {
-                    self.requests.detected_task = Some((dir, task));
+                Ok(AppEvent::DataFolderPicked(None)) => self.requests.no_folder_picked = true,
+                Ok(AppEvent::FolderPreviewed(dir, preview)) => {
+                    self.requests.folder_preview = Some((dir, preview));
                 }
+                Ok(AppEvent::FolderListed(dir, listing)) => {
+                    self.requests.folder_listing = Some((dir, listing));
+                }
+                Ok(AppEvent::NoSystemFolderDialog) => self.requests.browse_in_window = true,
                 Ok(AppEvent::BackboneMeasured(name, facts)) => {
                     self.facts.insert(name, Some(facts));
                 }
@@ -265,22 +276,31 @@ impl WorkbenchApp {
                 UiCommand::SelectProject(dir) => self.selected = Some(dir),
                 UiCommand::OpenNewProject(dir) => {
                     if let Some(dir) = &dir {
-                        self.commands.push(UiCommand::DetectTask(dir.clone()));
+                        self.commands
+                            .push(UiCommand::PreviewDataFolder(dir.clone()));
                     }
                     self.requests.open_new_project = Some(dir);
                 }
                 UiCommand::PickDataFolder => self.spawn(ctx, FOLDER_PICKER, || {
+                    if !system_folder_dialog_available() {
+                        return AppEvent::NoSystemFolderDialog;
+                    }
                     AppEvent::DataFolderPicked(rfd::FileDialog::new().pick_folder())
                 }),
-                UiCommand::DetectTask(dir) => self.spawn(ctx, "detect-task", move || {
-                    let task = detect_task(&dir);
-                    AppEvent::TaskDetected(dir, task)
+                UiCommand::ListFolder(dir) => self.spawn(ctx, "list-folder", move || {
+                    let listing = list_subfolders(&dir);
+                    AppEvent::FolderListed(dir, listing)
+                }),
+                UiCommand::PreviewDataFolder(dir) => self.spawn(ctx, "preview-folder", move || {
+                    let preview = preview_folder(&dir).map_err(|e| e.to_string());
+                    AppEvent::FolderPreviewed(dir, preview)
                 }),
                 UiCommand::CreateProject {
                     name,
                     data_dir,
                     task,
                     backbone,
+                    input_size_px,
                 } => {
                     let root = self.projects_dir.clone();
                     self.project_op(ctx, move || {
@@ -296,6 +316,7 @@ impl WorkbenchApp {
                             task,
                             data: DataLocation::Path(data_dir),
                             backbone,
+                            input_size_px,
                             ..Project::default()
                         };
                         let dir = create_project(&root, &project).map_err(|e| e.to_string())?;

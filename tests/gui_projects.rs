@@ -67,6 +67,16 @@ fn settle(harness: &mut Harness<'static, WorkbenchApp>, done: impl Fn(&Workbench
     harness.run_steps(3);
 }
 
+/// Steps frames until a node labelled `label` exists (listings arrive from a worker).
+fn wait_for_label(harness: &mut Harness<'static, WorkbenchApp>, label: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while harness.query_by_label(label).is_none() {
+        assert!(Instant::now() < deadline, "{label} never appeared");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn project_names(app: &WorkbenchApp) -> Vec<String> {
     match app.projects() {
         ProjectsState::Ready(rows) => rows.iter().map(|r| r.title()).collect(),
@@ -102,7 +112,15 @@ fn create_rename_and_delete_a_project_from_the_window() {
     harness
         .get_by_role_and_label(Role::TextInput, "Data folder")
         .type_text(&data.path().display().to_string());
-    harness.run_steps(2);
+    settle(&mut harness, |app| app.new_project().preview().is_some());
+    harness.get_by_label("cats 1 · dogs 1");
+    harness.get_by_label_contains("2 images, 2 classes (classification)");
+    assert!(
+        harness
+            .query_all_by_value("32 px (fits the images)")
+            .next()
+            .is_some()
+    );
     harness.get_by_label("Create").click();
     settle(&mut harness, |app| {
         project_names(app) == vec!["Pets".to_owned()]
@@ -111,6 +129,10 @@ fn create_rename_and_delete_a_project_from_the_window() {
     let dir = root.path().join("pets");
     let saved = transfer_workbench::project::load_project(&dir).unwrap();
     assert_eq!(saved.name, "Pets");
+    assert_eq!(
+        saved.input_size_px, 32,
+        "8 px images get the smallest input size"
+    );
     assert_eq!(
         saved.data.resolve(&dir),
         data.path().canonicalize().unwrap()
@@ -148,10 +170,8 @@ fn create_rename_and_delete_a_project_from_the_window() {
     assert!(root.path().join(".trash/pets/project.ron").is_file());
 }
 
-#[test]
-fn creating_a_project_on_a_missing_folder_says_so() {
-    let root = tempfile::tempdir().unwrap();
-    let mut harness = harness_for(root.path());
+/// Opens the dialog and types a name and a data folder, then waits for the preview.
+fn type_new_project(harness: &mut Harness<'static, WorkbenchApp>, name: &str, folder: &str) {
     harness.get_by_label("New project…").click();
     harness.run_steps(6);
     harness
@@ -159,16 +179,128 @@ fn creating_a_project_on_a_missing_folder_says_so() {
         .focus();
     harness
         .get_by_role_and_label(Role::TextInput, "Name")
-        .type_text("Ghost");
+        .type_text(name);
     harness
         .get_by_role_and_label(Role::TextInput, "Data folder")
         .focus();
     harness
         .get_by_role_and_label(Role::TextInput, "Data folder")
-        .type_text("/no/such/folder");
-    harness.run_steps(2);
+        .type_text(folder);
+    // The preview runs on a worker once the path stops changing; Create waits for it.
+    settle(harness, |app| app.new_project().looked());
+}
+
+#[test]
+fn creating_a_project_on_a_missing_folder_says_so_in_the_dialog() {
+    let root = tempfile::tempdir().unwrap();
+    let mut harness = harness_for(root.path());
+    type_new_project(&mut harness, "Ghost", "/no/such/folder");
+    harness.get_by_label_contains("the folder does not exist): /no/such/folder");
     harness.get_by_label("Create").click();
-    settle(&mut harness, |app| app.status().is_some_and(|s| s.is_err()));
-    harness.get_by_label_contains("the data folder does not exist: /no/such/folder");
+    harness.run_steps(3);
+    assert!(
+        harness.state().new_project().is_open(),
+        "the dialog stays open"
+    );
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("the folder does not exist): /no/such/folder")
+            .count(),
+        2,
+        "the preview and the refusal both name the folder"
+    );
+    assert!(
+        harness.query_all_by_value("Ghost").next().is_some(),
+        "the name is kept"
+    );
     assert!(project_names(harness.state()).is_empty());
+
+    // Escape closes the dialog.
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(2);
+    assert!(!harness.state().new_project().is_open());
+}
+
+#[test]
+fn empty_and_one_class_folders_are_refused_in_the_dialog() {
+    let root = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let one = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(one.path().join("cats")).unwrap();
+    for n in 0..3 {
+        image::RgbImage::new(40, 30)
+            .save(one.path().join("cats").join(format!("{n}.png")))
+            .unwrap();
+    }
+    let mut harness = harness_for(root.path());
+    type_new_project(&mut harness, "Empty", &empty.path().display().to_string());
+    harness.get_by_label_contains("no class subfolders found");
+    harness.get_by_label("Create").click();
+    harness.run_steps(3);
+    assert!(harness.state().new_project().is_open());
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(2);
+
+    // Class folders without images.
+    std::fs::create_dir_all(empty.path().join("cats")).unwrap();
+    std::fs::create_dir_all(empty.path().join("dogs")).unwrap();
+    type_new_project(&mut harness, "Empty", &empty.path().display().to_string());
+    harness.get_by_label_contains("holds no images");
+    harness.get_by_label("Create").click();
+    harness.run_steps(3);
+    assert!(harness.state().new_project().is_open());
+    harness.key_press(egui::Key::Escape);
+    harness.run_steps(2);
+
+    type_new_project(&mut harness, "Cats", &one.path().display().to_string());
+    harness.get_by_label("cats 3");
+    harness.get_by_label("Images of about 40×30 px.");
+    harness.get_by_label("Create").click();
+    harness.run_steps(3);
+    assert!(harness.state().new_project().is_open());
+    assert_eq!(
+        harness
+            .query_all_by_label_contains("needs at least two classes with images")
+            .count(),
+        2
+    );
+    assert!(
+        harness.query_all_by_value("Cats").next().is_some(),
+        "the name is kept"
+    );
+    assert!(project_names(harness.state()).is_empty());
+}
+
+#[test]
+fn the_folder_browser_in_the_window_picks_the_data_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("pets");
+    for class in ["cats", "dogs"] {
+        std::fs::create_dir_all(data.join(class)).unwrap();
+        image::RgbImage::new(64, 64)
+            .save(data.join(class).join("a.png"))
+            .unwrap();
+    }
+    let mut harness = harness_for(root.path());
+    type_new_project(&mut harness, "", &parent.path().display().to_string());
+    harness.get_by_label("Browse here…").click();
+    wait_for_label(&mut harness, "pets/");
+    harness.get_by_label("pets/").click();
+    wait_for_label(&mut harness, "cats/");
+    harness.get_by_label("Use this folder").click();
+    settle(&mut harness, |app| app.new_project().looked());
+    assert_eq!(
+        harness
+            .state()
+            .new_project()
+            .preview()
+            .map(|p| p.classes.len()),
+        Some(2)
+    );
+    harness.get_by_label("cats 1 · dogs 1");
+    assert!(
+        harness.query_all_by_value("pets").next().is_some(),
+        "named after the folder"
+    );
 }

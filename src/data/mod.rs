@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod mask;
 pub mod pixels;
 pub mod preprocess;
+pub mod preview;
 pub mod report;
 pub mod scan;
 pub mod source;

@@ -24,6 +24,7 @@ use self::inspect::{InspectCommand, InspectEvent};
 use self::projects::ProjectsState;
 use self::thumbnails::ThumbnailDone;
 use self::training::{TrainingCommand, TrainingEvent};
+use crate::data::preview::FolderPreview;
 use crate::data::window::WindowSetting;
 use crate::model::facts::BackboneFacts;
 use crate::project::{Project, TaskKind};
@@ -101,8 +102,12 @@ pub enum AppEvent {
     ProjectsScanned(ProjectsState),
     /// The folder picker closed (with a folder, or cancelled).
     DataFolderPicked(Option<PathBuf>),
-    /// The task a data folder's layout suggests.
-    TaskDetected(PathBuf, TaskKind),
+    /// What a data folder holds, or why it cannot be read.
+    FolderPreviewed(PathBuf, Result<FolderPreview, String>),
+    /// A folder's subfolders were listed (the built-in folder browser).
+    FolderListed(PathBuf, Result<Vec<String>, String>),
+    /// No system folder dialog can open here: the built-in browser is used.
+    NoSystemFolderDialog,
     /// A project operation finished: a message for the user, and the folder to select.
     ProjectOpFinished(Result<(String, Option<PathBuf>), String>),
     /// A backbone's parameters and GFLOPs were measured.
@@ -157,8 +162,10 @@ pub enum UiCommand {
     OpenNewProject(Option<PathBuf>),
     /// Show the system folder picker for the new project's data.
     PickDataFolder,
-    /// Detect the task of a data folder.
-    DetectTask(PathBuf),
+    /// List the subfolders of a folder (the built-in folder browser).
+    ListFolder(PathBuf),
+    /// Look at a data folder for the new-project dialog (layout, task, classes, sizes).
+    PreviewDataFolder(PathBuf),
     /// Create a project in the projects folder.
     CreateProject {
         /// Display name.
@@ -169,6 +176,8 @@ pub enum UiCommand {
         task: TaskKind,
         /// Backbone name.
         backbone: String,
+        /// Square input size in pixels.
+        input_size_px: u32,
     },
     /// Give a project a new display name.
     RenameProject(PathBuf, String),
@@ -201,8 +210,14 @@ pub struct ViewRequests {
     pub open_new_project: Option<Option<PathBuf>>,
     /// The folder picked for the new project's data.
     pub picked_data_dir: Option<PathBuf>,
-    /// The task detected for a data folder.
-    pub detected_task: Option<(PathBuf, TaskKind)>,
+    /// What a data folder holds (the new-project dialog's preview), or why it cannot be read.
+    pub folder_preview: Option<(PathBuf, Result<FolderPreview, String>)>,
+    /// The system folder picker closed without a folder (cancelled, or it could not open).
+    pub no_folder_picked: bool,
+    /// No system folder dialog is available: open the built-in browser.
+    pub browse_in_window: bool,
+    /// A folder listing for the built-in browser.
+    pub folder_listing: Option<(PathBuf, Result<Vec<String>, String>)>,
     /// Show this image (index in the run's validation split) in the Inspector.
     pub show_in_inspector: Option<usize>,
 }

@@ -5,6 +5,7 @@ pub mod dataset;
 pub mod dataset_panels;
 pub mod embeddings;
 pub mod export_dialog;
+pub mod folder_browser;
 pub mod inspect_tabs;
 pub mod inspect_widgets;
 pub mod inspector;

@@ -1,0 +1,201 @@
+//! A quick look at a folder before it becomes a project (the New-project dialog): its layout,
+//! the task it suggests, its classes with their image counts, the problems found by listing,
+//! the typical image size (from a few decoded samples) and the input size that fits it.
+//! Lists files without opening them, except the samples.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::DataError;
+use super::decode::{decode_bytes, read_bytes};
+use super::source::DatasetSource;
+use super::targets::{Evidence, data_targets, detect_task};
+use crate::task::TaskKind;
+
+/// Images decoded to estimate the typical size.
+const SIZE_SAMPLES: usize = 12;
+
+/// The input sizes proposed, smallest first.
+pub const INPUT_SIZES: [u32; 7] = [32, 64, 96, 128, 160, 192, 224];
+
+/// What a data folder holds, as far as listing tells.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FolderPreview {
+    /// The layout in words ("class folders in /data/pets").
+    pub layout: String,
+    /// The task the layout suggests.
+    pub task: TaskKind,
+    /// Image files listed.
+    pub images: usize,
+    /// Images per class (classification), by class name.
+    pub classes: BTreeMap<String, usize>,
+    /// Problems seen while listing (unreadable folders, masks without images, ...): their
+    /// count and the first few in words.
+    pub problems: (usize, Vec<String>),
+    /// The median width and height of the sampled images, when any decoded.
+    pub typical_size_px: Option<(u32, u32)>,
+    /// The input size that fits the images (see [`proposed_input_size`]).
+    pub proposed_input_px: u32,
+}
+
+impl FolderPreview {
+    /// Why a project of this data could not train, if it could not: no images, or fewer
+    /// than two classes for a task labelled by class.
+    pub fn refusal(&self) -> Option<String> {
+        if self.images == 0 {
+            return Some(format!("{} holds no images", self.layout));
+        }
+        let named = self.classes.values().filter(|&&n| n > 0).count();
+        if data_targets(self.task).class_labels() && named < 2 {
+            return Some(format!(
+                "{} needs at least two classes with images; {} has {named}",
+                self.task.label(),
+                self.layout
+            ));
+        }
+        None
+    }
+}
+
+/// Looks at the data folder (or manifest) at `path`.
+pub fn preview_folder(path: &Path) -> Result<FolderPreview, DataError> {
+    if !path.exists() {
+        return Err(DataError::Source {
+            path: path.to_owned(),
+            reason: "the folder does not exist".to_owned(),
+        });
+    }
+    let source = DatasetSource::detect(path)?;
+    let listing = source.list()?;
+    let evidence = Evidence {
+        masks: matches!(source, DatasetSource::Segmentation { .. })
+            || listing.candidates.iter().any(|c| c.mask.is_some()),
+    };
+    let task = detect_task(&evidence);
+    let mut classes: BTreeMap<String, usize> = listing
+        .folder_classes
+        .iter()
+        .map(|c| (c.clone(), 0))
+        .collect();
+    if data_targets(task).class_labels() {
+        for label in listing.candidates.iter().filter_map(|c| c.label.as_ref()) {
+            *classes.entry(label.clone()).or_default() += 1;
+        }
+    } else {
+        classes.clear();
+    }
+    let root = source.root();
+    let candidates = &listing.candidates;
+    let step = (candidates.len() / SIZE_SAMPLES).max(1);
+    let mut sizes: Vec<(u32, u32)> = candidates
+        .iter()
+        .step_by(step)
+        .take(SIZE_SAMPLES)
+        .filter_map(|c| {
+            let path = root.join(&c.path);
+            let bytes = read_bytes(&path).ok()?;
+            decode_bytes(&bytes, &path).ok().map(|d| d.dimensions())
+        })
+        .collect();
+    let typical_size_px = median_size(&mut sizes);
+    Ok(FolderPreview {
+        layout: source.describe(),
+        task,
+        images: candidates.len(),
+        classes,
+        problems: (
+            listing.issues.len(),
+            listing
+                .issues
+                .iter()
+                .take(3)
+                .map(|i| format!("{}: {}", i.path.display(), i.message))
+                .collect(),
+        ),
+        typical_size_px,
+        proposed_input_px: proposed_input_size(typical_size_px),
+    })
+}
+
+fn median_size(sizes: &mut [(u32, u32)]) -> Option<(u32, u32)> {
+    if sizes.is_empty() {
+        return None;
+    }
+    sizes.sort_by_key(|(w, h)| u64::from(*w) * u64::from(*h));
+    Some(sizes[sizes.len() / 2])
+}
+
+/// The input size for images of `typical` size: the smallest of [`INPUT_SIZES`] that does
+/// not shrink their shorter side, at most 224 px (ImageNet's size, which pretrained
+/// backbones expect and which larger images are resized to); 224 when unknown. Upsampling a
+/// 28 px digit to 224 px costs 64 times the compute and adds no detail.
+pub fn proposed_input_size(typical: Option<(u32, u32)>) -> u32 {
+    let Some((w, h)) = typical else {
+        return 224;
+    };
+    let shorter = w.min(h);
+    INPUT_SIZES
+        .into_iter()
+        .find(|&s| s >= shorter)
+        .unwrap_or(224)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_class(root: &Path, class: &str, n: usize, side: u32) {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..n {
+            image::RgbImage::new(side, side)
+                .save(root.join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn previews_classes_sizes_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        write_class(dir.path(), "cats", 3, 28);
+        write_class(dir.path(), "dogs", 2, 28);
+        let preview = preview_folder(dir.path()).unwrap();
+        assert_eq!(preview.task, TaskKind::Classification);
+        assert_eq!(preview.images, 5);
+        assert_eq!(preview.classes["cats"], 3);
+        assert_eq!(preview.classes["dogs"], 2);
+        assert_eq!(preview.typical_size_px, Some((28, 28)));
+        assert_eq!(preview.proposed_input_px, 32);
+        assert_eq!(preview.refusal(), None);
+
+        let one = tempfile::tempdir().unwrap();
+        write_class(one.path(), "cats", 2, 300);
+        let preview = preview_folder(one.path()).unwrap();
+        assert_eq!(preview.proposed_input_px, 224);
+        assert!(preview.refusal().unwrap().contains("at least two classes"));
+
+        let empty = tempfile::tempdir().unwrap();
+        let err = preview_folder(empty.path()).unwrap_err().to_string();
+        assert!(err.contains("no class subfolders"), "{err}");
+        std::fs::create_dir_all(empty.path().join("cats")).unwrap();
+        std::fs::create_dir_all(empty.path().join("dogs")).unwrap();
+        let preview = preview_folder(empty.path()).unwrap();
+        assert_eq!(preview.classes.len(), 2);
+        assert!(preview.refusal().unwrap().contains("no images"));
+
+        let missing = dir.path().join("nowhere");
+        let err = preview_folder(&missing).unwrap_err().to_string();
+        assert!(
+            err.contains("the folder does not exist") && err.contains("nowhere"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn proposed_sizes_follow_the_shorter_side() {
+        assert_eq!(proposed_input_size(None), 224);
+        assert_eq!(proposed_input_size(Some((28, 28))), 32);
+        assert_eq!(proposed_input_size(Some((100, 64))), 64);
+        assert_eq!(proposed_input_size(Some((150, 90))), 96);
+        assert_eq!(proposed_input_size(Some((1024, 768))), 224);
+    }
+}
