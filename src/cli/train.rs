@@ -151,10 +151,10 @@ pub(super) fn make_source(
         return Ok(train_task(config.task).synthetic_source(size, seed));
     }
     let source = ProjectSource::open_for_training(project_dir, config)?;
-    if source.scan_issues() > 0 {
+    if source.files_left_out() > 0 {
         eprintln!(
-            "the data set has {} problem(s); those files are left out (see `transfer-workbench data check`)",
-            source.scan_issues()
+            "{} file(s) of the data set are left out (see `transfer-workbench data check`)",
+            source.files_left_out()
         );
     }
     Ok(Box::new(source))
@@ -174,10 +174,10 @@ pub(super) fn run_source(
         return make_source(true, project_dir, &mut config.clone());
     }
     let source = ProjectSource::open_run(project_dir, run, config, validation)?;
-    if source.scan_issues() > 0 {
+    if source.files_left_out() > 0 {
         eprintln!(
             "{} image(s) of the run or of the data set could not be read and are left out (see `transfer-workbench data check`)",
-            source.scan_issues()
+            source.files_left_out()
         );
     }
     Ok(Box::new(source))

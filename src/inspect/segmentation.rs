@@ -118,11 +118,11 @@ pub fn inspect_segmentation(
     let total = ids.len();
     let mut images = Vec::with_capacity(total);
     let mut skipped = Vec::new();
-    if source.scan_issues() > 0 {
+    if source.files_left_out() > 0 {
         skipped.push(format!(
             "{} file(s) of the data set could not be read and are left out (the Dataset tab \
              lists them)",
-            source.scan_issues()
+            source.files_left_out()
         ));
     }
     progress(0, total);

@@ -157,8 +157,9 @@ impl ProjectSource {
         Ok(source)
     }
 
-    /// Problems the scan found (their files are left out).
-    pub fn scan_issues(&self) -> usize {
+    /// Files the scan leaves out (unreadable, unlabelled, bad masks, ...; warnings such as
+    /// tiny images and duplicates keep their files and are not counted).
+    pub fn files_left_out(&self) -> usize {
         self.issues
     }
 
@@ -415,7 +416,7 @@ fn default_validation(frozen: &FrozenSplit) -> split::Split {
 struct Scanned {
     window: WindowSetting,
     index: DatasetIndex,
-    /// Problems the scan found.
+    /// Files the scan left out.
     issues: usize,
     /// The project's task.
     task: TaskKind,
@@ -436,7 +437,7 @@ impl Scanned {
             task: open.project.task,
             window: open.project.dataset.window,
             index,
-            issues: report.issues.len(),
+            issues: report.issues.iter().filter(|i| i.kind.excludes_file()).count(),
         })
     }
 

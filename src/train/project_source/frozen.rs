@@ -47,7 +47,7 @@ impl ProjectSource {
     /// module doc), for `config` (the run's frozen config). `validation` gives the
     /// validation role to another project split (e.g. `Test` for a final evaluation; read
     /// from `split.ron`, which is not written). Frozen samples whose files are gone or no
-    /// longer pass the scan are left out (counted in [`ProjectSource::scan_issues`]: the
+    /// longer pass the scan are left out (counted in [`ProjectSource::files_left_out`]: the
     /// scan's issues plus the frozen files that are gone).
     pub fn open_run(
         project_dir: &Path,
