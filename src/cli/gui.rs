@@ -9,6 +9,23 @@ use crate::screenshot::{ScreenshotOutcome, ScreenshotPlan};
 /// Environment variable naming the folder of project folders.
 pub const PROJECTS_ENV: &str = "TRANSFER_WORKBENCH_PROJECTS";
 
+/// The window icon (`assets/icon.png`, embedded in the binary).
+pub fn window_icon() -> egui::IconData {
+    const ICON_PNG: &[u8] = include_bytes!("../../assets/icon.png");
+    match image::load_from_memory_with_format(ICON_PNG, image::ImageFormat::Png) {
+        Ok(icon) => {
+            let rgba = icon.into_rgba8();
+            egui::IconData {
+                width: rgba.width(),
+                height: rgba.height(),
+                rgba: rgba.into_raw(),
+            }
+        }
+        // The embedded file is checked by a test; a window without an icon still works.
+        Err(_) => egui::IconData::default(),
+    }
+}
+
 /// Launches the GUI, or explains why it cannot start.
 pub fn run(args: GuiArgs) -> anyhow::Result<()> {
     if !has_display() {
@@ -22,7 +39,8 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         viewport: egui::ViewportBuilder::default()
             .with_title("transfer-workbench")
             .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([640.0, 400.0]),
+            .with_min_inner_size([640.0, 400.0])
+            .with_icon(window_icon()),
         ..Default::default()
     };
     let outcome = ScreenshotOutcome::default();
@@ -89,4 +107,15 @@ pub fn default_projects_dir() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
         .unwrap_or_else(|| PathBuf::from("."));
     data_home.join("transfer-workbench").join("projects")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_embedded_window_icon_decodes() {
+        let icon = super::window_icon();
+        assert_eq!((icon.width, icon.height), (256, 256));
+        assert_eq!(icon.rgba.len(), 256 * 256 * 4);
+        assert!(icon.rgba.chunks(4).any(|p| p[3] == 255), "not transparent everywhere");
+    }
 }
