@@ -9,6 +9,7 @@ pub mod atomic_file;
 pub mod cli;
 pub mod data;
 pub mod export;
+pub mod file_lock;
 pub mod inspect;
 pub mod model;
 pub mod project;

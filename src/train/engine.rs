@@ -136,6 +136,9 @@ fn train_inner(
             (run, spec.config.clone())
         }
     };
+    // Held for the whole job; taken before `run_slot` is set, so that a refused job leaves
+    // the status of the job that holds it alone.
+    let _lock = run.lock("training")?;
     let (run, _) = &*run_slot.insert((run, config.clone()));
     config.validate()?;
     super::cpu_runtime::prepare_cpu(config.threads());
