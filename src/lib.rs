@@ -8,6 +8,7 @@ pub mod assets;
 pub mod atomic_file;
 pub mod cli;
 pub mod data;
+pub mod disk_space;
 pub mod export;
 pub mod file_lock;
 pub mod inspect;
