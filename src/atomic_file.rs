@@ -55,8 +55,13 @@ pub fn write_with(
     Ok(())
 }
 
+/// How many entries of a folder [`remove_dead_temps`] looks at.
+pub const CLEANUP_SCAN_LIMIT: usize = 1024;
+
 /// Removes the temp files (`.<name>.<pid>.tmp`) that processes no longer running left in
-/// `dir` (killed mid-write). Only on Linux, where `/proc` says which processes live.
+/// `dir` (killed mid-write). Only on Linux, where `/proc` says which processes live. Looks
+/// at the first [`CLEANUP_SCAN_LIMIT`] entries only, so that a write into a large folder
+/// stays cheap (project and run folders hold a few dozen).
 pub fn remove_dead_temps(dir: &Path) {
     let proc = Path::new("/proc");
     if !proc.join("self").exists() {
@@ -70,7 +75,7 @@ pub fn remove_dead_temps(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    for entry in entries.filter_map(Result::ok) {
+    for entry in entries.take(CLEANUP_SCAN_LIMIT).filter_map(Result::ok) {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
