@@ -268,3 +268,71 @@ fn the_binary_killed_with_sigkill_resumes_from_its_last_checkpoint() {
         "{report}"
     );
 }
+
+#[test]
+fn the_binary_killed_before_its_first_checkpoint_starts_again_with_its_frozen_config() {
+    let project = tempfile::tempdir().unwrap();
+    std::fs::write(
+        project.path().join("project.ron"),
+        "(name: \"tiny\", backbone: \"resnet18\", input_size_px: 32)",
+    )
+    .unwrap();
+    let dir = project.path().to_str().unwrap();
+    let args = [
+        "train",
+        dir,
+        "--synthetic",
+        "--weights",
+        "random",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--json",
+    ];
+    let mut child = workbench(&args).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut run_id = None;
+    for line in BufReader::new(stdout).lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["event"] == "started" {
+            run_id = event["run_id"].as_str().map(str::to_owned);
+            child.kill().unwrap(); // SIGKILL on Unix, before epoch 0 ends
+            break;
+        }
+    }
+    assert!(!child.wait().unwrap().success(), "the child was killed");
+    let run_id = run_id.expect("a started event");
+    let run = RunDir::open(project.path(), &run_id).unwrap().0;
+    assert!(
+        !run.checkpoint_path(CheckpointKind::Last).exists(),
+        "killed before the first checkpoint"
+    );
+
+    // Resumed with none of the options: the frozen config (2 epochs, batch 8).
+    let output = workbench(&["train", dir, "--synthetic", "--resume", &run_id, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let events = json_lines(&output.stdout);
+    assert_eq!(events[0]["event"], "started");
+    assert_eq!(events[0]["first_epoch"], 0);
+    assert_eq!(events[0]["epochs"], 2);
+    assert_eq!(events[0]["steps_per_epoch"], 8, "64 images in batches of 8");
+    let finished = events.last().unwrap();
+    assert_eq!(finished["event"], "finished");
+    assert_eq!(finished["epochs_done"], 2);
+    let history = run.read_history().unwrap();
+    assert_eq!(
+        history.iter().map(|r| r.epoch).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+    let (_, state) = run.load_checkpoint(CheckpointKind::Last).unwrap();
+    assert_eq!(state.epochs_done, 2);
+}

@@ -11,6 +11,7 @@ mod gui;
 mod inspect;
 mod new;
 mod predict;
+mod project;
 mod train;
 
 use std::path::PathBuf;
@@ -50,6 +51,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Work with data sets: `data check DIR_OR_MANIFEST` prints the validation report.
     Data(data::DataArgs),
+    /// Edit a project: `project rename DIR NAME`, `project settings DIR --epochs N ...`.
+    Project(project::ProjectArgs),
 }
 
 /// Options of the `gui` subcommand.
@@ -102,5 +105,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(args)) => train::run_eval(args),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Data(args)) => data::run(args),
+        Some(Command::Project(args)) => project::run(args),
     }
 }

@@ -62,6 +62,18 @@ impl ExportError {
     }
 }
 
+/// About the size of the traced network saved: its tensors' bytes (the trace keeps them as
+/// constants), plus a tenth and a megabyte for code and the zip's own records.
+fn saved_size_estimate(model: &TrainedModel) -> u64 {
+    let tensors: u64 = model
+        .net
+        .model_tensors()
+        .iter()
+        .map(|(_, t)| (t.numel() * t.kind().elt_size_in_bytes()) as u64)
+        .sum();
+    tensors + tensors / 10 + (1 << 20)
+}
+
 /// What to export and where.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ExportOptions {
@@ -160,9 +172,18 @@ pub fn export_run(
         .map_err(ExportError::io("create the export folder", &out_dir))?;
     let stem = options.output.file_stem();
     let tmp = out_dir.join(format!(".{stem}.pt.{}.tmp", std::process::id()));
+    // libtorch aborts the process when the disk fills during `save`: check the room first.
+    let needed = crate::disk_space::ensure_room(&out_dir, saved_size_estimate(&model));
+    if let Err(e) = needed {
+        let model_path = out_dir.join(format!("{stem}.pt"));
+        return Err(ExportError::io("write the exported model", &model_path)(e));
+    }
     if let Err(e) = module.save(&tmp) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
+        let model_path = out_dir.join(format!("{stem}.pt"));
+        return Err(ExportError::io("write the exported model", &model_path)(
+            std::io::Error::other(e.to_string()),
+        ));
     }
     let verification = verify::verify_file(&tmp, &probes, &origin);
     let history = model.run.read_history()?;
@@ -192,16 +213,16 @@ pub fn export_run(
             out_dir.join(format!("{stem}.FAILED.json")),
         )
     };
-    let committed = crate::atomic_file::write(&metadata_path, &json)
-        .map_err(ExportError::io("write the export metadata", &metadata_path))
-        .and_then(|()| {
-            std::fs::rename(&tmp, &model_path)
-                .map_err(ExportError::io("write the exported model", &model_path))
-        });
-    if let Err(e) = committed {
+    // A failed metadata write leaves the previous export's pair as it was; a failed rename
+    // after it removes the new metadata, which would describe a model that is not there.
+    if let Err(e) = crate::atomic_file::write(&metadata_path, &json) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(ExportError::io("write the export metadata", &metadata_path)(e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, &model_path) {
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_file(&metadata_path);
-        return Err(e);
+        return Err(ExportError::io("write the exported model", &model_path)(e));
     }
     if !verification.passed {
         return Err(ExportError::VerificationFailed {

@@ -61,8 +61,23 @@ fn migrate(mut project: Project, path: &Path) -> Result<Project, ProjectError> {
     }
 }
 
-/// Saves the project atomically as `dir/project.ron` (temp file, fsync, rename).
+/// Saves the project atomically as `dir/project.ron` (temp file, fsync, rename), under the
+/// project's lock (see [`crate::file_lock`]).
 pub fn save_project(dir: &Path, project: &Project) -> Result<(), ProjectError> {
+    let _lock = lock(dir, "saving project.ron")?;
+    save_locked(dir, project)
+}
+
+/// Takes the project folder's lock, or names its holder and the project file.
+fn lock(dir: &Path, purpose: &str) -> Result<crate::file_lock::FileLock, ProjectError> {
+    crate::file_lock::lock_project(dir, purpose).map_err(|source| ProjectError::Write {
+        path: dir.join(PROJECT_FILE),
+        source,
+    })
+}
+
+/// [`save_project`] for a caller that holds the lock.
+fn save_locked(dir: &Path, project: &Project) -> Result<(), ProjectError> {
     let path = dir.join(PROJECT_FILE);
     let write_err = |source| ProjectError::Write {
         path: path.clone(),
@@ -84,18 +99,20 @@ pub fn save_project(dir: &Path, project: &Project) -> Result<(), ProjectError> {
 static PROJECT_EDITS: Mutex<()> = Mutex::new(());
 
 /// Loads `dir/project.ron`, applies `edit`, and saves the result when it changed. Edits
-/// through this function never interleave within the process, so none is lost to another.
+/// through this function never interleave, within the process or (under the project's file
+/// lock) between processes, so none is lost to another.
 /// Returns the project as it now is on disk.
 pub fn update_project(
     dir: &Path,
     edit: impl FnOnce(&mut Project),
 ) -> Result<Project, ProjectError> {
     let _edits = PROJECT_EDITS.lock().unwrap_or_else(PoisonError::into_inner);
+    let _lock = lock(dir, "editing project.ron")?;
     let mut project = load_project(dir)?;
     let before = project.clone();
     edit(&mut project);
     if project != before {
-        save_project(dir, &project)?;
+        save_locked(dir, &project)?;
     }
     Ok(project)
 }

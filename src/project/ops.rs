@@ -53,10 +53,7 @@ pub fn create_project(root: &Path, project: &Project) -> Result<PathBuf, Project
 
 /// Renames a project (its display name; the folder keeps its name so paths stay valid).
 pub fn rename_project(dir: &Path, new_name: &str) -> Result<Project, ProjectError> {
-    let mut project = load_project(dir)?;
-    project.name = new_name.to_owned();
-    save_project(dir, &project)?;
-    Ok(project)
+    super::update_project(dir, |project| new_name.clone_into(&mut project.name))
 }
 
 /// Copies a project's settings (not its runs) into a new folder beside it, named

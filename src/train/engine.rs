@@ -136,6 +136,9 @@ fn train_inner(
             (run, spec.config.clone())
         }
     };
+    // Held for the whole job; taken before `run_slot` is set, so that a refused job leaves
+    // the status of the job that holds it alone.
+    let _lock = run.lock("training")?;
     let (run, _) = &*run_slot.insert((run, config.clone()));
     config.validate()?;
     super::cpu_runtime::prepare_cpu(config.threads());
@@ -333,10 +336,20 @@ impl<'a> Loop<'a> {
         .save(self.run)
     }
 
-    /// Loads the last checkpoint: model, optimiser state and loop state.
+    /// Loads the last checkpoint: model, optimiser state and loop state. A run stopped or
+    /// killed before its first checkpoint starts again from epoch 0 (its frozen config and
+    /// split are what the job was opened with).
     fn restore(&mut self) -> Result<(), TrainError> {
-        let (tensors, state) = self.run.load_checkpoint(CheckpointKind::Last)?;
         let path = self.run.checkpoint_path(CheckpointKind::Last);
+        if !path.is_file() {
+            self.run.truncate_history(0)?;
+            self.run.log(&format!(
+                "no checkpoint was saved before the run ended ({}): starting again from epoch 0",
+                path.display()
+            ));
+            return Ok(());
+        }
+        let (tensors, state) = self.run.load_checkpoint(CheckpointKind::Last)?;
         self.model.load_model_tensors(&tensors, &path)?;
         self.set_phase(state.epochs_done);
         self.optimizer.load_state(&tensors)?;

@@ -77,10 +77,15 @@ impl ProjectSource {
     ) -> Result<Self, TrainError> {
         let scanned = Scanned::of(project_dir)?;
         let classes = class_names(&scanned.index, scanned.task)?;
+        // Read, extended and saved under the project's lock: another process may be doing the same.
+        let lock = crate::file_lock::lock_project(project_dir, "extending split.ron").map_err(
+            TrainError::io("lock the project", &project_dir.join(split::SPLIT_FILE)),
+        )?;
         let (frozen, changed) = current_split(project_dir, &scanned.index, config.seed)?;
         if changed {
             frozen.save(project_dir)?;
         }
+        drop(lock);
         let validation_split = validation.unwrap_or_else(|| default_validation(&frozen));
         let train = scanned.items_in(&frozen, split::Split::Train);
         let validation = scanned.items_in(&frozen, validation_split);

@@ -62,7 +62,11 @@ pub fn runs_dir(project_dir: &Path) -> PathBuf {
 }
 
 impl RunDir {
-    /// Creates the next free `run-NNN` with its frozen config and split.
+    /// Creates the next free `run-NNN` with its frozen config and split. The folder is
+    /// filled under a staging name and renamed into place, so a `run-NNN` folder always has
+    /// its config and split (a kill during creation leaves only a staging folder, removed by
+    /// a later creation), and processes creating runs at the same moment get distinct ids
+    /// (renaming onto a taken name fails, and the next number is tried).
     pub fn create(
         project_dir: &Path,
         config: &TrainConfig,
@@ -70,27 +74,35 @@ impl RunDir {
     ) -> Result<Self, TrainError> {
         let runs = runs_dir(project_dir);
         std::fs::create_dir_all(&runs).map_err(TrainError::io("create the runs folder", &runs))?;
-        let mut number = next_run_number(&runs);
-        let run = loop {
-            let id = format!("run-{number:03}");
-            let dir = runs.join(&id);
-            match std::fs::create_dir(&dir) {
-                Ok(()) => break RunDir { id, dir },
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => number += 1,
-                Err(e) => return Err(TrainError::io("create the run folder", &dir)(e)),
+        remove_dead_staging(&runs);
+        let staging = runs.join(staging_name());
+        let checkpoints = staging.join("checkpoints");
+        std::fs::create_dir_all(&checkpoints)
+            .map_err(TrainError::io("create the checkpoint folder", &checkpoints))?;
+        let filled = fill_staging(&staging, config, split).and_then(|()| {
+            let mut number = next_run_number(&runs);
+            loop {
+                let id = format!("run-{number:03}");
+                let dir = runs.join(&id);
+                match rename_new(&staging, &dir) {
+                    Ok(()) => break Ok(RunDir { id, dir }),
+                    Err(e) if taken(&e) => number += 1,
+                    Err(e) => break Err(TrainError::io("create the run folder", &dir)(e)),
+                }
             }
-        };
-        std::fs::create_dir_all(run.checkpoints()).map_err(TrainError::io(
-            "create the checkpoint folder",
-            &run.checkpoints(),
-        ))?;
-        let ron = ron::ser::to_string_pretty(config, Default::default())
-            .map_err(|e| TrainError::Config(e.to_string()))?;
-        write_atomically(&run.dir.join("config.ron"), ron.as_bytes())?;
-        let split =
-            serde_json::to_vec_pretty(split).map_err(|e| TrainError::Config(e.to_string()))?;
-        write_atomically(&run.dir.join("split.json"), &split)?;
-        Ok(run)
+        });
+        if filled.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        filled
+    }
+
+    /// Takes this run's lock for as long as the returned guard lives; refused at once, naming
+    /// the holder, when another process (or job) holds it.
+    pub fn lock(&self, purpose: &str) -> Result<crate::file_lock::FileLock, TrainError> {
+        let path = self.dir.join(RUN_LOCK_FILE);
+        crate::file_lock::try_lock(&path, &format!("{purpose} {}", self.id))
+            .map_err(TrainError::io("lock the run", &path))
     }
 
     /// Opens an existing run and reads its frozen config.
@@ -299,6 +311,72 @@ fn kind_name(kind: CheckpointKind) -> &'static str {
     match kind {
         CheckpointKind::Last => "last",
         CheckpointKind::Best => "best",
+    }
+}
+
+/// The lock file of a run being trained (see [`crate::file_lock`]).
+pub const RUN_LOCK_FILE: &str = "run.lock";
+
+/// The prefix of a run folder being created.
+const STAGING_PREFIX: &str = ".creating-";
+
+/// A staging folder name unique to this process and call: `.creating-<pid>-<n>`.
+fn staging_name() -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{STAGING_PREFIX}{}-{n}", std::process::id())
+}
+
+/// Writes the frozen config and split into a staging folder.
+fn fill_staging(
+    staging: &Path,
+    config: &TrainConfig,
+    split: &serde_json::Value,
+) -> Result<(), TrainError> {
+    let ron = ron::ser::to_string_pretty(config, Default::default())
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+    write_atomically(&staging.join("config.ron"), ron.as_bytes())?;
+    let split = serde_json::to_vec_pretty(split).map_err(|e| TrainError::Config(e.to_string()))?;
+    write_atomically(&staging.join("split.json"), &split)
+}
+
+/// Renames folder `from` to `to` unless `to` exists (an empty `to`, which a plain rename
+/// would replace, counts as taken too).
+fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    if to.exists() {
+        return Err(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+    }
+    std::fs::rename(from, to)
+}
+
+/// Whether a rename failed because the target name is taken (by a run another process made).
+fn taken(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty
+    )
+}
+
+/// Removes staging folders whose creating process is gone (killed mid-creation). Only on
+/// Linux, where `/proc` says which processes live; elsewhere they stay (they are hidden).
+fn remove_dead_staging(runs: &Path) {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(STAGING_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let proc = Path::new("/proc");
+        if proc.join("self").exists() && !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
