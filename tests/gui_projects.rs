@@ -186,7 +186,9 @@ fn type_new_project(harness: &mut Harness<'static, WorkbenchApp>, name: &str, fo
     harness
         .get_by_role_and_label(Role::TextInput, "Data folder")
         .type_text(folder);
-    // The preview runs on a worker once the path stops changing; Create waits for it.
+    // The typing is taken in the next frame; the preview runs on a worker once the path
+    // stops changing, and Create waits for it.
+    harness.run_steps(1);
     settle(harness, |app| app.new_project().looked());
 }
 
@@ -289,6 +291,8 @@ fn the_folder_browser_in_the_window_picks_the_data_folder() {
     harness.get_by_label("pets/").click();
     wait_for_label(&mut harness, "cats/");
     harness.get_by_label("Use this folder").click();
+    // The click is taken in the next frame; then the chosen folder is looked at.
+    harness.run_steps(1);
     settle(&mut harness, |app| app.new_project().looked());
     assert_eq!(
         harness
@@ -296,7 +300,9 @@ fn the_folder_browser_in_the_window_picks_the_data_folder() {
             .new_project()
             .preview()
             .map(|p| p.classes.len()),
-        Some(2)
+        Some(2),
+        "{:?}",
+        harness.state().new_project()
     );
     harness.get_by_label("cats 1 · dogs 1");
     assert!(
