@@ -20,6 +20,7 @@ pub mod resnet;
 pub mod seg_decoder;
 pub mod torch_zip;
 pub mod torchscript;
+pub mod vgg;
 pub mod vit;
 pub mod weights;
 
@@ -53,6 +54,11 @@ pub enum ModelError {
     UnknownBackbone(String),
     #[error("backbone '{0}' has no shipped pretrained weights")]
     NoPretrained(String),
+    #[error(
+        "backbone '{0}' ships a pretrained encoder without an ImageNet classifier: use it to \
+         train or to embed images"
+    )]
+    NoPretrainedHead(String),
     #[error(transparent)]
     Weights(#[from] WeightsError),
     #[error(transparent)]
