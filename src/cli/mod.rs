@@ -12,6 +12,7 @@ mod inspect;
 mod new;
 mod predict;
 mod train;
+mod weights;
 
 use std::path::PathBuf;
 
@@ -50,6 +51,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Work with data sets: `data check DIR_OR_MANIFEST` prints the validation report.
     Data(data::DataArgs),
+    /// Catalogue weights on demand: `weights get NAME`, `weights import FILE`.
+    Weights(weights::WeightsArgs),
 }
 
 /// Options of the `gui` subcommand.
@@ -102,5 +105,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Eval(args)) => train::run_eval(args),
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Data(args)) => data::run(args),
+        Some(Command::Weights(args)) => weights::run(args),
     }
 }

@@ -2,9 +2,11 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod catalogue;
 pub mod convnext;
 pub mod cpu_bf16;
 pub mod densenet;
+pub mod download;
 pub mod efficientnet;
 pub mod efficientnet_lite;
 pub mod embed;
@@ -23,6 +25,7 @@ pub mod torchscript;
 pub mod vgg;
 pub mod vit;
 pub mod weights;
+pub mod zoo;
 
 pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_backbone};
 pub use load::{LoadedBackbone, WeightsChoice, load_backbone};
