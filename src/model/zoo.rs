@@ -11,7 +11,7 @@ use tch::{Device, Kind, nn::VarStore};
 
 use super::catalogue::{self, CatalogueError, WeightEntry};
 use super::download::{self, DownloadError, Progress, Timeouts};
-use super::weights::{WeightsError, import_weights, read_weights};
+use super::weights::{ImportReport, ShapeMismatch, WeightsError, read_weights};
 use super::{ModelError, build_backbone};
 
 /// Why catalogue weights could not be installed.
@@ -134,11 +134,11 @@ pub fn import(file: &Path, name: Option<&str>) -> Result<PathBuf, ZooError> {
 }
 
 /// Converts the checkpoint `file` (safetensors, torch zip or legacy) for `entry`'s backbone
-/// into `dest`: every key and shape must fit the backbone with its ImageNet head (strict).
+/// into `dest`: keys in torchvision's current names ([`current_key`]), every key and shape
+/// fitting the backbone with its ImageNet head (strict), checked before anything is written.
 pub fn install_to(entry: &WeightEntry, file: &Path, dest: &Path) -> Result<PathBuf, ZooError> {
     let vs = VarStore::new(Device::Cpu);
     super::with_init_lock(None, || build_backbone(&entry.backbone, vs.root(), true))?;
-    import_weights(&vs, file, true)?;
     let tensors = read_weights(file)?;
     let mut pairs = Vec::with_capacity(tensors.len());
     for (key, tensor) in tensors {
@@ -147,8 +147,9 @@ pub fn install_to(entry: &WeightEntry, file: &Path, dest: &Path) -> Result<PathB
         } else {
             tensor
         };
-        pairs.push((key, tensor.contiguous()));
+        pairs.push((current_key(&entry.backbone, &key), tensor.contiguous()));
     }
+    check_strictly(&vs, &pairs, file)?;
     let write_err = |e: std::io::Error| ZooError::Write {
         path: dest.to_owned(),
         reason: e.to_string(),
@@ -161,4 +162,96 @@ pub fn install_to(entry: &WeightEntry, file: &Path, dest: &Path) -> Result<PathB
     })
     .map_err(write_err)?;
     Ok(dest.to_owned())
+}
+
+/// Every variable of `vs` in `pairs` with its shape, and every pair used (batch-norm
+/// step counters aside), as the strict import of shipped weights demands.
+fn check_strictly(
+    vs: &VarStore,
+    pairs: &[(String, tch::Tensor)],
+    file: &Path,
+) -> Result<(), ZooError> {
+    let variables = vs.variables();
+    let in_file: std::collections::HashMap<&str, &tch::Tensor> =
+        pairs.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let mut report = ImportReport {
+        source: file.to_owned(),
+        ..ImportReport::default()
+    };
+    let mut keys: Vec<&String> = variables.keys().collect();
+    keys.sort();
+    for key in keys {
+        match (variables.get(key), in_file.get(key.as_str())) {
+            (Some(var), Some(t)) if var.size() == t.size() => report.matched.push(key.clone()),
+            (Some(var), Some(t)) => report.mis_shaped.push(ShapeMismatch {
+                key: key.clone(),
+                expected: var.size(),
+                found: t.size(),
+            }),
+            _ => report.missing.push(key.clone()),
+        }
+    }
+    report.unused = pairs
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| !variables.contains_key(*k) && !k.ends_with("num_batches_tracked"))
+        .cloned()
+        .collect();
+    if report.is_exact() {
+        Ok(())
+    } else {
+        Err(ZooError::Weights(WeightsError::Mismatch {
+            path: file.to_owned(),
+            summary: report.summary(),
+        }))
+    }
+}
+
+/// A checkpoint key in torchvision's current naming: DenseNet's older files (all of
+/// torchvision's DenseNet weights) write `denselayerN.norm.1.weight` where the model has
+/// `denselayerN.norm1.weight`, which torchvision renames when it loads them.
+pub fn current_key(backbone: &str, key: &str) -> String {
+    if !backbone.starts_with("densenet") || !key.contains(".denselayer") {
+        return key.to_owned();
+    }
+    for layer in ["norm", "relu", "conv"] {
+        for index in ["1", "2"] {
+            let old = format!(".{layer}.{index}.");
+            if let Some(at) = key.rfind(&old) {
+                let rest = &key[at + old.len()..];
+                if ["weight", "bias", "running_mean", "running_var"].contains(&rest) {
+                    return format!("{}.{layer}{index}.{rest}", &key[..at]);
+                }
+            }
+        }
+    }
+    key.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_densenet_keys_take_their_current_names() {
+        let old = "features.denseblock1.denselayer1.norm.1.weight";
+        assert_eq!(
+            current_key("densenet121", old),
+            "features.denseblock1.denselayer1.norm1.weight"
+        );
+        assert_eq!(
+            current_key(
+                "densenet121",
+                "features.denseblock4.denselayer16.conv.2.weight"
+            ),
+            "features.denseblock4.denselayer16.conv2.weight"
+        );
+        for unchanged in ["features.norm0.weight", "features.transition1.conv.weight"] {
+            assert_eq!(current_key("densenet121", unchanged), unchanged);
+        }
+        assert_eq!(
+            current_key("resnet18", "layer1.0.conv.1.weight"),
+            "layer1.0.conv.1.weight"
+        );
+    }
 }
