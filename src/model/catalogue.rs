@@ -74,8 +74,8 @@ pub enum CatalogueError {
     )]
     Unknown(String),
     #[error(
-        "'{name}' is in torchvision's catalogue, but this build has no '{backbone}' backbone to \
-         use it with"
+        "'{name}' is in torchvision's catalogue, but this build has no '{backbone}' backbone \
+         (at that input size) to use it with"
     )]
     NotImplemented { name: String, backbone: String },
 }
@@ -107,10 +107,17 @@ pub fn find(name: &str) -> Result<&'static WeightEntry, CatalogueError> {
     found.ok_or_else(|| CatalogueError::Unknown(name.to_owned()))
 }
 
-/// The entry called `name`, for a backbone this build implements.
+/// Whether `entry` fits the backbone `info` as this build makes it: a ViT's position
+/// embedding is sized for one input, so ViT weights for another size (SWAG's 384 px) do not.
+fn fits(entry: &WeightEntry, info: &BackboneInfo) -> bool {
+    entry.backbone == info.name
+        && (entry.family != "VisionTransformer" || entry.crop_px == info.input_size_px)
+}
+
+/// The entry called `name`, for a backbone this build implements at that input size.
 pub fn find_usable(name: &str) -> Result<&'static WeightEntry, CatalogueError> {
     let entry = find(name)?;
-    if known_backbones().iter().any(|b| b.name == entry.backbone) {
+    if known_backbones().iter().any(|b| fits(entry, b)) {
         Ok(entry)
     } else {
         Err(CatalogueError::NotImplemented {
@@ -175,7 +182,7 @@ pub fn weight_options(info: &BackboneInfo) -> Vec<WeightOption> {
         });
     }
     for entry in entries().unwrap_or_default() {
-        if entry.backbone != info.name {
+        if !fits(entry, info) {
             continue;
         }
         let path = cached_path(entry);
@@ -271,6 +278,18 @@ mod tests {
         let tiny = weight_options(&info("vit_tiny_16"));
         assert_eq!(tiny.len(), 1);
         assert_eq!(tiny[0].status, WeightStatus::UserSupplied);
+        let vit: Vec<String> = weight_options(&info("vit_b_16"))
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        assert_eq!(
+            vit,
+            [
+                "vit_b_16.IMAGENET1K_V1",
+                "vit_b_16.IMAGENET1K_SWAG_LINEAR_V1"
+            ]
+        );
+        assert!(find_usable("vit_b_16.IMAGENET1K_SWAG_E2E_V1").is_err());
         let mobilenet = weight_options(&info("mobilenet_v2"));
         assert_eq!(mobilenet[0].name, "shipped");
         assert_eq!(mobilenet.len(), 3);
