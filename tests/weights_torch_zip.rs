@@ -133,14 +133,9 @@ fn read_error(dir: &Path, name: &str) -> String {
 }
 
 #[test]
-fn legacy_forbidden_torchscript_and_empty_checkpoints_are_refused_clearly() {
+fn forbidden_torchscript_and_empty_checkpoints_are_refused_clearly() {
     let dir = checkpoints(&["refused"]);
     let dir = dir.path();
-    let legacy = read_error(dir, "legacy.pth");
-    assert!(
-        legacy.contains("legacy pickle") && legacy.contains("safetensors"),
-        "{legacy}"
-    );
     let evil = read_error(dir, "evil.pth");
     assert!(
         evil.contains("`os.system`") && evil.contains("nothing is executed"),

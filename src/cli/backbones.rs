@@ -3,7 +3,8 @@
 use anyhow::Context;
 
 use crate::model::backbone::known_backbones;
-use crate::model::facts::measure_facts;
+use crate::model::catalogue::{WeightStatus, weight_options};
+use crate::model::facts::{BackboneFacts, measure_facts};
 
 /// Options of `backbones`.
 #[derive(Debug, clap::Args)]
@@ -20,9 +21,16 @@ pub fn run(args: BackbonesArgs) -> anyhow::Result<()> {
         .map(measure_facts)
         .collect::<Result<Vec<_>, _>>()?;
     if args.json {
+        let listed: Vec<Listed> = facts
+            .iter()
+            .map(|f| Listed {
+                weights: weight_options(&f.info),
+                facts: f,
+            })
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&facts).context("encoding the facts")?
+            serde_json::to_string_pretty(&listed).context("encoding the facts")?
         );
         return Ok(());
     }
@@ -36,7 +44,7 @@ pub fn run(args: BackbonesArgs) -> anyhow::Result<()> {
             .pretrained
             .as_ref()
             .map(|p| format!("{} ({})", p.origin, p.licence))
-            .unwrap_or_else(|| "no (random init or your own weights)".to_owned());
+            .unwrap_or_else(|| catalogue_summary(&f.info));
         println!(
             "{:<20} {:<18} {:>6} {:>8.2}M {:>7.2} {:>9}  {}",
             f.info.name,
@@ -53,4 +61,46 @@ pub fn run(args: BackbonesArgs) -> anyhow::Result<()> {
         crate::model::cpu_bf16::frozen_precision_reason()
     );
     Ok(())
+}
+
+/// A backbone's facts with the weights it can take (`backbones --json`).
+#[derive(serde::Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    facts: &'a BackboneFacts,
+    weights: Vec<crate::model::catalogue::WeightOption>,
+}
+
+/// "present: ..., downloadable: ..." for a backbone without shipped weights.
+fn catalogue_summary(info: &crate::model::BackboneInfo) -> String {
+    let options = weight_options(info);
+    let present: Vec<&str> = options
+        .iter()
+        .filter(|o| matches!(o.status, WeightStatus::Present { .. }))
+        .map(|o| o.name.as_str())
+        .collect();
+    let downloadable: Vec<String> = options
+        .iter()
+        .filter_map(|o| match o.status {
+            WeightStatus::Downloadable { size_mb } => {
+                Some(format!("{} ({:.0} MB)", o.name, size_mb.unwrap_or(0.0)))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut parts = Vec::new();
+    if !present.is_empty() {
+        parts.push(format!("present: {}", present.join(", ")));
+    }
+    if !downloadable.is_empty() {
+        parts.push(format!(
+            "downloadable with `weights get NAME`: {}",
+            downloadable.join(", ")
+        ));
+    }
+    if parts.is_empty() {
+        "no (random init or your own weights)".to_owned()
+    } else {
+        parts.join("; ")
+    }
 }

@@ -116,6 +116,9 @@ mod tests {
         let icon = super::window_icon();
         assert_eq!((icon.width, icon.height), (256, 256));
         assert_eq!(icon.rgba.len(), 256 * 256 * 4);
-        assert!(icon.rgba.chunks(4).any(|p| p[3] == 255), "not transparent everywhere");
+        assert!(
+            icon.rgba.chunks(4).any(|p| p[3] == 255),
+            "not transparent everywhere"
+        );
     }
 }

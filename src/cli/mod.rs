@@ -13,6 +13,7 @@ mod new;
 mod predict;
 mod project;
 mod train;
+mod weights;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,8 @@ pub enum Command {
     Data(data::DataArgs),
     /// Edit a project: `project rename DIR NAME`, `project settings DIR --epochs N ...`.
     Project(project::ProjectArgs),
+    /// Catalogue weights on demand: `weights get NAME`, `weights import FILE`.
+    Weights(weights::WeightsArgs),
 }
 
 /// Options of the `gui` subcommand.
@@ -106,5 +109,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Data(args)) => data::run(args),
         Some(Command::Project(args)) => project::run(args),
+        Some(Command::Weights(args)) => weights::run(args),
     }
 }

@@ -11,6 +11,7 @@ use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
 use super::mobilenet_v2::MobileNetV2;
 use super::mobilenet_v3::MobileNetV3;
 use super::resnet::{ResNet, ResNetVariant};
+use super::vgg::{Vgg, VggVariant};
 use super::vit::{VisionTransformer, VitConfig};
 
 /// A backbone's input normalisation is data preparation; it lives in [`crate::data`].
@@ -25,7 +26,7 @@ pub struct PretrainedSource {
     pub origin: &'static str,
     /// The weights' licence.
     pub licence: &'static str,
-    /// Number of classes of the shipped head.
+    /// Number of classes of the shipped head; 0 when only the encoder is shipped.
     pub classes: i64,
 }
 
@@ -75,6 +76,7 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.push(DenseNet::info_for());
     known.push(ConvNeXt::info_for());
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
+    known.extend(VggVariant::ALL.map(Vgg::info_for));
     known
 }
 
@@ -89,6 +91,9 @@ pub fn build_backbone(
     let head = with_head.then_some(1000);
     if let Some(variant) = LiteVariant::from_name(name) {
         return Ok(Box::new(EfficientNetLite::new(p, variant, head)));
+    }
+    if let Some(variant) = VggVariant::from_name(name) {
+        return Ok(Box::new(Vgg::new(p, variant, head)));
     }
     match name {
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, head))),

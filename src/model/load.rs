@@ -45,6 +45,9 @@ pub fn load_backbone(
                 .pretrained
                 .clone()
                 .ok_or_else(|| ModelError::NoPretrained(name.to_owned()))?;
+            if with_head && source.classes == 0 {
+                return Err(ModelError::NoPretrainedHead(name.to_owned()));
+            }
             let path = crate::assets::pretrained_weights(source.file_stem)?;
             Some(import_pretrained(&vs, &path, name, with_head)?)
         }

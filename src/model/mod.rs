@@ -2,9 +2,11 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod catalogue;
 pub mod convnext;
 pub mod cpu_bf16;
 pub mod densenet;
+pub mod download;
 pub mod efficientnet;
 pub mod efficientnet_lite;
 pub mod embed;
@@ -20,8 +22,10 @@ pub mod resnet;
 pub mod seg_decoder;
 pub mod torch_zip;
 pub mod torchscript;
+pub mod vgg;
 pub mod vit;
 pub mod weights;
+pub mod zoo;
 
 pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_backbone};
 pub use load::{LoadedBackbone, WeightsChoice, load_backbone};
@@ -53,6 +57,11 @@ pub enum ModelError {
     UnknownBackbone(String),
     #[error("backbone '{0}' has no shipped pretrained weights")]
     NoPretrained(String),
+    #[error(
+        "backbone '{0}' ships a pretrained encoder without an ImageNet classifier: use it to \
+         train or to embed images"
+    )]
+    NoPretrainedHead(String),
     #[error(transparent)]
     Weights(#[from] WeightsError),
     #[error(transparent)]

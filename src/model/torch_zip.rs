@@ -1,5 +1,6 @@
 //! Reads PyTorch zip checkpoints: the archive `torch.save(model.state_dict(), "x.pt")` writes
-//! since PyTorch 1.6 (`<folder>/data.pkl`, `<folder>/data/<key>`, `<folder>/byteorder`).
+//! since PyTorch 1.6 (`<folder>/data.pkl`, `<folder>/data/<key>`, `<folder>/byteorder`), and
+//! the legacy format before it ([`legacy`]: consecutive pickles, then the raw storages).
 //!
 //! A data reader, never an interpreter: the pickle is run by the small machine in [`pickle`],
 //! which accepts only dicts, `OrderedDict`, tensors, parameters and typed storages and refuses
@@ -8,7 +9,10 @@
 //! (BSD-3-Clause).
 
 mod globals;
+mod legacy;
 mod pickle;
+
+pub use legacy::read_legacy_state_dict;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -56,6 +60,10 @@ pub enum TorchZipError {
     NoStateDict(String),
     #[error("libtorch could not rebuild a tensor: {0}")]
     Torch(String),
+    #[error("not a torch.save checkpoint of the legacy format: {0}")]
+    NotLegacy(String),
+    #[error("the file ends early {0}, it may be truncated or damaged")]
+    Truncated(String),
 }
 
 impl From<tch::TchError> for TorchZipError {
@@ -81,13 +89,23 @@ pub fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>, TorchZipErr
         });
     }
     let pickle = pickle::unpickle(&data)?;
-    let tensors = state_dict(&pickle)?;
+    rebuild(&pickle, |storage| {
+        load_storage(&mut archive, &prefix, storage, swap)
+    })
+}
+
+/// The state dict's tensors of `pickle`, in file order, each storage read once by `load`.
+fn rebuild(
+    pickle: &Pickle,
+    mut load: impl FnMut(&StorageRef) -> Result<Tensor, TorchZipError>,
+) -> Result<Vec<(String, Tensor)>, TorchZipError> {
+    let tensors = state_dict(pickle)?;
     let mut storages: HashMap<String, (StorageRef, Tensor)> = HashMap::new();
     let mut out = Vec::with_capacity(tensors.len());
     for (key, tensor) in tensors {
         let wanted = &tensor.storage;
         if !storages.contains_key(&wanted.key) {
-            let storage = load_storage(&mut archive, &prefix, wanted, swap)?;
+            let storage = load(wanted)?;
             storages.insert(wanted.key.clone(), (wanted.clone(), storage));
         }
         let storage = match storages.get(&wanted.key) {
@@ -252,6 +270,16 @@ fn load_storage<R: Read + std::io::Seek>(
         });
     }
     bytes.truncate(nbytes);
+    storage_tensor(bytes, storage, swap)
+}
+
+/// Storage bytes (exactly `numel` elements, in the file's byte order) as a flat CPU tensor.
+fn storage_tensor(
+    mut bytes: Vec<u8>,
+    storage: &StorageRef,
+    swap: bool,
+) -> Result<Tensor, TorchZipError> {
+    let element_bytes = storage.dtype.size_bytes();
     if swap && element_bytes > 1 {
         bytes
             .chunks_exact_mut(element_bytes)

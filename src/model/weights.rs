@@ -1,5 +1,5 @@
-//! Weight import into a `VarStore` from `.safetensors` or PyTorch zip state dicts, with a
-//! report of matched, missing, unused and mis-shaped keys.
+//! Weight import into a `VarStore` from `.safetensors` or PyTorch state dicts (zip or legacy
+//! format), with a report of matched, missing, unused and mis-shaped keys.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -14,12 +14,6 @@ const IGNORED_SUFFIXES: [&str; 1] = ["num_batches_tracked"];
 pub enum WeightsError {
     #[error("could not read the weights file ({reason}): {}", path.display())]
     Read { path: PathBuf, reason: String },
-    #[error(
-        "this is a legacy pickle checkpoint that libtorch cannot read; convert it once in Python with \
-         `from safetensors.torch import save_file; import torch; save_file(torch.load(F, weights_only=True), F + '.safetensors')`: {}",
-        path.display()
-    )]
-    LegacyPickle { path: PathBuf },
     #[error("the weights file holds no tensors: {}", path.display())]
     Empty { path: PathBuf },
     #[error("the weights do not fit this model ({summary}): {}", path.display())]
@@ -90,8 +84,8 @@ impl ImportReport {
     }
 }
 
-/// Reads every named tensor of a weights file (`.safetensors`, or a PyTorch zip state dict
-/// read by [`super::torch_zip`]).
+/// Reads every named tensor of a weights file (`.safetensors`, or a PyTorch state dict in the
+/// zip or the legacy format, read by [`super::torch_zip`]).
 pub fn read_weights(path: &Path) -> Result<BTreeMap<String, Tensor>, WeightsError> {
     let read_err = |reason: String| WeightsError::Read {
         path: path.to_owned(),
@@ -103,12 +97,10 @@ pub fn read_weights(path: &Path) -> Result<BTreeMap<String, Tensor>, WeightsErro
     } else if head.starts_with(b"PK\x03\x04") {
         super::torch_zip::read_state_dict(path).map_err(|e| read_err(e.to_string()))?
     } else if head.first() == Some(&0x80) {
-        return Err(WeightsError::LegacyPickle {
-            path: path.to_owned(),
-        });
+        super::torch_zip::read_legacy_state_dict(path).map_err(|e| read_err(e.to_string()))?
     } else {
         return Err(read_err(
-            "not a .safetensors file or a PyTorch zip state dict".into(),
+            "not a .safetensors file or a PyTorch state dict".into(),
         ));
     };
     if tensors.is_empty() {
@@ -283,10 +275,9 @@ mod tests {
         let garbage = dir.path().join("junk.safetensors");
         std::fs::write(&garbage, b"hello world").unwrap();
         let vs = store();
-        assert!(matches!(
-            import_weights(&vs, &pickle, true),
-            Err(WeightsError::LegacyPickle { .. })
-        ));
+        let err = import_weights(&vs, &pickle, true).unwrap_err();
+        assert!(matches!(err, WeightsError::Read { .. }), "{err}");
+        assert!(err.to_string().ends_with("old.pth"), "{err}");
         let err = import_weights(&vs, &garbage, true).unwrap_err();
         assert!(err.to_string().contains("junk.safetensors"), "{err}");
         let missing = import_weights(&vs, &dir.path().join("nope.pt"), true).unwrap_err();

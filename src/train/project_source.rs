@@ -442,7 +442,11 @@ impl Scanned {
             task: open.project.task,
             window: open.project.dataset.window,
             index,
-            issues: report.issues.iter().filter(|i| i.kind.excludes_file()).count(),
+            issues: report
+                .issues
+                .iter()
+                .filter(|i| i.kind.excludes_file())
+                .count(),
         })
     }
 

@@ -1,5 +1,6 @@
 //! The torch side of the pickle machine: the globals a state dict needs and what "calling"
-//! them builds. Accepted are `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
+//! them builds. Accepted are `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`
+//! (and `_rebuild_tensor`, its pre-0.4 form),
 //! `torch._utils._rebuild_parameter(_with_state)` and the typed storages `torch.<T>Storage`
 //! (as persistent ids); every other global is refused by name. A call only builds a
 //! description of a dict, a storage or a strided tensor. Argument layouts after PyTorch's
@@ -59,6 +60,8 @@ impl StorageDtype {
 pub(crate) enum Global {
     OrderedDict,
     RebuildTensorV2,
+    /// `_rebuild_tensor(storage, offset, size, stride)` of checkpoints before PyTorch 0.4.
+    RebuildTensorV1,
     RebuildParameter,
     Storage(StorageDtype),
 }
@@ -113,13 +116,29 @@ impl Machine<'_> {
         Ok(())
     }
 
-    /// BINPERSID: `('storage', torch.<T>Storage, key, location, numel)`.
+    /// BINPERSID: `('storage', torch.<T>Storage, key, location, numel)`, or in the legacy
+    /// format the same with a sixth item, the view metadata, which must be `None`.
     fn storage(&self, pid: &Value) -> Result<StorageRef, TorchZipError> {
         let parts = self.tuple(pid)?;
-        let [tag, kind, key, _location, numel] = parts else {
+        if matches!(parts.first(), Some(Value::Str(s)) if &**s == "module") {
             return Err(bad(
-                "a persistent id must be a 5-tuple ('storage', type, key, ...)",
+                "the checkpoint is a whole pickled model (torch.save(model)), not a state dict; \
+                 save `model.state_dict()` instead",
             ));
+        }
+        let (tag, kind, key, numel) = match parts {
+            [tag, kind, key, _location, numel] => (tag, kind, key, numel),
+            [tag, kind, key, _location, numel, Value::None] => (tag, kind, key, numel),
+            [_, _, _, _, _, _] => {
+                return Err(bad(
+                    "storage views of the pre-1.0 checkpoint format are not supported",
+                ));
+            }
+            _ => {
+                return Err(bad(
+                    "a persistent id must be a 5-tuple ('storage', type, key, ...)",
+                ));
+            }
         };
         if !matches!(tag, Value::Str(s) if &**s == "storage") {
             return Err(bad("only 'storage' persistent ids are supported"));
@@ -161,8 +180,8 @@ impl Machine<'_> {
                 }
                 _ => Err(bad("_rebuild_parameter expects a tensor")),
             },
-            Global::RebuildTensorV2 => {
-                let tensor = self.rebuild_tensor(&args)?;
+            Global::RebuildTensorV2 | Global::RebuildTensorV1 => {
+                let tensor = self.rebuild_tensor(global, &args)?;
                 self.objects.push(Object::Tensor(tensor));
                 Ok(Value::Obj(self.objects.len() - 1))
             }
@@ -170,23 +189,33 @@ impl Machine<'_> {
         }
     }
 
-    /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])`.
-    fn rebuild_tensor(&self, args: &[Value]) -> Result<TensorRef, TorchZipError> {
-        let [
-            storage,
-            Value::Int(offset),
-            size,
-            stride,
-            _requires_grad,
-            _hooks,
-            ..,
-        ] = args
-        else {
-            return Err(bad("_rebuild_tensor_v2 with unexpected arguments"));
+    /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])`,
+    /// or `_rebuild_tensor(storage, offset, size, stride)`.
+    fn rebuild_tensor(&self, global: Global, args: &[Value]) -> Result<TensorRef, TorchZipError> {
+        let (storage, offset, size, stride) = match (global, args) {
+            (Global::RebuildTensorV1, [storage, Value::Int(offset), size, stride]) => {
+                (storage, offset, size, stride)
+            }
+            (Global::RebuildTensorV1, _) => {
+                return Err(bad("_rebuild_tensor with unexpected arguments"));
+            }
+            (_, [storage, Value::Int(offset), size, stride, _grad, _hooks]) => {
+                (storage, offset, size, stride)
+            }
+            (
+                _,
+                [
+                    storage,
+                    Value::Int(offset),
+                    size,
+                    stride,
+                    _grad,
+                    _hooks,
+                    _metadata,
+                ],
+            ) => (storage, offset, size, stride),
+            _ => return Err(bad("_rebuild_tensor_v2 with unexpected arguments")),
         };
-        if args.len() > 7 {
-            return Err(bad("_rebuild_tensor_v2 with too many arguments"));
-        }
         let Some(Object::Storage(storage)) = self.object(storage) else {
             return Err(bad("_rebuild_tensor_v2 without a storage"));
         };
@@ -249,6 +278,7 @@ fn resolve_global(module: &str, name: &str) -> Result<Global, TorchZipError> {
     let global = match (module, name) {
         ("collections", "OrderedDict") => Some(Global::OrderedDict),
         ("torch._utils", "_rebuild_tensor_v2") => Some(Global::RebuildTensorV2),
+        ("torch._utils", "_rebuild_tensor") => Some(Global::RebuildTensorV1),
         ("torch._utils", "_rebuild_parameter" | "_rebuild_parameter_with_state") => {
             Some(Global::RebuildParameter)
         }

@@ -1,6 +1,8 @@
-//! A minimal, data-only pickle reader for the `data.pkl` of a `torch.save` archive.
+//! A minimal, data-only pickle reader for the `data.pkl` of a `torch.save` archive and the
+//! consecutive pickles of the legacy (pre-zip) format.
 //!
-//! Only the opcodes that `torch.save` emits (protocols 2 to 5) are understood; GLOBAL,
+//! Only the opcodes that `torch.save` emits (protocols 2 to 5, and Python 2's byte strings
+//! in old checkpoints) are understood; GLOBAL,
 //! STACK_GLOBAL, BINPERSID, REDUCE and BUILD are left to [`super::globals`], which accepts only
 //! the few globals a state dict needs. Nothing is ever executed. All containers live in one arena addressed by index, so shared and even
 //! cyclic references cost nothing and dropping the result never recurses; memory is bounded
@@ -55,19 +57,27 @@ impl Pickle {
 
 /// Runs the pickle program `data` and returns what it built.
 pub(crate) fn unpickle(data: &[u8]) -> Result<Pickle, TorchZipError> {
+    unpickle_from(data, 0).map(|(pickle, _)| pickle)
+}
+
+/// Runs the pickle program that starts at byte `start` of `data`; returns what it built and
+/// the byte after its STOP, where the next pickle (or the legacy format's storages) begins.
+pub(crate) fn unpickle_from(data: &[u8], start: usize) -> Result<(Pickle, usize), TorchZipError> {
     let mut machine = Machine {
         input: data,
-        pos: 0,
+        pos: start,
         stack: Vec::new(),
         marks: Vec::new(),
         memo: HashMap::new(),
         objects: Vec::new(),
     };
     let root = machine.run()?;
-    Ok(Pickle {
+    let end = machine.pos;
+    let pickle = Pickle {
         objects: machine.objects,
         root,
-    })
+    };
+    Ok((pickle, end))
 }
 
 /// The pickle machine: input, stack, marks, memo and the arena of objects.
@@ -112,7 +122,8 @@ impl Machine<'_> {
                 Ok(())
             }
             0x95 => self.take(8).map(|_| ()), // FRAME: a length hint only.
-            b'X' | 0x8c | 0x8d | b'J' | b'K' | b'M' | 0x8a | b'G' | b'N' | 0x88 | 0x89 => {
+            b'X' | 0x8c | 0x8d | b'U' | b'T' | b'J' | b'K' | b'M' | 0x8a | b'G' | b'N' | 0x88
+            | 0x89 => {
                 let value = self.scalar(op)?;
                 self.stack.push(value);
                 Ok(())
@@ -130,8 +141,15 @@ impl Machine<'_> {
                 let n = self.u32()? as usize;
                 self.string(n)?
             }
-            0x8c => {
+            // SHORT_BINUNICODE, and Python 2's SHORT_BINSTRING (read as UTF-8, like torch.load).
+            0x8c | b'U' => {
                 let n = usize::from(self.take(1)?[0]);
+                self.string(n)?
+            }
+            // Python 2's BINSTRING: a 4-byte length (signed in CPython; negative is refused).
+            b'T' => {
+                let n = i32::from_le_bytes(self.array()?);
+                let n = usize::try_from(n).map_err(|_| bad("negative string length"))?;
                 self.string(n)?
             }
             0x8d => {
@@ -412,6 +430,30 @@ mod tests {
             Some(&Object::Tuple(vec![Value::Int(3)]))
         );
         assert_eq!(pairs[0].0, Value::Str("a".into()));
+    }
+
+    #[test]
+    fn python2_byte_strings_read_as_text() {
+        // Python 2's {'ab': 1, 'c': 2}: SHORT_BINSTRING and BINSTRING keys.
+        let data = b"\x80\x02}(U\x02abK\x01T\x01\x00\x00\x00cK\x02u.";
+        let pickle = unpickle(data).unwrap();
+        let pairs = root_pairs(&pickle);
+        assert_eq!(pairs[0], (Value::Str("ab".into()), Value::Int(1)));
+        assert_eq!(pairs[1], (Value::Str("c".into()), Value::Int(2)));
+        assert!(unpickle(b"\x80\x02T\xff\xff\xff\xff.").is_err());
+    }
+
+    #[test]
+    fn consecutive_pickles_are_read_one_after_another() {
+        let data = b"\x80\x02K\x05.\x80\x02]K\x07a.";
+        let (first, end) = unpickle_from(data, 0).unwrap();
+        assert_eq!((first.root, end), (Value::Int(5), 5));
+        let (second, end) = unpickle_from(data, end).unwrap();
+        assert_eq!(end, data.len());
+        assert_eq!(
+            second.object(&second.root),
+            Some(&Object::List(vec![Value::Int(7)]))
+        );
     }
 
     #[test]
