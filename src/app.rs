@@ -256,7 +256,7 @@ impl WorkbenchApp {
                     generation,
                     result,
                 }) => self.runs_listed(dir, generation, result),
-                Ok(AppEvent::Training(event)) => self.training_event(event),
+                Ok(AppEvent::Training(event)) => self.training_event(ctx, event),
                 Ok(AppEvent::Inspect(event)) => self.inspect_event(ctx, event),
                 Ok(event) => self.dataset_event(ctx, event),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,

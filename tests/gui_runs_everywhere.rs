@@ -1,7 +1,8 @@
 //! One list of runs for every view, driven through AccessKit with egui_kittest: with the
 //! Inspector, Embeddings and Compare tabs opened before the project has any run (each says
 //! so), a run trained in the Training tab appears in all of them once it ends, and shows as
-//! running in the run list while it trains. The test steps frames until each state is
+//! running in the run list while it trains; deleted from the Training tab, it leaves them all
+//! for the project's trash. The test steps frames until each state is
 //! reached (bounded loops, not timing checks).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
@@ -128,5 +129,25 @@ fn a_finished_run_appears_in_every_view_opened_before() {
             app.query_all_by_label_contains("run-001").count() > 0,
             "{tab} does not offer run-001"
         );
+    }
+
+    // Delete the run from the Training tab: it leaves every list and goes to the trash.
+    open_tab(&mut app, "Training");
+    app.get_by_label("Delete run-001…").click();
+    app.run_steps(2);
+    app.get_by_label("Move run-001 to trash").click();
+    let listed = dir.clone();
+    wait_for(&mut app, "the run to leave the list", 60, move |app| {
+        app.runs()
+            .ready(&listed)
+            .is_some_and(|runs| runs.is_empty())
+    });
+    app.run_steps(3);
+    assert!(!dir.join("runs/run-001").exists());
+    assert!(dir.join(".trash/runs/run-001/config.ron").is_file());
+    app.get_by_label("No runs yet.");
+    for tab in ["Compare", "Inspector", "Embeddings"] {
+        open_tab(&mut app, tab);
+        app.get_by_label("This project has no runs yet: train one first.");
     }
 }

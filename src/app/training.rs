@@ -13,6 +13,7 @@ use crate::runtime::Loading;
 use crate::runtime::training::*;
 use crate::train::catalogue::RunCurves;
 use crate::train::run::RunDir;
+use crate::train::run_trash::trash_run;
 use crate::train::{
     BatchSource, ChannelSink, JobSpec, LrFinderOptions, ProjectSource, TrainConfig, find_lr,
     spawn_training,
@@ -36,6 +37,19 @@ impl WorkbenchApp {
             TrainingCommand::Start { dir, config } => self.start_training(ctx, dir, *config, None),
             TrainingCommand::ResumeRun { dir, run_id } => {
                 self.start_training(ctx, dir, TrainConfig::default(), Some(run_id))
+            }
+            TrainingCommand::DeleteRun { dir, run_id } => {
+                let live_here = self.training.live.as_ref().is_some_and(|l| {
+                    l.is_active() && l.dir == dir && l.run_id.as_deref() == Some(&run_id)
+                });
+                if live_here {
+                    self.status = Some(Err(format!("{run_id} is training: stop it first")));
+                    return;
+                }
+                self.spawn(ctx, "delete-run", move || {
+                    let moved = trash_run(&dir, &run_id).map_err(|e| e.to_string());
+                    AppEvent::Training(TrainingEvent::RunDeleted(dir, run_id, moved))
+                });
             }
             TrainingCommand::Pause => self.with_job(|job| job.handle.pause()),
             TrainingCommand::Continue => self.with_job(|job| job.handle.resume()),
@@ -198,7 +212,7 @@ impl WorkbenchApp {
     }
 
     /// Applies an event of the Training tab's workers.
-    pub(super) fn training_event(&mut self, event: TrainingEvent) {
+    pub(super) fn training_event(&mut self, ctx: &egui::Context, event: TrainingEvent) {
         match event {
             TrainingEvent::LrFound(result) => {
                 if let Some((_, state)) = &mut self.training.lr_find {
@@ -223,6 +237,21 @@ impl WorkbenchApp {
                 if folder.is_some() {
                     self.training.export.picked_folder = folder;
                 }
+            }
+            TrainingEvent::RunDeleted(dir, run_id, moved) => {
+                self.status = Some(match moved {
+                    Ok(to) => Ok(format!("Moved {run_id} to {}", to.display())),
+                    Err(message) => Err(message),
+                });
+                if self
+                    .training
+                    .history
+                    .as_ref()
+                    .is_some_and(|(d, id, _)| *d == dir && *id == run_id)
+                {
+                    self.training.history = None;
+                }
+                self.run_changed(ctx, &dir, Some(&run_id));
             }
             TrainingEvent::Exported(result) => {
                 self.training.export.job = Some(Loading::from_result(result));

@@ -1,6 +1,6 @@
 //! `transfer-workbench project`: the project edits of the window from the command line
-//! (rename, save the next run's training settings), each a locked read-modify-write of
-//! `project.ron` like the window's.
+//! (rename, save the next run's training settings, each a locked read-modify-write of
+//! `project.ron` like the window's; delete a run to the project's trash).
 
 use std::path::PathBuf;
 
@@ -25,6 +25,14 @@ pub enum ProjectAction {
         /// The new name.
         name: String,
     },
+    /// Move a run to the project's trash (`.trash/runs/`), as the Training tab's Delete does;
+    /// refused while the run trains.
+    DeleteRun {
+        /// The project folder.
+        project: PathBuf,
+        /// The run id (`run-003`).
+        run: String,
+    },
     /// Save settings of the next run, as the Training tab does (`train` uses them for the
     /// options left off its command line).
     Settings {
@@ -48,6 +56,10 @@ pub enum ProjectAction {
 /// Runs `project`.
 pub fn run(args: ProjectArgs) -> anyhow::Result<()> {
     match args.action {
+        ProjectAction::DeleteRun { project, run } => {
+            let moved = crate::train::run_trash::trash_run(&project, &run)?;
+            println!("moved {run} to {}", moved.display());
+        }
         ProjectAction::Rename { project, name } => {
             let saved = rename_project(&project, &name)?;
             println!("renamed to {}: {}", saved.name, project.display());

@@ -37,6 +37,13 @@ pub enum TrainingCommand {
         /// The run.
         run_id: String,
     },
+    /// Move a run to the project's trash.
+    DeleteRun {
+        /// The project folder.
+        dir: PathBuf,
+        /// The run.
+        run_id: String,
+    },
     /// Hold the running job before its next batch.
     Pause,
     /// Go on after a pause.
@@ -88,6 +95,8 @@ pub enum TrainingEvent {
     ExportFolderPicked(Option<PathBuf>),
     /// An export finished.
     Exported(Result<Box<ExportReport>, String>),
+    /// A run was moved to the project's trash (where it went), or why not.
+    RunDeleted(PathBuf, String, Result<PathBuf, String>),
 }
 
 /// A stored run's history as curves.

@@ -19,6 +19,7 @@ pub mod net;
 pub mod optim;
 pub mod project_source;
 pub mod run;
+pub mod run_trash;
 pub mod sampler;
 pub mod schedule;
 pub mod seg_source;

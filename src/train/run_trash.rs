@@ -16,7 +16,8 @@ pub const RUNS_TRASH: &str = "runs";
 /// where it went.
 pub fn trash_run(project_dir: &Path, run_id: &str) -> Result<PathBuf, TrainError> {
     let dir = runs_dir(project_dir).join(run_id);
-    let plain_name = !run_id.is_empty() && !run_id.starts_with('.') && !run_id.contains(['/', '\\']);
+    let plain_name =
+        !run_id.is_empty() && !run_id.starts_with('.') && !run_id.contains(['/', '\\']);
     if !plain_name || !dir.is_dir() {
         return Err(TrainError::NoRun {
             id: run_id.to_owned(),
@@ -77,7 +78,9 @@ mod tests {
         // A run whose lock is held (a training job) stays.
         let third = RunDir::create(project.path(), &config, &serde_json::json!({})).unwrap();
         let held = third.lock("train").unwrap();
-        let err = trash_run(project.path(), &third.id).unwrap_err().to_string();
+        let err = trash_run(project.path(), &third.id)
+            .unwrap_err()
+            .to_string();
         assert!(third.dir.is_dir(), "{err}");
         drop(held);
         let again = trash_run(project.path(), &third.id).unwrap();

@@ -12,6 +12,7 @@ use crate::runtime::runs::RunCatalogue;
 use crate::runtime::training::{LiveRun, LiveStatus, TrainingCommand, TrainingRuntime};
 use crate::runtime::{FactsCache, Loading, UiCommand};
 use crate::train::TrainConfig;
+use crate::train::status::RunState;
 use crate::ui::export_dialog::ExportDialog;
 use crate::ui::training_plots::{curves_ui, lr_finder_ui};
 use crate::ui::training_settings::{Draft, settings_ui};
@@ -31,6 +32,8 @@ pub struct TrainingView {
     export: ExportDialog,
     /// Projects whose newest run was already shown when the tab first listed them.
     auto_selected: HashSet<PathBuf>,
+    /// The run whose deletion waits for the user's confirmation.
+    confirm_delete: Option<(PathBuf, String)>,
 }
 
 impl TrainingView {
@@ -408,10 +411,58 @@ impl TrainingView {
                         {
                             self.export.open(dir.to_owned(), run.id.clone());
                         }
+                        let deletable = run.status != RunState::Running;
+                        if ui
+                            .add_enabled(
+                                deletable,
+                                egui::Button::new(format!("Delete {}…", run.id)),
+                            )
+                            .on_hover_text("Move the run to the project's trash")
+                            .on_disabled_hover_text("Stop the run first")
+                            .clicked()
+                        {
+                            self.confirm_delete = Some((dir.to_owned(), run.id.clone()));
+                        }
                     });
                     ui.end_row();
                 }
             });
+        self.confirm_delete_ui(ui, dir, commands);
+    }
+
+    /// Asks before a run goes to the trash.
+    fn confirm_delete_ui(&mut self, ui: &mut egui::Ui, dir: &Path, commands: &mut Vec<UiCommand>) {
+        let Some((_, run_id)) = self.confirm_delete.clone().filter(|(d, _)| d == dir) else {
+            return;
+        };
+        ui.group(|ui| {
+            ui.label(format!(
+                "Move {run_id} to the project's trash? Its checkpoints, history and exports go \
+                 with it; it can be moved back from .trash/runs/."
+            ));
+            ui.horizontal(|ui| {
+                if ui.button(format!("Move {run_id} to trash")).clicked() {
+                    if self
+                        .selected_run
+                        .as_ref()
+                        .is_some_and(|(_, id)| *id == run_id)
+                    {
+                        self.selected_run = None;
+                    }
+                    commands.push(
+                        TrainingCommand::DeleteRun {
+                            dir: dir.to_owned(),
+                            run_id: run_id.clone(),
+                        }
+                        .into(),
+                    );
+                    self.confirm_delete = None;
+                }
+                if ui.button(format!("Keep {run_id}")).clicked() {
+                    self.confirm_delete = None;
+                }
+            });
+        });
     }
 }
 
