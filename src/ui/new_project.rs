@@ -24,6 +24,8 @@ pub struct NewProjectView {
     /// Whether the dialog is shown.
     open: bool,
     name: String,
+    /// The name was taken from the data folder (a new folder may rename it).
+    name_is_folder: bool,
     data_dir: String,
     task: TaskKind,
     backbone: String,
@@ -105,16 +107,22 @@ impl NewProjectView {
     /// Sets the data folder (from the picker, the browser or a drop; the app asks for its
     /// preview) and guesses the name from it.
     fn set_data_dir(&mut self, dir: PathBuf) {
-        if self.name.is_empty()
-            && let Some(stem) = dir.file_name()
-        {
-            self.name = stem.to_string_lossy().into_owned();
-        }
+        self.name_from_folder(&dir);
         self.data_dir = dir.display().to_string();
         self.preview = Some((dir, Loading::started()));
         self.preview_due = None;
         self.pick_hint = false;
         self.error = None;
+    }
+
+    /// Names the project after `dir` unless the user typed a name.
+    fn name_from_folder(&mut self, dir: &std::path::Path) {
+        if (self.name.trim().is_empty() || self.name_is_folder)
+            && let Some(stem) = dir.file_name()
+        {
+            self.name = stem.to_string_lossy().into_owned();
+            self.name_is_folder = true;
+        }
     }
 
     /// Takes the preview of `dir` (ignored unless it is the folder typed now): its task and,
@@ -125,6 +133,7 @@ impl NewProjectView {
         }
         if let Ok(preview) = &preview {
             self.task = preview.task;
+            self.name_from_folder(&dir);
             if !self.input_size_chosen {
                 self.input_size_px = preview.proposed_input_px;
             }
@@ -238,9 +247,13 @@ impl NewProjectView {
             .spacing([12.0, 8.0])
             .show(ui, |ui| {
                 let label = ui.label("Name").id;
-                ui.add(egui::TextEdit::singleline(&mut self.name).id_salt("new_name"))
+                let name = ui
+                    .add(egui::TextEdit::singleline(&mut self.name).id_salt("new_name"))
                     .labelled_by(label)
                     .on_hover_text("Shown in the project list; the folder is named after it.");
+                if name.changed() {
+                    self.name_is_folder = false;
+                }
                 ui.end_row();
                 let label = ui.label("Data folder").id;
                 ui.horizontal(|ui| {
