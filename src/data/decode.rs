@@ -315,6 +315,13 @@ fn decode_unguarded(bytes: &[u8], path: &Path) -> Result<Decoded, DataError> {
         }
     };
     if format == FileFormat::Dicom {
+        // Before the parser reserves what a damaged length field declares.
+        if let Some(problem) = super::dicom_lengths::length_past_end(bytes) {
+            return Err(DataError::Truncated {
+                path: path.to_owned(),
+                reason: format!("the DICOM file ends inside an element: {problem}"),
+            });
+        }
         return match super::dicom::decode_dicom(path) {
             // Named .dcm but without the DICOM magic and unreadable as DICOM.
             Err(DataError::Decode { .. } | DataError::Truncated { .. }) if !dicom_magic(bytes) => {

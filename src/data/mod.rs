@@ -13,6 +13,7 @@ pub mod augment;
 pub mod cache;
 pub mod decode;
 pub mod dicom;
+pub mod dicom_lengths;
 pub mod loader;
 pub mod manifest;
 pub mod mask;

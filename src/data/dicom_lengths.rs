@@ -1,0 +1,252 @@
+//! A check of a DICOM file's declared element lengths against its size, before the DICOM
+//! parser reads it: the parser reserves and zero-fills each element's declared length, so a
+//! damaged length field made a 10 KB file ask for gigabytes. Walks the element headers of
+//! the file meta group and the data set (explicit or implicit VR, little or big endian;
+//! sequences and items descended into, encapsulated pixel fragments skipped) and reports the
+//! first element whose declared length runs past the end of the file. Anything it does not
+//! understand ends the walk without a verdict: the parser then decides.
+
+/// Undefined length (sequences, items, encapsulated pixel data).
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+
+/// VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
+const LONG_VRS: &[&[u8; 2]] = &[
+    b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV",
+];
+
+/// Tags of the item structure (always without a VR).
+const ITEM: (u16, u16) = (0xFFFE, 0xE000);
+const PIXEL_DATA: (u16, u16) = (0x7FE0, 0x0010);
+
+/// The first element whose declared length does not fit in `bytes` (a whole DICOM file), as
+/// "element (gggg,eeee) declares N bytes at offset O; the file has M".
+pub fn length_past_end(bytes: &[u8]) -> Option<String> {
+    walk_file(bytes).err()
+}
+
+/// Walks the file's element headers: `Ok(true)` when every header up to the end was
+/// understood, `Ok(false)` when the walk stopped without a verdict (not DICOM, deflated, an
+/// unexpected header), `Err` with the first declared length that runs past the end.
+fn walk_file(bytes: &[u8]) -> Result<bool, String> {
+    if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
+        return Ok(false);
+    }
+    let mut walk = Walk {
+        bytes,
+        pos: 132,
+        explicit: true,
+        little: true,
+        fragments: false,
+    };
+    // The file meta group: explicit VR little endian.
+    let mut syntax = None;
+    while walk.peek_group() == Some(0x0002) {
+        let Some(header) = walk.header() else {
+            return Ok(false);
+        };
+        walk.fits(&header)?;
+        let start = walk.pos + header.size;
+        if header.tag == (0x0002, 0x0010) {
+            let value = &bytes[start..start + header.len as usize];
+            let uid = String::from_utf8_lossy(value);
+            syntax = Some(uid.trim_end_matches(['\0', ' ']).to_owned());
+        }
+        walk.pos = start + header.len as usize;
+    }
+    match syntax.as_deref() {
+        Some("1.2.840.10008.1.2") => walk.explicit = false,
+        Some("1.2.840.10008.1.2.2") => walk.little = false,
+        // Deflated: the data set is compressed, its lengths are not in the file.
+        Some("1.2.840.10008.1.2.1.99") | None => return Ok(false),
+        Some(_) => {}
+    }
+    while walk.pos < bytes.len() {
+        let Some(header) = walk.header() else {
+            return Ok(false);
+        };
+        walk.fits(&header)?;
+        walk.advance(&header);
+    }
+    Ok(true)
+}
+
+struct Header {
+    tag: (u16, u16),
+    vr: Option<[u8; 2]>,
+    len: u32,
+    /// Bytes of the header itself.
+    size: usize,
+}
+
+struct Walk<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    explicit: bool,
+    little: bool,
+    /// Inside encapsulated pixel data: items hold raw fragments, not elements.
+    fragments: bool,
+}
+
+impl Walk<'_> {
+    fn u16_at(&self, at: usize, little: bool) -> Option<u16> {
+        let b: [u8; 2] = self.bytes.get(at..at + 2)?.try_into().ok()?;
+        Some(if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    }
+
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        let b: [u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(if self.little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        })
+    }
+
+    fn peek_group(&self) -> Option<u16> {
+        self.u16_at(self.pos, true)
+    }
+
+    /// The element header at the current position (`None`: not understood).
+    fn header(&mut self) -> Option<Header> {
+        let at = self.pos;
+        let group = self.u16_at(at, self.little)?;
+        let element = self.u16_at(at + 2, self.little)?;
+        let tag = (group, element);
+        if group == 0xFFFE {
+            return Some(Header {
+                tag,
+                vr: None,
+                len: self.u32_at(at + 4)?,
+                size: 8,
+            });
+        }
+        if !self.explicit {
+            return Some(Header {
+                tag,
+                vr: None,
+                len: self.u32_at(at + 4)?,
+                size: 8,
+            });
+        }
+        let vr: [u8; 2] = self.bytes.get(at + 4..at + 6)?.try_into().ok()?;
+        if !vr.iter().all(u8::is_ascii_uppercase) {
+            return None;
+        }
+        if LONG_VRS.contains(&&vr) {
+            Some(Header {
+                tag,
+                vr: Some(vr),
+                len: self.u32_at(at + 8)?,
+                size: 12,
+            })
+        } else {
+            let len = u32::from(self.u16_at(at + 6, self.little)?);
+            Some(Header {
+                tag,
+                vr: Some(vr),
+                len,
+                size: 8,
+            })
+        }
+    }
+
+    /// Why `header`'s declared length does not fit in the file, if it does not.
+    fn fits(&self, header: &Header) -> Result<(), String> {
+        if header.len == UNDEFINED {
+            return Ok(());
+        }
+        let start = self.pos + header.size;
+        let end = start as u64 + u64::from(header.len);
+        if end <= self.bytes.len() as u64 {
+            return Ok(());
+        }
+        Err(format!(
+            "element ({:04X},{:04X}) declares {} bytes at offset {start}; the file has {}",
+            header.tag.0,
+            header.tag.1,
+            header.len,
+            self.bytes.len()
+        ))
+    }
+
+    /// Moves past `header`: into sequences and items (their contents are elements), past
+    /// values, fragments and delimiters.
+    fn advance(&mut self, header: &Header) {
+        let sequence = header.vr == Some(*b"SQ")
+            || (header.vr.is_none() && header.len == UNDEFINED && header.tag.0 != 0xFFFE);
+        self.pos += header.size;
+        if header.tag == PIXEL_DATA && header.len == UNDEFINED {
+            self.fragments = true;
+        } else if header.tag == (0xFFFE, 0xE0DD) {
+            self.fragments = false;
+        } else if header.tag == ITEM && self.fragments && header.len != UNDEFINED {
+            self.pos += header.len as usize;
+        } else if header.tag.0 == 0xFFFE || sequence {
+            // Items and sequences: their contents follow as elements.
+        } else if header.len != UNDEFINED {
+            self.pos += header.len as usize;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal explicit VR little endian file: preamble, meta group, one data element.
+    fn file(data_len: u32, data: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0u8; 128];
+        bytes.extend_from_slice(b"DICM");
+        let uid = b"1.2.840.10008.1.2.1\0";
+        bytes.extend_from_slice(&[0x02, 0x00, 0x10, 0x00]);
+        bytes.extend_from_slice(b"UI");
+        bytes.extend_from_slice(&(uid.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(uid);
+        // (0010,0010) PN, then (7FE0,0010) OW with the given length.
+        bytes.extend_from_slice(&[0x10, 0x00, 0x10, 0x00]);
+        bytes.extend_from_slice(b"PN");
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(b"Doe^");
+        bytes.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00]);
+        bytes.extend_from_slice(b"OW");
+        bytes.extend_from_slice(&[0, 0]);
+        bytes.extend_from_slice(&data_len.to_le_bytes());
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    #[test]
+    fn a_length_past_the_end_is_found_and_a_fitting_one_passes() {
+        assert_eq!(walk_file(&file(4, &[1, 2, 3, 4])), Ok(true));
+        let problem = length_past_end(&file(2_800_000_000, &[1, 2, 3, 4])).unwrap();
+        assert!(
+            problem.contains("(7FE0,0010) declares 2800000000 bytes"),
+            "{problem}"
+        );
+        assert_eq!(length_past_end(b"not dicom"), None);
+    }
+
+    #[test]
+    fn the_sample_files_pass() {
+        let dir = crate::assets::assets_dir().join("samples/dicom");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            eprintln!(
+                "skipped: no DICOM samples in {} (run the set-up)",
+                dir.display()
+            );
+            return;
+        };
+        let mut seen = 0;
+        for entry in entries.flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            // Every header understood up to the end, and every length fits.
+            assert_eq!(walk_file(&bytes), Ok(true), "{}", entry.path().display());
+            seen += 1;
+        }
+        assert!(seen > 0);
+    }
+}
