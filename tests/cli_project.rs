@@ -80,7 +80,7 @@ fn new_train_eval_predict_on_a_class_folder() {
     ]);
     let stderr = String::from_utf8_lossy(&train.stderr);
     assert!(
-        stderr.contains("1 problem"),
+        stderr.contains("1 file(s) of the data set are left out"),
         "the corrupt file is reported: {stderr}"
     );
     let split = std::fs::read_to_string(project.join("split.ron")).unwrap();
