@@ -18,21 +18,6 @@ use transfer_workbench::project::{DataLocation, Project, TaskKind, create_projec
 use transfer_workbench::runtime::training::{LiveStatus, RunState};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
-/// dark/ and light/: 10 images of 36 px each.
-fn make_data(root: &Path) {
-    for (class, base) in [("dark", 40u8), ("light", 200u8)] {
-        std::fs::create_dir_all(root.join(class)).unwrap();
-        for n in 0..10u32 {
-            image::RgbImage::from_fn(36, 36, |x, y| {
-                let v = base.wrapping_add(((x * 3 + y * 5 + n * 7) % 23) as u8);
-                image::Rgb([v, v, v])
-            })
-            .save(root.join(class).join(format!("{class}_{n:02}.png")))
-            .unwrap();
-        }
-    }
-}
-
 fn run_states(app: &WorkbenchApp, dir: &Path) -> Vec<(String, RunState)> {
     app.runs().ready(dir).map_or_else(Vec::new, |runs| {
         runs.iter()
@@ -50,7 +35,7 @@ fn open_tab(app: &mut App, tab: &str) {
 fn a_finished_run_appears_in_every_view_opened_before() {
     let projects = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    make_data(data.path());
+    gui::make_brightness_data(data.path());
     let project = Project {
         name: "Brightness".into(),
         task: TaskKind::Classification,

@@ -19,21 +19,6 @@ use transfer_workbench::runtime::Loading;
 use transfer_workbench::runtime::training::{LiveStatus, RunState};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
-/// dark/ and light/: 12 images of 36 px each, with a little texture.
-fn make_data(root: &Path) {
-    for (class, base) in [("dark", 40u8), ("light", 200u8)] {
-        std::fs::create_dir_all(root.join(class)).unwrap();
-        for n in 0..12u32 {
-            image::RgbImage::from_fn(36, 36, |x, y| {
-                let v = base.wrapping_add(((x * 3 + y * 5 + n * 7) % 23) as u8);
-                image::Rgb([v, v, v])
-            })
-            .save(root.join(class).join(format!("{class}_{n:02}.png")))
-            .unwrap();
-        }
-    }
-}
-
 /// [`wait_for`], then a few frames for the views to catch up.
 fn settle(harness: &mut App, what: &str, timeout_secs: u64, done: impl Fn(&WorkbenchApp) -> bool) {
     wait_for(harness, what, timeout_secs, done);
@@ -74,7 +59,7 @@ fn open_training_tab(projects: &Path) -> (App, PathBuf) {
 fn train_twice_see_the_runs_and_export_one() {
     let projects = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    make_data(data.path());
+    gui::make_brightness_data(data.path());
     let project = Project {
         name: "Brightness".into(),
         task: TaskKind::Classification,

@@ -32,26 +32,11 @@ fn turn() -> MutexGuard<'static, ()> {
     TRAINING.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// dark/ and light/: 12 images of 36 px each, with a little texture.
-fn make_data(root: &Path) {
-    for (class, base) in [("dark", 40u8), ("light", 200u8)] {
-        std::fs::create_dir_all(root.join(class)).unwrap();
-        for n in 0..12u32 {
-            image::RgbImage::from_fn(36, 36, |x, y| {
-                let v = base.wrapping_add(((x * 3 + y * 5 + n * 7) % 23) as u8);
-                image::Rgb([v, v, v])
-            })
-            .save(root.join(class).join(format!("{class}_{n:02}.png")))
-            .unwrap();
-        }
-    }
-}
-
 /// A projects folder holding one 32 px resnet18 project over a fresh data folder.
 fn make_project() -> (tempfile::TempDir, tempfile::TempDir) {
     let projects = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    make_data(data.path());
+    gui::make_brightness_data(data.path());
     let project = Project {
         name: "Brightness".into(),
         task: TaskKind::Classification,

@@ -142,6 +142,8 @@ impl WorkbenchApp {
             return;
         }
         let mut live = LiveRun::new(dir.clone());
+        // The new job's run is announced to the run lists once its id is known.
+        self.announced_run = None;
         let (sender, events) = crossbeam_channel::bounded(TRAIN_EVENTS);
         let repaint = ctx.clone();
         let sink = ChannelSink::new(sender, move || repaint.request_repaint());
@@ -206,7 +208,6 @@ impl WorkbenchApp {
                 live.status = LiveStatus::Failed("the training thread ended without a word".into());
             }
             let (dir, run_id) = (live.dir.clone(), live.run_id.clone());
-            self.announced_run = None;
             self.run_changed(ctx, &dir, run_id.as_deref());
         }
     }

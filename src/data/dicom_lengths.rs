@@ -65,6 +65,14 @@ fn walk_file(bytes: &[u8]) -> Result<bool, String> {
             return Ok(false);
         };
         walk.fits(&header)?;
+        // An undefined length on anything but a sequence or encapsulated pixel data (an
+        // `UN` element holding implicit-VR content): its inside is not walked, no verdict.
+        let opaque = header.len == UNDEFINED
+            && header.vr.is_some_and(|vr| &vr != b"SQ")
+            && header.tag != PIXEL_DATA;
+        if opaque {
+            return Ok(false);
+        }
         walk.advance(&header);
     }
     Ok(true)

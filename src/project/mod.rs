@@ -15,7 +15,8 @@ pub use dataset::{DatasetConfig, DatasetSourceKind};
 pub use discover::{ProjectEntry, discover_projects};
 pub use io::{PROJECT_FILE, ProjectError, load_project, save_project, update_project};
 pub use ops::{
-    TRASH_DIR, create_project, delete_project, detect_task, duplicate_project, rename_project, slug,
+    TRASH_DIR, create_project, delete_project, detect_task, duplicate_project, rename_project,
+    slug, unused_dir,
 };
 pub use training::{DEFAULT_AUGMENT_PRESET, TrainingSettings};
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::TrainError;
 use super::run::{RunDir, runs_dir};
-use crate::project::TRASH_DIR;
+use crate::project::{TRASH_DIR, unused_dir};
 
 /// The folder under the project's trash that holds deleted runs.
 pub const RUNS_TRASH: &str = "runs";
@@ -32,20 +32,9 @@ pub fn trash_run(project_dir: &Path, run_id: &str) -> Result<PathBuf, TrainError
     let _lock = run.lock("delete")?;
     let trash = project_dir.join(TRASH_DIR).join(RUNS_TRASH);
     std::fs::create_dir_all(&trash).map_err(TrainError::io("create the trash folder", &trash))?;
-    let target = unused_name(&trash, run_id);
+    let target = unused_dir(&trash, run_id);
     std::fs::rename(&dir, &target).map_err(TrainError::io("move the run to the trash", &dir))?;
     Ok(target)
-}
-
-/// `dir/name`, or `dir/name-2`, `dir/name-3`, ... when taken.
-fn unused_name(dir: &Path, name: &str) -> PathBuf {
-    let mut candidate = dir.join(name);
-    let mut n = 2;
-    while candidate.exists() {
-        candidate = dir.join(format!("{name}-{n}"));
-        n += 1;
-    }
-    candidate
 }
 
 #[cfg(test)]

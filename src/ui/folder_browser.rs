@@ -35,11 +35,6 @@ impl FolderBrowser {
         }
     }
 
-    /// The folder shown.
-    pub fn current(&self) -> &Path {
-        &self.current
-    }
-
     /// Takes a listing of `dir` (ignored unless it is the folder shown).
     pub fn listed(&mut self, dir: &Path, result: Result<Vec<String>, String>) {
         if dir == self.current {

@@ -77,3 +77,19 @@ pub fn open_training_tab(projects: &Path, template: TrainConfig) -> (App, PathBu
     app.run_steps(2);
     (app, project_dir)
 }
+
+/// dark/ and light/: 12 images of 36 px each, with a little texture (brightness decides the
+/// class).
+pub fn make_brightness_data(root: &Path) {
+    for (class, base) in [("dark", 40u8), ("light", 200u8)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for n in 0..12u32 {
+            image::RgbImage::from_fn(36, 36, |x, y| {
+                let v = base.wrapping_add(((x * 3 + y * 5 + n * 7) % 23) as u8);
+                image::Rgb([v, v, v])
+            })
+            .save(root.join(class).join(format!("{class}_{n:02}.png")))
+            .unwrap();
+        }
+    }
+}
