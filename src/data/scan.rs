@@ -55,6 +55,10 @@ pub struct DatasetItem {
     pub split: Option<SplitHint>,
     /// The mask, relative to the root (segmentation).
     pub mask: Option<PathBuf>,
+    /// The boxes, in original-image pixels, classes indexing [`DatasetIndex::classes`]
+    /// (detection; `Some(empty)` for an image without objects).
+    #[serde(default)]
+    pub boxes: Option<Vec<crate::data::boxes::ObjectBox>>,
     /// Width and height in pixels, EXIF orientation applied.
     pub size_px: (u32, u32),
     /// blake3 of the file's bytes, hex (duplicates share it).
@@ -395,6 +399,7 @@ impl Assembly<'_> {
                 group: candidate.group.clone(),
                 split: candidate.split,
                 mask: candidate.mask.clone(),
+                boxes: candidate.boxes.clone(),
                 size_px: (width, height),
                 content_hash: hash.to_hex().to_string(),
             },

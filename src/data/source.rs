@@ -66,6 +66,9 @@ pub struct Candidate {
     pub group: Option<String>,
     pub split: Option<SplitHint>,
     pub mask: Option<PathBuf>,
+    /// The image's boxes (detection; `Some(empty)` for an image without objects), classes
+    /// indexing [`Listing::folder_classes`].
+    pub boxes: Option<Vec<super::boxes::ObjectBox>>,
 }
 
 /// What listing a source found: the candidates, the class names it implies (class folders,

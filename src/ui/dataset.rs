@@ -465,6 +465,7 @@ mod tests {
             group: None,
             split,
             mask: None,
+            boxes: None,
             size_px: (40, 40),
             content_hash: path.to_owned(),
         }
