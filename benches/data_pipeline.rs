@@ -35,6 +35,7 @@ fn main() -> Result<()> {
             path: path.clone(),
             label: (i % 2) as i64,
             mask_path: None,
+            boxes: None,
         })
         .collect();
     println!(

@@ -13,17 +13,24 @@ pub enum TaskKind {
     Classification,
     /// One class per pixel (images/ + masks/).
     Segmentation,
+    /// Boxes around objects, each with a class (COCO JSON, YOLO txt or Pascal VOC XML).
+    Detection,
 }
 
 impl TaskKind {
     /// Every task, in the order the interface lists them.
-    pub const ALL: [TaskKind; 2] = [TaskKind::Classification, TaskKind::Segmentation];
+    pub const ALL: [TaskKind; 3] = [
+        TaskKind::Classification,
+        TaskKind::Segmentation,
+        TaskKind::Detection,
+    ];
 
     /// A short human-readable name (also the command line's name of the task).
     pub fn label(self) -> &'static str {
         match self {
             TaskKind::Classification => "classification",
             TaskKind::Segmentation => "segmentation",
+            TaskKind::Detection => "detection",
         }
     }
 
@@ -41,6 +48,7 @@ impl TaskKind {
         match self {
             TaskKind::Classification => &["classify"],
             TaskKind::Segmentation => &["segment"],
+            TaskKind::Detection => &["detect"],
         }
     }
 
@@ -51,7 +59,7 @@ impl TaskKind {
             .find(|task| task.label() == name || task.aliases().contains(&name))
     }
 
-    /// Every task's label, joined for an error message ("classification or segmentation").
+    /// Every task's label, joined for an error message ("classification, segmentation or detection").
     pub fn names() -> String {
         let labels: Vec<&str> = Self::ALL.iter().map(|t| t.label()).collect();
         match labels.split_last() {
@@ -71,6 +79,7 @@ impl<'de> Deserialize<'de> for TaskKind {
         enum Plain {
             Classification,
             Segmentation,
+            Detection,
         }
         #[derive(Deserialize)]
         #[allow(dead_code)] // the legacy count is read and dropped
@@ -88,6 +97,7 @@ impl<'de> Deserialize<'de> for TaskKind {
             Either::Plain(Plain::Segmentation) | Either::Legacy(Legacy::Segmentation { .. }) => {
                 TaskKind::Segmentation
             }
+            Either::Plain(Plain::Detection) => TaskKind::Detection,
         })
     }
 }
@@ -108,11 +118,15 @@ mod tests {
             ("(task: Segmentation)", TaskKind::Segmentation),
             ("(task: Segmentation(classes: 2))", TaskKind::Segmentation),
             ("(task: Segmentation(classes: 5))", TaskKind::Segmentation),
+            ("(task: Detection)", TaskKind::Detection),
         ] {
             assert_eq!(ron::from_str::<Holder>(text).unwrap().task, task, "{text}");
         }
-        assert!(ron::from_str::<Holder>("(task: Detection)").is_err());
-        assert_eq!(TaskKind::names(), "classification or segmentation");
+        assert!(ron::from_str::<Holder>("(task: Tracking)").is_err());
+        assert_eq!(
+            TaskKind::names(),
+            "classification, segmentation or detection"
+        );
         assert_eq!(TaskKind::Segmentation.title(), "Segmentation");
         for task in TaskKind::ALL {
             assert_eq!(TaskKind::from_name(task.label()), Some(task));

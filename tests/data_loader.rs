@@ -55,6 +55,7 @@ fn loader_items(
             path: root.join(rel),
             label: *label as i64,
             mask_path: None,
+            boxes: None,
         })
         .collect()
 }
@@ -168,6 +169,7 @@ fn segmentation_masks_follow_their_images() {
                 path,
                 label: 0,
                 mask_path: Some(mask_path),
+                boxes: None,
             }
         })
         .collect();

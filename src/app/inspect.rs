@@ -84,6 +84,7 @@ impl super::WorkbenchApp {
                 self.tab = CentralTab::Inspector;
             }
             InspectCommand::Seg(command) => self.seg_command(ctx, command),
+            InspectCommand::Det(command) => self.det_command(ctx, command),
         }
     }
 
@@ -126,6 +127,7 @@ impl super::WorkbenchApp {
         let tabs = &mut self.inspect.data;
         match event {
             InspectEvent::Seg(event) => self.seg_event(ctx, event),
+            InspectEvent::Det(event) => self.det_event(event),
             InspectEvent::LoadProgress(key, done, total) => {
                 if let Some(Loading::Running { done: d, total: t }) = tabs.inspections.get_mut(&key)
                 {

@@ -11,6 +11,7 @@ mod gui;
 mod inspect;
 mod new;
 mod predict;
+mod predict_boxes;
 mod project;
 mod train;
 mod weights;

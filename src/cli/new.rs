@@ -17,7 +17,7 @@ pub struct NewArgs {
     /// The labelled image folder: class subfolders, a manifest.csv, or images/ + masks/.
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
-    /// classification or segmentation (default: detected from the folder's layout).
+    /// classification, segmentation or detection (default: detected from the folder's layout).
     #[arg(long)]
     pub task: Option<String>,
     /// The backbone (see `transfer-workbench backbones`).

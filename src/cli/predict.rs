@@ -35,6 +35,9 @@ pub struct PredictArgs {
     /// own size) into this folder.
     #[arg(long, value_name = "DIR")]
     pub masks: Option<PathBuf>,
+    /// Detection: the lowest score of a box that is reported (default 0.3).
+    #[arg(long, value_name = "T")]
+    pub threshold: Option<f32>,
     /// Image files.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
@@ -58,6 +61,9 @@ pub struct Prediction {
     /// The mask written for this image (segmentation with `--masks`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mask: Option<PathBuf>,
+    /// The boxes found (detection), best first, in the image's own pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detections: Option<Vec<super::predict_boxes::DetectionEntry>>,
     /// Why the image could not be predicted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -81,13 +87,17 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
             class_index: None,
             probabilities: BTreeMap::new(),
             mask: None,
+            detections: None,
             error: None,
         })
         .collect();
     if let Some(dir) = &args.masks {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    if crate::inspect::task::offers(model.config.task).masks {
+    let offers = crate::inspect::task::offers(model.config.task);
+    if offers.boxes {
+        super::predict_boxes::predict(&args, &mut model, &mut entries)?;
+    } else if offers.masks {
         predict_segmentation(&args, &mut model, &mut entries)?;
     } else {
         predict_classes(&args, &mut model, &mut entries)?;
@@ -115,6 +125,7 @@ fn predict_classes(
         images,
         loaded,
         failed,
+        ..
     } = load_eval_images(&args.images, &args.project, &model.config)?;
     for (path, reason) in failed {
         if let Some(entry) = entries.iter_mut().find(|e| e.path == path) {
@@ -200,6 +211,9 @@ fn write_mask(dir: &Path, image_path: &Path, mask: ClassMask) -> anyhow::Result<
 fn describe(entry: &Prediction) -> String {
     if let Some(error) = &entry.error {
         return format!("{}: error: {error}", entry.path.display());
+    }
+    if let Some(found) = &entry.detections {
+        return super::predict_boxes::describe(&entry.path, found);
     }
     let mut ranked: Vec<(&String, &f64)> = entry.probabilities.iter().collect();
     ranked.sort_by(|a, b| b.1.total_cmp(a.1));

@@ -134,7 +134,10 @@ fn monitor(name: &str) -> anyhow::Result<Monitor> {
     match crate::train::find_metric_key(name) {
         Some(key) => Ok(Monitor::new(key.name)),
         None => {
-            bail!("unknown monitor '{name}' (loss, accuracy, balanced-accuracy, f1, auc or dice)")
+            bail!(
+                "unknown monitor '{name}' (loss, accuracy, balanced-accuracy, f1, auc, dice, ap \
+                 or ap50)"
+            )
         }
     }
 }
@@ -236,7 +239,11 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
 /// The run's settings: those saved in the project by the Training tab (else the defaults),
 /// the project's backbone and input size, then every option given on the command line.
 fn run_config(args: &TrainArgs, project: crate::project::Project) -> anyhow::Result<TrainConfig> {
+    let saved = project.training.is_some();
     let mut config = project.training.map(|t| t.config).unwrap_or_default();
+    if !saved {
+        config.monitor = Monitor::new(train_task(project.task).default_monitor());
+    }
     config.backbone = args.backbone.clone().unwrap_or(project.backbone);
     config.input_size_px = args.input_size.unwrap_or(project.input_size_px);
     config.task = task(&args.task)?;

@@ -69,6 +69,8 @@ impl WorkingSize {
 pub struct WorkingImage {
     pub image: Pixels,
     pub mask: Option<GrayImage>,
+    /// The decoded file's size before any reduction (boxes are scaled by working/original).
+    pub original_px: (u32, u32),
 }
 
 impl WorkingImage {
@@ -133,7 +135,11 @@ pub fn load_working(
             })
         }
     };
-    Ok(WorkingImage { image, mask })
+    Ok(WorkingImage {
+        image,
+        mask,
+        original_px: full_size,
+    })
 }
 
 /// Keeps an RGB image whose channels are all equal as one grey channel.
@@ -357,6 +363,7 @@ mod tests {
         Arc::new(WorkingImage {
             image: Pixels::Rgb(RgbImage::new(side, side)),
             mask: None,
+            original_px: (side, side),
         })
     }
 

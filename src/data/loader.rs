@@ -22,6 +22,8 @@ use rayon::prelude::*;
 
 use super::augment::{AugmentConfig, augment_into, plain_lut, sample_params};
 use super::cache::{CacheKey, ImageCache, WorkingImage, WorkingSize, load_working};
+use super::box_geometry::{TargetBox, augment_boxes, centre_square_boxes, to_working};
+use super::boxes::ObjectBox;
 use super::mask::MaskEncoding;
 use super::pixels::{Dihedral, write_chw, write_mask};
 use super::preprocess::Normalization;
@@ -46,6 +48,8 @@ pub struct LoaderItem {
     pub label: i64,
     /// The mask file, for segmentation.
     pub mask_path: Option<PathBuf>,
+    /// The boxes in original-image pixels, for detection (`Some(empty)`: no objects).
+    pub boxes: Option<Arc<Vec<ObjectBox>>>,
 }
 
 /// Training (seeded augmentation) or evaluation (deterministic) transform.
@@ -172,18 +176,49 @@ pub struct Batch {
     pub labels: Vec<i64>,
     /// `N x size x size` class indices, for segmentation.
     pub masks: Option<Vec<u8>>,
+    /// Each image's boxes in input pixels, for detection.
+    pub boxes: Option<Vec<Vec<TargetBox>>>,
+    /// Each image's decoded size before any reduction (to map predictions back).
+    pub original_px: Vec<(u32, u32)>,
     pub ids: Vec<String>,
     /// Items of this batch (or of earlier all-failed batches) that were skipped.
     pub skipped: Vec<SkippedItem>,
 }
 
+/// Values per box in [`BatchTensors::boxes`]: `x0, y0, x1, y1` (input pixels), the class
+/// index, and a flag (1 an object, 2 a crowd box, 0 padding).
+pub const BOX_FIELDS: usize = 6;
+
 /// A batch on a device: images `[N, 3, H, W]` float, labels `[N]` int64, masks `[N, H, W]`
-/// int64.
+/// int64, boxes `[N, M, BOX_FIELDS]` float (`M` the most boxes of an image, at least 1;
+/// shorter lists padded with zeros).
 #[derive(Debug)]
 pub struct BatchTensors {
     pub images: tch::Tensor,
     pub labels: tch::Tensor,
     pub masks: Option<tch::Tensor>,
+    pub boxes: Option<tch::Tensor>,
+}
+
+/// Boxes of `n` images as the padded `[n, M, BOX_FIELDS]` values (see [`BatchTensors`]).
+pub fn pad_boxes(boxes: &[Vec<TargetBox>]) -> (Vec<f32>, usize) {
+    let most = boxes.iter().map(Vec::len).max().unwrap_or(0).max(1);
+    let mut out = vec![0.0f32; boxes.len() * most * BOX_FIELDS];
+    for (image, list) in boxes.iter().enumerate() {
+        for (slot, b) in list.iter().enumerate() {
+            let at = (image * most + slot) * BOX_FIELDS;
+            let flag = if b.crowd { 2.0 } else { 1.0 };
+            out[at..at + BOX_FIELDS].copy_from_slice(&[
+                b.bbox.x0,
+                b.bbox.y0,
+                b.bbox.x1,
+                b.bbox.y1,
+                b.class as f32,
+                flag,
+            ]);
+        }
+    }
+    (out, most)
 }
 
 impl Batch {
@@ -213,10 +248,22 @@ impl Batch {
             ),
             None => None,
         };
+        let boxes = match &self.boxes {
+            Some(boxes) => {
+                let (values, most) = pad_boxes(boxes);
+                Some(
+                    tch::Tensor::f_from_slice(&values)?
+                        .f_view([n, most as i64, BOX_FIELDS as i64])?
+                        .f_to_device(device)?,
+                )
+            }
+            None => None,
+        };
         Ok(BatchTensors {
             images,
             labels,
             masks,
+            boxes,
         })
     }
 }
@@ -469,6 +516,7 @@ fn assemble(shared: &Shared, epoch: u64, indices: &[usize], stop: &AtomicBool) -
     let mut masks = data_targets(shared.config.task)
         .masks()
         .then(|| vec![0u8; n * plane]);
+    let with_boxes = data_targets(shared.config.task).boxes();
     let mask_slots: Vec<Option<&mut [u8]>> = match masks.as_mut() {
         Some(m) => m.chunks_mut(plane).map(Some).collect(),
         None => (0..n).map(|_| None).collect(),
@@ -478,15 +526,16 @@ fn assemble(shared: &Shared, epoch: u64, indices: &[usize], stop: &AtomicBool) -
         .zip(mask_slots)
         .zip(indices)
         .collect();
-    let results: Vec<Result<(), SkippedItem>> = jobs
+    let results: Vec<Result<Prepared, SkippedItem>> = jobs
         .into_par_iter()
         .map(|((chw, mask), &index)| {
             if stop.load(Ordering::Relaxed) {
-                return Ok(());
+                return Ok(Prepared::default());
             }
             prepare(shared, epoch, index, chw, mask)
         })
         .collect();
+    let mut boxes = with_boxes.then(Vec::new);
     let mut batch = Batch {
         size_px: size,
         ..Batch::default()
@@ -494,10 +543,17 @@ fn assemble(shared: &Shared, epoch: u64, indices: &[usize], stop: &AtomicBool) -
     let mut kept = 0;
     for (slot, (result, &index)) in results.into_iter().zip(indices).enumerate() {
         let item = &shared.items[index];
-        if let Err(skipped) = result {
-            batch.skipped.push(skipped);
-            continue;
+        let prepared = match result {
+            Ok(prepared) => prepared,
+            Err(skipped) => {
+                batch.skipped.push(skipped);
+                continue;
+            }
+        };
+        if let Some(list) = boxes.as_mut() {
+            list.push(prepared.boxes.unwrap_or_default());
         }
+        batch.original_px.push(prepared.original_px);
         if slot != kept {
             images.copy_within(slot * 3 * plane..(slot + 1) * 3 * plane, kept * 3 * plane);
             if let Some(m) = masks.as_mut() {
@@ -514,7 +570,17 @@ fn assemble(shared: &Shared, epoch: u64, indices: &[usize], stop: &AtomicBool) -
     }
     batch.images = images;
     batch.masks = masks;
+    batch.boxes = boxes;
     batch
+}
+
+/// What loading one item gives besides its pixels.
+#[derive(Default)]
+struct Prepared {
+    /// Its boxes in input pixels, when it has boxes.
+    boxes: Option<Vec<TargetBox>>,
+    /// Its decoded size before any reduction.
+    original_px: (u32, u32),
 }
 
 /// Loads (or fetches from the cache) one item and writes its transformed pixels.
@@ -524,7 +590,7 @@ fn prepare(
     index: usize,
     chw: &mut [f32],
     mask: Option<&mut [u8]>,
-) -> Result<(), SkippedItem> {
+) -> Result<Prepared, SkippedItem> {
     let item = &shared.items[index];
     let skipped = |reason: String| SkippedItem {
         id: item.id.clone(),
@@ -534,13 +600,18 @@ fn prepare(
     let working = working_image(shared, item).map_err(|e| skipped(e.to_string()))?;
     let config = &shared.config;
     let (image, work_mask) = (&working.image, working.mask.as_ref());
-    match &config.transform {
+    let work_boxes = item
+        .boxes
+        .as_ref()
+        .map(|b| to_working(b, working.original_px, image.dimensions()));
+    let out_boxes = match &config.transform {
         Transform::Train(augment) => {
             let mut rng = ChaCha8Rng::seed_from_u64(mix(config.seed, epoch, index as u64));
             let (w, h) = image.dimensions();
             let params = sample_params(augment, w, h, &mut rng);
             augment_into(image, work_mask, &params, &config.normalization, chw, mask)
                 .map_err(|e| skipped(format!("{e}: {}", item.path.display())))?;
+            work_boxes.map(|b| augment_boxes(&b, &params, config.size_px))
         }
         Transform::Eval | Transform::EvalResize => {
             let size = config.size_px;
@@ -556,9 +627,13 @@ fn prepare(
             if let (Some(src), Some(out)) = (work_mask, mask) {
                 write_mask(src.as_raw(), view, size, out);
             }
+            work_boxes.map(|b| centre_square_boxes(&b, (w, h), size))
         }
-    }
-    Ok(())
+    };
+    Ok(Prepared {
+        boxes: out_boxes,
+        original_px: working.original_px,
+    })
 }
 
 fn working_image(
@@ -612,6 +687,7 @@ mod tests {
                     path,
                     label: (i % 3) as i64,
                     mask_path: None,
+                    boxes: None,
                 }
             })
             .collect();
@@ -730,6 +806,7 @@ mod tests {
                 path: broken,
                 label: 1,
                 mask_path: None,
+                boxes: None,
             },
         );
         let loader = BatchLoader::new(items, config(false), None).unwrap();
@@ -787,6 +864,7 @@ mod tests {
                     path,
                     label: 0,
                     mask_path: Some(mask_path),
+                    boxes: None,
                 }
             })
             .collect();
@@ -827,6 +905,20 @@ mod tests {
             size_px: 4,
             labels: vec![1, 0],
             masks: Some(vec![1; 2 * 4 * 4]),
+            boxes: Some(vec![
+                vec![TargetBox {
+                    bbox: crate::data::boxes::PixelBox {
+                        x0: 1.0,
+                        y0: 0.5,
+                        x1: 3.0,
+                        y1: 4.0,
+                    },
+                    class: 2,
+                    crowd: true,
+                }],
+                Vec::new(),
+            ]),
+            original_px: vec![(4, 4); 2],
             ids: vec!["a".into(), "b".into()],
             skipped: Vec::new(),
         };
@@ -838,5 +930,9 @@ mod tests {
             (masks.size(), masks.kind()),
             (vec![2, 4, 4], tch::Kind::Int64)
         );
+        let boxes = tensors.boxes.unwrap();
+        assert_eq!(boxes.size(), [2, 1, BOX_FIELDS as i64]);
+        let values = Vec::<f32>::try_from(boxes.flatten(0, -1)).unwrap();
+        assert_eq!(values, [1.0, 0.5, 3.0, 4.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     }
 }

@@ -10,6 +10,7 @@
 //! images bounded in bytes) and [`loader`] (parallel decode, prefetching batches).
 
 pub mod augment;
+pub mod box_geometry;
 pub mod boxes;
 pub mod cache;
 pub mod decode;

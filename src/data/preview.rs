@@ -70,6 +70,7 @@ pub fn preview_folder(path: &Path) -> Result<FolderPreview, DataError> {
     let evidence = Evidence {
         masks: matches!(source, DatasetSource::Segmentation { .. })
             || listing.candidates.iter().any(|c| c.mask.is_some()),
+        boxes: listing.candidates.iter().any(|c| c.boxes.is_some()),
     };
     let task = detect_task(&evidence);
     let mut classes: BTreeMap<String, usize> = listing

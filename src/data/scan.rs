@@ -137,6 +137,7 @@ pub fn scan_until(
     let evidence = Evidence {
         masks: matches!(source, DatasetSource::Segmentation { .. })
             || candidates.iter().any(|c| c.mask.is_some()),
+        boxes: candidates.iter().any(|c| c.boxes.is_some()),
     };
     let assembly = Assembly {
         root: &root,

@@ -28,7 +28,7 @@ pub struct ExportMetadata {
     pub version: u32,
     /// The app version that wrote it.
     pub app_version: String,
-    /// `classification` or `segmentation`.
+    /// `classification`, `segmentation` or `detection`.
     pub task: String,
     /// Class names in index order (segmentation: background first).
     pub classes: Vec<String>,
@@ -167,6 +167,18 @@ fn output_spec(model: &TrainedModel, kind: OutputKind, embedding_dim: Option<i64
             layout.probabilities,
         ),
         OutputKind::Logits => (vec![n, layout.channels.into()], layout.probabilities),
+        OutputKind::Detections => (
+            vec![
+                n,
+                crate::train::detection::TOP_K.into(),
+                crate::train::detection::PACKED_FIELDS.into(),
+            ],
+            "each row: x0, y0, x1, y1 in pixels of the S x S input (multiply x by the image's \
+             width / S and y by its height / S for the image's own pixels), score in [0, 1] \
+             (sigmoid of the class heatmap at the object's centre), class index (float); \
+             rows best first, always K of them: keep rows whose score is at least the \
+             threshold (the app shows 0.3); no NMS is needed",
+        ),
     };
     OutputSpec {
         kind,

@@ -141,6 +141,19 @@ pub fn export_run(
             "an embedding-only model can be exported from classification runs".into(),
         ));
     }
+    // A detector's export decodes its boxes (no NMS op needed in plain libtorch).
+    let detections;
+    let options = if options.output == OutputKind::Logits
+        && crate::data::targets::data_targets(model.config.task).boxes()
+    {
+        detections = ExportOptions {
+            output: OutputKind::Detections,
+            ..options.clone()
+        };
+        &detections
+    } else {
+        options
+    };
     let size_px = i64::from(model.config.input_size_px);
     let normalization = trace::normalization_of(&model);
     let random;

@@ -42,13 +42,16 @@ pub enum OutputKind {
     Logits,
     /// The pooled backbone embedding `[N, D]` (classification runs).
     Embedding,
+    /// Decoded detections `[N, K, 6]` (detection runs): per row `x0, y0, x1, y1` in input
+    /// pixels, score, class index; best first.
+    Detections,
 }
 
 impl OutputKind {
     /// The file name stem of the export.
     pub fn file_stem(self) -> &'static str {
         match self {
-            OutputKind::Logits => "model",
+            OutputKind::Logits | OutputKind::Detections => "model",
             OutputKind::Embedding => "embedding",
         }
     }
@@ -165,6 +168,10 @@ fn preprocess_with(
 pub fn forward(net: &mut Net, images: &Tensor, output: OutputKind) -> Result<Tensor, ExportError> {
     let out = match output {
         OutputKind::Logits => tch::no_grad(|| net.logits(images, false, false))?,
+        OutputKind::Detections => {
+            let logits = tch::no_grad(|| net.logits(images, false, false))?;
+            packed_detections(&logits)?
+        }
         OutputKind::Embedding => match net.as_classifier() {
             Some(c) => tch::no_grad(|| c.embed(images, false))?,
             None => {
@@ -175,6 +182,12 @@ pub fn forward(net: &mut Net, images: &Tensor, output: OutputKind) -> Result<Ten
         },
     };
     Ok(out)
+}
+
+/// The detector's `logits` decoded into the exported `[N, K, 6]` rows.
+pub fn packed_detections(logits: &Tensor) -> Result<Tensor, ExportError> {
+    use crate::train::detection::{TOP_K, decode, pack};
+    Ok(tch::no_grad(|| decode(logits, TOP_K).and_then(|d| pack(&d)))?)
 }
 
 /// Turns the model's variables contiguous (undoing channels-last) and frozen, so tracing

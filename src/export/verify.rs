@@ -92,6 +92,7 @@ pub fn reference_outputs(
             let expected = match options.output {
                 OutputKind::Logits => model.logits(&images)?,
                 OutputKind::Embedding => model.embeddings(&images)?,
+                OutputKind::Detections => super::trace::packed_detections(&model.logits(&images)?)?,
             };
             Ok(Probe { input, expected })
         })

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod convnext;
 pub mod cpu_bf16;
 pub mod densenet;
+pub mod det_head;
 pub mod download;
 pub mod efficientnet;
 pub mod efficientnet_lite;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use super::Loading;
+use super::inspect_det::{DetCommand, DetData, DetEvent};
 use super::inspect_seg::{SegCommand, SegData, SegEvent};
 pub use crate::inspect::run_inspection::RunInspection;
 use crate::inspect::{Neighbour, Projection};
@@ -87,6 +88,8 @@ pub enum InspectCommand {
     ShowInInspector(String, usize),
     /// A request of the segmentation inspector.
     Seg(SegCommand),
+    /// A request of the detection inspector.
+    Det(DetCommand),
 }
 
 /// Results of the inspection workers.
@@ -106,6 +109,8 @@ pub enum InspectEvent {
     Tsne(RunKey, Result<Option<Projection>, String>),
     /// A segmentation worker finished or progressed.
     Seg(SegEvent),
+    /// A detection worker finished or progressed.
+    Det(DetEvent),
 }
 
 /// What the inspection views read: what the workers produced and the projects' run lists.
@@ -130,6 +135,8 @@ pub struct InspectData {
     pub tsne: HashMap<RunKey, TsneJob>,
     /// Segmentation runs' masks and overlays.
     pub seg: SegData,
+    /// Detection runs' boxes and metrics.
+    pub det: DetData,
     /// Set on shutdown: long jobs stop.
     pub shutdown: Arc<AtomicBool>,
 }
@@ -162,5 +169,6 @@ impl InspectData {
             job.stop.store(true, Ordering::Relaxed);
         }
         self.seg.forget_run(&key);
+        self.det.forget_run(&key);
     }
 }

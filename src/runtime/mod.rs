@@ -7,6 +7,7 @@
 
 pub mod dataset;
 pub mod inspect;
+pub mod inspect_det;
 pub mod inspect_seg;
 pub mod live_run;
 pub mod plot;

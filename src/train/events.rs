@@ -82,6 +82,23 @@ impl EpochMetrics {
         }
     }
 
+    /// Loss and COCO's box metrics from the 12 `stats` of `COCOeval.summarize()` (AP@.5 as
+    /// the accuracy; pycocotools' -1 for "no ground truth" becomes 0).
+    pub fn from_detection(loss: f64, stats: &[f64; 12]) -> Self {
+        let value = |i: usize| stats[i].max(0.0);
+        let mut extra = BTreeMap::new();
+        for (key, i) in [("ap", 0), ("ap50", 1), ("ap75", 2), ("ar100", 8)] {
+            extra.insert(key.to_owned(), value(i));
+        }
+        Self {
+            loss,
+            accuracy: value(1),
+            extra,
+            classification: None,
+            segmentation: None,
+        }
+    }
+
     /// A copy for the append-only history: ROC curves (one point per distinct score, so as
     /// long as the validation set) are left out; their AUCs stay.
     pub fn for_history(&self) -> Self {

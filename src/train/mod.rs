@@ -8,8 +8,12 @@
 pub mod cache;
 pub mod catalogue;
 pub mod classifier;
+pub mod coco_eval;
 pub mod config;
 pub mod cpu_runtime;
+pub mod det_source;
+pub mod detection;
+pub mod detector;
 pub mod engine;
 pub mod eval;
 pub mod events;

@@ -188,6 +188,16 @@ impl ProjectSource {
         self.items(split).get(index)?.mask_path.clone()
     }
 
+    /// The boxes of sample `index` of `split` in original-image pixels (detection), if it
+    /// has them.
+    pub fn sample_boxes(
+        &self,
+        split: Split,
+        index: usize,
+    ) -> Option<std::sync::Arc<Vec<crate::data::boxes::ObjectBox>>> {
+        self.items(split).get(index)?.boxes.clone()
+    }
+
     fn items(&self, split: Split) -> &[LoaderItem] {
         match split {
             Split::Train => &self.train,
@@ -324,9 +334,18 @@ fn to_train_batch(batch: &crate::data::loader::Batch, task: TaskKind) -> Result<
     })
 }
 
-/// Class names: the index's classes when items are labelled by class name, else the mask
-/// classes (background first).
+/// Class names: the index's classes when items are labelled by class name, the object
+/// classes of the annotations for boxes, else the mask classes (background first).
 fn class_names(index: &DatasetIndex, task: TaskKind) -> Result<Vec<String>, TrainError> {
+    if data_targets(task).boxes() {
+        if index.classes.is_empty() {
+            return Err(TrainError::Source(format!(
+                "the annotations name no object class: {}",
+                index.root.display()
+            )));
+        }
+        return Ok(index.classes.clone());
+    }
     if data_targets(task).class_labels() {
         if index.classes.len() < 2 {
             return Err(TrainError::Source(format!(
@@ -457,6 +476,7 @@ impl Scanned {
             path: self.index.image_path(item),
             label,
             mask_path: item.mask.as_ref().map(|m| self.index.root.join(m)),
+            boxes: item.boxes.clone().map(std::sync::Arc::new),
         }
     }
 
@@ -488,13 +508,18 @@ fn fingerprint(index: &DatasetIndex, items: &[LoaderItem], config: &LoaderConfig
     }
     hasher.update(
         format!(
-            "{}|{:?}|{:?}|{:?}|{:?}",
+            "{}|{:?}|{:?}|{:?}|{:?}{}",
             config.size_px,
             config.window,
             config.normalization,
             config.mask_encoding,
             // (was the loader's `segmentation` flag: keeps existing caches valid)
-            data_targets(config.task).masks()
+            data_targets(config.task).masks(),
+            if data_targets(config.task).boxes() {
+                "|boxes"
+            } else {
+                ""
+            }
         )
         .as_bytes(),
     );

@@ -101,11 +101,12 @@ impl InspectTabs {
         };
         let any_loaded = data.inspections.keys().any(|(p, _)| p == project)
             || data.seg.any_of(project)
+            || data.det.runs.keys().any(|(p, _)| p == project)
             || (tab == CentralTab::Embeddings && seg_chosen)
             || nothing_to_load;
         match tab {
             CentralTab::Inspector | CentralTab::Embeddings => {
-                let seg_done = data.seg.idle();
+                let seg_done = data.seg.idle() && data.det.idle();
                 runs_listed && loads_done && cams_done && neighbours_done && seg_done && any_loaded
             }
             CentralTab::Compare => runs_listed && loads_done && cams_done,

@@ -197,8 +197,8 @@ pub fn image_layers_ui(
     response
 }
 
-/// `size` scaled to fit `bounds`, centred.
-fn fit(size: egui::Vec2, bounds: egui::Rect) -> egui::Rect {
+/// The largest rectangle of `size`'s aspect ratio centred in `bounds`.
+pub fn fit(size: egui::Vec2, bounds: egui::Rect) -> egui::Rect {
     let scale = (bounds.width() / size.x.max(1.0)).min(bounds.height() / size.y.max(1.0));
     egui::Rect::from_center_size(bounds.center(), size * scale)
 }

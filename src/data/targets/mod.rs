@@ -5,6 +5,7 @@
 
 mod class_labels;
 mod masks;
+mod object_boxes;
 
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use crate::task::TaskKind;
 
 pub use class_labels::ClassLabels;
 pub use masks::Masks;
+pub use object_boxes::ObjectBoxes;
 
 /// How evaluation fits an image into the square input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub enum EvalFit {
 pub struct Evidence {
     /// Items come with mask files (or the folder has `images/` beside `masks/`).
     pub masks: bool,
+    /// Items come with boxes (the folder is a COCO, YOLO or Pascal VOC layout).
+    pub boxes: bool,
 }
 
 impl Evidence {
@@ -36,6 +40,7 @@ impl Evidence {
     pub fn of_folder(data_dir: &Path) -> Self {
         Self {
             masks: data_dir.join("images").is_dir() && data_dir.join("masks").is_dir(),
+            boxes: false,
         }
     }
 }
@@ -57,10 +62,17 @@ pub trait DataTargets: Sync {
     /// image's geometry through augmentation.
     fn masks(&self) -> bool;
 
+    /// Whether every item has boxes that are loaded with its image and follow the image's
+    /// geometry through augmentation.
+    fn boxes(&self) -> bool {
+        false
+    }
+
     /// How evaluation fits an image into the square input.
     fn eval_fit(&self) -> EvalFit;
 
-    /// Takes a batch's training targets (class indices `[N]`, masks `[N, H, W]`); `None`
+    /// Takes a batch's training targets (class indices `[N]`, masks `[N, H, W]`, padded boxes
+    /// `[N, M, 6]`); `None`
     /// when the batch lacks them.
     fn batch_targets(&self, tensors: &mut BatchTensors) -> Option<tch::Tensor>;
 }
@@ -70,6 +82,7 @@ pub fn data_targets(kind: TaskKind) -> &'static dyn DataTargets {
     match kind {
         TaskKind::Classification => &ClassLabels,
         TaskKind::Segmentation => &Masks,
+        TaskKind::Detection => &ObjectBoxes,
     }
 }
 
@@ -92,8 +105,18 @@ mod tests {
         }
         assert_eq!(detect_task(&Evidence::default()), TaskKind::default());
         assert_eq!(
-            detect_task(&Evidence { masks: true }),
+            detect_task(&Evidence {
+                masks: true,
+                boxes: false
+            }),
             TaskKind::Segmentation
+        );
+        assert_eq!(
+            detect_task(&Evidence {
+                masks: false,
+                boxes: true
+            }),
+            TaskKind::Detection
         );
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(

@@ -16,6 +16,7 @@ impl InspectTask for ClassificationInspection {
             image_predictions: true,
             embeddings: true,
             masks: false,
+            boxes: false,
         }
     }
 

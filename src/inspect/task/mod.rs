@@ -4,11 +4,13 @@
 //! that matches on the [`TaskKind`].
 
 mod classification;
+mod detection;
 mod segmentation;
 
 use crate::task::TaskKind;
 
 pub use classification::ClassificationInspection;
+pub use detection::DetectionInspection;
 pub use segmentation::SegmentationInspection;
 
 /// The views a run of a task can fill.
@@ -21,6 +23,8 @@ pub struct Offers {
     pub embeddings: bool,
     /// Per-pixel masks against the ground truth: overlays and per-image Dice.
     pub masks: bool,
+    /// Boxes against the ground truth: true and false positives, misses, per-image AP.
+    pub boxes: bool,
 }
 
 /// The Inspector pane that shows a run.
@@ -30,6 +34,8 @@ pub enum InspectorPane {
     ImagePredictions,
     /// Masks per image (`ui/inspector_seg.rs`).
     Masks,
+    /// Boxes per image (`ui/inspector_det.rs`).
+    Boxes,
 }
 
 /// What the inspection layer and the views need of a task.
@@ -54,6 +60,7 @@ pub fn inspect_task(kind: TaskKind) -> &'static dyn InspectTask {
     match kind {
         TaskKind::Classification => &ClassificationInspection,
         TaskKind::Segmentation => &SegmentationInspection,
+        TaskKind::Detection => &DetectionInspection,
     }
 }
 
@@ -73,12 +80,13 @@ mod tests {
             assert_eq!(task.kind(), kind);
             let offers = task.offers();
             assert!(
-                offers.image_predictions || offers.masks,
+                offers.image_predictions || offers.masks || offers.boxes,
                 "{kind:?} offers no pane"
             );
             let pane_fits = match task.pane() {
                 InspectorPane::ImagePredictions => offers.image_predictions,
                 InspectorPane::Masks => offers.masks,
+                InspectorPane::Boxes => offers.boxes,
             };
             assert!(pane_fits, "{kind:?}'s pane shows what it does not offer");
         }

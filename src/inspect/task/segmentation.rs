@@ -16,6 +16,7 @@ impl InspectTask for SegmentationInspection {
             image_predictions: false,
             embeddings: false,
             masks: true,
+            boxes: false,
         }
     }
 

@@ -50,6 +50,9 @@ pub struct LoadedImages {
     pub images: Tensor,
     /// For each row of `images`, its index in the list of paths.
     pub loaded: Vec<usize>,
+    /// For each row of `images`, the file's decoded width and height (EXIF orientation
+    /// applied), to map predictions back to its pixels.
+    pub original_px: Vec<(u32, u32)>,
     /// `(path, reason)` of each file that failed.
     pub failed: Vec<(PathBuf, String)>,
 }
@@ -78,6 +81,7 @@ pub fn load_images_with(
             path: path.clone(),
             label: 0,
             mask_path: None,
+            boxes: None,
         })
         .collect();
     let config = LoaderConfig {
@@ -92,6 +96,7 @@ pub fn load_images_with(
     let loader = BatchLoader::new(items, config, None)?;
     let mut images = Vec::new();
     let mut loaded = Vec::new();
+    let mut original_px = Vec::new();
     let mut failed = Vec::new();
     for batch in loader.epoch(0)? {
         failed.extend(
@@ -101,6 +106,7 @@ pub fn load_images_with(
                 .map(|s| (s.path.clone(), s.reason.clone())),
         );
         loaded.extend(batch.ids.iter().filter_map(|id| id.parse::<usize>().ok()));
+        original_px.extend(batch.original_px.iter().copied());
         images.push(batch.to_tensors(Device::Cpu)?.images);
     }
     let size = i64::from(transform.size_px);
@@ -112,6 +118,7 @@ pub fn load_images_with(
     Ok(LoadedImages {
         images,
         loaded,
+        original_px,
         failed,
     })
 }

@@ -4,6 +4,7 @@
 //! training layer that matches on the [`TaskKind`].
 
 mod classification;
+mod detection;
 mod segmentation;
 
 use tch::{Device, Tensor};
@@ -16,6 +17,7 @@ use super::source::BatchSource;
 use crate::task::TaskKind;
 
 pub use classification::ClassificationTask;
+pub use detection::{AP, AP50, AP75, AR100, DetectionTask};
 pub use segmentation::SegmentationTask;
 
 /// A validation metric a user may monitor (pick the best checkpoint by, stop early on).
@@ -95,6 +97,11 @@ pub trait TrainTask: Sync {
     /// A small synthetic data set of this task (the command line's `--synthetic`).
     fn synthetic_source(&self, size_px: u32, seed: u64) -> Box<dyn BatchSource>;
 
+    /// The metric a new project of this task monitors (its history name).
+    fn default_monitor(&self) -> &'static str {
+        VAL_LOSS.name
+    }
+
     /// The monitorable metric `monitor` names, if this task reports it.
     fn monitor_key(&self, monitor: &Monitor) -> Option<MetricKey> {
         self.monitor_keys()
@@ -132,6 +139,7 @@ pub fn train_task(kind: TaskKind) -> &'static dyn TrainTask {
     match kind {
         TaskKind::Classification => &ClassificationTask,
         TaskKind::Segmentation => &SegmentationTask,
+        TaskKind::Detection => &DetectionTask,
     }
 }
 
@@ -166,9 +174,12 @@ mod tests {
             assert_eq!(task.kind(), kind);
             assert_eq!(task.monitor_keys()[0], VAL_LOSS);
             assert!(task.monitor_key(&Monitor::default()).is_some());
+            let default = Monitor::new(task.default_monitor());
+            assert!(task.monitor_key(&default).is_some(), "{kind:?}");
         }
         assert_eq!(find_metric_key("dice").map(|k| k.name), Some("val_dice"));
         assert_eq!(find_metric_key("f1").map(|k| k.name), Some("val_macro_f1"));
+        assert_eq!(find_metric_key("ap").map(|k| k.name), Some("val_ap"));
         assert!(find_metric_key("bogus").is_none());
     }
 }
