@@ -5,6 +5,7 @@ mod backbones;
 mod classify;
 mod data;
 mod embed;
+mod eval_boxes;
 mod export;
 mod gradcam;
 mod gui;

@@ -353,6 +353,9 @@ pub fn run_eval(args: EvalArgs) -> anyhow::Result<()> {
         Some("test") => Some(crate::data::split::Split::Test),
         Some(other) => bail!("unknown split '{other}' (val or test)"),
     };
+    if crate::inspect::task::offers(config.task).boxes && !args.synthetic {
+        return super::eval_boxes::run(&args, &id, validation);
+    }
     let mut source = run_source(args.synthetic, &args.project, &run, &config, validation)?;
     let report = evaluate_run(
         &args.project,

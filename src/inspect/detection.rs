@@ -64,12 +64,14 @@ pub struct DetInspection {
     pub skipped: Vec<String>,
 }
 
-/// Predicts every image of detection run `run`'s frozen validation split (best checkpoint),
+/// Predicts every image of detection run `run`'s frozen validation split (or the split
+/// `validation` names; best checkpoint),
 /// maps each box back to its image's pixels and scores the split as COCO does. Progress
 /// counts images; `stop` ends the job between batches (`Ok(None)`).
 pub fn inspect_detection(
     project: &Path,
     run: &str,
+    validation: Option<crate::data::split::Split>,
     progress: Progress<'_>,
     stop: &AtomicBool,
 ) -> Result<Option<DetInspection>, InspectError> {
@@ -84,7 +86,7 @@ pub fn inspect_detection(
             "{run} is not a detection run"
         )));
     }
-    let source = ProjectSource::open_run(project, &model.run, &model.config, None)?;
+    let source = ProjectSource::open_run(project, &model.run, &model.config, validation)?;
     let window = load_project(project)?.dataset.window;
     let transform = EvalTransform::of(&model.config, window);
     let ids = source.sample_ids(Split::Validation);
@@ -127,7 +129,7 @@ pub fn inspect_detection(
         }
         progress(end, total);
     }
-    let coco = score_images(&images, model.classes.len());
+    let coco = score_images(&images, model.classes.len())?;
     Ok(Some(DetInspection {
         classes: model.classes.clone(),
         images,
@@ -137,7 +139,7 @@ pub fn inspect_detection(
 }
 
 /// COCO's box metrics of `images` (each image's id is its position).
-pub fn score_images(images: &[DetImage], classes: usize) -> CocoEvaluation {
+pub fn score_images(images: &[DetImage], classes: usize) -> Result<CocoEvaluation, InspectError> {
     let xywh = |b: PixelBox| b.to_xywh().map(f64::from);
     let mut truths = Vec::new();
     let mut found = Vec::new();
@@ -159,6 +161,7 @@ pub fn score_images(images: &[DetImage], classes: usize) -> CocoEvaluation {
     }
     let ids: Vec<u64> = (0..images.len() as u64).collect();
     coco_eval::evaluate(&ids, classes, &truths, &found)
+        .map_err(|e| InspectError::Invalid(e.to_string()))
 }
 
 /// The boxes found in image files.

@@ -151,8 +151,11 @@ impl LiveRun {
                 improved,
             } => {
                 self.curves.add_epoch(self.task, epoch, &train, &validation);
+                let accuracy = crate::train::train_task(self.task)
+                    .accuracy_key()
+                    .replace('_', " ");
                 self.log_line(format!(
-                    "epoch {}: train loss {:.4}, validation loss {:.4}, accuracy {:.3}{}",
+                    "epoch {}: train loss {:.4}, validation loss {:.4}, {accuracy} {:.3}{}",
                     epoch + 1,
                     train.loss,
                     validation.loss,

@@ -17,6 +17,7 @@ use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::inspect_widgets::{
     RIGHT, WRONG, image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
 };
+use crate::ui::inspector_det::DetInspectorView;
 use crate::ui::inspector_seg::SegInspectorView;
 
 /// Which images the inspector steps through.
@@ -77,6 +78,8 @@ pub struct InspectorView {
     shown: Option<usize>,
     /// The view of segmentation runs.
     seg: SegInspectorView,
+    /// The view of detection runs.
+    det: DetInspectorView,
 }
 
 impl InspectorView {
@@ -94,6 +97,16 @@ impl InspectorView {
     /// The view of segmentation runs.
     pub fn segmentation(&self) -> &SegInspectorView {
         &self.seg
+    }
+
+    /// The view of detection runs.
+    pub fn detection(&self) -> &DetInspectorView {
+        &self.det
+    }
+
+    /// The view of detection runs, to change its settings (tests).
+    pub fn detection_mut(&mut self) -> &mut DetInspectorView {
+        &mut self.det
     }
 
     /// Lays out the tab for the project at `project`; `run` is shared with Embeddings.
@@ -122,15 +135,20 @@ impl InspectorView {
             .map_or(InspectorPane::ImagePredictions, |r| {
                 inspect_task(r.task).pane()
             });
-        if pane == InspectorPane::Boxes {
-            ui.label("Detection runs: the box Inspector is not in this build yet.");
-            return;
-        }
-        if pane == InspectorPane::Masks {
-            self.seg
-                .ui(ui, project, &run_id, data, thumbnails, commands);
-            self.shown = self.seg.shown();
-            return;
+        match pane {
+            InspectorPane::Masks => {
+                self.seg
+                    .ui(ui, project, &run_id, data, thumbnails, commands);
+                self.shown = self.seg.shown();
+                return;
+            }
+            InspectorPane::Boxes => {
+                self.det
+                    .ui(ui, project, &run_id, data, thumbnails, commands);
+                self.shown = self.det.shown();
+                return;
+            }
+            InspectorPane::ImagePredictions => {}
         }
         let Some(inspection) = inspection_ui(ui, project, &run_id, data, commands) else {
             return;

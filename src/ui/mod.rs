@@ -9,6 +9,7 @@ pub mod folder_browser;
 pub mod inspect_tabs;
 pub mod inspect_widgets;
 pub mod inspector;
+pub mod inspector_det;
 pub mod inspector_seg;
 pub mod new_project;
 pub mod project_list;

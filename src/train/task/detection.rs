@@ -167,13 +167,22 @@ impl Tally for DetectionTally {
         Ok(())
     }
 
+    /// The loss and COCO's metrics (the loss alone if the boxes cannot be evaluated, which
+    /// a training pass reports without failing).
     fn train_metrics(&self) -> EpochMetrics {
-        let images: Vec<u64> = (0..self.samples as u64).collect();
-        let result = coco_eval::evaluate(&images, self.classes, &self.truths, &self.found);
-        EpochMetrics::from_detection(mean(self.loss_sum, self.samples), &result.stats)
+        self.validation_metrics().unwrap_or_else(|_| EpochMetrics {
+            loss: mean(self.loss_sum, self.samples),
+            ..EpochMetrics::default()
+        })
     }
 
     fn validation_metrics(&self) -> Result<EpochMetrics, TrainError> {
-        Ok(self.train_metrics())
+        let images: Vec<u64> = (0..self.samples as u64).collect();
+        let result = coco_eval::evaluate(&images, self.classes, &self.truths, &self.found)
+            .map_err(|e| TrainError::Source(e.to_string()))?;
+        Ok(EpochMetrics::from_detection(
+            mean(self.loss_sum, self.samples),
+            &result.stats,
+        ))
     }
 }

@@ -1,0 +1,242 @@
+//! Detection through the binary on a generated COCO folder (shapes on clutter, some images
+//! without objects, one unreadable image): `new` detects the task, `train`, `eval --json`
+//! (COCO's 12 stats and AP per class), `predict --json` (boxes in the image's own pixels, an
+//! error entry for a bad file), and `export`, whose TorchScript file, loaded by Python's
+//! `torch.jit.load`, gives the app's boxes on the app's validation inputs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
+
+mod common;
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use common::workbench_ok as workbench;
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp path")
+}
+
+const CLASSES: [&str; 3] = ["square", "disk", "triangle"];
+
+/// `count` images of 80 x 64 px with up to three shapes each (every fifth image without
+/// any), written as `images/*.png` and a COCO `annotations.json` (category ids 1..3, image
+/// ids from 1), plus one corrupt PNG that the annotations name too.
+fn coco_folder(root: &Path, count: usize) {
+    let images_dir = root.join("images");
+    std::fs::create_dir_all(&images_dir).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let (w, h) = (80u32, 64u32);
+    let mut images = Vec::new();
+    let mut annotations = Vec::new();
+    for i in 0..count {
+        let mut image = RgbImage::from_fn(w, h, |_, _| {
+            let v = rng.gen_range(90..140u8);
+            Rgb([v, v, v])
+        });
+        let objects = if i % 5 == 4 { 0 } else { rng.gen_range(1..=3) };
+        for _ in 0..objects {
+            let class = rng.gen_range(0..3usize);
+            let side = rng.gen_range(14..26u32);
+            let (x0, y0) = (rng.gen_range(0..w - side), rng.gen_range(0..h - side));
+            let colour = [Rgb([230, 40, 30]), Rgb([30, 200, 60]), Rgb([40, 60, 240])][class];
+            for y in y0..y0 + side {
+                for x in x0..x0 + side {
+                    let (u, v) = (
+                        (x - x0) as f32 / side as f32 - 0.5,
+                        (y - y0) as f32 / side as f32,
+                    );
+                    let inside = match class {
+                        0 => true,
+                        1 => u * u + (v - 0.5) * (v - 0.5) <= 0.25,
+                        _ => u.abs() <= v / 2.0,
+                    };
+                    if inside {
+                        image.put_pixel(x, y, colour);
+                    }
+                }
+            }
+            annotations.push(json!({
+                "id": annotations.len() + 1,
+                "image_id": i + 1,
+                "category_id": class + 1,
+                "bbox": [x0, y0, side, side],
+                "area": side * side,
+                "iscrowd": 0,
+            }));
+        }
+        let name = format!("scene {i}.png");
+        image.save(images_dir.join(&name)).unwrap();
+        images.push(json!({"id": i + 1, "file_name": name, "width": w, "height": h}));
+    }
+    std::fs::write(images_dir.join("broken.png"), b"\x89PNG\r\n\x1a\nnope").unwrap();
+    images.push(json!({"id": count + 1, "file_name": "broken.png", "width": w, "height": h}));
+    let categories: Vec<Value> = CLASSES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| json!({"id": i + 1, "name": name}))
+        .collect();
+    let coco = json!({"images": images, "annotations": annotations, "categories": categories});
+    std::fs::write(
+        root.join("annotations.json"),
+        serde_json::to_vec_pretty(&coco).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn new_train_eval_predict_export_on_a_coco_folder() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("shapes coco");
+    coco_folder(&data, 60);
+    let project = temp.path().join("project");
+    let created = workbench(&[
+        "new",
+        path_str(&project),
+        "--data",
+        path_str(&data),
+        "--backbone",
+        "mobilenet_v2",
+        "--input-size",
+        "64",
+    ]);
+    assert!(created.contains("detection"), "{created}");
+    let trained = workbench(&[
+        "train",
+        path_str(&project),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.002",
+    ]);
+    assert!(trained.contains("run-001"), "{trained}");
+    let history = std::fs::read_to_string(project.join("runs/run-001/history.jsonl")).unwrap();
+    assert!(history.contains("\"ap\""), "{history}");
+
+    let eval: Value = serde_json::from_str(&workbench(&["eval", path_str(&project), "--json"]))
+        .expect("eval --json is JSON");
+    let stats = eval["stats"].as_object().unwrap();
+    assert_eq!(stats.len(), 12, "{eval}");
+    for key in ["ap", "ap50", "ap75", "ar100", "ap_small", "ar_large"] {
+        let value = stats[key].as_f64().unwrap();
+        assert!((-1.0..=1.0).contains(&value), "{key} = {value}");
+    }
+    let per_class: Vec<&str> = eval["per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(per_class, CLASSES);
+    let text = workbench(&["eval", path_str(&project)]);
+    assert!(
+        text.contains("Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]"),
+        "{text}"
+    );
+
+    let image = data.join("images/scene 0.png");
+    let bad = data.join("images/broken.png");
+    let predicted: Value = serde_json::from_str(&workbench(&[
+        "predict",
+        path_str(&project),
+        path_str(&image),
+        path_str(&bad),
+        "--threshold",
+        "0.05",
+        "--json",
+    ]))
+    .unwrap();
+    let entries = predicted.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries[1]["error"].is_string(), "{predicted}");
+    for found in entries[0]["detections"].as_array().unwrap() {
+        assert!(CLASSES.contains(&found["label"].as_str().unwrap()));
+        let score = found["score"].as_f64().unwrap();
+        assert!((0.05..=1.0).contains(&score), "{found}");
+        let b: Vec<f64> = found["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(b[0] <= b[2] && b[1] <= b[3] && b[2] <= 80.0 && b[3] <= 64.0, "{found}");
+    }
+
+    let exported = workbench(&["export", path_str(&project)]);
+    assert!(exported.contains("model.pt"), "{exported}");
+    let metadata: Value = serde_json::from_str(
+        &std::fs::read_to_string(project.join("runs/run-001/export/model.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(metadata["task"], "detection");
+    assert_eq!(metadata["output"]["kind"], "detections");
+    assert_eq!(metadata["verification"]["passed"], true, "{metadata}");
+    python_reload_matches_the_app(&project);
+}
+
+/// The exported file in Python gives the app's decoded boxes on the app's own inputs.
+fn python_reload_matches_the_app(project: &Path) {
+    use transfer_workbench::train::{CheckpointChoice, TrainedModel, load_eval_images};
+    let mut model =
+        TrainedModel::load(project, "run-001", CheckpointChoice::BestOrLast, tch::Device::Cpu)
+            .unwrap();
+    let data = project.parent().unwrap().join("shapes coco/images");
+    let paths: Vec<_> = (0..6)
+        .map(|i| data.join(format!("scene {i}.png")))
+        .collect();
+    let loaded = load_eval_images(&paths, project, &model.config).unwrap();
+    let app = transfer_workbench::export::trace::packed_detections(
+        &model.logits(&loaded.images).unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("inputs.safetensors");
+    tch::Tensor::write_safetensors(&[("images", &loaded.images)], &inputs).unwrap();
+    let out = dir.path().join("outputs.safetensors");
+    let script = "import sys, torch\n\
+                  from safetensors.torch import load_file, save_file\n\
+                  m = torch.jit.load(sys.argv[1])\n\
+                  x = load_file(sys.argv[2])['images']\n\
+                  with torch.no_grad():\n    y = m(x)\n\
+                  save_file({'detections': y.contiguous()}, sys.argv[3])\n";
+    let status = std::process::Command::new(common::venv_python())
+        .args(["-c", script])
+        .arg(project.join("runs/run-001/export/model.pt"))
+        .arg(&inputs)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let python = common::read_tensors(&out).remove("detections").unwrap();
+    assert_eq!(python.size(), app.size());
+    let rows = |t: &tch::Tensor| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();
+    let (ours, theirs) = (rows(&app), rows(&python));
+    let mut compared = 0;
+    for (a, b) in ours.chunks(6).zip(theirs.chunks(6)) {
+        assert!((a[4] - b[4]).abs() <= 1e-4, "scores {a:?} vs {b:?}");
+        if a[4] < 0.05 {
+            continue;
+        }
+        assert_eq!(a[5], b[5], "classes {a:?} vs {b:?}");
+        let iou = transfer_workbench::data::boxes::PixelBox {
+            x0: a[0],
+            y0: a[1],
+            x1: a[2],
+            y1: a[3],
+        }
+        .iou(transfer_workbench::data::boxes::PixelBox {
+            x0: b[0],
+            y0: b[1],
+            x1: b[2],
+            y1: b[3],
+        });
+        assert!(iou >= 0.99 || (a[2] - a[0]) * (a[3] - a[1]) < 1e-3, "IoU {iou}: {a:?} vs {b:?}");
+        compared += 1;
+    }
+    assert!(compared > 0, "no box scored 0.05 or more");
+}
