@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod catalogue;
 pub mod classifier;
+pub mod coco_eval;
 pub mod config;
 pub mod cpu_runtime;
 pub mod engine;
