@@ -97,6 +97,7 @@ impl DetectionPreview {
             self.images_without_boxes
         )
     }
+}
 
 impl FolderPreview {
     /// Why a project of this data could not train, if it could not: no images, or fewer
@@ -265,8 +266,11 @@ mod tests {
                 .unwrap();
         }
         std::fs::write(root.join("classes.txt"), "cat\ndog\n").unwrap();
-        std::fs::write(root.join("images/a.txt"), "1 0.5 0.5 0.2 0.2\n1 0.2 0.2 0.1 0.1\n")
-            .unwrap();
+        std::fs::write(
+            root.join("images/a.txt"),
+            "1 0.5 0.5 0.2 0.2\n1 0.2 0.2 0.1 0.1\n",
+        )
+        .unwrap();
         let preview = preview_folder(root).unwrap();
         let detection = preview.detection.unwrap();
         assert_eq!(detection.format, DetectionFormat::Yolo);

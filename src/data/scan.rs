@@ -421,7 +421,10 @@ impl Assembly<'_> {
                 return None;
             }
         };
-        let mask_values = match (checked.mask, self.targets.masks() && self.detection.is_none()) {
+        let mask_values = match (
+            checked.mask,
+            self.targets.masks() && self.detection.is_none(),
+        ) {
             (_, false) => None,
             (None, true) => {
                 let message = "no mask with the same name in masks/".to_owned();

@@ -276,8 +276,9 @@ impl FileReader<'_> {
         }
         for (id, name) in missing {
             let n = lost.get(&id).copied().unwrap_or(0);
-            let message =
-                format!("image {id} (\"{name}\") is not in the folder: its {n} annotations are left out");
+            let message = format!(
+                "image {id} (\"{name}\") is not in the folder: its {n} annotations are left out"
+            );
             self.report(IssueKind::AnnotationOfMissingImage, &rel, message);
         }
     }
@@ -292,7 +293,10 @@ impl FileReader<'_> {
         let rel = self.file.rel.clone();
         let name = entry.get("file_name").and_then(Value::as_str);
         let (Some(id), Some(name)) = (id_of(entry, "id"), name) else {
-            let message = format!("image #{} has no integer id or no file_name; left out", i + 1);
+            let message = format!(
+                "image #{} has no integer id or no file_name; left out",
+                i + 1
+            );
             self.report(IssueKind::MalformedAnnotation, &rel, message);
             return;
         };
@@ -359,9 +363,10 @@ impl FileReader<'_> {
     ) {
         let rel = self.file.rel.clone();
         let ann_id = id_of(entry, "id");
-        let name = ann_id.map_or_else(|| format!("annotation #{} (no id)", i + 1), |id| {
-            format!("annotation {id}")
-        });
+        let name = ann_id.map_or_else(
+            || format!("annotation #{} (no id)", i + 1),
+            |id| format!("annotation {id}"),
+        );
         let Some(image_id) = id_of(entry, "image_id") else {
             let message = format!("{name} has no integer image_id; left out");
             self.report(IssueKind::MalformedAnnotation, &rel, message);
@@ -374,8 +379,9 @@ impl FileReader<'_> {
                 return;
             }
             None => {
-                let message =
-                    format!("{name} is of image {image_id}, which the file does not list; left out");
+                let message = format!(
+                    "{name} is of image {image_id}, which the file does not list; left out"
+                );
                 self.report(IssueKind::AnnotationOfMissingImage, &rel, message);
                 return;
             }
@@ -535,6 +541,10 @@ mod tests {
             .iter()
             .find(|i| i.message.contains("gone.png"))
             .unwrap();
-        assert!(missing.message.contains("its 1 annotations"), "{}", missing.message);
+        assert!(
+            missing.message.contains("its 1 annotations"),
+            "{}",
+            missing.message
+        );
     }
 }

@@ -70,8 +70,9 @@ impl DetectionFormat {
 
 /// The detection layout of `dir`, if it is one (checked in this order):
 /// - Pascal VOC: an `Annotations/` folder beside `JPEGImages/` (or `images/`);
-/// - YOLO: a `data.yaml`/`data.yml`/`dataset.yaml` or `classes.txt`/`obj.names`, or a
-///   `labels/` folder beside `images/`;
+/// - YOLO: a `labels/` folder beside `images/`, or a names file (`data.yaml`, `data.yml`,
+///   `dataset.yaml`, `classes.txt`, `obj.names`) beside `images/`, `labels/` or another
+///   `.txt` file (a class-folder set with only a `classes.txt` is not YOLO);
 /// - COCO: a `.json` file in `dir`, `dir/annotations/` or a split folder (`train/`, `val/`,
 ///   `valid/`, `test/`) whose first MiB mentions `"annotations"` or `"images"`.
 ///
@@ -85,8 +86,7 @@ pub fn detection_layout(dir: &Path) -> Option<DetectionFormat> {
     {
         return Some(DetectionFormat::Voc);
     }
-    let names_file = yolo::NAMES_FILES.iter().any(|n| dir.join(n).is_file());
-    if names_file || (dir.join("labels").is_dir() && dir.join("images").is_dir()) {
+    if yolo::looks_like_yolo(dir) {
         return Some(DetectionFormat::Yolo);
     }
     if !coco::annotation_files(dir).is_empty() {
@@ -181,7 +181,10 @@ pub(crate) fn parse_coordinate(text: &str) -> Result<f32, String> {
     match text.trim().parse::<f32>() {
         Ok(v) if v.is_finite() => Ok(v),
         Ok(v) => Err(format!("the coordinate {v} is not a finite number")),
-        Err(_) => Err(format!("the coordinate \"{}\" is not a number", text.trim())),
+        Err(_) => Err(format!(
+            "the coordinate \"{}\" is not a number",
+            text.trim()
+        )),
     }
 }
 
@@ -200,6 +203,8 @@ mod tests {
         std::fs::write(dir.path().join("coco.json"), "{\"images\": []}").unwrap();
         assert_eq!(detection_layout(dir.path()), Some(DetectionFormat::Coco));
         std::fs::write(dir.path().join("classes.txt"), "a\n").unwrap();
+        assert_eq!(detection_layout(dir.path()), Some(DetectionFormat::Coco));
+        std::fs::write(dir.path().join("a.txt"), "0 0.5 0.5 0.1 0.1\n").unwrap();
         assert_eq!(detection_layout(dir.path()), Some(DetectionFormat::Yolo));
         std::fs::create_dir_all(dir.path().join("Annotations")).unwrap();
         std::fs::create_dir_all(dir.path().join("JPEGImages")).unwrap();
@@ -225,6 +230,10 @@ mod tests {
         assert_eq!(split_hint_of(Path::new("images/test_1.jpg"), false), None);
         assert_eq!(parse_coordinate(" 3.5 "), Ok(3.5));
         assert!(parse_coordinate("nan").unwrap_err().contains("finite"));
-        assert!(parse_coordinate("abc").unwrap_err().contains("not a number"));
+        assert!(
+            parse_coordinate("abc")
+                .unwrap_err()
+                .contains("not a number")
+        );
     }
 }

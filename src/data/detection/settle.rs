@@ -215,7 +215,11 @@ mod tests {
             ]
         );
         assert!(issues[0].message.contains("ann.json, annotation 1"));
-        assert!(issues[0].message.contains("10.0 px left"), "{}", issues[0].message);
+        assert!(
+            issues[0].message.contains("10.0 px left"),
+            "{}",
+            issues[0].message
+        );
         assert!(issues[2].message.contains("box 3"));
 
         let c = candidate(

@@ -102,7 +102,11 @@ fn read_xml(
     };
     let declared_size_px = dim("width").zip(dim("height"));
     let mut objects = Vec::new();
-    for (i, node) in top.children().filter(|c| c.has_tag_name("object")).enumerate() {
+    for (i, node) in top
+        .children()
+        .filter(|c| c.has_tag_name("object"))
+        .enumerate()
+    {
         let reference = format!("object {}", i + 1);
         let at = format!("{}, {reference}", rel.display());
         let Some(name) = child_text(node, "name").filter(|n| !n.is_empty()) else {
@@ -208,7 +212,10 @@ pub fn list(root: &Path) -> Result<Listing, DataError> {
     let mut files = Vec::new();
     let mut names: BTreeSet<String> = BTreeSet::new();
     for file in walk_files(&annotations, root, &mut listing.issues) {
-        if !file.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
+        if !file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+        {
             continue;
         }
         let rel = relative_to(&file, root);

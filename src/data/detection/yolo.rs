@@ -37,6 +37,26 @@ pub const NAMES_FILES: [&str; 6] = [
     "obj.names",
 ];
 
+/// Whether `dir` looks like a YOLO set (see [`super::detection_layout`]).
+pub fn looks_like_yolo(dir: &Path) -> bool {
+    let (labels, images) = (dir.join("labels").is_dir(), dir.join("images").is_dir());
+    if labels && images {
+        return true;
+    }
+    let names_file = NAMES_FILES.iter().any(|n| dir.join(n).is_file());
+    if !names_file {
+        return false;
+    }
+    let other_txt = read_folder(dir).is_ok_and(|(files, _)| {
+        files.iter().any(|f| {
+            let name = f.file_name().map(|n| n.to_string_lossy().into_owned());
+            f.extension().is_some_and(|e| e == "txt")
+                && !name.is_some_and(|n| NAMES_FILES.contains(&n.as_str()))
+        })
+    });
+    labels || images || other_txt
+}
+
 /// The class names of `root`, from the first names file that gives any.
 fn class_names(root: &Path, issues: &mut Vec<Issue>) -> Option<Vec<String>> {
     for name in NAMES_FILES {
@@ -337,7 +357,11 @@ mod tests {
         for d in ["images/train", "images/val", "labels/train", "labels/val"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
-        for name in ["images/train/a.png", "images/train/b.png", "images/val/c.png"] {
+        for name in [
+            "images/train/a.png",
+            "images/train/b.png",
+            "images/val/c.png",
+        ] {
             image::RgbImage::new(20, 10).save(root.join(name)).unwrap();
         }
         std::fs::write(
@@ -362,7 +386,10 @@ mod tests {
         assert_eq!(origin.frame, BoxFrame::Normalised);
         assert_eq!(origin.refs, ["line 1", "line 6"]);
         assert_eq!(listing.candidates[1].boxes, Some(vec![]));
-        assert_eq!(listing.candidates[2].split, Some(crate::data::source::SplitHint::Val));
+        assert_eq!(
+            listing.candidates[2].split,
+            Some(crate::data::source::SplitHint::Val)
+        );
         let count = |k: IssueKind| listing.issues.iter().filter(|i| i.kind == k).count();
         assert_eq!(count(IssueKind::UnknownCategory), 1);
         assert_eq!(count(IssueKind::BadCoordinates), 1);
