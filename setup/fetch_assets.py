@@ -52,6 +52,8 @@ ACTION_VERSION = {
     "fashion_mnist": 2,
     "copy": 1,
     "vgg16_keras_onnx": 1,
+    "nuclei_boxes": 1,
+    "tree_crowns": 1,
 }
 VENV_STAMP = ".tw-setup-stamp.json"
 
@@ -660,7 +662,135 @@ def act_copy(pkg, members, outs, cache):
     log(f"  {pkg['output']}: {sorted(p.name for p in out.iterdir())}")
 
 
+def _write_coco(out: Path, images: list, annotations: list, categories: list) -> None:
+    """Write a COCO annotation file (ids from 1, bbox [x, y, w, h] in pixels)."""
+    doc = {"info": {"description": "transfer-workbench demo data (setup/fetch_assets.py)"},
+           "images": images, "annotations": annotations, "categories": categories}
+    (out / "annotations.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
+def act_nuclei_boxes(pkg, members, outs, cache):
+    import numpy as np
+    import tifffile
+
+    out = outs[0]
+    img = mask = None
+    for m, data in members.items():
+        base = m.rsplit("/", 1)[-1]
+        arr = tifffile.imread(io.BytesIO(data))
+        if base.startswith("img"):
+            img = arr
+        elif base.startswith("mask"):
+            mask = arr
+    if img is None or mask is None:
+        raise SetupError(f"{pkg['name']}: need an img* and a mask* member")
+    t = int(pkg["tile"])
+    min_visible = float(pkg["min_visible"])
+    if img.ndim != 2 or img.shape != mask.shape or img.shape[0] % t or img.shape[1] % t:
+        raise SetupError(f"{pkg['name']}: unexpected shapes img {img.shape} mask {mask.shape} for {t}px tiles")
+    labels, totals = np.unique(mask[mask > 0], return_counts=True)
+    total_of = dict(zip(labels.tolist(), totals.tolist()))
+    (out / "images").mkdir(parents=True)
+    images, annotations = [], []
+    cut = 0
+    for r in range(img.shape[0] // t):
+        for c in range(img.shape[1] // t):
+            sl = (slice(r * t, (r + 1) * t), slice(c * t, (c + 1) * t))
+            name = f"tile_{r:02d}_{c:02d}.tif"
+            tifffile.imwrite(out / "images" / name, np.ascontiguousarray(img[sl]), photometric="minisblack")
+            image_id = len(images) + 1
+            images.append({"id": image_id, "file_name": f"images/{name}", "width": t, "height": t})
+            tile_mask = mask[sl]
+            for label in np.unique(tile_mask[tile_mask > 0]).tolist():
+                ys, xs = np.nonzero(tile_mask == label)
+                if len(xs) < min_visible * total_of[label]:
+                    cut += 1
+                    continue
+                x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                    "bbox": [x0, y0, x1 - x0, y1 - y0], "area": int(len(xs)), "iscrowd": 0})
+    _write_coco(out, images, annotations, [{"id": 1, "name": "nucleus"}])
+    log(f"  data/nuclei_boxes: {len(images)} tiles of {t}x{t}, {len(annotations)} boxes of "
+        f"{len(labels)} instances ({cut} parts below {min_visible:.0%} of their instance left out)")
+
+
+def _voc_boxes(xml_bytes: bytes, where: str) -> tuple[list, tuple[int, int]]:
+    """(name, x0, y0, x1, y1) per object in continuous pixels (VOC's 1-based xmin - 1), and the size."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(xml_bytes)
+    size = root.find("size")
+    if size is None:
+        raise SetupError(f"{where}: no <size>")
+    wh = (int(size.findtext("width")), int(size.findtext("height")))
+    boxes = []
+    for obj in root.iter("object"):
+        b = obj.find("bndbox")
+        if b is None:
+            raise SetupError(f"{where}: an object without <bndbox>")
+        v = [float(b.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
+        boxes.append((obj.findtext("name"), v[0] - 1, v[1] - 1, v[2], v[3]))
+    return boxes, wh
+
+
+def _grid(length: int, tile: int) -> list[tuple[int, int]]:
+    """About `tile` px pieces covering [0, length) without overlap."""
+    n = max(1, round(length / tile))
+    edges = [round(i * length / n) for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def act_tree_crowns(pkg, members, outs, cache):
+    from PIL import Image
+
+    voc, coco = outs
+    (voc / "Annotations").mkdir(parents=True)
+    (voc / "JPEGImages").mkdir(parents=True)
+    stems = sorted({m.rsplit("/", 1)[-1].rsplit(".", 1)[0] for m in members})
+    for m, data in members.items():
+        base = m.rsplit("/", 1)[-1]
+        sub = "Annotations" if base.endswith(".xml") else "JPEGImages"
+        (voc / sub / base).write_bytes(data)
+    t = int(pkg["tile"])
+    min_visible = float(pkg["min_visible"])
+    (coco / "images").mkdir(parents=True)
+    images, annotations = [], []
+    total = dropped = 0
+    for stem in stems:
+        xml = members[next(m for m in members if m.endswith(f"/{stem}.xml"))]
+        png = members[next(m for m in members if m.endswith(f"/{stem}.png"))]
+        boxes, wh = _voc_boxes(xml, f"{stem}.xml")
+        im = Image.open(io.BytesIO(png)).convert("RGB")
+        if im.size != wh:
+            raise SetupError(f"{pkg['name']}: {stem}.png is {im.size}, its XML says {wh}")
+        total += len(boxes)
+        for ty0, ty1 in _grid(im.height, t):
+            for tx0, tx1 in _grid(im.width, t):
+                whole = (tx1 - tx0, ty1 - ty0) == im.size
+                name = f"{stem}.png" if whole else f"{stem}_{ty0:04d}_{tx0:04d}.png"
+                im.crop((tx0, ty0, tx1, ty1)).save(coco / "images" / name)
+                image_id = len(images) + 1
+                images.append({"id": image_id, "file_name": f"images/{name}",
+                               "width": tx1 - tx0, "height": ty1 - ty0})
+                for _, x0, y0, x1, y1 in boxes:
+                    cx0, cy0 = max(x0, tx0) - tx0, max(y0, ty0) - ty0
+                    cx1, cy1 = min(x1, tx1) - tx0, min(y1, ty1) - ty0
+                    if cx1 <= cx0 or cy1 <= cy0:
+                        continue
+                    if (cx1 - cx0) * (cy1 - cy0) < min_visible * (x1 - x0) * (y1 - y0):
+                        dropped += 1
+                        continue
+                    annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": 1,
+                                        "bbox": [cx0, cy0, cx1 - cx0, cy1 - cy0],
+                                        "area": (cx1 - cx0) * (cy1 - cy0), "iscrowd": 0})
+    _write_coco(coco, images, annotations, [{"id": 1, "name": "Tree"}])
+    log(f"  data/tree_crowns_voc: {len(stems)} images, {total} boxes; data/tree_crowns: {len(images)} images, "
+        f"{len(annotations)} boxes ({dropped} box parts below {min_visible:.0%} of their box left out)")
+
+
 ACTIONS = {
+    "nuclei_boxes": act_nuclei_boxes,
+    "tree_crowns": act_tree_crowns,
     "safetensors": act_safetensors,
     "imagenet_classes": act_imagenet_classes,
     "pneumonia": act_pneumonia,

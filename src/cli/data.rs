@@ -28,8 +28,10 @@ pub enum DataCommand {
 /// Options of `data check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// A folder (one subfolder per class; images/ + masks/; or holding manifest.csv) or a
-    /// CSV/TSV manifest with columns path,label[,group][,split].
+    /// A folder (one subfolder per class; images/ + masks/; holding manifest.csv; or a
+    /// detection layout: COCO JSON, YOLO txt with data.yaml/classes.txt, Pascal VOC
+    /// Annotations/ + JPEGImages/) or a CSV/TSV manifest with columns
+    /// path,label[,group][,split].
     #[arg(value_name = "DIR_OR_MANIFEST")]
     pub source: PathBuf,
     /// Print the report as JSON.

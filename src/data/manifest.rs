@@ -166,7 +166,7 @@ pub fn list_manifest(file: &Path) -> Result<Listing, DataError> {
             group: cell(columns.group),
             split,
             mask: cell(columns.mask).map(|m| relative_to(&normalise(&m), &root)),
-            boxes: None,
+            ..Candidate::default()
         });
     }
     let listed: BTreeSet<PathBuf> = first_line.into_keys().collect();

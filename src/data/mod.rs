@@ -3,7 +3,8 @@
 //!
 //! Ingest: [`decode`] (every file format, DICOM in [`dicom`]), [`window`] (16-bit and DICOM
 //! intensities to 8 bits), [`mask`] (mask encodings), [`source`] + [`scan`] (finding the
-//! images of a data set and checking each one) and [`report`] (the validation report).
+//! images of a data set and checking each one), [`detection`] (COCO, YOLO and Pascal VOC
+//! box annotations into [`boxes`]) and [`report`] (the validation report).
 //!
 //! Feeding: [`split`] (grouped, stratified, seeded splits frozen in the project),
 //! [`augment`] (seeded augmentation, masks following the geometry), [`cache`] (decoded
@@ -14,6 +15,7 @@ pub mod box_geometry;
 pub mod boxes;
 pub mod cache;
 pub mod decode;
+pub mod detection;
 pub mod dicom;
 pub mod dicom_lengths;
 pub mod loader;

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use super::DataError;
 use super::decode::{decode_bytes, read_bytes};
-use super::source::DatasetSource;
+use super::detection::DetectionFormat;
+use super::source::{DatasetSource, Listing};
 use super::targets::{Evidence, data_targets, detect_task};
 use crate::task::TaskKind;
 
@@ -36,6 +37,66 @@ pub struct FolderPreview {
     pub typical_size_px: Option<(u32, u32)>,
     /// The input size that fits the images (see [`proposed_input_size`]).
     pub proposed_input_px: u32,
+    /// A detection layout's annotations, as listed (before the scan's checks).
+    pub detection: Option<DetectionPreview>,
+}
+
+/// What a detection layout's annotation files hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectionPreview {
+    /// The annotation format.
+    pub format: DetectionFormat,
+    /// Per class, in the file's order: its name and its number of boxes.
+    pub classes: Vec<(String, usize)>,
+    /// Listed images without any box.
+    pub images_without_boxes: usize,
+}
+
+impl DetectionPreview {
+    fn of(format: DetectionFormat, listing: &Listing) -> Self {
+        let mut classes: Vec<(String, usize)> = listing
+            .folder_classes
+            .iter()
+            .map(|c| (c.clone(), 0))
+            .collect();
+        let mut images_without_boxes = 0;
+        for candidate in &listing.candidates {
+            let boxes = candidate.boxes.as_deref().unwrap_or_default();
+            if boxes.is_empty() {
+                images_without_boxes += 1;
+            }
+            for b in boxes {
+                if let Some((_, n)) = classes.get_mut(b.class) {
+                    *n += 1;
+                }
+            }
+        }
+        Self {
+            format,
+            classes,
+            images_without_boxes,
+        }
+    }
+
+    /// The preview in words: "Pascal VOC XML: 951 boxes of 3 classes (Alive 9, Dead 28, Tree
+    /// 914); 0 images without boxes".
+    pub fn describe(&self) -> String {
+        let total: usize = self.classes.iter().map(|(_, n)| n).sum();
+        let shown: Vec<String> = self
+            .classes
+            .iter()
+            .take(12)
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        let more = if self.classes.len() > 12 { ", ..." } else { "" };
+        format!(
+            "{}: {total} boxes of {} classes ({}{more}); {} images without boxes",
+            self.format.label(),
+            self.classes.len(),
+            shown.join(", "),
+            self.images_without_boxes
+        )
+    }
 }
 
 impl FolderPreview {
@@ -85,6 +146,9 @@ pub fn preview_folder(path: &Path) -> Result<FolderPreview, DataError> {
     } else {
         classes.clear();
     }
+    let detection = source
+        .detection_format()
+        .map(|format| DetectionPreview::of(format, &listing));
     let root = source.root();
     let candidates = &listing.candidates;
     let step = (candidates.len() / SIZE_SAMPLES).max(1);
@@ -115,6 +179,7 @@ pub fn preview_folder(path: &Path) -> Result<FolderPreview, DataError> {
         ),
         typical_size_px,
         proposed_input_px: proposed_input_size(typical_size_px),
+        detection,
     })
 }
 
@@ -189,6 +254,34 @@ mod tests {
             err.contains("the folder does not exist") && err.contains("nowhere"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn previews_a_detection_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("images")).unwrap();
+        for name in ["a.png", "b.png"] {
+            image::RgbImage::new(40, 40)
+                .save(root.join("images").join(name))
+                .unwrap();
+        }
+        std::fs::write(root.join("classes.txt"), "cat\ndog\n").unwrap();
+        std::fs::write(
+            root.join("images/a.txt"),
+            "1 0.5 0.5 0.2 0.2\n1 0.2 0.2 0.1 0.1\n",
+        )
+        .unwrap();
+        let preview = preview_folder(root).unwrap();
+        let detection = preview.detection.unwrap();
+        assert_eq!(detection.format, DetectionFormat::Yolo);
+        assert_eq!(
+            detection.classes,
+            [("cat".to_owned(), 0), ("dog".to_owned(), 2)]
+        );
+        assert_eq!(detection.images_without_boxes, 1);
+        assert!(detection.describe().contains("2 boxes of 2 classes"));
+        assert_eq!(preview.images, 2);
     }
 
     #[test]

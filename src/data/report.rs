@@ -43,11 +43,44 @@ pub enum IssueKind {
     UnknownLabel,
     /// A manifest row that cannot be used (empty path, listed twice, unknown split).
     BadManifestRow,
+    /// An annotation file (COCO JSON, YOLO txt, VOC XML) or one of its entries that cannot
+    /// be parsed; the rest of the data set carries on.
+    MalformedAnnotation,
+    /// An annotation file that names no images.
+    AnnotationFileWithoutImages,
+    /// Annotations of an image that is not there (their boxes are left out).
+    AnnotationOfMissingImage,
+    /// A box of an unknown category id, a class index out of range or an unknown class
+    /// name (the box is dropped).
+    UnknownCategory,
+    /// A box with a missing, non-numeric, NaN or infinite coordinate (dropped).
+    BadCoordinates,
+    /// An annotation id used twice (an identical copy is dropped, else kept without the id).
+    DuplicateAnnotationId,
+    /// A box of zero or negative width or height (dropped).
+    EmptyBox,
+    /// A box partly outside its image (clipped to the image).
+    BoxClipped,
+    /// A box entirely outside its image (dropped).
+    BoxOutsideImage,
+    /// A box with a side below [`TINY_BOX_SIDE_PX`] (kept).
+    TinyBox,
+    /// An image without any box (kept: an image without objects).
+    ImageWithoutBoxes,
+    /// The size an annotation file gives differs from the image's (boxes are checked
+    /// against the image).
+    AnnotationSizeMismatch,
+    /// Something the import adapted and kept (an image found by its file stem, a polygon
+    /// read as its bounding box, class numbers used as names).
+    AnnotationAdjusted,
 }
+
+/// Boxes with a side shorter than this many pixels are reported as tiny (and kept).
+pub const TINY_BOX_SIDE_PX: f32 = 2.0;
 
 impl IssueKind {
     /// Every kind, in report order.
-    pub const ALL: [IssueKind; 16] = [
+    pub const ALL: [IssueKind; 29] = [
         IssueKind::Unreadable,
         IssueKind::MissingFile,
         IssueKind::ZeroByte,
@@ -64,22 +97,70 @@ impl IssueKind {
         IssueKind::ImageWithoutLabel,
         IssueKind::UnknownLabel,
         IssueKind::BadManifestRow,
+        IssueKind::MalformedAnnotation,
+        IssueKind::AnnotationFileWithoutImages,
+        IssueKind::AnnotationOfMissingImage,
+        IssueKind::UnknownCategory,
+        IssueKind::BadCoordinates,
+        IssueKind::DuplicateAnnotationId,
+        IssueKind::EmptyBox,
+        IssueKind::BoxClipped,
+        IssueKind::BoxOutsideImage,
+        IssueKind::TinyBox,
+        IssueKind::ImageWithoutBoxes,
+        IssueKind::AnnotationSizeMismatch,
+        IssueKind::AnnotationAdjusted,
     ];
 
     /// Whether a file with this issue is left out of the index. Duplicates and tiny images
     /// stay (they are usable); a mask without an image is no image at all.
+    /// Box-level kinds name an image that stays.
     pub fn excludes_file(self) -> bool {
         !matches!(
             self,
-            IssueKind::Duplicate | IssueKind::TinyImage | IssueKind::MaskWithoutImage
+            IssueKind::Duplicate
+                | IssueKind::TinyImage
+                | IssueKind::MaskWithoutImage
+                | IssueKind::UnknownCategory
+                | IssueKind::BadCoordinates
+                | IssueKind::DuplicateAnnotationId
+                | IssueKind::EmptyBox
+                | IssueKind::BoxClipped
+                | IssueKind::BoxOutsideImage
+                | IssueKind::TinyBox
+                | IssueKind::ImageWithoutBoxes
+                | IssueKind::AnnotationSizeMismatch
+                | IssueKind::AnnotationAdjusted
         )
+    }
+
+    /// Whether the import lost something to this issue: a file left out or a box dropped.
+    /// Kept files, clipped boxes and notes are not losses.
+    pub fn loses_data(self) -> bool {
+        match self {
+            IssueKind::UnknownCategory
+            | IssueKind::BadCoordinates
+            | IssueKind::EmptyBox
+            | IssueKind::BoxOutsideImage => true,
+            IssueKind::DuplicateAnnotationId => false,
+            kind => kind.excludes_file(),
+        }
     }
 
     /// What happens to a file with this issue, in words.
     pub fn effect(self) -> &'static str {
         match self {
             IssueKind::Duplicate | IssueKind::TinyImage => "kept",
-            IssueKind::MaskWithoutImage => "ignored",
+            IssueKind::MaskWithoutImage | IssueKind::AnnotationFileWithoutImages => "ignored",
+            IssueKind::UnknownCategory
+            | IssueKind::BadCoordinates
+            | IssueKind::EmptyBox
+            | IssueKind::BoxOutsideImage => "box dropped",
+            IssueKind::DuplicateAnnotationId => "copy dropped or id cleared",
+            IssueKind::BoxClipped => "clipped",
+            IssueKind::TinyBox | IssueKind::AnnotationSizeMismatch => "kept",
+            IssueKind::ImageWithoutBoxes => "kept as background",
+            IssueKind::AnnotationAdjusted => "adapted",
             _ => "left out",
         }
     }
@@ -103,6 +184,19 @@ impl IssueKind {
             IssueKind::ImageWithoutLabel => "image without label",
             IssueKind::UnknownLabel => "unknown label",
             IssueKind::BadManifestRow => "bad manifest row",
+            IssueKind::MalformedAnnotation => "malformed annotation",
+            IssueKind::AnnotationFileWithoutImages => "annotation file without images",
+            IssueKind::AnnotationOfMissingImage => "annotation of a missing image",
+            IssueKind::UnknownCategory => "unknown category",
+            IssueKind::BadCoordinates => "bad coordinates",
+            IssueKind::DuplicateAnnotationId => "duplicate annotation id",
+            IssueKind::EmptyBox => "empty box",
+            IssueKind::BoxClipped => "box outside the image, clipped",
+            IssueKind::BoxOutsideImage => "box entirely outside the image",
+            IssueKind::TinyBox => "tiny box",
+            IssueKind::ImageWithoutBoxes => "image without boxes",
+            IssueKind::AnnotationSizeMismatch => "annotated size differs",
+            IssueKind::AnnotationAdjusted => "annotation adapted",
         }
     }
 }
@@ -165,6 +259,92 @@ pub struct MaskSummary {
     pub masks: usize,
 }
 
+/// Boxes of one class in a detection set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoxClassCount {
+    pub name: String,
+    /// Boxes of the class in usable images.
+    pub boxes: usize,
+    /// Usable images holding at least one box of the class.
+    pub images: usize,
+}
+
+/// The boxes of a detection set, after the import's checks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoxSummary {
+    /// The annotation format in words ("COCO JSON").
+    pub format: String,
+    /// Per class, in the order of the data set's classes.
+    pub classes: Vec<BoxClassCount>,
+    /// Boxes kept.
+    pub boxes: usize,
+    /// Usable images with at least one box.
+    pub images_with_boxes: usize,
+    /// Usable images without boxes (kept as images without objects).
+    pub images_without_boxes: usize,
+    /// The most boxes in one image.
+    pub max_per_image: usize,
+    /// Boxes per usable image.
+    pub mean_per_image: f64,
+    /// Crowd boxes (COCO `iscrowd`, VOC `difficult`) among the kept ones.
+    pub crowd: usize,
+    /// Boxes clipped to their image.
+    pub clipped: usize,
+    /// Tiny boxes (kept).
+    pub tiny: usize,
+    /// What the import dropped or left out (boxes, lines, files, annotations of missing
+    /// images), as issue counts by kind label.
+    pub dropped: Vec<(String, usize)>,
+}
+
+impl BoxSummary {
+    fn text(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nBoxes ({}): {} in {} images, {} images without boxes; at most {} and {:.1} on \
+             average per image; {} crowd, {} clipped, {} tiny",
+            self.format,
+            self.boxes,
+            self.images_with_boxes,
+            self.images_without_boxes,
+            self.max_per_image,
+            self.mean_per_image,
+            self.crowd,
+            self.clipped,
+            self.tiny
+        );
+        if self.dropped.is_empty() {
+            let _ = writeln!(out, "Dropped or left out by the import: nothing");
+        } else {
+            let parts: Vec<String> = self
+                .dropped
+                .iter()
+                .map(|(why, n)| format!("{n} ({why})"))
+                .collect();
+            let _ = writeln!(
+                out,
+                "Dropped or left out by the import (issues): {}",
+                parts.join(", ")
+            );
+        }
+        let width = self
+            .classes
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        let _ = writeln!(out, "{:<width$} {:>7} {:>7}", "class", "boxes", "images");
+        for class in &self.classes {
+            let _ = writeln!(
+                out,
+                "{:<width$} {:>7} {:>7}",
+                class.name, class.boxes, class.images
+            );
+        }
+    }
+}
+
 /// The outcome of scanning a data set.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ValidationReport {
@@ -187,6 +367,9 @@ pub struct ValidationReport {
     pub splits: Vec<SplitCount>,
     /// Segmentation sets only.
     pub masks: Option<MaskSummary>,
+    /// Detection sets only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boxes: Option<BoxSummary>,
 }
 
 impl ValidationReport {
@@ -225,7 +408,10 @@ impl ValidationReport {
                 let _ = writeln!(out, "  ... and {} more (use --json for all)", n - per_kind);
             }
         }
-        self.classes_text(&mut out);
+        match &self.boxes {
+            Some(boxes) => boxes.text(&mut out),
+            None => self.classes_text(&mut out),
+        }
         if let Some(masks) = &self.masks {
             let describe = |e: Option<MaskEncoding>| {
                 e.map_or("none (all masks empty)".to_owned(), |e| e.describe())

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::DataError;
 use super::decode;
+use super::detection::{self, DetectionFormat};
 use super::mask::{self, MaskEncoding};
 use super::report::{ClassCount, Issue, IssueKind, MaskSummary, SplitCount, ValidationReport};
 use super::source::{Candidate, DatasetSource, SplitHint};
@@ -59,6 +60,9 @@ pub struct DatasetItem {
     /// (detection; `Some(empty)` for an image without objects).
     #[serde(default)]
     pub boxes: Option<Vec<crate::data::boxes::ObjectBox>>,
+    /// The image's id in its annotation file (COCO's `image_id`; detection).
+    #[serde(default)]
+    pub source_id: Option<u64>,
     /// Width and height in pixels, EXIF orientation applied.
     pub size_px: (u32, u32),
     /// blake3 of the file's bytes, hex (duplicates share it).
@@ -76,12 +80,23 @@ pub struct DatasetIndex {
     pub items: Vec<DatasetItem>,
     /// The encoding masks are read with (segmentation).
     pub mask_encoding: Option<MaskEncoding>,
+    /// Per class, the data set's own category id (COCO; detection), for results written in
+    /// the data set's ids.
+    #[serde(default)]
+    pub category_ids: Option<Vec<u64>>,
 }
 
 impl DatasetIndex {
     /// The absolute path of an item's image.
     pub fn image_path(&self, item: &DatasetItem) -> PathBuf {
         self.root.join(&item.path)
+    }
+
+    /// Each item's stratum for a stratified split: its class (classification), or for
+    /// detection the rarest class present in the image, images without objects a stratum
+    /// of their own ([`detection::split_strata`]).
+    pub fn split_labels(&self) -> Vec<usize> {
+        detection::split_strata(self.classes.len(), &self.items)
     }
 }
 
@@ -143,14 +158,18 @@ pub fn scan_until(
         root: &root,
         options,
         targets: data_targets(detect_task(&evidence)),
+        detection: listing.detection,
     };
     let checked: Vec<Checked> = results
         .into_iter()
         .map(|r| r.unwrap_or_else(Checked::lost))
         .collect();
-    let (index, mut report) =
+    let (mut index, mut report) =
         assembly.assemble(&candidates, checked, listing.folder_classes, listing.issues);
     report.source = source.describe();
+    if listing.detection.is_some() {
+        index.category_ids = listing.category_ids;
+    }
     Ok((index, report))
 }
 
@@ -262,6 +281,8 @@ struct Assembly<'a> {
     options: &'a ScanOptions,
     /// What the items are labelled with.
     targets: &'static dyn DataTargets,
+    /// The annotation format of a detection set: items carry boxes, classes are the file's.
+    detection: Option<DetectionFormat>,
 }
 
 /// A candidate that passed the per-file checks.
@@ -272,6 +293,10 @@ struct Pending {
 
 impl Assembly<'_> {
     fn classes(&self, candidates: &[Candidate], folder_classes: Vec<String>) -> Vec<String> {
+        if self.detection.is_some() {
+            // The file's classes in the file's order, which the boxes' indices follow.
+            return self.options.known_classes.clone().unwrap_or(folder_classes);
+        }
         if !self.targets.class_labels() {
             return Vec::new();
         }
@@ -293,6 +318,7 @@ impl Assembly<'_> {
         folder_classes: Vec<String>,
         mut issues: Vec<Issue>,
     ) -> (DatasetIndex, ValidationReport) {
+        let remap = detection::class_remap(&folder_classes, &self.options.known_classes);
         let classes = self.classes(candidates, folder_classes);
         let class_index: HashMap<&str, usize> = classes
             .iter()
@@ -301,7 +327,12 @@ impl Assembly<'_> {
             .collect();
         let mut pending = Vec::new();
         for (candidate, checked) in candidates.iter().zip(checked) {
-            if let Some(p) = self.check_one(candidate, checked, &class_index, &mut issues) {
+            if let Some(mut p) = self.check_one(candidate, checked, &class_index, &mut issues) {
+                if self.detection.is_some() {
+                    let (boxes, found) = detection::settle_boxes(candidate, p.item.size_px);
+                    issues.extend(found);
+                    p.item.boxes = Some(detection::remapped(boxes, &remap, candidate, &mut issues));
+                }
                 pending.push(p);
             }
         }
@@ -323,13 +354,29 @@ impl Assembly<'_> {
             imbalance_ratio: imbalance(&classes, &items),
             splits: split_counts(&classes, &items),
             masks: mask_summary,
+            boxes: None,
         };
         let index = DatasetIndex {
             root: self.root.to_path_buf(),
             classes,
             items,
             mask_encoding: report.masks.as_ref().and_then(|m| m.used),
+            category_ids: None,
         };
+        let mut report = report;
+        if let Some(format) = self.detection {
+            let summary = detection::box_summary(format, &index, &report.issues);
+            report.classes = summary
+                .classes
+                .iter()
+                .map(|c| ClassCount {
+                    name: c.name.clone(),
+                    count: c.images,
+                })
+                .collect();
+            report.imbalance_ratio = detection::imbalance(&summary);
+            report.boxes = Some(summary);
+        }
         (index, report)
     }
 
@@ -354,7 +401,8 @@ impl Assembly<'_> {
             let message = format!("{width}x{height} px, smaller than {min} px on a side");
             issues.push(Issue::new(IssueKind::TinyImage, path.clone(), message));
         }
-        let label = match (&candidate.label, self.targets.class_labels()) {
+        let labelled = self.targets.class_labels() && self.detection.is_none();
+        let label = match (&candidate.label, labelled) {
             (_, false) => None,
             (Some(label), true) => match class_index.get(label.as_str()) {
                 Some(&i) => Some(i),
@@ -374,7 +422,10 @@ impl Assembly<'_> {
                 return None;
             }
         };
-        let mask_values = match (checked.mask, self.targets.masks()) {
+        let mask_values = match (
+            checked.mask,
+            self.targets.masks() && self.detection.is_none(),
+        ) {
             (_, false) => None,
             (None, true) => {
                 let message = "no mask with the same name in masks/".to_owned();
@@ -401,6 +452,7 @@ impl Assembly<'_> {
                 split: candidate.split,
                 mask: candidate.mask.clone(),
                 boxes: candidate.boxes.clone(),
+                source_id: candidate.source_id,
                 size_px: (width, height),
                 content_hash: hash.to_hex().to_string(),
             },

@@ -1,6 +1,7 @@
 //! Where a data set's images are and how they are labelled: one subfolder per class, a
 //! CSV/TSV manifest (`path,label[,group][,split]`, optionally `mask`), or a segmentation
-//! folder (`images/` + `masks/` matched by file stem). Listing a source finds the candidate
+//! folder (`images/` + `masks/` matched by file stem), or a detection layout (COCO JSON,
+//! YOLO txt, Pascal VOC XML; see [`super::detection`]). Listing a source finds the candidate
 //! files; [`super::scan`] then checks each one.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -27,6 +28,12 @@ pub enum DatasetSource {
     Manifest { file: PathBuf },
     /// `root/images/**` with masks of the same stem under `root/masks/**`.
     Segmentation { root: PathBuf },
+    /// Images with one or more COCO annotation `.json` files (see [`super::detection::coco`]).
+    Coco { root: PathBuf },
+    /// Images with one YOLO `.txt` per image (see [`super::detection::yolo`]).
+    Yolo { root: PathBuf },
+    /// `Annotations/*.xml` + `JPEGImages/` (see [`super::detection::voc`]).
+    Voc { root: PathBuf },
 }
 
 /// A split named in a manifest's `split` column.
@@ -67,8 +74,37 @@ pub struct Candidate {
     pub split: Option<SplitHint>,
     pub mask: Option<PathBuf>,
     /// The image's boxes (detection; `Some(empty)` for an image without objects), classes
-    /// indexing [`Listing::folder_classes`].
+    /// indexing [`Listing::folder_classes`], in the frame `annotation` names (YOLO's are
+    /// normalised until the scan knows the image's size).
     pub boxes: Option<Vec<super::boxes::ObjectBox>>,
+    /// The image's id in its annotation file (COCO's `image_id`).
+    pub source_id: Option<u64>,
+    /// Where the boxes came from and in which frame (detection).
+    pub annotation: Option<AnnotationOrigin>,
+}
+
+/// Where a candidate's boxes came from, for the scan's checks and the report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AnnotationOrigin {
+    /// The annotation file, relative to the root.
+    pub file: PathBuf,
+    /// The frame of the candidate's boxes.
+    pub frame: BoxFrame,
+    /// The image size the annotation file gives (COCO `width`/`height`, VOC `<size>`).
+    pub declared_size_px: Option<(u32, u32)>,
+    /// Per box, how the report names it ("annotation 17", "line 3", "object 2").
+    pub refs: Vec<String>,
+}
+
+/// The coordinates of a candidate's boxes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BoxFrame {
+    /// Pixels of the original image.
+    #[default]
+    Pixels,
+    /// Fractions of the image's width and height (YOLO); the scan multiplies them by the
+    /// decoded size.
+    Normalised,
 }
 
 /// What listing a source found: the candidates, the class names it implies (class folders,
@@ -78,12 +114,18 @@ pub struct Listing {
     pub candidates: Vec<Candidate>,
     pub folder_classes: Vec<String>,
     pub issues: Vec<Issue>,
+    /// The annotation format of a detection set; its classes are `folder_classes`, in the
+    /// file's order, which the boxes' class indices index.
+    pub detection: Option<super::detection::DetectionFormat>,
+    /// Per class, the data set's own category id (COCO), for results in its ids.
+    pub category_ids: Option<Vec<u64>>,
 }
 
 impl DatasetSource {
     /// The source at `path`: a file is a manifest; a folder with `images/` and `masks/` is a
-    /// segmentation set; a folder holding `manifest.csv`/`.tsv` uses it; any other folder is
-    /// one subfolder per class.
+    /// segmentation set; a folder holding `manifest.csv`/`.tsv` uses it; a detection layout
+    /// ([`super::detection::detection_layout`]) is read as such; any other folder is one
+    /// subfolder per class.
     pub fn detect(path: &Path) -> Result<DatasetSource, DataError> {
         let meta = std::fs::metadata(path).map_err(|e| DataError::Source {
             path: path.to_owned(),
@@ -106,6 +148,9 @@ impl DatasetSource {
                 });
             }
         }
+        if let Some(format) = super::detection::detection_layout(path) {
+            return Ok(format.source(path));
+        }
         Ok(DatasetSource::ClassFolders {
             root: path.to_owned(),
         })
@@ -114,9 +159,11 @@ impl DatasetSource {
     /// The folder the listed paths are relative to.
     pub fn root(&self) -> PathBuf {
         match self {
-            DatasetSource::ClassFolders { root } | DatasetSource::Segmentation { root } => {
-                root.clone()
-            }
+            DatasetSource::ClassFolders { root }
+            | DatasetSource::Segmentation { root }
+            | DatasetSource::Coco { root }
+            | DatasetSource::Yolo { root }
+            | DatasetSource::Voc { root } => root.clone(),
             DatasetSource::Manifest { file } => file
                 .parent()
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
@@ -131,6 +178,23 @@ impl DatasetSource {
             DatasetSource::Segmentation { root } => {
                 format!("segmentation images/ + masks/ in {}", root.display())
             }
+            DatasetSource::Coco { root }
+            | DatasetSource::Yolo { root }
+            | DatasetSource::Voc { root } => {
+                let format = self.detection_format().unwrap_or_default();
+                format!("{} in {}", format.label(), root.display())
+            }
+        }
+    }
+
+    /// The annotation format of a detection source.
+    pub fn detection_format(&self) -> Option<super::detection::DetectionFormat> {
+        use super::detection::DetectionFormat;
+        match self {
+            DatasetSource::Coco { .. } => Some(DetectionFormat::Coco),
+            DatasetSource::Yolo { .. } => Some(DetectionFormat::Yolo),
+            DatasetSource::Voc { .. } => Some(DetectionFormat::Voc),
+            _ => None,
         }
     }
 
@@ -140,6 +204,9 @@ impl DatasetSource {
             DatasetSource::ClassFolders { root } => list_class_folders(root),
             DatasetSource::Manifest { file } => super::manifest::list_manifest(file),
             DatasetSource::Segmentation { root } => list_segmentation(root),
+            DatasetSource::Coco { root } => super::detection::coco::list(root),
+            DatasetSource::Yolo { root } => super::detection::yolo::list(root),
+            DatasetSource::Voc { root } => super::detection::voc::list(root),
         }
     }
 }
@@ -155,7 +222,7 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 }
 
 /// The entries of one folder, sorted, hidden ones skipped: (files, subfolders).
-fn read_folder(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+pub(crate) fn read_folder(dir: &Path) -> std::io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     let (mut files, mut dirs) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -208,7 +275,8 @@ fn walk_into(
     }
 }
 
-fn source_err(path: &Path, e: impl std::fmt::Display) -> DataError {
+/// A [`DataError::Source`] naming `path`.
+pub(crate) fn source_err(path: &Path, e: impl std::fmt::Display) -> DataError {
     DataError::Source {
         path: path.to_owned(),
         reason: e.to_string(),

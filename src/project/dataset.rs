@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataError;
+use crate::data::detection::DetectionFormat;
 use crate::data::mask::MaskEncoding;
 use crate::data::scan::{DEFAULT_MIN_SIDE_PX, ScanOptions};
 use crate::data::source::DatasetSource;
@@ -16,7 +17,8 @@ use crate::data::window::WindowSetting;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DatasetSourceKind {
     /// Decided from the folder: `images/` + `masks/` is segmentation, a `manifest.csv` or
-    /// `manifest.tsv` is a manifest, anything else one subfolder per class.
+    /// `manifest.tsv` is a manifest, a COCO, YOLO or Pascal VOC layout is detection
+    /// (`crate::data::detection::detection_layout`), anything else one subfolder per class.
     #[default]
     Auto,
     /// One subfolder per class.
@@ -25,6 +27,12 @@ pub enum DatasetSourceKind {
     Manifest { file: PathBuf },
     /// `images/` + `masks/` matched by file stem.
     Segmentation,
+    /// Images with COCO annotation `.json` files (detection).
+    Coco,
+    /// Images with one YOLO `.txt` per image and `data.yaml` or `classes.txt` (detection).
+    Yolo,
+    /// Pascal VOC: `Annotations/*.xml` + `JPEGImages/` (detection).
+    Voc,
 }
 
 /// The data set settings stored in `project.ron`.
@@ -67,6 +75,9 @@ impl DatasetConfig {
             DatasetSourceKind::Segmentation => Ok(DatasetSource::Segmentation {
                 root: data_dir.to_owned(),
             }),
+            DatasetSourceKind::Coco => Ok(DetectionFormat::Coco.source(data_dir)),
+            DatasetSourceKind::Yolo => Ok(DetectionFormat::Yolo.source(data_dir)),
+            DatasetSourceKind::Voc => Ok(DetectionFormat::Voc.source(data_dir)),
         }
     }
 
@@ -105,5 +116,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let source = config.source_at(dir.path()).unwrap();
         assert_eq!(source.root(), dir.path());
+        for (kind, format) in [
+            (DatasetSourceKind::Coco, DetectionFormat::Coco),
+            (DatasetSourceKind::Yolo, DetectionFormat::Yolo),
+            (DatasetSourceKind::Voc, DetectionFormat::Voc),
+        ] {
+            let config = DatasetConfig {
+                source: kind,
+                ..DatasetConfig::default()
+            };
+            let text = ron::ser::to_string_pretty(&config, Default::default()).unwrap();
+            assert_eq!(ron::from_str::<DatasetConfig>(&text).unwrap(), config);
+            let source = config.source_at(dir.path()).unwrap();
+            assert_eq!(source.detection_format(), Some(format));
+        }
     }
 }

@@ -393,12 +393,14 @@ fn current_split(
     seed: u64,
 ) -> Result<(FrozenSplit, bool), TrainError> {
     let split_path = project_dir.join(split::SPLIT_FILE);
+    let strata = index.split_labels();
     let items: Vec<SplitItem> = index
         .items
         .iter()
-        .map(|item| SplitItem {
+        .zip(strata)
+        .map(|(item, label)| SplitItem {
             rel_path: rel_key(&item.path),
-            label: item.label.unwrap_or(0),
+            label,
             group: item.group.clone(),
             fixed: item.split.map(|hint| match hint {
                 SplitHint::Train => split::Split::Train,

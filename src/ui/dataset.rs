@@ -466,6 +466,7 @@ mod tests {
             split,
             mask: None,
             boxes: None,
+            source_id: None,
             size_px: (40, 40),
             content_hash: path.to_owned(),
         }
@@ -482,6 +483,7 @@ mod tests {
                 item("dogs/c.png", 1, Some(SplitHint::Train)),
             ],
             mask_encoding: None,
+            category_ids: None,
         };
         let report = ValidationReport {
             issues: vec![

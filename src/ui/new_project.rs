@@ -356,7 +356,10 @@ impl NewProjectView {
             }
             Some((_, Loading::Ready(preview))) => {
                 ui.label(summary(preview));
-                if !preview.classes.is_empty() {
+                if let Some(detection) = &preview.detection {
+                    ui.label(detection.describe());
+                }
+                if !preview.classes.is_empty() && preview.detection.is_none() {
                     ui.label(class_counts(preview));
                 }
                 if let Some((w, h)) = preview.typical_size_px {
