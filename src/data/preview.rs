@@ -128,11 +128,7 @@ pub fn preview_folder(path: &Path) -> Result<FolderPreview, DataError> {
     }
     let source = DatasetSource::detect(path)?;
     let listing = source.list()?;
-    let evidence = Evidence {
-        masks: matches!(source, DatasetSource::Segmentation { .. })
-            || listing.candidates.iter().any(|c| c.mask.is_some()),
-        boxes: listing.candidates.iter().any(|c| c.boxes.is_some()),
-    };
+    let evidence = Evidence::of_listing(&source, &listing.candidates);
     let task = detect_task(&evidence);
     let mut classes: BTreeMap<String, usize> = listing
         .folder_classes

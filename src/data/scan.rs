@@ -149,11 +149,7 @@ pub fn scan_until(
     if stop.load(Ordering::Relaxed) {
         return Err(DataError::Cancelled { path: root });
     }
-    let evidence = Evidence {
-        masks: matches!(source, DatasetSource::Segmentation { .. })
-            || candidates.iter().any(|c| c.mask.is_some()),
-        boxes: candidates.iter().any(|c| c.boxes.is_some()),
-    };
+    let evidence = Evidence::of_listing(&source, &candidates);
     let assembly = Assembly {
         root: &root,
         options,

@@ -10,6 +10,7 @@ mod object_boxes;
 use std::path::Path;
 
 use crate::data::loader::BatchTensors;
+use crate::data::source::{Candidate, DatasetSource};
 use crate::task::TaskKind;
 
 pub use class_labels::ClassLabels;
@@ -40,7 +41,17 @@ impl Evidence {
     pub fn of_folder(data_dir: &Path) -> Self {
         Self {
             masks: data_dir.join("images").is_dir() && data_dir.join("masks").is_dir(),
-            boxes: false,
+            boxes: crate::data::detection::detection_layout(data_dir).is_some(),
+        }
+    }
+
+    /// What a listed source shows: its layout and what its candidates carry.
+    pub fn of_listing(source: &DatasetSource, candidates: &[Candidate]) -> Self {
+        Self {
+            masks: matches!(source, DatasetSource::Segmentation { .. })
+                || candidates.iter().any(|c| c.mask.is_some()),
+            boxes: source.detection_format().is_some()
+                || candidates.iter().any(|c| c.boxes.is_some()),
         }
     }
 }
