@@ -18,6 +18,11 @@ impl super::WorkbenchApp {
         &self.inspect
     }
 
+    /// The inspection tabs' data and views, to change a view's settings (tests).
+    pub fn inspect_mut(&mut self) -> &mut InspectTabs {
+        &mut self.inspect
+    }
+
     /// Runs a command of the inspection views.
     pub(super) fn inspect_command(&mut self, ctx: &egui::Context, command: InspectCommand) {
         let stop = self.inspect.data.shutdown.clone();

@@ -29,6 +29,15 @@ pub use verify::Verification;
 /// Largest absolute difference tolerated between the exported and the in-app model.
 pub const TOLERANCE: f64 = 1e-5;
 
+/// The largest difference allowed for decoded detections: scores, and box coordinates in
+/// input pixels, of every row the app scores at least [`DETECTION_ROW_SCORE`] (the
+/// exported module runs contiguous, the app channels-last: pixel coordinates carry that
+/// rounding scaled by the output stride).
+pub const DETECTION_TOLERANCE: f64 = 1e-3;
+
+/// Rows of decoded detections scored below this are padding: not compared.
+pub const DETECTION_ROW_SCORE: f64 = 0.01;
+
 /// Images in a verification batch at most.
 pub const MAX_VERIFICATION_IMAGES: usize = 8;
 
@@ -198,7 +207,7 @@ pub fn export_run(
             std::io::Error::other(e.to_string()),
         ));
     }
-    let verification = verify::verify_file(&tmp, &probes, &origin);
+    let verification = verify::verify_file(&tmp, &probes, &origin, options.output);
     let history = model.run.read_history()?;
     let record = checkpoint_record(&history, &model);
     let embedding_dim = probes
@@ -368,11 +377,11 @@ mod tests {
             seed: 2,
             reason: "test".into(),
         };
-        let good = verify::verify_file(&path, &probes, &origin);
+        let good = verify::verify_file(&path, &probes, &origin, OutputKind::Logits);
         assert!(good.passed, "{good:?}");
         assert_eq!(good.batch_sizes, vec![3, 1]);
         probes[1].expected = &probes[1].expected + 1e-3;
-        let bad = verify::verify_file(&path, &probes, &origin);
+        let bad = verify::verify_file(&path, &probes, &origin, OutputKind::Logits);
         assert!(!bad.passed);
         assert!(bad.max_abs_diff.unwrap() > 9e-4, "{bad:?}");
     }

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use tch::{CModule, Device, Kind, Tensor};
 
 use super::trace::{InputFormat, OutputKind};
-use super::{BatchOrigin, ExportError, ExportOptions, TOLERANCE};
+use super::{
+    BatchOrigin, DETECTION_ROW_SCORE, DETECTION_TOLERANCE, ExportError, ExportOptions, TOLERANCE,
+};
 use crate::data::augment::plain_lut;
 use crate::model::Normalization;
 use crate::train::TrainedModel;
@@ -110,25 +112,43 @@ fn describe(origin: &BatchOrigin, n: i64) -> String {
 }
 
 /// Reloads the module at `path` and compares its outputs on every probe.
-pub fn verify_file(path: &Path, probes: &[Probe], origin: &BatchOrigin) -> Verification {
+pub fn verify_file(
+    path: &Path,
+    probes: &[Probe],
+    origin: &BatchOrigin,
+    output: OutputKind,
+) -> Verification {
+    let tolerance = match output {
+        OutputKind::Detections => DETECTION_TOLERANCE,
+        _ => TOLERANCE,
+    };
     let batch_sizes: Vec<i64> = probes
         .iter()
         .map(|p| p.input.size().first().copied().unwrap_or(0))
         .collect();
     let inputs = describe(origin, batch_sizes.first().copied().unwrap_or(0));
-    let outcome = compare(path, probes);
+    let outcome = compare(path, probes, output);
+    let what = match output {
+        OutputKind::Detections => format!(
+            " (scores and box coordinates in pixels of the rows scored {DETECTION_ROW_SCORE} or \
+             more)"
+        ),
+        _ => String::new(),
+    };
     let (passed, message, max_abs_diff) = match outcome {
-        Ok(diff) if diff <= TOLERANCE => (
+        Ok(diff) if diff <= tolerance => (
             true,
             format!(
-                "the reloaded file matches the app within {TOLERANCE:e} (max abs diff {diff:.3e})"
+                "the reloaded file matches the app within {tolerance:e}{what} (max abs diff \
+                 {diff:.3e})"
             ),
             Some(diff),
         ),
         Ok(diff) => (
             false,
             format!(
-                "the reloaded file differs from the app by up to {diff:.3e}, more than {TOLERANCE:e}"
+                "the reloaded file differs from the app by up to {diff:.3e}, more than \
+                 {tolerance:e}{what}"
             ),
             Some(diff),
         ),
@@ -140,12 +160,33 @@ pub fn verify_file(path: &Path, probes: &[Probe], origin: &BatchOrigin) -> Verif
         inputs,
         batch_sizes,
         max_abs_diff,
-        tolerance: TOLERANCE,
+        tolerance,
     }
 }
 
+/// The largest absolute difference of `out` from `expected`; for decoded detections, over
+/// the rows `expected` scores at least [`DETECTION_ROW_SCORE`] (the rest are padding).
+fn difference(out: &Tensor, expected: &Tensor, output: OutputKind) -> Result<f64, tch::TchError> {
+    let diff = out.f_sub(expected)?.f_abs()?;
+    let diff = match output {
+        OutputKind::Detections => {
+            let kept = expected
+                .f_select(2, 4)?
+                .f_ge(DETECTION_ROW_SCORE)?
+                .f_unsqueeze(2)?
+                .f_to_kind(Kind::Float)?;
+            diff.f_mul(&kept)?
+        }
+        _ => diff,
+    };
+    if diff.numel() == 0 {
+        return Ok(0.0);
+    }
+    diff.f_max()?.f_double_value(&[])
+}
+
 /// The largest absolute difference over all probes, or why the file could not be run.
-fn compare(path: &Path, probes: &[Probe]) -> Result<f64, String> {
+fn compare(path: &Path, probes: &[Probe], output: OutputKind) -> Result<f64, String> {
     let mut module = CModule::load_on_device(path, Device::Cpu)
         .map_err(|e| format!("libtorch cannot reload the file: {e}"))?;
     module.set_eval();
@@ -161,11 +202,7 @@ fn compare(path: &Path, probes: &[Probe]) -> Result<f64, String> {
                 probe.expected.size()
             ));
         }
-        let diff = out
-            .f_sub(&probe.expected)
-            .and_then(|d| d.f_abs())
-            .and_then(|d| d.f_max())
-            .and_then(|d| d.f_double_value(&[]))
+        let diff = difference(&out, &probe.expected, output)
             .map_err(|e| format!("comparing the outputs failed: {e}"))?;
         if !diff.is_finite() {
             return Err(format!("the outputs differ by {diff} on a batch of {n}"));

@@ -261,22 +261,23 @@ pub struct Decoded {
 pub fn decode(output: &Tensor, top_k: i64) -> Result<Decoded, TrainError> {
     let classes = output_classes(output)? as i64;
     let size = output.size();
-    let (n, height, width) = (size[0], size[2], size[3]);
+    let (height, width) = (size[2], size[3]);
     let output = output.f_to_kind(Kind::Float)?;
+    // The batch dimension stays free (-1 / flatten): the exported trace takes any batch.
     let heat = output.f_narrow(1, 0, classes)?.f_sigmoid()?;
     let peaks = heat.f_max_pool2d([3, 3], [1, 1], [1, 1], [1, 1], false)?;
     let keep = peaks.f_eq_tensor(&heat)?.f_to_kind(Kind::Float)?;
     let heat = heat * keep;
     let k = top_k.min(classes * height * width);
-    let (scores, index) = heat.f_reshape([n, -1])?.f_topk(k, 1, true, true)?;
+    let (scores, index) = heat.f_flatten(1, -1)?.f_topk(k, 1, true, true)?;
     let cells = height * width;
     let class = index.f_div_scalar_mode(cells, "floor")?;
     let cell = index.f_remainder(cells)?;
     let ys = cell.f_div_scalar_mode(width, "floor")?.f_to_kind(Kind::Float)?;
     let xs = cell.f_remainder(width)?.f_to_kind(Kind::Float)?;
     let pick = |first: i64| -> Result<Tensor, TrainError> {
-        let map = output.f_narrow(1, classes + first, 2)?.f_reshape([n, 2, -1])?;
-        let at = cell.f_unsqueeze(1)?.f_expand([n, 2, k], false)?;
+        let map = output.f_narrow(1, classes + first, 2)?.f_flatten(2, -1)?;
+        let at = cell.f_unsqueeze(1)?.f_expand([-1, 2, k], false)?;
         Ok(map.f_gather(2, &at, false)?)
     };
     let wh = pick(0)?;
