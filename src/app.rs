@@ -4,8 +4,8 @@
 pub mod dataset;
 mod folder_jobs;
 pub mod inspect;
-pub mod inspect_jobs;
 pub mod inspect_det;
+pub mod inspect_jobs;
 pub mod inspect_seg;
 mod runs;
 pub mod seg_jobs;

@@ -100,7 +100,10 @@ fn new_train_eval_predict_export_on_a_coco_folder() {
             .iter()
             .map(|v| v.as_f64().unwrap())
             .collect();
-        assert!(b[0] <= b[2] && b[1] <= b[3] && b[2] <= 80.0 && b[3] <= 64.0, "{found}");
+        assert!(
+            b[0] <= b[2] && b[1] <= b[3] && b[2] <= 80.0 && b[3] <= 64.0,
+            "{found}"
+        );
     }
 
     let exported = workbench(&["export", path_str(&project)]);
@@ -118,9 +121,13 @@ fn new_train_eval_predict_export_on_a_coco_folder() {
 /// The exported file in Python gives the app's decoded boxes on the app's own inputs.
 fn python_reload_matches_the_app(project: &Path) {
     use transfer_workbench::train::{CheckpointChoice, TrainedModel, load_eval_images};
-    let mut model =
-        TrainedModel::load(project, "run-001", CheckpointChoice::BestOrLast, tch::Device::Cpu)
-            .unwrap();
+    let mut model = TrainedModel::load(
+        project,
+        "run-001",
+        CheckpointChoice::BestOrLast,
+        tch::Device::Cpu,
+    )
+    .unwrap();
     let data = project.parent().unwrap().join("shapes coco/images");
     let paths: Vec<_> = (0..6)
         .map(|i| data.join(format!("scene {i}.png")))
@@ -171,7 +178,10 @@ fn python_reload_matches_the_app(project: &Path) {
             x1: b[2],
             y1: b[3],
         });
-        assert!(iou >= 0.99 || (a[2] - a[0]) * (a[3] - a[1]) < 1e-3, "IoU {iou}: {a:?} vs {b:?}");
+        assert!(
+            iou >= 0.99 || (a[2] - a[0]) * (a[3] - a[1]) < 1e-3,
+            "IoU {iou}: {a:?} vs {b:?}"
+        );
         compared += 1;
     }
     assert!(compared > 0, "no box scored 0.05 or more");

@@ -98,13 +98,12 @@ fn detection_run_shows_boxes_and_the_threshold_slider_redraws_them() {
     slider.click();
     app.run_steps(3);
     let threshold = app.state().inspect().inspector.detection().threshold;
-    assert!(threshold > 0.3, "the click moved the threshold to {threshold}");
+    assert!(
+        threshold > 0.3,
+        "the click moved the threshold to {threshold}"
+    );
     let high = app.state().inspect().inspector.detection().drawn();
-    let expected_high = image
-        .found
-        .iter()
-        .filter(|f| f.score >= threshold)
-        .count();
+    let expected_high = image.found.iter().filter(|f| f.score >= threshold).count();
     assert_eq!(high, expected_high, "boxes drawn at {threshold}");
     assert!(high < low, "{high} boxes at {threshold}, {low} at 0.01");
     assert_eq!(app.state().inspect().data.det.runs.len(), jobs_before);

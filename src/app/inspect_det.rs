@@ -28,7 +28,8 @@ impl super::WorkbenchApp {
                         let _ = events.try_send(AppEvent::Inspect(InspectEvent::Det(event)));
                         repaint.request_repaint();
                     };
-                    let result = match inspect_detection(&key.0, &key.1, None, &mut progress, &stop) {
+                    let result = match inspect_detection(&key.0, &key.1, None, &mut progress, &stop)
+                    {
                         Ok(Some(run)) => Ok(Box::new(run)),
                         Ok(None) => Err("the inspection was stopped".to_owned()),
                         Err(e) => Err(e.to_string()),

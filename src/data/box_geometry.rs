@@ -94,11 +94,7 @@ fn hull(bbox: PixelBox, f: impl Fn(f32, f32) -> (f32, f32)) -> PixelBox {
 fn dihedral_point(dihedral: Dihedral, x: f32, y: f32, size: f32) -> (f32, f32) {
     let a = if dihedral.flip_y { size - y } else { y };
     let b = if dihedral.flip_x { size - x } else { x };
-    if dihedral.transpose {
-        (a, b)
-    } else {
-        (b, a)
-    }
+    if dihedral.transpose { (a, b) } else { (b, a) }
 }
 
 /// Where a point lands when a `size`-square is rotated by `degrees` about its centre as
@@ -273,7 +269,13 @@ mod tests {
             class: 0,
             crowd: false,
         };
-        let out = crop(&[b(-4.0, 6.0), b(-6.0, 4.0), b(2.0, 8.0)], 0.0, 0.0, 20.0, 20.0);
+        let out = crop(
+            &[b(-4.0, 6.0), b(-6.0, 4.0), b(2.0, 8.0)],
+            0.0,
+            0.0,
+            20.0,
+            20.0,
+        );
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(out[0].bbox.x0, 0.0);
         assert_eq!(out[0].bbox.x1, 6.0);

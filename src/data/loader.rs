@@ -21,9 +21,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::augment::{AugmentConfig, augment_into, plain_lut, sample_params};
-use super::cache::{CacheKey, ImageCache, WorkingImage, WorkingSize, load_working};
 use super::box_geometry::{TargetBox, augment_boxes, centre_square_boxes, to_working};
 use super::boxes::ObjectBox;
+use super::cache::{CacheKey, ImageCache, WorkingImage, WorkingSize, load_working};
 use super::mask::MaskEncoding;
 use super::pixels::{Dihedral, write_chw, write_mask};
 use super::preprocess::Normalization;
@@ -933,6 +933,9 @@ mod tests {
         let boxes = tensors.boxes.unwrap();
         assert_eq!(boxes.size(), [2, 1, BOX_FIELDS as i64]);
         let values = Vec::<f32>::try_from(boxes.flatten(0, -1)).unwrap();
-        assert_eq!(values, [1.0, 0.5, 3.0, 4.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            values,
+            [1.0, 0.5, 3.0, 4.0, 2.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        );
     }
 }

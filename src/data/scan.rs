@@ -149,7 +149,7 @@ pub fn scan_until(
     if stop.load(Ordering::Relaxed) {
         return Err(DataError::Cancelled { path: root });
     }
-    let evidence = Evidence::of_listing(&source, &candidates);
+    let evidence = Evidence::of_listing(source, &candidates);
     let assembly = Assembly {
         root: &root,
         options,

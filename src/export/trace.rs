@@ -187,7 +187,9 @@ pub fn forward(net: &mut Net, images: &Tensor, output: OutputKind) -> Result<Ten
 /// The detector's `logits` decoded into the exported `[N, K, 6]` rows.
 pub fn packed_detections(logits: &Tensor) -> Result<Tensor, ExportError> {
     use crate::train::detection::{TOP_K, decode, pack};
-    Ok(tch::no_grad(|| decode(logits, TOP_K).and_then(|d| pack(&d)))?)
+    Ok(tch::no_grad(|| {
+        decode(logits, TOP_K).and_then(|d| pack(&d))
+    })?)
 }
 
 /// Turns the model's variables contiguous (undoing channels-last) and frozen, so tracing

@@ -51,6 +51,20 @@ pub struct GroundTruth {
     pub crowd: bool,
 }
 
+impl GroundTruth {
+    /// The data set's annotated `object` of `image`: its box, class, crowd flag, and the
+    /// area the metrics use (the file's `area`, else the box's).
+    pub fn from_object_box(image: u64, object: &crate::data::boxes::ObjectBox) -> Self {
+        Self {
+            image,
+            class: object.class,
+            bbox_xywh: object.bbox.to_xywh().map(f64::from),
+            area: f64::from(object.metric_area()),
+            crowd: object.crowd,
+        }
+    }
+}
+
 /// One detected box.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {

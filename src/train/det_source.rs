@@ -85,9 +85,24 @@ fn shapes_sample(rng: &mut ChaCha8Rng, size: usize) -> Sample {
             (d, d)
         };
         let grey = rng.gen_range(0.2..0.8f32);
-        paint(&mut rgb, size, &PixelBox { x0, y0, x1: x0 + w, y1: y0 + h }, |_, _| true, [grey; 3]);
+        paint(
+            &mut rgb,
+            size,
+            &PixelBox {
+                x0,
+                y0,
+                x1: x0 + w,
+                y1: y0 + h,
+            },
+            |_, _| true,
+            [grey; 3],
+        );
     }
-    let count = if rng.gen_bool(1.0 / 6.0) { 0 } else { rng.gen_range(1..=4) };
+    let count = if rng.gen_bool(1.0 / 6.0) {
+        0
+    } else {
+        rng.gen_range(1..=4)
+    };
     let mut boxes: Vec<TargetBox> = Vec::new();
     for _ in 0..count * 4 {
         if boxes.len() == count {
@@ -96,14 +111,32 @@ fn shapes_sample(rng: &mut ChaCha8Rng, size: usize) -> Sample {
         let class = rng.gen_range(0..SHAPE_CLASSES.len());
         let w = rng.gen_range(side * 0.12..side * 0.35);
         let h = w * rng.gen_range(0.8..1.25f32);
-        let (x0, y0) = (rng.gen_range(0.0..side - w), rng.gen_range(0.0..side - h.min(side - 1.0)));
-        let bbox = PixelBox { x0: x0.floor(), y0: y0.floor(), x1: (x0 + w).floor(), y1: (y0 + h).floor().min(side) };
+        let (x0, y0) = (
+            rng.gen_range(0.0..side - w),
+            rng.gen_range(0.0..side - h.min(side - 1.0)),
+        );
+        let bbox = PixelBox {
+            x0: x0.floor(),
+            y0: y0.floor(),
+            x1: (x0 + w).floor(),
+            y1: (y0 + h).floor().min(side),
+        };
         if boxes.iter().any(|b| b.bbox.iou(bbox) > 0.05) {
             continue;
         }
         let colour = COLOURS[class].map(|c| c + rng.gen_range(-0.08..0.08f32));
-        paint(&mut rgb, size, &bbox, |x, y| inside(class, &bbox, x, y), colour);
-        boxes.push(TargetBox { bbox, class, crowd: false });
+        paint(
+            &mut rgb,
+            size,
+            &bbox,
+            |x, y| inside(class, &bbox, x, y),
+            colour,
+        );
+        boxes.push(TargetBox {
+            bbox,
+            class,
+            crowd: false,
+        });
     }
     let norm = Normalization::IMAGENET;
     let plane = size * size;

@@ -273,7 +273,9 @@ pub fn decode(output: &Tensor, top_k: i64) -> Result<Decoded, TrainError> {
     let cells = height * width;
     let class = index.f_div_scalar_mode(cells, "floor")?;
     let cell = index.f_remainder(cells)?;
-    let ys = cell.f_div_scalar_mode(width, "floor")?.f_to_kind(Kind::Float)?;
+    let ys = cell
+        .f_div_scalar_mode(width, "floor")?
+        .f_to_kind(Kind::Float)?;
     let xs = cell.f_remainder(width)?.f_to_kind(Kind::Float)?;
     let pick = |first: i64| -> Result<Tensor, TrainError> {
         let map = output.f_narrow(1, classes + first, 2)?.f_flatten(2, -1)?;
@@ -331,7 +333,11 @@ pub struct DetectedBox {
 pub fn detections(decoded: &Decoded, min_score: f32) -> Result<Vec<Vec<DetectedBox>>, TrainError> {
     let size = decoded.scores.size();
     let (n, k) = (size[0] as usize, size[1] as usize);
-    let cpu = |t: &Tensor, kind: Kind| t.f_to_device(Device::Cpu)?.f_to_kind(kind)?.f_flatten(0, -1);
+    let cpu = |t: &Tensor, kind: Kind| {
+        t.f_to_device(Device::Cpu)?
+            .f_to_kind(kind)?
+            .f_flatten(0, -1)
+    };
     let boxes = Vec::<f32>::try_from(cpu(&decoded.boxes, Kind::Float)?)?;
     let scores = Vec::<f32>::try_from(cpu(&decoded.scores, Kind::Float)?)?;
     let classes = Vec::<i64>::try_from(cpu(&decoded.classes, Kind::Int64)?)?;

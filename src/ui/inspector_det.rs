@@ -238,7 +238,9 @@ impl DetInspectorView {
                     }
                 })
                 .response
-                .on_hover_text("A detection is right when it overlaps a box of its class this much");
+                .on_hover_text(
+                    "A detection is right when it overlaps a box of its class this much",
+                );
             ui.checkbox(&mut self.show_truth, "Annotated boxes");
         });
     }
@@ -258,12 +260,14 @@ impl DetInspectorView {
                 .clamp(200.0, 520.0)
                 .min(ui.available_width() * 0.6);
             let path = Some(image.path.as_path());
-            let response =
-                image_layers_ui(ui, thumbnails, path, ThumbnailSize::Preview, side, &[]);
+            let response = image_layers_ui(ui, thumbnails, path, ThumbnailSize::Preview, side, &[]);
             let (w, h) = image.size_px;
             let frame = fit(egui::vec2(w as f32, h as f32), response.rect);
             let to_screen = |b: PixelBox| {
-                let (sx, sy) = (frame.width() / w.max(1) as f32, frame.height() / h.max(1) as f32);
+                let (sx, sy) = (
+                    frame.width() / w.max(1) as f32,
+                    frame.height() / h.max(1) as f32,
+                );
                 egui::Rect::from_min_max(
                     frame.min + egui::vec2(b.x0 * sx, b.y0 * sy),
                     frame.min + egui::vec2(b.x1 * sx, b.y1 * sy),
@@ -275,12 +279,32 @@ impl DetInspectorView {
                 for (i, truth) in image.truth.iter().enumerate() {
                     let rect = to_screen(truth.bbox);
                     if matched.missed.contains(&i) {
-                        painter.rect_stroke(rect, 0.0, Stroke::new(3.0, MISSED), egui::StrokeKind::Outside);
-                        painter.line_segment([rect.left_top(), rect.right_bottom()], Stroke::new(1.0, MISSED));
-                        painter.line_segment([rect.right_top(), rect.left_bottom()], Stroke::new(1.0, MISSED));
+                        painter.rect_stroke(
+                            rect,
+                            0.0,
+                            Stroke::new(3.0, MISSED),
+                            egui::StrokeKind::Outside,
+                        );
+                        painter.line_segment(
+                            [rect.left_top(), rect.right_bottom()],
+                            Stroke::new(1.0, MISSED),
+                        );
+                        painter.line_segment(
+                            [rect.right_top(), rect.left_bottom()],
+                            Stroke::new(1.0, MISSED),
+                        );
                     } else {
-                        let colour = if truth.crowd { IGNORED } else { Color32::from_white_alpha(200) };
-                        painter.rect_stroke(rect, 0.0, Stroke::new(1.0, colour), egui::StrokeKind::Outside);
+                        let colour = if truth.crowd {
+                            IGNORED
+                        } else {
+                            Color32::from_white_alpha(200)
+                        };
+                        painter.rect_stroke(
+                            rect,
+                            0.0,
+                            Stroke::new(1.0, colour),
+                            egui::StrokeKind::Outside,
+                        );
                     }
                 }
             }
@@ -307,7 +331,10 @@ impl DetInspectorView {
                 } else {
                     painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Inside);
                 }
-                let name = inspection.classes.get(found.class).map_or("?", String::as_str);
+                let name = inspection
+                    .classes
+                    .get(found.class)
+                    .map_or("?", String::as_str);
                 let text = format!("{name} {:.2}", found.score);
                 let galley = painter.layout_no_wrap(text, font.clone(), Color32::WHITE);
                 let at = rect.left_top() - egui::vec2(0.0, galley.size().y);
@@ -331,7 +358,11 @@ fn image_facts_ui(
     iou: f32,
 ) {
     let percent = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{:.3}", v));
-    ui.heading(format!("F1 {} · AP@{iou:.2} {}", percent(matched.f1), percent(matched.ap)));
+    ui.heading(format!(
+        "F1 {} · AP@{iou:.2} {}",
+        percent(matched.f1),
+        percent(matched.ap)
+    ));
     ui.label(format!(
         "{} annotated box(es); {} found right, {} wrong, {} missed",
         image.truth.len(),
@@ -356,8 +387,14 @@ fn legend_ui(ui: &mut egui::Ui) {
     ui.label("Legend");
     for (colour, text) in [
         (TRUE_POSITIVE, "Right: matches an annotated box (solid)"),
-        (FALSE_POSITIVE, "Wrong: matches no box of its class (dashed)"),
-        (MISSED, "Missed: an annotated box no detection found (thick, crossed)"),
+        (
+            FALSE_POSITIVE,
+            "Wrong: matches no box of its class (dashed)",
+        ),
+        (
+            MISSED,
+            "Missed: an annotated box no detection found (thick, crossed)",
+        ),
         (IGNORED, "On a crowd region: not counted (grey)"),
     ] {
         ui.horizontal(|ui| {
@@ -378,21 +415,25 @@ fn run_metrics_ui(ui: &mut egui::Ui, inspection: &DetInspection) {
     for line in summary_lines(&coco.stats) {
         ui.monospace(line);
     }
-    egui::Grid::new("det_per_class").striped(true).show(ui, |ui| {
-        ui.strong("Class");
-        ui.strong("AP@[.5:.95]");
-        ui.strong("AP@.5");
-        ui.end_row();
-        for (class, name) in inspection.classes.iter().enumerate() {
-            let value = |v: Option<&Option<f64>>| {
-                v.copied().flatten().map_or_else(|| "no boxes".to_owned(), |v| format!("{v:.3}"))
-            };
-            ui.label(name);
-            ui.label(value(coco.per_class_ap.get(class)));
-            ui.label(value(coco.per_class_ap50.get(class)));
+    egui::Grid::new("det_per_class")
+        .striped(true)
+        .show(ui, |ui| {
+            ui.strong("Class");
+            ui.strong("AP@[.5:.95]");
+            ui.strong("AP@.5");
             ui.end_row();
-        }
-    });
+            for (class, name) in inspection.classes.iter().enumerate() {
+                let value = |v: Option<&Option<f64>>| {
+                    v.copied()
+                        .flatten()
+                        .map_or_else(|| "no boxes".to_owned(), |v| format!("{v:.3}"))
+                };
+                ui.label(name);
+                ui.label(value(coco.per_class_ap.get(class)));
+                ui.label(value(coco.per_class_ap50.get(class)));
+                ui.end_row();
+            }
+        });
     ui.label("Precision against recall at IoU 0.5, per class");
     Plot::new("det_pr_curves")
         .height(220.0)
@@ -417,7 +458,10 @@ fn run_metrics_ui(ui: &mut egui::Ui, inspection: &DetInspection) {
                     .map(|(&r, &p)| [r, p])
                     .collect();
                 let name = inspection.classes.get(class).map_or("?", String::as_str);
-                plot.line(Line::new(name.to_owned(), points).color(super::inspect_widgets::class_color(class)));
+                plot.line(
+                    Line::new(name.to_owned(), points)
+                        .color(super::inspect_widgets::class_color(class)),
+                );
             }
         });
 }

@@ -307,6 +307,19 @@ fn summary_lines_read_as_pycocotools_prints_them() {
 }
 
 #[test]
+fn ground_truth_from_an_annotated_object() {
+    use crate::data::boxes::{ObjectBox, PixelBox};
+    let mut object = ObjectBox::new(2, PixelBox::from_xywh(10.0, 20.0, 30.0, 40.0));
+    let plain = GroundTruth::from_object_box(9, &object);
+    assert_eq!(plain, gt(9, 2, [10.0, 20.0, 30.0, 40.0]));
+    object.crowd = true;
+    object.area = Some(500.0);
+    let crowd = GroundTruth::from_object_box(9, &object);
+    assert!(crowd.crowd);
+    assert_eq!(crowd.area, 500.0);
+}
+
+#[test]
 fn pairwise_sum_is_numpys() {
     // 0.1 summed 1000 times: numpy's pairwise sum gives 100.00000000000001 (naive: 99.9999999999986).
     let values = vec![0.1; 1000];

@@ -99,7 +99,7 @@ impl TrainTask for DetectionTask {
         if config.balancing != Balancing::None || config.label_smoothing != 0.0 {
             return bad("balancing and label smoothing are for classification only");
         }
-        if config.input_size_px % 32 != 0 {
+        if !config.input_size_px.is_multiple_of(32) {
             return bad("detection needs an input size that is a multiple of 32 px");
         }
         Ok(())
