@@ -155,6 +155,7 @@ fn app_and_python(project: &Path, id: &str, out: &Path, files: &[PathBuf]) -> (T
         images,
         loaded,
         failed,
+        ..
     } = load_images_with(files, &EvalTransform::of(c, WindowSetting::Auto)).unwrap();
     assert!(
         failed.is_empty() && loaded.len() == files.len(),
