@@ -193,7 +193,7 @@ fn coco_bad_annotations_are_each_reported_and_the_good_images_stay() {
         "size.png",
         "100x100",
     );
-    expect(&report, IssueKind::Corrupt, "corrupt.png", "");
+    expect(&report, IssueKind::Truncated, "corrupt.png", "");
     expect(
         &report,
         IssueKind::AnnotationFileWithoutImages,
