@@ -189,7 +189,7 @@ fn read_labels(
         }
         let at = format!("{}, line {}", rel.display(), n + 1);
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let polygon = fields.len() > 5 && (fields.len() - 1) % 2 == 0;
+        let polygon = fields.len() > 5 && (fields.len() - 1).is_multiple_of(2);
         if fields.len() != 5 && !polygon {
             let message = format!(
                 "{at}: expected `class cx cy w h`, found {} values; the line is left out",
