@@ -461,9 +461,14 @@ fn read_bbox(value: Option<&Value>) -> Result<PixelBox, String> {
         match item.as_f64().map(|x| x as f32) {
             Some(x) if x.is_finite() => *slot = x,
             Some(_) => return Err(format!("the bbox {value} has a coordinate out of range")),
+            None if item.is_null() => {
+                return Err(format!(
+                    "the bbox {value} has a null coordinate (NaN or Infinity in the file)"
+                ));
+            }
             None => {
                 return Err(format!(
-                    "the bbox {value} has a coordinate that is not a number (NaN is read as null)"
+                    "the bbox {value} has a coordinate that is not a number"
                 ));
             }
         }
