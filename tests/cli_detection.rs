@@ -159,30 +159,28 @@ fn python_reload_matches_the_app(project: &Path) {
     assert_eq!(python.size(), app.size());
     let rows = |t: &tch::Tensor| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();
     let (ours, theirs) = (rows(&app), rows(&python));
+    let k = app.size()[1] as usize;
+    let pixel_box = |r: &[f32]| transfer_workbench::data::boxes::PixelBox {
+        x0: r[0],
+        y0: r[1],
+        x1: r[2],
+        y1: r[3],
+    };
     let mut compared = 0;
-    for (a, b) in ours.chunks(6).zip(theirs.chunks(6)) {
-        assert!((a[4] - b[4]).abs() <= 1e-4, "scores {a:?} vs {b:?}");
-        if a[4] < 0.05 {
-            continue;
+    // Per image, as sets: rows of equal score may come in either order (top-k ties).
+    for (mine, python_rows) in ours.chunks(6 * k).zip(theirs.chunks(6 * k)) {
+        for a in mine.chunks(6).filter(|a| a[4] >= 0.05) {
+            let best = python_rows
+                .chunks(6)
+                .filter(|b| (a[4] - b[4]).abs() <= 1e-4 && a[5] == b[5])
+                .map(|b| pixel_box(a).iou(pixel_box(b)))
+                .fold(0.0f32, f32::max);
+            assert!(
+                best >= 0.99,
+                "no Python box matches {a:?} (best IoU {best})"
+            );
+            compared += 1;
         }
-        assert_eq!(a[5], b[5], "classes {a:?} vs {b:?}");
-        let iou = transfer_workbench::data::boxes::PixelBox {
-            x0: a[0],
-            y0: a[1],
-            x1: a[2],
-            y1: a[3],
-        }
-        .iou(transfer_workbench::data::boxes::PixelBox {
-            x0: b[0],
-            y0: b[1],
-            x1: b[2],
-            y1: b[3],
-        });
-        assert!(
-            iou >= 0.99 || (a[2] - a[0]) * (a[3] - a[1]) < 1e-3,
-            "IoU {iou}: {a:?} vs {b:?}"
-        );
-        compared += 1;
     }
     assert!(compared > 0, "no box scored 0.05 or more");
 }

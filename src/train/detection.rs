@@ -18,6 +18,10 @@ const SIZE_WEIGHT: f64 = 0.1;
 const OFFSET_WEIGHT: f64 = 1.0;
 /// Minimum overlap of the Gaussian radius rule.
 const MIN_OVERLAP: f32 = 0.7;
+/// The step of the tie-breaking pattern added to the heatmaps when choosing peaks (never to
+/// the scores; at most 8 steps): larger than the rounding differences between runs, far
+/// below any meaningful score difference.
+const TIE_BREAK: f64 = 1e-6;
 /// Detections kept per image when decoding (COCO's `maxDets`).
 pub const TOP_K: i64 = 100;
 
@@ -265,12 +269,31 @@ pub fn decode(output: &Tensor, top_k: i64) -> Result<Decoded, TrainError> {
     let output = output.f_to_kind(Kind::Float)?;
     // The batch dimension stays free (-1 / flatten): the exported trace takes any batch.
     let heat = output.f_narrow(1, 0, classes)?.f_sigmoid()?;
-    let peaks = heat.f_max_pool2d([3, 3], [1, 1], [1, 1], [1, 1], false)?;
-    let keep = peaks.f_eq_tensor(&heat)?.f_to_kind(Kind::Float)?;
-    let heat = heat * keep;
-    let k = top_k.min(classes * height * width);
-    let (scores, index) = heat.f_flatten(1, -1)?.f_topk(k, 1, true, true)?;
+    // Near-ties (plateaus at the borders of upsampled maps) are broken by a fixed pattern
+    // that differs between any two cells of a 3x3 window, by a margin above float noise, so
+    // the app and the exported file pick the same peaks.
     let cells = height * width;
+    let float = (Kind::Float, output.device());
+    let column = Tensor::f_arange(width, float)?
+        .f_remainder(3)?
+        .f_view([1, width])?;
+    let row = Tensor::f_arange(height, float)?
+        .f_remainder(3)?
+        .f_view([height, 1])?;
+    let order = row
+        .f_mul_scalar(3.0)?
+        .f_add(&column)?
+        .f_mul_scalar(TIE_BREAK)?
+        .f_view([1, 1, height, width])?;
+    let ranked = heat.f_add(&order)?;
+    let peaks = ranked.f_max_pool2d([3, 3], [1, 1], [1, 1], [1, 1], false)?;
+    let keep = peaks.f_eq_tensor(&ranked)?.f_to_kind(Kind::Float)?;
+    let k = top_k.min(classes * height * width);
+    let (_, index) = ranked
+        .f_mul(&keep)?
+        .f_flatten(1, -1)?
+        .f_topk(k, 1, true, true)?;
+    let scores = heat.f_flatten(1, -1)?.f_gather(1, &index, false)?;
     let class = index.f_div_scalar_mode(cells, "floor")?;
     let cell = index.f_remainder(cells)?;
     let ys = cell
