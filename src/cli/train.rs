@@ -53,8 +53,8 @@ pub struct TrainArgs {
     /// libtorch CPU threads (default: the number of physical cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Only with --synthetic: classification, or segmentation (binary). Real projects use
-    /// their own task.
+    /// Only with --synthetic: classification, segmentation (binary) or detection (three
+    /// shapes). Real projects use their own task.
     #[arg(long, default_value = "classification", hide = true)]
     pub task: String,
     /// The validation metric that picks the best checkpoint: loss, accuracy,

@@ -11,8 +11,8 @@ use crate::runtime::projects::ProjectRow;
 use crate::runtime::runs::RunCatalogue;
 use crate::runtime::training::{LiveRun, LiveStatus, TrainingCommand, TrainingRuntime};
 use crate::runtime::{FactsCache, Loading, UiCommand};
-use crate::train::TrainConfig;
 use crate::train::status::RunState;
+use crate::train::{Monitor, TrainConfig};
 use crate::ui::export_dialog::ExportDialog;
 use crate::ui::training_plots::{curves_ui, lr_finder_ui};
 use crate::ui::training_settings::{Draft, settings_ui};
@@ -78,7 +78,16 @@ impl TrainingView {
             .entry(row.dir.clone())
             .or_insert_with(|| match &project.training {
                 Some(saved) => Draft::from_saved(saved, &project.backbone, project.input_size_px),
-                None => Draft::for_project(template, &project.backbone, project.input_size_px),
+                None => {
+                    let mut draft =
+                        Draft::for_project(template, &project.backbone, project.input_size_px);
+                    // A template that monitors the loss takes the task's own default.
+                    if draft.config.monitor == Monitor::default() {
+                        draft.config.monitor =
+                            Monitor::new(crate::train::train_task(project.task).default_monitor());
+                    }
+                    draft
+                }
             });
         self.saved
             .entry(row.dir.clone())
