@@ -412,9 +412,35 @@ fn run_metrics_ui(ui: &mut egui::Ui, inspection: &DetInspection) {
         "The run on {} validation images (COCO's metrics, every box):",
         inspection.images.len()
     ));
-    for line in summary_lines(&coco.stats) {
-        ui.monospace(line);
-    }
+    let cell = |v: f64| {
+        if v < 0.0 {
+            "n/a".to_owned()
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    let lines = summary_lines(&coco.stats);
+    egui::Grid::new("det_coco_stats")
+        .striped(true)
+        .show(ui, |ui| {
+            for (row, first) in [("AP", 0), ("AR", 6)] {
+                let heads: [&str; 6] = if row == "AP" {
+                    ["AP@[.5:.95]", "AP@.5", "AP@.75", "small", "medium", "large"]
+                } else {
+                    ["AR@1", "AR@10", "AR@100", "small", "medium", "large"]
+                };
+                for head in heads {
+                    ui.strong(head);
+                }
+                ui.end_row();
+                for i in first..first + 6 {
+                    // Each value names pycocotools' line on hover ("n/a": no box of that size).
+                    let text = lines.get(i).map_or("", String::as_str).trim().to_owned();
+                    ui.label(cell(coco.stats[i])).on_hover_text(text);
+                }
+                ui.end_row();
+            }
+        });
     egui::Grid::new("det_per_class")
         .striped(true)
         .show(ui, |ui| {
