@@ -14,6 +14,9 @@ use crate::ui::inspect_widgets::class_color;
 const TILE_STROKE: f32 = 1.5;
 /// Stroke width of a box on the preview, in points.
 const PREVIEW_STROKE: f32 = 2.0;
+/// Images with more boxes than this show no class names on the preview (they would cover
+/// the image; the colours and the chart's legend name the classes).
+const NAMED_BOXES_AT_MOST: usize = 40;
 
 /// Where a box of an image of `size_px` falls on the screen, when the whole image is drawn
 /// into `frame`.
@@ -30,8 +33,8 @@ pub fn box_on_screen(frame: egui::Rect, size_px: (u32, u32), bbox: PixelBox) -> 
 }
 
 /// Draws `boxes` of an image of `size_px` shown in `frame`, in class colours; with
-/// `classes`, each box carries its class name (in `style`'s small font). Returns the number
-/// of boxes drawn (those with finite coordinates).
+/// `classes` (and at most 40 boxes), each box carries its class name in `style`'s small font.
+/// Returns the number of boxes drawn (those with finite coordinates).
 pub fn paint_boxes(
     painter: &egui::Painter,
     style: &egui::Style,
@@ -46,6 +49,7 @@ pub fn paint_boxes(
         TILE_STROKE
     };
     let font = egui::TextStyle::Small.resolve(style);
+    let classes = classes.filter(|_| boxes.len() <= NAMED_BOXES_AT_MOST);
     let mut drawn = 0;
     for object in boxes.iter().filter(|b| b.bbox.is_finite()) {
         let colour = class_color(object.class);
