@@ -160,6 +160,11 @@ impl WorkbenchApp {
         self.dataset.scans.get(dir)
     }
 
+    /// The Dataset tab's view (tests read what it drew).
+    pub fn dataset_view(&self) -> &DatasetView {
+        &self.dataset_view
+    }
+
     /// Takes a screenshot once the projects are listed, then closes the window.
     pub fn with_screenshot(mut self, plan: ScreenshotPlan) -> Self {
         self.screenshot = Some(plan);

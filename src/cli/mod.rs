@@ -13,6 +13,7 @@ mod inspect;
 mod new;
 mod predict;
 mod predict_boxes;
+mod predict_coco;
 mod project;
 mod train;
 mod weights;

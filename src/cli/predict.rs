@@ -1,6 +1,7 @@
 //! `transfer-workbench predict`: a trained run's predictions for image files, one entry per
 //! image (a file that cannot be read gets an entry with its error; the others are still
-//! predicted). Segmentation runs report the share of each class and can write the masks.
+//! predicted). Segmentation runs report the share of each class and can write the masks;
+//! detection runs can write COCO's results format (`--coco-results`, `predict_coco.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,8 +39,14 @@ pub struct PredictArgs {
     /// Detection: the lowest score of a box that is reported (default 0.3).
     #[arg(long, value_name = "T")]
     pub threshold: Option<f32>,
+    /// Detection: write the boxes in COCO's results format (`image_id`, `category_id`,
+    /// `bbox` [x, y, w, h], `score`; every score of at least 0.001, at most 100 per image)
+    /// with the data set's own COCO ids, into this file. Without images, the run's
+    /// validation split is predicted.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["masks", "threshold"])]
+    pub coco_results: Option<PathBuf>,
     /// Image files.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "coco_results")]
     pub images: Vec<PathBuf>,
 }
 
@@ -71,6 +78,9 @@ pub struct Prediction {
 
 /// Runs `predict`.
 pub fn run(args: PredictArgs) -> anyhow::Result<()> {
+    if let Some(out) = &args.coco_results {
+        return super::predict_coco::run(&args, out);
+    }
     let id = RunDir::resolve_id(&args.project, args.run.as_deref())?;
     let mut model = TrainedModel::load(
         &args.project,

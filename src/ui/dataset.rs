@@ -1,7 +1,8 @@
 //! The Dataset tab: the project's images as a virtualised thumbnail grid with filters, the
-//! selected image's preview, the class counts and the validation report. The scan runs on a
-//! worker (asked for with [`UiCommand::ScanDataset`]); thumbnails come from the
-//! [`ThumbnailCache`], which only renders what the grid shows.
+//! selected image's preview, the class counts (boxes per class for detection data, whose
+//! boxes are drawn over tiles and preview from the scanned index) and the validation report.
+//! The scan runs on a worker (asked for with [`UiCommand::ScanDataset`]); thumbnails come
+//! from the [`ThumbnailCache`], which only renders what the grid shows.
 
 use std::path::PathBuf;
 
@@ -14,6 +15,7 @@ use crate::runtime::dataset::{DatasetScan, ScannedDataset};
 use crate::runtime::projects::ProjectRow;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::runtime::{Loading, UiCommand};
+use crate::ui::dataset_boxes;
 use crate::ui::dataset_panels::{self, OverlayStyle};
 
 /// Side of a tile's image area, in points.
@@ -72,7 +74,15 @@ pub fn filter_items(data: &ScannedDataset, filter: &Filter) -> Vec<usize> {
         .items
         .iter()
         .enumerate()
-        .filter(|(_, item)| filter.class.is_none_or(|c| item.label == Some(c)))
+        .filter(|(_, item)| {
+            filter.class.is_none_or(|c| {
+                item.label == Some(c)
+                    || item
+                        .boxes
+                        .as_ref()
+                        .is_some_and(|boxes| boxes.iter().any(|b| b.class == c))
+            })
+        })
         .filter(|(_, item)| match filter.split {
             SplitFilter::All => true,
             SplitFilter::Is(split) => item.split == split,
@@ -103,9 +113,23 @@ pub struct DatasetView {
     /// While a window slider is dragged, thumbnails keep their old window.
     window_dragging: bool,
     overlay: OverlayStyle,
+    /// Boxes drawn over the preview in the last frame (detection; for tests).
+    preview_boxes_drawn: usize,
+    /// Boxes drawn over the grid's tiles in the last frame (detection; for tests).
+    tile_boxes_drawn: usize,
 }
 
 impl DatasetView {
+    /// Boxes drawn over the preview in the last frame (detection data).
+    pub fn preview_boxes_drawn(&self) -> usize {
+        self.preview_boxes_drawn
+    }
+
+    /// Boxes drawn over the grid's tiles in the last frame (detection data).
+    pub fn tile_boxes_drawn(&self) -> usize {
+        self.tile_boxes_drawn
+    }
+
     /// Draws the tab for `row`, asking for a scan when none was made.
     pub fn ui(
         &mut self,
@@ -115,6 +139,8 @@ impl DatasetView {
         scan: Option<&DatasetScan>,
         commands: &mut Vec<UiCommand>,
     ) {
+        self.preview_boxes_drawn = 0;
+        self.tile_boxes_drawn = 0;
         let open = match &row.project {
             Ok(open) => open,
             Err(message) => {
@@ -180,6 +206,8 @@ impl DatasetView {
         }
         summary_ui(ui, open, data, commands);
         let segmentation = data_targets(open.project.task).masks() || data.index.classes.is_empty();
+        // Masks or boxes over the preview.
+        let overlays = segmentation || data.report.boxes.is_some();
         egui::Panel::right("dataset_preview")
             .resizable(true)
             .default_size(340.0)
@@ -187,7 +215,7 @@ impl DatasetView {
                 egui::ScrollArea::vertical()
                     .id_salt("dataset_preview_scroll")
                     .show(ui, |ui| {
-                        self.side_ui(ui, open, data, thumbnails, window, segmentation, commands);
+                        self.side_ui(ui, open, data, thumbnails, window, overlays, commands);
                     });
             });
         egui::Panel::bottom("dataset_summary")
@@ -195,7 +223,10 @@ impl DatasetView {
             .default_size(300.0)
             .show(ui, |ui| {
                 ui.columns(2, |columns| {
-                    dataset_panels::class_counts_ui(&mut columns[0], &data.report);
+                    match &data.report.boxes {
+                        Some(summary) => dataset_boxes::box_counts_ui(&mut columns[0], summary),
+                        None => dataset_panels::class_counts_ui(&mut columns[0], &data.report),
+                    }
                     dataset_panels::report_ui(&mut columns[1], data, &mut self.selected);
                 });
             });
@@ -219,7 +250,7 @@ impl DatasetView {
         data: &ScannedDataset,
         thumbnails: &mut ThumbnailCache,
         window: WindowSetting,
-        segmentation: bool,
+        overlays: bool,
         commands: &mut Vec<UiCommand>,
     ) {
         let preview = dataset_panels::preview_ui(
@@ -227,8 +258,9 @@ impl DatasetView {
             data,
             self.selected,
             thumbnails,
-            segmentation.then_some(&mut self.overlay),
+            overlays.then_some(&mut self.overlay),
         );
+        self.preview_boxes_drawn = preview.map_or(0, |p| p.boxes_drawn);
         ui.separator();
         let mut setting = window;
         let edit = dataset_panels::window_ui(ui, &mut setting, preview);
@@ -343,7 +375,10 @@ impl DatasetView {
             .label
             .and_then(|l| data.index.classes.get(l))
             .map_or("", String::as_str);
-        let mut caption = class.to_owned();
+        let mut caption = match &item.boxes {
+            Some(boxes) => dataset_boxes::tile_caption(boxes),
+            None => class.to_owned(),
+        };
         if let Some(split) = item.split {
             caption = format!("{caption} · {}", split.name());
         }
@@ -359,7 +394,7 @@ impl DatasetView {
                 mask: None,
                 size: ThumbnailSize::Tile,
             };
-            dataset_panels::paint_tile(
+            let drawn_at = dataset_panels::paint_tile(
                 ui,
                 rect,
                 thumbnails.get(&key),
@@ -371,6 +406,16 @@ impl DatasetView {
                     hovered: response.hovered(),
                 },
             );
+            if let (Some(frame), Some(boxes)) = (drawn_at, &item.boxes) {
+                self.tile_boxes_drawn += dataset_boxes::paint_boxes(
+                    &ui.painter_at(rect),
+                    ui.style(),
+                    frame,
+                    item.size_px,
+                    boxes,
+                    None,
+                );
+            }
         }
         let response = response.on_hover_ui(|ui| {
             ui.label(&path);

@@ -1,5 +1,6 @@
-//! Parts of the Dataset tab: tile painting, the preview of the selected file, the
-//! window/level control, the class counts chart and the validation report list.
+//! Parts of the Dataset tab: tile painting, the preview of the selected file (with its mask
+//! or boxes), the window/level control, the class counts chart and the validation report
+//! list. Boxes and their chart are in `dataset_boxes.rs`.
 
 use egui_plot::{Bar, BarChart, GridMark, Legend, Plot};
 
@@ -12,10 +13,10 @@ use crate::ui::dataset::Selection;
 /// Report entries listed per issue kind (the count says how many more there are).
 const ENTRIES_PER_KIND: usize = 300;
 
-/// How a segmentation mask is drawn over the preview.
+/// How a segmentation mask (or a detection image's boxes) is drawn over the preview.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OverlayStyle {
-    /// Draw the mask at all.
+    /// Draw the mask (or the boxes) at all.
     pub show: bool,
     /// Opacity of the filled regions (0–1).
     pub opacity: f32,
@@ -48,13 +49,13 @@ pub struct TileText<'a> {
 }
 
 /// Paints a tile: background, the thumbnail fitted into its square, caption and file name,
-/// and a warning mark for files with issues.
+/// and a warning mark for files with issues. Returns where the thumbnail was drawn, if it was.
 pub fn paint_tile(
     ui: &egui::Ui,
     rect: egui::Rect,
     thumbnail: Option<Result<&Thumbnail, &str>>,
     text: TileText<'_>,
-) {
+) -> Option<egui::Rect> {
     let visuals = ui.visuals();
     let painter = ui.painter_at(rect);
     let fill = if text.selected {
@@ -70,6 +71,7 @@ pub fn paint_tile(
         egui::vec2(rect.width() - 8.0, rect.width() - 8.0),
     );
     let small = egui::TextStyle::Small.resolve(ui.style());
+    let mut drawn_at = None;
     match thumbnail {
         Some(Ok(thumbnail)) => {
             let fitted = fit(thumbnail.texture.size_vec2(), image_rect);
@@ -79,6 +81,7 @@ pub fn paint_tile(
                 full_uv(),
                 egui::Color32::WHITE,
             );
+            drawn_at = Some(fitted);
         }
         Some(Err(_)) => {
             painter.text(
@@ -136,6 +139,7 @@ pub fn paint_tile(
             egui::Color32::BLACK,
         );
     }
+    drawn_at
 }
 
 fn full_uv() -> egui::Rect {
@@ -155,10 +159,12 @@ pub struct PreviewFacts {
     pub value_range: Option<(f32, f32)>,
     /// Whether the window changes this image.
     pub windowed: bool,
+    /// Boxes drawn over the image (detection).
+    pub boxes_drawn: usize,
 }
 
-/// The selected file: a larger rendering (with its mask when `overlay` is given), path,
-/// label, split, size and issues.
+/// The selected file: a larger rendering (with its mask or boxes when `overlay` is given and
+/// shows them), path, label, split, size, boxes and issues.
 pub fn preview_ui(
     ui: &mut egui::Ui,
     data: &ScannedDataset,
@@ -187,7 +193,8 @@ pub fn preview_ui(
         Some(Selection::Item(i)) => i,
     };
     let item = data.index.items.get(item_index)?;
-    let show_mask = overlay.as_ref().is_some_and(|o| o.show);
+    let show_overlay = overlay.as_ref().is_some_and(|o| o.show);
+    let show_mask = show_overlay && item.mask.is_some();
     let key = ThumbnailKey {
         image: data.index.image_path(item),
         mask: item
@@ -221,9 +228,21 @@ pub fn preview_ui(
             {
                 painter.image(outline.id(), fitted, full_uv(), egui::Color32::WHITE);
             }
+            let boxes_drawn = match &item.boxes {
+                Some(boxes) if show_overlay => crate::ui::dataset_boxes::paint_boxes(
+                    &painter,
+                    ui.style(),
+                    fitted,
+                    item.size_px,
+                    boxes,
+                    Some(&data.index.classes),
+                ),
+                _ => 0,
+            };
             Some(PreviewFacts {
                 value_range: thumbnail.value_range,
                 windowed: thumbnail.windowed,
+                boxes_drawn,
             })
         }
         Some(Err(message)) => {
@@ -236,7 +255,7 @@ pub fn preview_ui(
         }
     };
     if let Some(overlay) = overlay {
-        overlay_ui(ui, overlay);
+        overlay_ui(ui, overlay, item.boxes.is_some());
     }
     item_facts_ui(ui, data, item_index);
     facts
@@ -259,6 +278,12 @@ fn item_facts_ui(ui: &mut egui::Ui, data: &ScannedDataset, i: usize) {
     if let Some(mask) = &item.mask {
         ui.label(format!("Mask: {}", mask.display()));
     }
+    if let Some(boxes) = &item.boxes {
+        ui.label(crate::ui::dataset_boxes::boxes_line(
+            boxes,
+            &data.index.classes,
+        ));
+    }
     ui.label(format!("Size: {} x {} px", item.size_px.0, item.size_px.1));
     for &n in &data.issues_of_item[i] {
         let issue = &data.report.issues[n];
@@ -269,7 +294,11 @@ fn item_facts_ui(ui: &mut egui::Ui, data: &ScannedDataset, i: usize) {
     }
 }
 
-fn overlay_ui(ui: &mut egui::Ui, overlay: &mut OverlayStyle) {
+fn overlay_ui(ui: &mut egui::Ui, overlay: &mut OverlayStyle, boxes: bool) {
+    if boxes {
+        ui.checkbox(&mut overlay.show, "Show boxes");
+        return;
+    }
     ui.horizontal_wrapped(|ui| {
         ui.checkbox(&mut overlay.show, "Show mask");
         ui.checkbox(&mut overlay.outline, "Outline");

@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod dataset;
+pub mod dataset_boxes;
 pub mod dataset_panels;
 pub mod embeddings;
 pub mod export_dialog;
