@@ -282,9 +282,10 @@ impl<'a> Loop<'a> {
         run: &'a RunDir,
     ) -> Result<Self, TrainError> {
         let classes = source.num_classes();
-        if classes < 2 {
+        let min_classes = train_task(config.task).min_classes();
+        if classes < min_classes {
             return Err(TrainError::Config(format!(
-                "need at least 2 classes, the data has {classes}"
+                "need at least {min_classes} classes, the data has {classes}"
             )));
         }
         let channels_last = config.use_channels_last(device == Device::Cpu);

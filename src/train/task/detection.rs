@@ -83,6 +83,11 @@ impl TrainTask for DetectionTask {
         KEYS
     }
 
+    /// One class is enough: its heatmap separates objects from background.
+    fn min_classes(&self) -> usize {
+        1
+    }
+
     /// AP@[.5:.95], as COCO ranks detectors.
     fn default_monitor(&self) -> &'static str {
         "val_ap"

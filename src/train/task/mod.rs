@@ -97,6 +97,12 @@ pub trait TrainTask: Sync {
     /// A small synthetic data set of this task (the command line's `--synthetic`).
     fn synthetic_source(&self, size_px: u32, seed: u64) -> Box<dyn BatchSource>;
 
+    /// The fewest classes the task trains on: two for image and pixel labels (a single
+    /// class leaves nothing to tell apart); detectors find one class against background.
+    fn min_classes(&self) -> usize {
+        2
+    }
+
     /// The metric a new project of this task monitors (its history name).
     fn default_monitor(&self) -> &'static str {
         VAL_LOSS.name
