@@ -3,6 +3,7 @@
 //! same random weights (MobileNetV2 + head, loaded by the app's VarStore keys) and a fixed
 //! input, the head's output, the loss and its parts for fixed box targets, and the decoded
 //! detections equal the reference's within 1e-4.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 mod common;
 
