@@ -12,7 +12,9 @@ use tch::Device;
 use super::{InspectError, Progress};
 use crate::data::boxes::{ObjectBox, PixelBox};
 use crate::project::load_project;
-use crate::train::coco_eval::{self, CocoEvaluation, Detection, GroundTruth};
+use crate::train::coco_eval::{
+    self, CocoEvaluation, Detection, GroundTruth, ImageMatch, match_image,
+};
 use crate::train::detection::{DetectedBox, TOP_K, decode, detections};
 use crate::train::project_source::{EvalTransform, load_images_with};
 use crate::train::{BatchSource, CheckpointChoice, ProjectSource, Split, TrainedModel};
@@ -138,26 +140,42 @@ pub fn inspect_detection(
     }))
 }
 
+impl DetImage {
+    /// The image's boxes as the metrics take them, under image id `id`.
+    pub fn metric_boxes(&self, id: u64) -> (Vec<GroundTruth>, Vec<Detection>) {
+        let truths = self
+            .truth
+            .iter()
+            .map(|t| GroundTruth::from_object_box(id, t))
+            .collect();
+        let found = self
+            .found
+            .iter()
+            .map(|d| Detection {
+                image: id,
+                class: d.class,
+                bbox_xywh: d.bbox.to_xywh().map(f64::from),
+                score: f64::from(d.score),
+            })
+            .collect();
+        (truths, found)
+    }
+
+    /// How the image fares at `iou` with the detections scored `threshold` or more.
+    pub fn matched(&self, iou: f32, threshold: f32) -> ImageMatch {
+        let (truths, found) = self.metric_boxes(0);
+        match_image(&truths, &found, f64::from(iou), f64::from(threshold))
+    }
+}
+
 /// COCO's box metrics of `images` (each image's id is its position).
 pub fn score_images(images: &[DetImage], classes: usize) -> Result<CocoEvaluation, InspectError> {
-    let xywh = |b: PixelBox| b.to_xywh().map(f64::from);
     let mut truths = Vec::new();
     let mut found = Vec::new();
     for (i, image) in images.iter().enumerate() {
-        let id = i as u64;
-        truths.extend(image.truth.iter().map(|t| GroundTruth {
-            image: id,
-            class: t.class,
-            bbox_xywh: xywh(t.bbox),
-            area: f64::from(t.metric_area()),
-            crowd: t.crowd,
-        }));
-        found.extend(image.found.iter().map(|d| Detection {
-            image: id,
-            class: d.class,
-            bbox_xywh: xywh(d.bbox),
-            score: f64::from(d.score),
-        }));
+        let (t, f) = image.metric_boxes(i as u64);
+        truths.extend(t);
+        found.extend(f);
     }
     let ids: Vec<u64> = (0..images.len() as u64).collect();
     coco_eval::evaluate(&ids, classes, &truths, &found)

@@ -40,11 +40,6 @@ impl Detector {
             backbone_passes: 0,
         })
     }
-
-    /// The model (backbone and head), for export.
-    pub fn model(&self) -> &DetectionModel {
-        &self.model
-    }
 }
 
 impl TaskNet for Detector {

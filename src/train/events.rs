@@ -23,6 +23,15 @@ pub const DICE: &str = "dice";
 /// Key in [`EpochMetrics::extra`]: foreground IoU (binary) or mean IoU (segmentation).
 pub const IOU: &str = "iou";
 
+/// Key in [`EpochMetrics::extra`]: COCO AP@[.5:.95] (detection).
+pub const AP: &str = "ap";
+/// Key in [`EpochMetrics::extra`]: COCO AP@.5 (detection; also the pass's `accuracy`).
+pub const AP50: &str = "ap50";
+/// Key in [`EpochMetrics::extra`]: COCO AP@.75 (detection).
+pub const AP75: &str = "ap75";
+/// Key in [`EpochMetrics::extra`]: COCO AR@100 (detection).
+pub const AR100: &str = "ar100";
+
 /// Loss, accuracy and further named metrics of one pass over a split.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
@@ -87,7 +96,7 @@ impl EpochMetrics {
     pub fn from_detection(loss: f64, stats: &[f64; 12]) -> Self {
         let value = |i: usize| stats[i].max(0.0);
         let mut extra = BTreeMap::new();
-        for (key, i) in [("ap", 0), ("ap50", 1), ("ap75", 2), ("ar100", 8)] {
+        for (key, i) in [(AP, 0), (AP50, 1), (AP75, 2), (AR100, 8)] {
             extra.insert(key.to_owned(), value(i));
         }
         Self {

@@ -17,9 +17,7 @@ use crate::runtime::UiCommand;
 use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunKey};
 use crate::runtime::inspect_det::DetCommand;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
-use crate::train::coco_eval::{
-    Detection, DetectionOutcome, GroundTruth, ImageMatch, match_image, summary_lines,
-};
+use crate::train::coco_eval::{DetectionOutcome, ImageMatch, summary_lines};
 use crate::ui::inspect_widgets::{fit, image_layers_ui};
 
 /// True positives (Okabe-Ito blue), solid.
@@ -63,6 +61,8 @@ pub struct DetInspectorView {
     show_truth: bool,
     /// The image index shown in the last frame.
     shown: Option<usize>,
+    /// The order made for (run, order, IoU, threshold), made again when one changes.
+    listed: Option<(String, DetOrder, f32, f32, Vec<usize>)>,
     /// Boxes drawn in the last frame (for tests): detections at or above the threshold.
     drawn: usize,
 }
@@ -76,42 +76,10 @@ impl Default for DetInspectorView {
             iou: 0.5,
             show_truth: true,
             shown: None,
+            listed: None,
             drawn: 0,
         }
     }
-}
-
-/// One image's boxes as the metrics take them.
-fn boxes_of(image: &DetImage) -> (Vec<GroundTruth>, Vec<Detection>) {
-    let xywh = |b: PixelBox| b.to_xywh().map(f64::from);
-    let truths = image
-        .truth
-        .iter()
-        .map(|t| GroundTruth {
-            image: 0,
-            class: t.class,
-            bbox_xywh: xywh(t.bbox),
-            area: f64::from(t.metric_area()),
-            crowd: t.crowd,
-        })
-        .collect();
-    let found = image
-        .found
-        .iter()
-        .map(|d| Detection {
-            image: 0,
-            class: d.class,
-            bbox_xywh: xywh(d.bbox),
-            score: f64::from(d.score),
-        })
-        .collect();
-    (truths, found)
-}
-
-/// How image `image` fares at `iou` and `threshold`.
-pub fn image_match(image: &DetImage, iou: f32, threshold: f32) -> ImageMatch {
-    let (truths, found) = boxes_of(image);
-    match_image(&truths, &found, f64::from(iou), f64::from(threshold))
 }
 
 impl DetInspectorView {
@@ -159,7 +127,7 @@ impl DetInspectorView {
             }
             Some(Loading::Ready(inspection)) => inspection,
         };
-        let list = self.list(inspection);
+        let list = self.list(run, inspection);
         self.toolbar_ui(ui, list.len());
         self.position = self.position.min(list.len().saturating_sub(1));
         let Some(&index) = list.get(self.position) else {
@@ -174,7 +142,7 @@ impl DetInspectorView {
             .show(ui, |ui| {
                 ui.horizontal_top(|ui| {
                     let image = &inspection.images[index];
-                    let matched = image_match(image, self.iou, self.threshold);
+                    let matched = image.matched(self.iou, self.threshold);
                     self.image_ui(ui, inspection, image, &matched, thumbnails);
                     ui.vertical(|ui| {
                         image_facts_ui(ui, inspection, image, &matched, self.iou);
@@ -187,21 +155,25 @@ impl DetInspectorView {
             });
     }
 
-    /// The images in the chosen order.
-    fn list(&self, inspection: &DetInspection) -> Vec<usize> {
+    /// The images in the chosen order, made again only when the run, the order, the IoU or
+    /// the threshold changed (worst first matches every image).
+    fn list(&mut self, run: &str, inspection: &DetInspection) -> Vec<usize> {
+        let key = (run.to_owned(), self.order, self.iou, self.threshold);
+        if let Some((r, o, iou, t, list)) = &self.listed
+            && (r, *o, *iou, *t) == (&key.0, key.1, key.2, key.3)
+        {
+            return list.clone();
+        }
         let mut list: Vec<usize> = (0..inspection.images.len()).collect();
         if self.order == DetOrder::WorstFirst {
             let f1: Vec<f64> = inspection
                 .images
                 .iter()
-                .map(|image| {
-                    image_match(image, self.iou, self.threshold)
-                        .f1
-                        .unwrap_or(1.0)
-                })
+                .map(|image| image.matched(self.iou, self.threshold).f1.unwrap_or(1.0))
                 .collect();
             list.sort_by(|&a, &b| f1[a].total_cmp(&f1[b]));
         }
+        self.listed = Some((key.0, key.1, key.2, key.3, list.clone()));
         list
     }
 

@@ -16,14 +16,7 @@ use crate::train::events::EpochMetrics;
 use crate::train::net::TaskNet;
 use crate::train::source::BatchSource;
 
-/// Key in [`EpochMetrics::extra`]: COCO AP@[.5:.95].
-pub const AP: &str = "ap";
-/// Key in [`EpochMetrics::extra`]: COCO AP@.5 (also the pass's `accuracy`).
-pub const AP50: &str = "ap50";
-/// Key in [`EpochMetrics::extra`]: COCO AP@.75.
-pub const AP75: &str = "ap75";
-/// Key in [`EpochMetrics::extra`]: COCO AR@100.
-pub const AR100: &str = "ar100";
+pub use crate::train::events::{AP, AP50, AP75, AR100};
 
 /// Boxes around objects, each with a class.
 pub struct DetectionTask;
