@@ -50,6 +50,35 @@ impl Strategy {
     }
 }
 
+/// The head of a detection run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DetectorHead {
+    /// "Objects as points": class heatmaps, box size and offset at stride 4 (any backbone).
+    #[default]
+    CenterNet,
+    /// YOLOv3-tiny's two anchor heads at strides 16 and 32, decoded with suppression; with
+    /// the `yolov3_tiny` backbone and pretrained weights its neck keeps the COCO weights.
+    Yolo,
+}
+
+impl DetectorHead {
+    /// Every head.
+    pub const ALL: [DetectorHead; 2] = [Self::CenterNet, Self::Yolo];
+
+    /// A short name for logs and the command line.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::CenterNet => "centernet",
+            Self::Yolo => "yolo",
+        }
+    }
+
+    /// The head called `name` (its label).
+    pub fn from_label(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|h| h.label() == name)
+    }
+}
+
 /// The optimiser.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum OptimizerKind {
@@ -201,6 +230,8 @@ pub struct TrainConfig {
     pub bf16_frozen: Option<bool>,
     /// The training augmentation (project data; the synthetic sources ignore it).
     pub augment: crate::data::augment::AugmentConfig,
+    /// The head of a detection run (other tasks ignore it).
+    pub detector: DetectorHead,
 }
 
 impl Default for TrainConfig {
@@ -230,6 +261,7 @@ impl Default for TrainConfig {
             bf16_frozen: None,
             eval_crop_fraction: 0.875,
             augment: crate::data::augment::AugmentConfig::default(),
+            detector: DetectorHead::CenterNet,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod backbones;
 mod classify;
 mod data;
+mod detect_coco;
 mod embed;
 mod eval_boxes;
 mod export;
@@ -37,6 +38,8 @@ pub enum Command {
     Gui(GuiArgs),
     /// Classify images into the 1000 ImageNet classes with a pretrained backbone's own head.
     ImagenetClassify(classify::ClassifyArgs),
+    /// Find objects of the 80 COCO classes in images with the shipped YOLOv3-tiny.
+    DetectCoco(detect_coco::DetectCocoArgs),
     /// List the backbones with their facts (parameters, GFLOPs, input size, weights).
     Backbones(backbones::BackbonesArgs),
     /// Write one pooled embedding per image to a .npy file (for image search).
@@ -102,6 +105,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         None => gui::run(GuiArgs::default()),
         Some(Command::Gui(args)) => gui::run(args),
         Some(Command::ImagenetClassify(args)) => classify::run(args),
+        Some(Command::DetectCoco(args)) => detect_coco::run(args),
         Some(Command::Backbones(args)) => backbones::run(args),
         Some(Command::Embed(args)) => embed::run(args),
         Some(Command::New(args)) => new::run(args),

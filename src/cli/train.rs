@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::data::augment::AugmentConfig;
 use crate::project::load_project;
+use crate::train::config::DetectorHead;
 use crate::train::run::RunDir;
 use crate::train::{
     BatchSource, Control, EpochMetrics, EventSink, JobSpec, LrFinderOptions, LrFinderResult,
@@ -47,6 +48,11 @@ pub struct TrainArgs {
     /// pretrained, random, or a weights file.
     #[arg(long, value_name = "pretrained")]
     pub weights: Option<String>,
+    /// Detection only: the head, centernet ("objects as points", any backbone) or yolo
+    /// (YOLOv3-tiny's anchor heads; with `--backbone yolov3_tiny` and pretrained weights
+    /// they start from COCO).
+    #[arg(long, value_name = "centernet")]
+    pub detector: Option<String>,
     /// Seed of initialisation, shuffling and augmentation.
     #[arg(long, value_name = "0")]
     pub seed: Option<u64>,
@@ -256,6 +262,10 @@ fn run_config(args: &TrainArgs, project: crate::project::Project) -> anyhow::Res
     }
     if let Some(name) = &args.strategy {
         config.strategy = strategy(name)?;
+    }
+    if let Some(name) = &args.detector {
+        config.detector = DetectorHead::from_label(name)
+            .with_context(|| format!("unknown detector head '{name}' (centernet or yolo)"))?;
     }
     if let Some(name) = &args.monitor {
         config.monitor = monitor(name)?;

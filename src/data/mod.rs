@@ -18,6 +18,7 @@ pub mod decode;
 pub mod detection;
 pub mod dicom;
 pub mod dicom_lengths;
+pub mod letterbox;
 pub mod loader;
 pub mod manifest;
 pub mod mask;

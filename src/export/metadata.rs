@@ -13,6 +13,7 @@ use super::verify::Verification;
 use super::{ExportError, ExportOptions};
 use crate::data::targets::{EvalFit, data_targets};
 use crate::data::window::WindowSetting;
+use crate::train::config::DetectorHead;
 use crate::train::run::EpochRecord;
 use crate::train::{EpochMetrics, TrainConfig, TrainedModel, train_task};
 
@@ -173,11 +174,23 @@ fn output_spec(model: &TrainedModel, kind: OutputKind, embedding_dim: Option<i64
                 crate::train::detection::TOP_K.into(),
                 crate::train::detection::PACKED_FIELDS.into(),
             ],
-            "each row: x0, y0, x1, y1 in pixels of the S x S input (multiply x by the image's \
-             width / S and y by its height / S for the image's own pixels), score in [0, 1] \
-             (sigmoid of the class heatmap at the object's centre), class index (float); \
-             rows best first, always K of them: keep rows whose score is at least the \
-             threshold (the app shows 0.3); no NMS is needed",
+            match model.config.detector {
+                DetectorHead::CenterNet => {
+                    "each row: x0, y0, x1, y1 in pixels of the S x S input (multiply x by the \
+                     image's width / S and y by its height / S for the image's own pixels), \
+                     score in [0, 1] (sigmoid of the class heatmap at the object's centre), \
+                     class index (float); rows best first, always K of them: keep rows whose \
+                     score is at least the threshold (the app shows 0.3); no NMS is needed"
+                }
+                DetectorHead::Yolo => {
+                    "each row: x0, y0, x1, y1 in pixels of the S x S input (multiply x by the \
+                     image's width / S and y by its height / S for the image's own pixels), \
+                     score in [0, 1] (objectness x class probability), class index (float); \
+                     rows best first, always K of them, same-class boxes overlapping a better \
+                     one by IoU > 0.45 already suppressed (score 0): keep rows whose score is \
+                     at least the threshold (the app shows 0.3)"
+                }
+            },
         ),
     };
     OutputSpec {

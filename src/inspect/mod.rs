@@ -18,6 +18,7 @@
 //! Long functions take a progress callback `(done, total)` and a stop flag, return
 //! `Ok(None)` when stopped, and never touch the UI: the GUI runs them on a worker.
 
+pub mod coco_detect;
 pub mod detection;
 pub mod embeddings;
 pub mod gradcam;

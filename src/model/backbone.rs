@@ -5,6 +5,7 @@ use tch::{Tensor, nn};
 
 use super::ModelError;
 use super::convnext::ConvNeXt;
+use super::darknet_tiny::{self, DarknetTiny};
 use super::densenet::DenseNet;
 use super::efficientnet::EfficientNet;
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
@@ -77,6 +78,7 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.push(ConvNeXt::info_for());
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
     known.extend(VggVariant::ALL.map(Vgg::info_for));
+    known.push(DarknetTiny::info_for());
     known
 }
 
@@ -104,6 +106,8 @@ pub fn build_backbone(
         "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
         "densenet121" => Ok(Box::new(DenseNet::new(p, head))),
         "convnext_tiny" => Ok(Box::new(ConvNeXt::tiny(p, head))),
+        // A COCO detector's body: no image classifier to build.
+        darknet_tiny::NAME => Ok(Box::new(DarknetTiny::new(p))),
         "vit_b_16" | "vit_tiny_16" => {
             let config = VitConfig::by_name(name)
                 .ok_or_else(|| ModelError::UnknownBackbone(name.to_owned()))?;

@@ -69,7 +69,11 @@ fn import_pretrained(
     }
     let head_keys = head_keys(name)?;
     let report = import_weights(vs, path, false)?;
-    let unexpected = report.unused.iter().any(|k| !head_keys.contains(k));
+    // A detector's file also holds its detection heads, which a backbone leaves unused.
+    let unexpected = report
+        .unused
+        .iter()
+        .any(|k| !head_keys.contains(k) && !k.starts_with(super::yolo_head::COCO_HEAD_PREFIX));
     if !report.missing.is_empty() || !report.mis_shaped.is_empty() || unexpected {
         return Err(WeightsError::Mismatch {
             path: path.to_owned(),

@@ -5,6 +5,7 @@ pub mod backbone;
 pub mod catalogue;
 pub mod convnext;
 pub mod cpu_bf16;
+pub mod darknet_tiny;
 pub mod densenet;
 pub mod det_head;
 pub mod download;
@@ -26,6 +27,7 @@ pub mod torchscript;
 pub mod vgg;
 pub mod vit;
 pub mod weights;
+pub mod yolo_head;
 pub mod zoo;
 
 pub use backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, build_backbone};

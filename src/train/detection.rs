@@ -202,6 +202,16 @@ pub fn output_classes(output: &Tensor) -> Result<usize, TrainError> {
     }
 }
 
+/// The training loss of a detector's `output` against padded box `targets` `[N, M, 6]`:
+/// the YOLO loss of prediction rows `[N, P, 5 + C + 5]` (see [`super::yolo`]), else the
+/// "objects as points" loss of `[N, C + 4, H, W]` ([`detection_loss`]).
+pub fn total_loss(output: &Tensor, targets: &Tensor) -> Result<Tensor, TrainError> {
+    if output.dim() == 3 {
+        return Ok(super::yolo::yolo_loss(output, targets)?.total);
+    }
+    Ok(detection_loss(output, targets)?.total)
+}
+
 /// The loss of `output` `[N, C + 4, H, W]` against padded box `targets` `[N, M, 6]`.
 pub fn detection_loss(output: &Tensor, targets: &Tensor) -> Result<DetectionLoss, TrainError> {
     let classes = output_classes(output)?;
@@ -260,9 +270,14 @@ pub struct Decoded {
     pub classes: Tensor,
 }
 
-/// Decodes `output` `[N, C + 4, H, W]` into the `top_k` best peaks of each image: tensor
-/// operations only (traceable), no NMS.
+/// Decodes a detector's `output` into at most `top_k` detections per image, best first:
+/// tensor operations only (traceable). YOLO prediction rows `[N, P, 5 + C + 5]` go through
+/// [`super::yolo::decode`] (with suppression); an "objects as points" output `[N, C + 4,
+/// H, W]` gives its `top_k` best peaks, no NMS.
 pub fn decode(output: &Tensor, top_k: i64) -> Result<Decoded, TrainError> {
+    if output.dim() == 3 {
+        return super::yolo::decode(output, top_k);
+    }
     let classes = output_classes(output)? as i64;
     let size = output.size();
     let (height, width) = (size[2], size[3]);
@@ -352,7 +367,8 @@ pub struct DetectedBox {
     pub score: f32,
 }
 
-/// The detections of each image of `decoded` with a score of at least `min_score`.
+/// The detections of each image of `decoded` with a score of at least `min_score`; rows
+/// scored 0 (suppressed or padding) never count.
 pub fn detections(decoded: &Decoded, min_score: f32) -> Result<Vec<Vec<DetectedBox>>, TrainError> {
     let size = decoded.scores.size();
     let (n, k) = (size[0] as usize, size[1] as usize);
@@ -370,7 +386,7 @@ pub fn detections(decoded: &Decoded, min_score: f32) -> Result<Vec<Vec<DetectedB
                 .filter_map(|j| {
                     let at = image * k + j;
                     let b = &boxes[at * 4..at * 4 + 4];
-                    (scores[at] >= min_score).then(|| DetectedBox {
+                    (scores[at] >= min_score && scores[at] > 0.0).then(|| DetectedBox {
                         bbox: PixelBox {
                             x0: b[0],
                             y0: b[1],

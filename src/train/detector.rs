@@ -1,37 +1,90 @@
-//! A backbone with the "objects as points" head in one VarStore (backbone keys at the root,
-//! head under `detector.`): the network of the detection task.
+//! A backbone with a detection head in one VarStore (backbone keys at the root, head under
+//! `detector.`): the network of the detection task. The head is the run's
+//! [`DetectorHead`]: "objects as points" (output `[N, C + 4, H / 4, W / 4]`) or YOLOv3-tiny's
+//! anchor heads (prediction rows `[N, P, 5 + C + 5]`); `train::detection` trains and decodes
+//! either output.
 
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
 use super::TrainError;
 use super::classifier::strategy_groups;
-use super::config::{Strategy, TrainConfig};
+use super::config::{DetectorHead, Strategy, TrainConfig, WeightsSpec};
 use super::net::TaskNet;
 use super::optim::ParamGroup;
 use crate::model::det_head::{DetectionModel, image_size};
-use crate::model::load_backbone;
+use crate::model::yolo_head::{YoloModel, load_coco_neck};
+use crate::model::{Backbone, darknet_tiny, load_backbone};
 
 /// Prefix of the head's variables (the backbone's keys stay at the root).
 pub const DETECTOR_PREFIX: &str = "detector.";
+
+/// The backbone and the chosen head.
+enum Model {
+    CenterNet(DetectionModel),
+    Yolo(YoloModel),
+}
+
+impl Model {
+    fn backbone(&self) -> &dyn Backbone {
+        match self {
+            Model::CenterNet(m) => m.backbone.as_ref(),
+            Model::Yolo(m) => m.backbone.as_ref(),
+        }
+    }
+
+    fn forward_t(&self, images: &Tensor, train: bool) -> Result<Tensor, TrainError> {
+        Ok(match self {
+            Model::CenterNet(m) => m.forward_t(images, train)?,
+            Model::Yolo(m) => m.forward_t(images, train)?,
+        })
+    }
+
+    fn head_forward_t(
+        &self,
+        features: &[Tensor],
+        input_px: [i64; 2],
+        train: bool,
+    ) -> Result<Tensor, TrainError> {
+        Ok(match self {
+            Model::CenterNet(m) => m.head.forward_t(features, input_px, train)?,
+            Model::Yolo(m) => m.head.forward_t(features, train)?,
+        })
+    }
+}
 
 /// Backbone + detection head in one VarStore.
 pub struct Detector {
     /// Owns all variables.
     pub vs: VarStore,
-    model: DetectionModel,
+    model: Model,
     /// Forward passes through the backbone so far.
     pub backbone_passes: usize,
 }
 
 impl Detector {
     /// Builds the configured backbone with its weights and a fresh head for `classes`
-    /// object classes, seeding libtorch with the run's seed first.
+    /// object classes, seeding libtorch with the run's seed first. A YOLO head on the
+    /// `yolov3_tiny` backbone with pretrained weights takes the COCO weights of its hidden
+    /// layers too.
     pub fn build(config: &TrainConfig, classes: usize, device: Device) -> Result<Self, TrainError> {
         let (vs, model) = crate::model::with_init_lock(Some(config.seed), || {
             let loaded = load_backbone(&config.backbone, false, &config.weights.choice(), device)?;
-            let model =
-                DetectionModel::new(loaded.vs.root() / "detector", loaded.model, classes as i64)?;
+            let p = loaded.vs.root() / "detector";
+            let model = match config.detector {
+                DetectorHead::CenterNet => {
+                    Model::CenterNet(DetectionModel::new(p, loaded.model, classes as i64)?)
+                }
+                DetectorHead::Yolo => Model::Yolo(YoloModel::new(p, loaded.model, classes as i64)?),
+            };
+            if config.detector == DetectorHead::Yolo
+                && config.backbone == darknet_tiny::NAME
+                && config.weights == WeightsSpec::Pretrained
+            {
+                let path = crate::assets::pretrained_weights("yolov3_tiny_coco")
+                    .map_err(crate::model::ModelError::from)?;
+                load_coco_neck(&loaded.vs, DETECTOR_PREFIX, &path)?;
+            }
             Ok::<_, TrainError>((loaded.vs, model))
         })?;
         Ok(Self {
@@ -59,8 +112,8 @@ impl TaskNet for Detector {
         strategy_groups(&self.vs, DETECTOR_PREFIX, strategy, epoch)
     }
 
-    /// The head's output `[N, C + 4, H / 4, W / 4]`; the backbone gets gradients and batch
-    /// statistics only when `trainable`, the head batch statistics when `train`.
+    /// The head's output; the backbone gets gradients and batch statistics only when
+    /// `trainable`, the head batch statistics when `train`.
     fn logits(
         &mut self,
         images: &Tensor,
@@ -69,10 +122,10 @@ impl TaskNet for Detector {
     ) -> Result<Tensor, TrainError> {
         self.backbone_passes += 1;
         if trainable {
-            return Ok(self.model.forward_t(images, true)?);
+            return self.model.forward_t(images, true);
         }
         let input_px = image_size(images)?;
-        let features = tch::no_grad(|| self.model.backbone.forward_t(images, false))?.features;
-        Ok(self.model.head.forward_t(&features, input_px, train)?)
+        let features = tch::no_grad(|| self.model.backbone().forward_t(images, false))?.features;
+        self.model.head_forward_t(&features, input_px, train)
     }
 }

@@ -34,6 +34,7 @@ pub mod status;
 pub mod task;
 pub mod trained;
 pub mod worker;
+pub mod yolo;
 
 use std::path::PathBuf;
 

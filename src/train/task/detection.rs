@@ -10,7 +10,7 @@ use crate::train::TrainError;
 use crate::train::coco_eval::{self, Detection, GroundTruth};
 use crate::train::config::{Balancing, Strategy, TrainConfig};
 use crate::train::det_source::SyntheticShapes;
-use crate::train::detection::{TOP_K, decode, detection_loss, detections, truth_boxes};
+use crate::train::detection::{TOP_K, decode, detections, total_loss, truth_boxes};
 use crate::train::detector::Detector;
 use crate::train::events::EpochMetrics;
 use crate::train::net::TaskNet;
@@ -110,7 +110,7 @@ impl TrainTask for DetectionTask {
         _class_weights: Option<&Tensor>,
         _label_smoothing: f64,
     ) -> Result<Tensor, TrainError> {
-        Ok(detection_loss(logits, targets)?.total)
+        total_loss(logits, targets)
     }
 
     fn tally(&self, classes: usize, _collecting: bool) -> Box<dyn Tally> {
