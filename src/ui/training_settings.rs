@@ -6,6 +6,7 @@
 use crate::model::backbone::known_backbones;
 use crate::project::{DEFAULT_AUGMENT_PRESET, TaskKind, TrainingSettings};
 use crate::runtime::{FactsCache, UiCommand};
+use crate::train::config::DetectorHead;
 use crate::train::{
     Balancing, EarlyStopping, Monitor, OptimizerKind, Schedule, Strategy, TrainConfig, WeightsSpec,
 };
@@ -127,7 +128,7 @@ pub fn settings_ui(
     egui::Grid::new("training_model")
         .num_columns(2)
         .spacing([10.0, 6.0])
-        .show(ui, |ui| model_rows_ui(ui, &mut draft.config));
+        .show(ui, |ui| model_rows_ui(ui, &mut draft.config, task));
     backbone_facts_ui(ui, &draft.config.backbone, facts, commands);
     ui.add_space(6.0);
     ui.heading("Optimisation");
@@ -143,7 +144,7 @@ pub fn settings_ui(
         .show(ui, |ui| data_rows_ui(ui, draft, task));
 }
 
-fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig) {
+fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind) {
     let names: Vec<(String, &str)> = known_backbones()
         .into_iter()
         .map(|b| (b.name.to_owned(), b.name))
@@ -180,6 +181,23 @@ fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig) {
             .inner
         },
     );
+    if task == TaskKind::Detection {
+        let tip = "Objects as points: class heatmaps with box size and offset at 1/4 of the \
+                   input (any backbone, no suppression). YOLO: YOLOv3-tiny's anchor heads \
+                   at 1/16 and 1/32 with suppression; with the yolov3_tiny backbone and \
+                   pretrained weights they start from the COCO detector.";
+        row(ui, "Detection head", tip, |ui| {
+            choice(
+                ui,
+                "train_detector",
+                &mut c.detector,
+                &[
+                    (DetectorHead::CenterNet, "objects as points"),
+                    (DetectorHead::Yolo, "YOLO (v3-tiny)"),
+                ],
+            )
+        });
+    }
     let strategies = [
         (Strategy::LinearProbe, "linear probe"),
         (Strategy::FineTune, "fine-tune"),
