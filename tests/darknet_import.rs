@@ -3,7 +3,9 @@
 //! 13 convolutions' tensors under the app's names and every float of darknet's file; a short
 //! or over-long file is refused with a message naming the file and where it went wrong,
 //! leaving no output; the subcommand gives the set-up's tensors; the parity fixture's own
-//! numpy reader of the raw file (`yolov3_tiny_reference.py`) reads the same numbers.
+//! numpy reader of the raw file (`yolov3_tiny_reference.py`) reads the same numbers; the
+//! app's YOLOv3-tiny with the converted weights gives the reference's raw head outputs
+//! within 1e-4, and its variables have darknet's layer names.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 mod common;
@@ -14,8 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{read_tensors, run_parity_fixture, venv_python};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor, nn::VarStore};
 use transfer_workbench::assets::{assets_dir, cache_dir};
+use transfer_workbench::model::darknet_tiny::DarknetTiny;
+use transfer_workbench::model::yolo_head::{COCO_CLASSES, YoloModel};
+use transfer_workbench::model::import_weights;
 
 /// Every float of darknet's `yolov3-tiny.weights` (biases, scales, means, variances, weights).
 const FLOATS: i64 = 8_858_734;
@@ -231,4 +236,80 @@ fn the_subcommand_gives_the_set_up_tensors_and_the_reference_reader_agrees() {
     assert_eq!(expected["input"].size(), [2, 3, 416, 416]);
     assert_eq!(expected["coarse"].size(), [2, 255, 13, 13]);
     assert_eq!(expected["fine"].size(), [2, 255, 26, 26]);
+}
+
+/// Raw outputs must agree this closely (the bound).
+const PARITY_TOLERANCE: f64 = 1e-4;
+
+#[test]
+fn raw_head_outputs_match_the_reference_on_darknets_own_file() {
+    let weights = converted_asset();
+    let dir = tempfile::tempdir().unwrap();
+    let (source, _) = darknet_files(dir.path());
+    let fixture = run_parity_fixture("yolov3_tiny_reference", &[source.to_str().unwrap()]);
+    let expected = read_tensors(&fixture.path().join("expected.safetensors"));
+
+    let vs = VarStore::new(Device::Cpu);
+    let model = YoloModel::new(
+        vs.root() / "yolo",
+        Box::new(DarknetTiny::new(vs.root())),
+        COCO_CLASSES,
+    )
+    .unwrap();
+    let report = import_weights(&vs, &weights, true).unwrap();
+    assert!(report.is_exact(), "{}", report.summary());
+    // The reference's own state dict has the app's names too.
+    let reference_keys: std::collections::BTreeSet<String> =
+        std::fs::read_to_string(fixture.path().join("keys.txt"))
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+    let ours: std::collections::BTreeSet<String> = vs.variables().into_keys().collect();
+    assert_eq!(ours, reference_keys);
+
+    let input = &expected["input"];
+    let out = tch::no_grad(|| model.backbone.forward_t(input, false)).unwrap();
+    let maps = tch::no_grad(|| {
+        let [.., fine, coarse] = &out.features[..] else {
+            panic!("two feature maps")
+        };
+        model.head.maps(fine, coarse, false)
+    })
+    .unwrap();
+    let spread = common::max_abs_diff(&expected["coarse"].get(0), &expected["coarse"].get(1));
+    assert!(spread > 0.1, "both inputs give the same output ({spread})");
+    for (name, ours) in ["coarse", "fine"].iter().zip(&maps) {
+        let diff = common::max_abs_diff(ours, &expected[*name]);
+        println!("{name}: max abs diff {diff:.2e}");
+        assert!(diff <= PARITY_TOLERANCE, "{name}: max abs diff {diff}");
+    }
+}
+
+#[test]
+fn body_and_heads_have_darknet_layer_names() {
+    let vs = VarStore::new(Device::Cpu);
+    let model =
+        YoloModel::new(vs.root() / "yolo", Box::new(DarknetTiny::new(vs.root())), 3).unwrap();
+    let keys: Vec<String> = common::store_keys(&vs);
+    for layer in [0, 2, 4, 6, 8, 10, 12, 13] {
+        assert!(
+            keys.contains(&format!("features.{layer}.conv.weight")),
+            "{keys:?}"
+        );
+        assert!(
+            keys.contains(&format!("features.{layer}.bn.running_var")),
+            "{keys:?}"
+        );
+    }
+    assert_eq!(
+        keys.iter().filter(|k| k.ends_with("conv.weight")).count(),
+        11
+    );
+    let info = model.backbone.info();
+    assert_eq!(info.input_size_px, 416);
+    assert_eq!(
+        info.normalization.std, [1.0; 3],
+        "darknet takes [0, 1] RGB as it is"
+    );
 }
