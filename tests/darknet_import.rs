@@ -19,8 +19,8 @@ use common::{read_tensors, run_parity_fixture, venv_python};
 use tch::{Device, Kind, Tensor, nn::VarStore};
 use transfer_workbench::assets::{assets_dir, cache_dir};
 use transfer_workbench::model::darknet_tiny::DarknetTiny;
-use transfer_workbench::model::yolo_head::{COCO_CLASSES, YoloModel};
 use transfer_workbench::model::import_weights;
+use transfer_workbench::model::yolo_head::{COCO_CLASSES, YoloModel};
 
 /// Every float of darknet's `yolov3-tiny.weights` (biases, scales, means, variances, weights).
 const FLOATS: i64 = 8_858_734;

@@ -1,7 +1,8 @@
 //! Detection through the training engine: MobileNetV2 (shipped ImageNet weights) with the
 //! "objects as points" head, trained by the engine on synthetic shapes on clutter (three
 //! classes, some images without objects), AP@[.5:.95] monitored; the held-out AP@.5 reaches
-//! 0.9, the history carries the COCO metrics, and a stopped run resumes.
+//! 0.9, the history carries the COCO metrics, and a stopped run resumes. With a frozen
+//! backbone its maps are computed once per image, cached, and the head alone trains on them.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 use std::time::Instant;
@@ -95,26 +96,75 @@ fn shapes_on_clutter_reach_an_ap50_of_0_9_on_held_out_images() {
 }
 
 #[test]
-fn detection_refuses_the_linear_probe_and_odd_input_sizes() {
+fn detection_refuses_odd_input_sizes() {
     let project = tempfile::tempdir().unwrap();
-    for bad in [
-        TrainConfig {
-            strategy: Strategy::LinearProbe,
-            ..config(1, 64)
-        },
-        config(1, 72),
-    ] {
-        let err = train(
-            &spec(project.path(), bad),
-            &mut SyntheticShapes::new(4, 2, 64, 1),
-            &mut VecSink::new(),
-            &mut Control::detached(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("finetune") || err.contains("multiple of 32"),
-            "{err}"
-        );
-    }
+    let err = train(
+        &spec(project.path(), config(1, 72)),
+        &mut SyntheticShapes::new(4, 2, 64, 1),
+        &mut VecSink::new(),
+        &mut Control::detached(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("multiple of 32"), "{err}");
+}
+
+/// The held-out AP@.5 floor of the frozen backbone (no augmentation: the head sees the same
+/// cached maps every epoch).
+const FROZEN_FLOOR_AP50: f64 = 0.5;
+
+#[test]
+fn a_frozen_backbone_runs_once_per_image_and_its_maps_are_cached() {
+    let project = tempfile::tempdir().unwrap();
+    let frozen = TrainConfig {
+        strategy: Strategy::LinearProbe,
+        lr: 5e-3,
+        ..config(15, SIZE_PX)
+    };
+    let ready = |sink: &VecSink| -> Vec<(String, bool)> {
+        sink.events()
+            .iter()
+            .filter_map(|e| match e {
+                TrainEvent::EmbeddingsReady { split, cached, .. } => Some((split.clone(), *cached)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut sink = VecSink::new();
+    let summary = train(
+        &spec(project.path(), frozen.clone()),
+        &mut shapes(),
+        &mut sink,
+        &mut Control::detached(),
+    )
+    .unwrap();
+    assert_eq!(summary.outcome, TrainOutcome::Completed);
+    // 192 training and 48 validation images in batches of 16: one pass per batch, once.
+    assert_eq!(summary.backbone_passes, 12 + 3);
+    assert_eq!(
+        ready(&sink),
+        vec![
+            ("train".to_owned(), false),
+            ("validation".to_owned(), false)
+        ]
+    );
+    let report = evaluate_run(project.path(), &summary.run_id, &mut shapes(), Device::Cpu).unwrap();
+    let ap50 = report.validation.extra[AP50];
+    println!("frozen backbone: held-out AP@.5 {ap50:.4}");
+    assert!(ap50 >= FROZEN_FLOOR_AP50, "held-out AP@.5 {ap50}");
+
+    // A second run reads the cached maps: no backbone pass at all.
+    let mut again = VecSink::new();
+    let second = train(
+        &spec(project.path(), frozen),
+        &mut shapes(),
+        &mut again,
+        &mut Control::detached(),
+    )
+    .unwrap();
+    assert_eq!(second.backbone_passes, 0);
+    assert_eq!(
+        ready(&again),
+        vec![("train".to_owned(), true), ("validation".to_owned(), true)]
+    );
 }

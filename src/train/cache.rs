@@ -14,9 +14,10 @@ use super::source::{BatchSource, Split};
 /// Embeddings of one split and where they are stored.
 #[derive(Debug)]
 pub struct CachedEmbeddings {
-    /// `[N, D]` float on the CPU.
+    /// `[N, D]` float on the CPU: pooled embeddings, or every feature map flattened
+    /// (detection).
     pub embeddings: Tensor,
-    /// `[N]` int64 class indices.
+    /// `[N]` int64 class indices, or `[N, M, 6]` box targets (detection).
     pub labels: Tensor,
     /// The cache file.
     pub path: PathBuf,
@@ -47,16 +48,25 @@ pub fn cache_key(
     } else {
         "f32"
     };
-    let text = format!(
+    let mut text = format!(
         "{}\n{}\n{}\n{}\n{precision}",
         config.backbone,
         weights,
         config.input_size_px,
         source.fingerprint(split)
     );
+    // Other tasks cache other outputs of the backbone (every feature map for detection);
+    // classification keys stay as they were.
+    let task = match config.task {
+        crate::task::TaskKind::Classification => String::new(),
+        other => {
+            text.push_str(&format!("\n{other:?}"));
+            format!("-{other:?}").to_lowercase()
+        }
+    };
     let hash = blake3::hash(text.as_bytes()).to_hex();
     Ok(format!(
-        "{}-{}px-{}-{}",
+        "{}-{}px{task}-{}-{}",
         config.backbone,
         config.input_size_px,
         split.name(),

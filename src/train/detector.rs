@@ -60,6 +60,11 @@ pub struct Detector {
     model: Model,
     /// Forward passes through the backbone so far.
     pub backbone_passes: usize,
+    /// The run's square input side.
+    input_px: i64,
+    /// `[C, H, W]` of each feature map at the input side (known after the first frozen pass
+    /// or probe): how cached rows unpack into maps.
+    feature_shapes: Option<Vec<[i64; 3]>>,
 }
 
 impl Detector {
@@ -91,8 +96,34 @@ impl Detector {
             vs,
             model,
             backbone_passes: 0,
+            input_px: i64::from(config.input_size_px),
+            feature_shapes: None,
         })
     }
+
+    /// The shapes of the backbone's maps at the run's input side (one probing pass when
+    /// no frozen pass has run in this process, e.g. rows read from the cache).
+    fn feature_shapes(&mut self, device: Device) -> Result<Vec<[i64; 3]>, TrainError> {
+        if let Some(shapes) = &self.feature_shapes {
+            return Ok(shapes.clone());
+        }
+        let side = self.input_px;
+        let probe = Tensor::f_zeros([1, 3, side, side], (tch::Kind::Float, device))?;
+        let features = tch::no_grad(|| self.model.backbone().forward_t(&probe, false))?.features;
+        let shapes = shapes_of(&features);
+        self.feature_shapes = Some(shapes.clone());
+        Ok(shapes)
+    }
+}
+
+fn shapes_of(features: &[Tensor]) -> Vec<[i64; 3]> {
+    features
+        .iter()
+        .map(|f| {
+            let s = f.size();
+            [s[1], s[2], s[3]]
+        })
+        .collect()
 }
 
 impl TaskNet for Detector {
@@ -127,5 +158,39 @@ impl TaskNet for Detector {
         let input_px = image_size(images)?;
         let features = tch::no_grad(|| self.model.backbone().forward_t(images, false))?.features;
         self.model.head_forward_t(&features, input_px, train)
+    }
+
+    /// Every feature map of the frozen backbone, flattened and concatenated per image.
+    fn frozen_rows(&mut self, images: &Tensor) -> Result<Tensor, TrainError> {
+        self.backbone_passes += 1;
+        let features = tch::no_grad(|| self.model.backbone().forward_t(images, false))?.features;
+        self.feature_shapes = Some(shapes_of(&features));
+        let n = images.size()[0];
+        let flat = features
+            .iter()
+            .map(|f| f.f_to_kind(tch::Kind::Float)?.f_reshape([n, -1]))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Tensor::f_cat(&flat, 1)?)
+    }
+
+    /// The head on feature maps unpacked from rows of [`TaskNet::frozen_rows`].
+    fn logits_of_rows(&mut self, rows: &Tensor, train: bool) -> Result<Tensor, TrainError> {
+        let shapes = self.feature_shapes(rows.device())?;
+        let n = rows.size()[0];
+        let width: i64 = shapes.iter().map(|[c, h, w]| c * h * w).sum();
+        if rows.size().get(1) != Some(&width) {
+            return Err(TrainError::Config(format!(
+                "cached features have {:?} values per image, the backbone gives {width}",
+                rows.size().get(1)
+            )));
+        }
+        let mut at = 0;
+        let mut features = Vec::with_capacity(shapes.len());
+        for [c, h, w] in shapes {
+            features.push(rows.f_narrow(1, at, c * h * w)?.f_reshape([n, c, h, w])?);
+            at += c * h * w;
+        }
+        let side = self.input_px;
+        self.model.head_forward_t(&features, [side, side], train)
     }
 }

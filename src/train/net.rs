@@ -44,6 +44,29 @@ pub trait TaskNet: Send {
     fn as_classifier(&mut self) -> Option<&mut Classifier> {
         None
     }
+
+    /// The frozen backbone's output for a batch of images as one row per image, what the
+    /// frozen-backbone strategy computes once and caches: the pooled embedding for an
+    /// image-level head.
+    fn frozen_rows(&mut self, images: &Tensor) -> Result<Tensor, TrainError> {
+        match self.as_classifier() {
+            Some(classifier) => classifier.embed(images, false),
+            None => Err(TrainError::Config(
+                "this network cannot train on a frozen backbone's cached output".into(),
+            )),
+        }
+    }
+
+    /// The head's logits for rows of [`TaskNet::frozen_rows`] (batch statistics when
+    /// `train`).
+    fn logits_of_rows(&mut self, rows: &Tensor, train: bool) -> Result<Tensor, TrainError> {
+        match self.as_classifier() {
+            Some(classifier) => classifier.head_logits(rows, train),
+            None => Err(TrainError::Config(
+                "this network cannot train on a frozen backbone's cached output".into(),
+            )),
+        }
+    }
 }
 
 /// The trained network of a job.
@@ -126,11 +149,12 @@ impl Net {
         if !is_embedding {
             return self.logits(inputs, trainable, train);
         }
-        match self.as_classifier() {
-            Some(classifier) => classifier.head_logits(inputs, train),
-            None => Err(TrainError::Config(
-                "cached embeddings need a network with an image-level head".into(),
-            )),
-        }
+        self.0.logits_of_rows(inputs, train)
+    }
+
+    /// The frozen backbone's output for a batch of images, one row per image (see
+    /// [`TaskNet::frozen_rows`]).
+    pub fn frozen_rows(&mut self, images: &Tensor) -> Result<Tensor, TrainError> {
+        self.0.frozen_rows(images)
     }
 }

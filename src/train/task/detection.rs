@@ -8,7 +8,7 @@ use super::{MetricKey, OutputLayout, Tally, TrainTask, VAL_LOSS, batch_len, mean
 use crate::task::TaskKind;
 use crate::train::TrainError;
 use crate::train::coco_eval::{self, Detection, GroundTruth};
-use crate::train::config::{Balancing, Strategy, TrainConfig};
+use crate::train::config::{Balancing, TrainConfig};
 use crate::train::det_source::SyntheticShapes;
 use crate::train::detection::{TOP_K, decode, detections, total_loss, truth_boxes};
 use crate::train::detector::Detector;
@@ -88,12 +88,6 @@ impl TrainTask for DetectionTask {
 
     fn validate(&self, config: &TrainConfig) -> Result<(), TrainError> {
         let bad = |what: &str| Err(TrainError::Config(what.to_owned()));
-        if config.strategy == Strategy::LinearProbe {
-            return bad(
-                "detection trains a neck and head on the feature maps: use finetune, or staged \
-                 (the head alone first)",
-            );
-        }
         if config.balancing != Balancing::None || config.label_smoothing != 0.0 {
             return bad("balancing and label smoothing are for classification only");
         }
