@@ -13,12 +13,15 @@
 //! - [`run_inspection`]: the jobs on a classification run (its validation split inspected,
 //!   a heatmap over an image's preview, a t-SNE map), run by the GUI on a worker;
 //! - [`segmentation`]: the jobs on a segmentation run (every validation image predicted and
-//!   scored; class masks of image files, shared with `predict`).
+//!   scored; class masks of image files, shared with `predict`);
+//! - [`detection`]: the jobs on a detection run (boxes and COCO's metrics); [`det_compare`]:
+//!   the images where detection runs disagree, ranked.
 //!
 //! Long functions take a progress callback `(done, total)` and a stop flag, return
 //! `Ok(None)` when stopped, and never touch the UI: the GUI runs them on a worker.
 
 pub mod coco_detect;
+pub mod det_compare;
 pub mod detection;
 pub mod embeddings;
 pub mod gradcam;

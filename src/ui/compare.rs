@@ -1,6 +1,8 @@
 //! The Compare tab: two or more runs of a project side by side — a metrics table, their
-//! validation loss and accuracy (or Dice) curves, the images one run gets right and another
-//! wrong, the chosen image's Grad-CAM per run, and each run's PCA map.
+//! validation loss and accuracy (or Dice, AP) curves; for classification runs the images one
+//! run gets right and another wrong, the chosen image's Grad-CAM per run, and each run's PCA
+//! map; for detection runs their COCO metrics and the images where they disagree
+//! ([`super::compare_det`]).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,6 +18,7 @@ use crate::runtime::inspect::{
 };
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::train::catalogue::RunSummary;
+use crate::ui::compare_det::DetCompareView;
 use crate::ui::inspect_widgets::{class_color, image_ui, inspection_ui, runs_ui};
 
 /// Disagreements shown in the gallery.
@@ -31,12 +34,24 @@ pub struct CompareView {
     known: std::collections::BTreeSet<String>,
     /// The sample id whose Grad-CAM is compared.
     focus: Option<String>,
+    /// The part for detection runs.
+    det: DetCompareView,
 }
 
 impl CompareView {
     /// The run ids ticked.
     pub fn chosen(&self) -> impl Iterator<Item = &str> {
         self.chosen.iter().map(String::as_str)
+    }
+
+    /// The part for detection runs.
+    pub fn detection(&self) -> &DetCompareView {
+        &self.det
+    }
+
+    /// The part for detection runs, to change (for tests).
+    pub fn detection_mut(&mut self) -> &mut DetCompareView {
+        &mut self.det
     }
 
     /// Lays out the tab for the project at `project`.
@@ -92,6 +107,16 @@ impl CompareView {
             metrics_table_ui(ui, &chosen);
             ui.separator();
             curves_ui(ui, &chosen);
+            let detecting: Vec<&RunSummary> = chosen
+                .iter()
+                .copied()
+                .filter(|r| offers(r.task).boxes)
+                .collect();
+            if !detecting.is_empty() {
+                ui.separator();
+                self.det
+                    .ui(ui, project, &detecting, data, thumbnails, commands);
+            }
             let classifying: Vec<&RunSummary> = chosen
                 .iter()
                 .copied()

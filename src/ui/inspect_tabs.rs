@@ -109,7 +109,7 @@ impl InspectTabs {
                 let seg_done = data.seg.idle() && data.det.idle();
                 runs_listed && loads_done && cams_done && neighbours_done && seg_done && any_loaded
             }
-            CentralTab::Compare => runs_listed && loads_done && cams_done,
+            CentralTab::Compare => runs_listed && loads_done && cams_done && data.det.idle(),
             _ => true,
         }
     }

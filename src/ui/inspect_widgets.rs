@@ -1,12 +1,14 @@
 //! Pieces shared by the Inspector, Embeddings and Compare tabs: the run picker, a run's load
-//! state, images from the thumbnail cache (with an optional heatmap layer), class colours.
+//! state (classification or detection), images from the thumbnail cache (with an optional heatmap layer), class colours.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::inspect::detection::DetInspection;
 use crate::inspect::task::inspect_task;
 use crate::runtime::UiCommand;
 use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunInspection};
+use crate::runtime::inspect_det::DetCommand;
 use crate::runtime::runs::RunCatalogue;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::train::catalogue::RunSummary;
@@ -122,6 +124,39 @@ pub fn inspection_ui<'a>(
         }
         Some(Loading::Failed(message)) => {
             ui.colored_label(ui.visuals().error_fg_color, message);
+            None
+        }
+        Some(Loading::Ready(run)) => Some(run),
+    }
+}
+
+/// A detection run's boxes and metrics, asking for them the first time (one job per run,
+/// kept for every view); shows progress or the failure.
+pub fn det_inspection_ui<'a>(
+    ui: &mut egui::Ui,
+    project: &Path,
+    run: &str,
+    data: &'a InspectData,
+    commands: &mut Vec<UiCommand>,
+) -> Option<&'a Arc<DetInspection>> {
+    let key = (project.to_owned(), run.to_owned());
+    match data.det.runs.get(&key) {
+        None => {
+            commands.push(UiCommand::Inspect(InspectCommand::Det(DetCommand::Load(
+                key,
+            ))));
+            ui.spinner();
+            None
+        }
+        Some(Loading::Running { done, total }) => {
+            let fraction = *done as f32 / (*total).max(1) as f32;
+            ui.add(egui::ProgressBar::new(fraction).text(format!(
+                "Detecting objects in the validation images of {run}: {done} of {total}"
+            )));
+            None
+        }
+        Some(Loading::Failed(message)) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("{run}: {message}"));
             None
         }
         Some(Loading::Ready(run)) => Some(run),

@@ -8,26 +8,15 @@
 
 use std::path::Path;
 
-use egui::{Color32, Stroke};
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use crate::data::boxes::PixelBox;
 use crate::inspect::detection::{DEFAULT_SCORE_THRESHOLD, DetImage, DetInspection};
 use crate::runtime::UiCommand;
-use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunKey};
-use crate::runtime::inspect_det::DetCommand;
+use crate::runtime::inspect::InspectData;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
-use crate::train::coco_eval::{DetectionOutcome, ImageMatch, summary_lines};
-use crate::ui::inspect_widgets::{fit, image_layers_ui};
-
-/// True positives (Okabe-Ito blue), solid.
-const TRUE_POSITIVE: Color32 = Color32::from_rgb(0, 114, 178);
-/// False positives (Okabe-Ito orange), dashed.
-const FALSE_POSITIVE: Color32 = Color32::from_rgb(230, 159, 0);
-/// Missed objects (Okabe-Ito vermillion), thick, with a cross.
-const MISSED: Color32 = Color32::from_rgb(213, 94, 0);
-/// Detections on a crowd region (neither right nor wrong), grey.
-const IGNORED: Color32 = Color32::from_rgb(150, 150, 150);
+use crate::train::coco_eval::{ImageMatch, summary_lines};
+use crate::ui::det_boxes::{BoxStyle, draw_boxes, legend_ui, match_controls_ui};
+use crate::ui::inspect_widgets::{det_inspection_ui, image_layers_ui};
 
 /// The order the images are stepped through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -105,27 +94,8 @@ impl DetInspectorView {
     ) {
         self.shown = None;
         self.drawn = 0;
-        let key: RunKey = (project.to_owned(), run.to_owned());
-        let inspection = match data.det.runs.get(&key) {
-            None => {
-                commands.push(UiCommand::Inspect(InspectCommand::Det(DetCommand::Load(
-                    key,
-                ))));
-                ui.spinner();
-                return;
-            }
-            Some(Loading::Running { done, total }) => {
-                let fraction = *done as f32 / (*total).max(1) as f32;
-                ui.add(egui::ProgressBar::new(fraction).text(format!(
-                    "Detecting objects in the validation images of {run}: {done} of {total}"
-                )));
-                return;
-            }
-            Some(Loading::Failed(message)) => {
-                ui.colored_label(ui.visuals().error_fg_color, message);
-                return;
-            }
-            Some(Loading::Ready(inspection)) => inspection,
+        let Some(inspection) = det_inspection_ui(ui, project, run, data, commands) else {
+            return;
         };
         let list = self.list(run, inspection);
         self.toolbar_ui(ui, list.len());
@@ -195,24 +165,7 @@ impl DetInspectorView {
             super::inspect_widgets::stepper_ui(ui, &mut self.position, count, arrows);
         });
         ui.horizontal_wrapped(|ui| {
-            ui.label("Score threshold");
-            ui.add(egui::Slider::new(&mut self.threshold, 0.01..=0.99).fixed_decimals(2))
-                .on_hover_text(
-                    "Boxes scored below this are not drawn nor counted (the run's COCO metrics \
-                     use every box)",
-                );
-            ui.label("Match at IoU");
-            egui::ComboBox::from_id_salt("inspect_det_iou")
-                .selected_text(format!("{:.2}", self.iou))
-                .show_ui(ui, |ui| {
-                    for iou in [0.3, 0.5, 0.75] {
-                        ui.selectable_value(&mut self.iou, iou, format!("{iou:.2}"));
-                    }
-                })
-                .response
-                .on_hover_text(
-                    "A detection is right when it overlaps a box of its class this much",
-                );
+            match_controls_ui(ui, "inspect_det_iou", &mut self.threshold, &mut self.iou);
             ui.checkbox(&mut self.show_truth, "Annotated boxes");
         });
     }
@@ -233,88 +186,19 @@ impl DetInspectorView {
                 .min(ui.available_width() * 0.6);
             let path = Some(image.path.as_path());
             let response = image_layers_ui(ui, thumbnails, path, ThumbnailSize::Preview, side, &[]);
-            let (w, h) = image.size_px;
-            let frame = fit(egui::vec2(w as f32, h as f32), response.rect);
-            let to_screen = |b: PixelBox| {
-                let (sx, sy) = (
-                    frame.width() / w.max(1) as f32,
-                    frame.height() / h.max(1) as f32,
-                );
-                egui::Rect::from_min_max(
-                    frame.min + egui::vec2(b.x0 * sx, b.y0 * sy),
-                    frame.min + egui::vec2(b.x1 * sx, b.y1 * sy),
-                )
+            let style = BoxStyle {
+                truth: self.show_truth,
+                labels: true,
             };
-            let painter = ui.painter_at(response.rect);
-            let font = egui::TextStyle::Small.resolve(ui.style());
-            if self.show_truth {
-                for (i, truth) in image.truth.iter().enumerate() {
-                    let rect = to_screen(truth.bbox);
-                    if matched.missed.contains(&i) {
-                        painter.rect_stroke(
-                            rect,
-                            0.0,
-                            Stroke::new(3.0, MISSED),
-                            egui::StrokeKind::Outside,
-                        );
-                        painter.line_segment(
-                            [rect.left_top(), rect.right_bottom()],
-                            Stroke::new(1.0, MISSED),
-                        );
-                        painter.line_segment(
-                            [rect.right_top(), rect.left_bottom()],
-                            Stroke::new(1.0, MISSED),
-                        );
-                    } else {
-                        let colour = if truth.crowd {
-                            IGNORED
-                        } else {
-                            Color32::from_white_alpha(200)
-                        };
-                        painter.rect_stroke(
-                            rect,
-                            0.0,
-                            Stroke::new(1.0, colour),
-                            egui::StrokeKind::Outside,
-                        );
-                    }
-                }
-            }
-            for m in &matched.detections {
-                let Some(found) = image.found.get(m.detection) else {
-                    continue;
-                };
-                let rect = to_screen(found.bbox);
-                let (colour, dashed) = match m.outcome {
-                    DetectionOutcome::TruePositive { .. } => (TRUE_POSITIVE, false),
-                    DetectionOutcome::FalsePositive => (FALSE_POSITIVE, true),
-                    DetectionOutcome::Ignored { .. } => (IGNORED, true),
-                };
-                let stroke = Stroke::new(2.0, colour);
-                if dashed {
-                    let corners = [
-                        rect.left_top(),
-                        rect.right_top(),
-                        rect.right_bottom(),
-                        rect.left_bottom(),
-                        rect.left_top(),
-                    ];
-                    painter.extend(egui::Shape::dashed_line(&corners, stroke, 5.0, 3.0));
-                } else {
-                    painter.rect_stroke(rect, 0.0, stroke, egui::StrokeKind::Inside);
-                }
-                let name = inspection
-                    .classes
-                    .get(found.class)
-                    .map_or("?", String::as_str);
-                let text = format!("{name} {:.2}", found.score);
-                let galley = painter.layout_no_wrap(text, font.clone(), Color32::WHITE);
-                let at = rect.left_top() - egui::vec2(0.0, galley.size().y);
-                let background = egui::Rect::from_min_size(at, galley.size());
-                painter.rect_filled(background, 0.0, colour);
-                painter.galley(at, galley, Color32::WHITE);
-                self.drawn += 1;
-            }
+            self.drawn = draw_boxes(
+                ui,
+                response.rect,
+                &inspection.classes,
+                image,
+                matched,
+                style,
+            );
+            let (w, h) = image.size_px;
             ui.label(format!("Image: {}", image.id));
             ui.weak(format!("{w} x {h} px"));
         });
@@ -351,29 +235,6 @@ fn image_facts_ui(
                 inspection.skipped.join("; ")
             ),
         );
-    }
-}
-
-/// The colours and their second cues.
-fn legend_ui(ui: &mut egui::Ui) {
-    ui.label("Legend");
-    for (colour, text) in [
-        (TRUE_POSITIVE, "Right: matches an annotated box (solid)"),
-        (
-            FALSE_POSITIVE,
-            "Wrong: matches no box of its class (dashed)",
-        ),
-        (
-            MISSED,
-            "Missed: an annotated box no detection found (thick, crossed)",
-        ),
-        (IGNORED, "On a crowd region: not counted (grey)"),
-    ] {
-        ui.horizontal(|ui| {
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
-            ui.painter().rect_filled(rect, 2.0, colour);
-            ui.label(text);
-        });
     }
 }
 

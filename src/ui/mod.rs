@@ -1,9 +1,12 @@
 //! Views: each reads state and pushes [`crate::runtime::UiCommand`]s; none starts jobs itself.
 
 pub mod compare;
+pub mod compare_det;
+pub mod compare_det_tables;
 pub mod dataset;
 pub mod dataset_boxes;
 pub mod dataset_panels;
+pub mod det_boxes;
 pub mod embeddings;
 pub mod export_dialog;
 pub mod folder_browser;
