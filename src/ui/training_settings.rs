@@ -219,7 +219,8 @@ fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind) {
         .enumerate()
         .map(|(i, s)| (i, s.1))
         .collect();
-    let tip = "Linear probe: only the head, on cached embeddings of the frozen backbone (fast). \
+    let tip = "Linear probe: only the head, on cached embeddings of the frozen backbone (fast; \
+               for detection the neck and head on its cached feature maps). \
                Fine-tune: everything at one rate. Staged: the head first, then everything \
                with smaller rates for earlier layers.";
     if row(ui, "Strategy", tip, |ui| {
