@@ -6,7 +6,7 @@ use std::path::Path;
 use image::imageops::FilterType;
 
 use super::DataError;
-use super::preprocess::{Normalization, PreparedImage, decode_rgb};
+use super::preprocess::{Normalization, PreparedImage, decode_rgb, normalize_chw};
 
 /// Where an image sits inside its letterboxed square.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,11 +79,14 @@ pub fn prepare_letterbox(
         let value = (CANVAS - norm.mean[c]) / norm.std[c];
         chw[c * plane..(c + 1) * plane].fill(value);
     }
-    for (x, y, pixel) in resized.enumerate_pixels() {
-        let at = ((y + placed.top) * side + x + placed.left) as usize;
-        for c in 0..3 {
-            let value = f32::from(pixel.0[c]) / 255.0;
-            chw[c * plane + at] = (value - norm.mean[c]) / norm.std[c];
+    // The scaled image, normalised, row by row into the canvas.
+    let inner = normalize_chw(&resized, norm);
+    let (width, inner_plane) = (new_w as usize, (new_w * new_h) as usize);
+    for c in 0..3 {
+        for y in 0..new_h as usize {
+            let from = c * inner_plane + y * width;
+            let to = c * plane + (y + placed.top as usize) * side as usize + placed.left as usize;
+            chw[to..to + width].copy_from_slice(&inner[from..from + width]);
         }
     }
     Ok((PreparedImage { chw, size_px: side }, placed))

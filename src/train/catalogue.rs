@@ -76,7 +76,8 @@ pub struct RunSummary {
     pub id: String,
     /// Backbone name.
     pub backbone: String,
-    /// Training strategy label (probe, finetune, staged).
+    /// Training strategy label (probe, finetune, staged; for detection with the head, e.g.
+    /// "finetune · yolo").
     pub strategy: String,
     /// Where the initial weights came from.
     pub weights: String,
@@ -170,7 +171,13 @@ pub fn summarise(project_dir: &Path, id: &str) -> Result<RunSummary, TrainError>
     Ok(RunSummary {
         id: id.to_owned(),
         backbone: config.backbone.clone(),
-        strategy: config.strategy.label().to_owned(),
+        strategy: match config.task {
+            // Detection runs also say which head they trained.
+            crate::task::TaskKind::Detection => {
+                format!("{} · {}", config.strategy.label(), config.detector.label())
+            }
+            _ => config.strategy.label().to_owned(),
+        },
         weights: weights_label(&config),
         epochs: (epochs_done, config.epochs),
         epochs_planned: config.epochs,
