@@ -284,14 +284,22 @@ fn metrics_table_ui(ui: &mut egui::Ui, runs: &[&RunSummary]) {
 /// Validation loss and score per epoch, one line per run.
 fn curves_ui(ui: &mut egui::Ui, runs: &[&RunSummary]) {
     let width = (ui.available_width() / 2.0 - 8.0).max(200.0);
+    // The score each run's task plots (accuracy, Dice, AP@.5), named once each.
+    let mut names: Vec<&str> = Vec::new();
+    for run in runs {
+        if !names.contains(&run.score_name()) {
+            names.push(run.score_name());
+        }
+    }
+    let score_title = format!("Validation {}", names.join(" / "));
     ui.horizontal(|ui| {
-        for (title, score) in [
-            ("Validation loss", false),
-            ("Validation accuracy / Dice", true),
+        for (id, title, score) in [
+            ("compare_loss", "Validation loss", false),
+            ("compare_score", score_title.as_str(), true),
         ] {
             ui.vertical(|ui| {
                 ui.label(title);
-                Plot::new(title)
+                Plot::new(id)
                     .width(width)
                     .height(200.0)
                     .legend(Legend::default())
