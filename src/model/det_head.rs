@@ -132,6 +132,11 @@ impl DetHead {
         })
     }
 
+    /// Indices of the backbone's feature maps the head reads (fine to coarse).
+    pub fn levels(&self) -> &[usize] {
+        &self.levels
+    }
+
     /// Number of classes (heatmaps).
     pub fn classes(&self) -> i64 {
         self.classes

@@ -55,13 +55,14 @@ pub fn cache_key(
         config.input_size_px,
         source.fingerprint(split)
     );
-    // Other tasks cache other outputs of the backbone (every feature map for detection);
+    // Detection caches the feature maps its head reads, which depend on the head;
     // classification keys stay as they were.
     let task = match config.task {
         crate::task::TaskKind::Classification => String::new(),
         other => {
-            text.push_str(&format!("\n{other:?}"));
-            format!("-{other:?}").to_lowercase()
+            let head = config.detector.label();
+            text.push_str(&format!("\n{other:?}\n{head}"));
+            format!("-{other:?}-{head}").to_lowercase()
         }
     };
     let hash = blake3::hash(text.as_bytes()).to_hex();

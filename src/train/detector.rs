@@ -40,6 +40,15 @@ impl Model {
         })
     }
 
+    /// Indices of the `count` feature maps the head reads.
+    fn used_levels(&self, count: usize) -> Vec<usize> {
+        match self {
+            Model::CenterNet(m) => m.head.levels().to_vec(),
+            // The stride-16 and stride-32 maps: the last two.
+            Model::Yolo(_) => (count.saturating_sub(2)..count).collect(),
+        }
+    }
+
     fn head_forward_t(
         &self,
         features: &[Tensor],
@@ -53,6 +62,31 @@ impl Model {
     }
 }
 
+/// The layout of a frozen-backbone row: the maps the head reads, in order.
+#[derive(Clone, Debug)]
+struct CachedMaps {
+    /// How many maps the backbone gives.
+    count: usize,
+    /// Index and `[C, H, W]` of each map in the row.
+    maps: Vec<(usize, [i64; 3])>,
+}
+
+impl CachedMaps {
+    fn of(features: &[Tensor], used: &[usize]) -> Self {
+        let maps = used
+            .iter()
+            .filter_map(|&i| {
+                let s = features.get(i)?.size();
+                Some((i, [s[1], s[2], s[3]]))
+            })
+            .collect();
+        Self {
+            count: features.len(),
+            maps,
+        }
+    }
+}
+
 /// Backbone + detection head in one VarStore.
 pub struct Detector {
     /// Owns all variables.
@@ -62,9 +96,8 @@ pub struct Detector {
     pub backbone_passes: usize,
     /// The run's square input side.
     input_px: i64,
-    /// `[C, H, W]` of each feature map at the input side (known after the first frozen pass
-    /// or probe): how cached rows unpack into maps.
-    feature_shapes: Option<Vec<[i64; 3]>>,
+    /// How cached rows unpack into maps (known after the first frozen pass or a probe).
+    cached_maps: Option<CachedMaps>,
 }
 
 impl Detector {
@@ -97,33 +130,23 @@ impl Detector {
             model,
             backbone_passes: 0,
             input_px: i64::from(config.input_size_px),
-            feature_shapes: None,
+            cached_maps: None,
         })
     }
 
-    /// The shapes of the backbone's maps at the run's input side (one probing pass when
-    /// no frozen pass has run in this process, e.g. rows read from the cache).
-    fn feature_shapes(&mut self, device: Device) -> Result<Vec<[i64; 3]>, TrainError> {
-        if let Some(shapes) = &self.feature_shapes {
-            return Ok(shapes.clone());
+    /// The layout of frozen-backbone rows at the run's input side (one probing pass when no
+    /// frozen pass has run in this process, e.g. rows read from the cache).
+    fn cached_maps(&mut self, device: Device) -> Result<CachedMaps, TrainError> {
+        if let Some(layout) = &self.cached_maps {
+            return Ok(layout.clone());
         }
         let side = self.input_px;
         let probe = Tensor::f_zeros([1, 3, side, side], (tch::Kind::Float, device))?;
         let features = tch::no_grad(|| self.model.backbone().forward_t(&probe, false))?.features;
-        let shapes = shapes_of(&features);
-        self.feature_shapes = Some(shapes.clone());
-        Ok(shapes)
+        let layout = CachedMaps::of(&features, &self.model.used_levels(features.len()));
+        self.cached_maps = Some(layout.clone());
+        Ok(layout)
     }
-}
-
-fn shapes_of(features: &[Tensor]) -> Vec<[i64; 3]> {
-    features
-        .iter()
-        .map(|f| {
-            let s = f.size();
-            [s[1], s[2], s[3]]
-        })
-        .collect()
 }
 
 impl TaskNet for Detector {
@@ -160,34 +183,40 @@ impl TaskNet for Detector {
         self.model.head_forward_t(&features, input_px, train)
     }
 
-    /// Every feature map of the frozen backbone, flattened and concatenated per image.
+    /// The feature maps the head reads, from the frozen backbone, flattened and
+    /// concatenated per image.
     fn frozen_rows(&mut self, images: &Tensor) -> Result<Tensor, TrainError> {
         self.backbone_passes += 1;
         let features = tch::no_grad(|| self.model.backbone().forward_t(images, false))?.features;
-        self.feature_shapes = Some(shapes_of(&features));
+        let layout = CachedMaps::of(&features, &self.model.used_levels(features.len()));
         let n = images.size()[0];
-        let flat = features
+        let flat = layout
+            .maps
             .iter()
-            .map(|f| f.f_to_kind(tch::Kind::Float)?.f_reshape([n, -1]))
+            .map(|&(i, _)| features[i].f_to_kind(tch::Kind::Float)?.f_reshape([n, -1]))
             .collect::<Result<Vec<_>, _>>()?;
+        self.cached_maps = Some(layout);
         Ok(Tensor::f_cat(&flat, 1)?)
     }
 
-    /// The head on feature maps unpacked from rows of [`TaskNet::frozen_rows`].
+    /// The head on the maps unpacked from rows of [`TaskNet::frozen_rows`] (the maps it
+    /// does not read are left empty).
     fn logits_of_rows(&mut self, rows: &Tensor, train: bool) -> Result<Tensor, TrainError> {
-        let shapes = self.feature_shapes(rows.device())?;
+        let layout = self.cached_maps(rows.device())?;
         let n = rows.size()[0];
-        let width: i64 = shapes.iter().map(|[c, h, w]| c * h * w).sum();
+        let width: i64 = layout.maps.iter().map(|(_, [c, h, w])| c * h * w).sum();
         if rows.size().get(1) != Some(&width) {
             return Err(TrainError::Config(format!(
-                "cached features have {:?} values per image, the backbone gives {width}",
+                "cached features have {:?} values per image, the head reads {width}",
                 rows.size().get(1)
             )));
         }
+        let mut features = (0..layout.count)
+            .map(|_| Tensor::f_zeros([0], (tch::Kind::Float, rows.device())))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut at = 0;
-        let mut features = Vec::with_capacity(shapes.len());
-        for [c, h, w] in shapes {
-            features.push(rows.f_narrow(1, at, c * h * w)?.f_reshape([n, c, h, w])?);
+        for (i, [c, h, w]) in layout.maps {
+            features[i] = rows.f_narrow(1, at, c * h * w)?.f_reshape([n, c, h, w])?;
             at += c * h * w;
         }
         let side = self.input_px;
