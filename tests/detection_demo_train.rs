@@ -22,19 +22,26 @@ const EPOCHS: &str = "100";
 /// `docs/detection_reference.md`).
 const FLOOR_AP50: f64 = 0.6;
 
-#[test]
-fn nuclei_demo_reaches_its_ap50_floor_on_held_out_tiles() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("projects/nuclei-detection");
+/// Validation AP@.5 of the demo project `name` (a copy in a temp folder; its `project.ron`
+/// points at the asset cache) trained through the CLI for `EPOCHS`, with the eval output.
+fn demo_ap50(name: &str) -> (f64, Value) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("projects")
+        .join(name);
     let temp = tempfile::tempdir().unwrap();
-    let project = temp.path().join("nuclei");
+    let project = temp.path().join(name);
     std::fs::create_dir_all(&project).unwrap();
     std::fs::copy(demo.join("project.ron"), project.join("project.ron")).unwrap();
-    // project.ron points at the asset cache (`Asset("data/nuclei_boxes")`).
     let project_arg = project.to_str().unwrap();
     common::workbench_ok(&["train", project_arg, "--epochs", EPOCHS]);
     let output = common::workbench_ok(&["eval", project_arg, "--json"]);
     let eval: Value = serde_json::from_slice(&output.stdout).expect("eval --json is JSON");
-    let ap50 = eval["stats"]["ap50"].as_f64().unwrap();
+    (eval["stats"]["ap50"].as_f64().unwrap(), eval)
+}
+
+#[test]
+fn nuclei_demo_reaches_its_ap50_floor_on_held_out_tiles() {
+    let (ap50, eval) = demo_ap50("nuclei-detection");
     assert!(
         ap50 >= FLOOR_AP50,
         "AP@.5 {ap50} on the validation tiles, floor {FLOOR_AP50}: {eval}"
@@ -50,16 +57,7 @@ const TREE_FLOOR_AP50: f64 = 0.2;
 
 #[test]
 fn tree_crown_demo_reaches_its_ap50_floor_on_held_out_tiles() {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("projects/tree-crowns");
-    let temp = tempfile::tempdir().unwrap();
-    let project = temp.path().join("trees");
-    std::fs::create_dir_all(&project).unwrap();
-    std::fs::copy(demo.join("project.ron"), project.join("project.ron")).unwrap();
-    let project_arg = project.to_str().unwrap();
-    common::workbench_ok(&["train", project_arg, "--epochs", EPOCHS]);
-    let output = common::workbench_ok(&["eval", project_arg, "--json"]);
-    let eval: Value = serde_json::from_slice(&output.stdout).expect("eval --json is JSON");
-    let ap50 = eval["stats"]["ap50"].as_f64().unwrap();
+    let (ap50, eval) = demo_ap50("tree-crowns");
     assert!(
         ap50 >= TREE_FLOOR_AP50,
         "AP@.5 {ap50} on the validation tiles, floor {TREE_FLOOR_AP50}: {eval}"

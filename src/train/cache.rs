@@ -56,14 +56,14 @@ pub fn cache_key(
         source.fingerprint(split)
     );
     // Detection caches the feature maps its head reads, which depend on the head;
-    // classification keys stay as they were.
+    // classification keys stay as they were (no other task trains on a frozen backbone).
     let task = match config.task {
-        crate::task::TaskKind::Classification => String::new(),
-        other => {
+        crate::task::TaskKind::Detection => {
             let head = config.detector.label();
-            text.push_str(&format!("\n{other:?}\n{head}"));
-            format!("-{other:?}-{head}").to_lowercase()
+            text.push_str(&format!("\ndetection\n{head}"));
+            format!("-detection-{head}")
         }
+        _ => String::new(),
     };
     let hash = blake3::hash(text.as_bytes()).to_hex();
     Ok(format!(
