@@ -1,7 +1,10 @@
-//! A full disk: the project file, a checkpoint and an export written onto a small tmpfs
-//! (mounted by the test; it runs as root here) that runs out of space. Each write must fail
-//! with an error naming the file, leave the previous good file as it was and leave no temp
-//! file. Where mounting is not allowed the tests print why and pass without checking.
+//! A full disk: the project file, a checkpoint, an export and the frozen-backbone embedding
+//! cache written onto a small tmpfs (mounted by the test; it runs as root here) that runs
+//! out of space. Each write must fail with a message naming the file, leave the previous
+//! good file as it was and leave no temp file; the cache, which only saves time, is skipped
+//! and the work carries on. (Thumbnails have no disk cache: they live in a bounded in-memory
+//! texture cache.) Where mounting is not allowed the tests print why and pass without
+//! checking.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 use std::fs::File;
@@ -12,6 +15,7 @@ use std::process::Command;
 use tch::{Device, Tensor};
 use transfer_workbench::export::{ExportOptions, export_run};
 use transfer_workbench::project::{Project, load_project, save_project};
+use transfer_workbench::train::cache::load_or_compute;
 use transfer_workbench::train::events::CheckpointKind;
 use transfer_workbench::train::run::{CheckpointState, RunDir};
 use transfer_workbench::train::{
@@ -215,4 +219,42 @@ fn an_export_on_a_full_disk_names_the_file_and_keeps_the_previous_export() {
         drop(filler);
         std::fs::remove_file(disk.path().join("filler")).unwrap();
     }
+}
+
+#[test]
+fn an_embedding_cache_on_a_full_disk_is_skipped_with_a_message_naming_it() {
+    let Some(disk) = SmallDisk::mount(256 * PAGE) else {
+        return;
+    };
+    let dir = disk.path().join("cache");
+    let labels = || Tensor::arange(16, tch::kind::INT64_CPU);
+    let first = load_or_compute(&dir, "first", || {
+        Ok(Some((
+            Tensor::ones([16, 8], tch::kind::FLOAT_CPU),
+            labels(),
+        )))
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(first.not_stored, None);
+    let before = std::fs::read(&first.path).unwrap();
+    let _filler = disk.fill_leaving(1);
+    // 16 x 1024 floats: 64 KiB, far more than the one page left.
+    let embeddings = Tensor::rand([16, 1024], tch::kind::FLOAT_CPU);
+    let second = load_or_compute(&dir, "second", || {
+        Ok(Some((embeddings.shallow_clone(), labels())))
+    })
+    .unwrap()
+    .unwrap();
+    let why = second.not_stored.clone().expect("a message saying why");
+    assert!(why.contains("second.safetensors"), "{why}");
+    assert!(why.to_lowercase().contains("space"), "{why}");
+    assert!(!second.reused && !second.path.exists());
+    assert!(second.embeddings.equal(&embeddings), "the work carries on");
+    assert!(temp_files(&dir).is_empty(), "{:?}", temp_files(&dir));
+    assert_eq!(std::fs::read(&first.path).unwrap(), before);
+    let again = load_or_compute(&dir, "first", || panic!("must be read from the cache"))
+        .unwrap()
+        .unwrap();
+    assert!(again.reused && again.embeddings.equal(&first.embeddings));
 }

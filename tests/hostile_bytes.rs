@@ -341,3 +341,50 @@ fn inputs_that_once_crashed_a_decoder_are_refused_by_name() {
     }
     assert!(seen >= 1, "no inputs in {}", dir.display());
 }
+
+/// CRC-32 (IEEE) as PNG chunks carry it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(kind);
+    chunk.extend_from_slice(data);
+    let mut covered = kind.to_vec();
+    covered.extend_from_slice(data);
+    chunk.extend_from_slice(&crc32(&covered).to_be_bytes());
+    chunk
+}
+
+/// A well-formed 100-byte PNG that declares 100,000 x 100,000 RGB pixels (30 GB decoded):
+/// found by fuzzing (the app allocated what the header declared and the process died).
+/// It is refused by name before anything is allocated; so is a DICOM-sized claim.
+#[test]
+fn a_small_png_declaring_a_huge_image_is_refused_before_decoding() {
+    let mut ihdr = 100_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &ihdr));
+    png.extend(png_chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
+    png.extend(png_chunk(b"IEND", &[]));
+    let path = Path::new("bomb.png");
+    let err = decode_bytes(&png, path).expect_err("refused").to_string();
+    assert!(err.contains("bomb.png"), "{err}");
+    assert!(err.contains("100000 x 100000"), "{err}");
+}

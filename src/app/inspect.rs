@@ -141,10 +141,15 @@ impl super::WorkbenchApp {
             }
             InspectEvent::Loaded(key, result) => {
                 let state = match result {
-                    Ok(run) => Loading::Ready(Arc::from(run)),
+                    Ok(run) => {
+                        if let Some(why) = &run.not_stored {
+                            self.status = Some(Err(why.clone()));
+                        }
+                        Loading::Ready(Arc::from(run))
+                    }
                     Err(message) => Loading::Failed(message),
                 };
-                tabs.inspections.insert(key, state);
+                self.inspect.data.inspections.insert(key, state);
             }
             InspectEvent::Neighbours(key, index, found) => {
                 let state = match found {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{AppEvent, WorkbenchApp};
 use crate::runtime::runs::RunCatalogue;
-use crate::train::catalogue::{RunSummary, list_runs};
+use crate::train::catalogue::{RunListing, list_runs_checked};
 use crate::train::status::RunState;
 
 impl WorkbenchApp {
@@ -19,7 +19,7 @@ impl WorkbenchApp {
     pub(super) fn list_runs(&mut self, ctx: &egui::Context, dir: PathBuf) {
         let generation = self.runs.start(&dir);
         self.spawn(ctx, "list-runs", move || {
-            let result = list_runs(&dir).map_err(|e| e.to_string());
+            let result = list_runs_checked(&dir).map_err(|e| e.to_string());
             AppEvent::RunsListed {
                 dir,
                 generation,
@@ -33,7 +33,7 @@ impl WorkbenchApp {
         &mut self,
         dir: PathBuf,
         generation: u64,
-        result: Result<Vec<RunSummary>, String>,
+        result: Result<RunListing, String>,
     ) {
         if !self.runs.finish(dir.clone(), generation, result) {
             return;

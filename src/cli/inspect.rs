@@ -166,6 +166,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     )?
     .context("the embedding pass was stopped")?;
     bar.finish_and_clear();
+    if let Some(why) = &outputs.not_stored {
+        eprintln!("warning: {why}");
+    }
     let paths = (0..outputs.len())
         .map(|i| source.sample_path(split, i))
         .collect();

@@ -245,11 +245,7 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
 /// The run's settings: those saved in the project by the Training tab (else the defaults),
 /// the project's backbone and input size, then every option given on the command line.
 fn run_config(args: &TrainArgs, project: crate::project::Project) -> anyhow::Result<TrainConfig> {
-    let saved = project.training.is_some();
-    let mut config = project.training.map(|t| t.config).unwrap_or_default();
-    if !saved {
-        config.monitor = Monitor::new(train_task(project.task).default_monitor());
-    }
+    let mut config = TrainConfig::for_project(&project);
     config.backbone = args.backbone.clone().unwrap_or(project.backbone);
     config.input_size_px = args.input_size.unwrap_or(project.input_size_px);
     config.task = task(&args.task)?;
@@ -486,12 +482,16 @@ impl EventSink for BarSink {
                 samples,
                 cached,
                 precision,
+                not_stored,
                 ..
             } => {
                 eprintln!(
                     "{split}: {samples} embeddings {} ({precision})",
                     if cached { "from the cache" } else { "computed" }
                 );
+                if let Some(why) = not_stored {
+                    eprintln!("warning: {why}");
+                }
             }
             TrainEvent::ImageSkipped { reason, .. } => match &self.bar {
                 Some(bar) => bar.println(format!("skipped from training: {reason}")),

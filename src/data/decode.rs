@@ -316,11 +316,21 @@ fn decode_unguarded(bytes: &[u8], path: &Path) -> Result<Decoded, DataError> {
     };
     if format == FileFormat::Dicom {
         // Before the parser reserves what a damaged length field declares.
-        if let Some(problem) = super::dicom_lengths::length_past_end(bytes) {
-            return Err(DataError::Truncated {
-                path: path.to_owned(),
-                reason: format!("the DICOM file ends inside an element: {problem}"),
-            });
+        use super::dicom_lengths::{Damage, damage};
+        match damage(bytes) {
+            Some(Damage::LengthPastEnd(problem)) => {
+                return Err(DataError::Truncated {
+                    path: path.to_owned(),
+                    reason: format!("the DICOM file ends inside an element: {problem}"),
+                });
+            }
+            Some(Damage::Unreadable(problem)) => {
+                return Err(DataError::Decode {
+                    path: path.to_owned(),
+                    reason: format!("a damaged DICOM file: {problem}"),
+                });
+            }
+            None => {}
         }
         return match super::dicom::decode_dicom(path) {
             // Named .dcm but without the DICOM magic and unreadable as DICOM.
@@ -351,6 +361,8 @@ fn decode_image(bytes: &[u8], path: &Path) -> Result<DynamicImage, DataError> {
             source,
         })?;
     let mut decoder = reader.into_decoder().map_err(image_err)?;
+    let (width, height) = decoder.dimensions();
+    check_decoded_size(width, height, decoder.total_bytes(), path)?;
     // A damaged EXIF block only loses the orientation, not the image.
     let orientation = decoder
         .orientation()
@@ -358,6 +370,33 @@ fn decode_image(bytes: &[u8], path: &Path) -> Result<DynamicImage, DataError> {
     let mut image = DynamicImage::from_decoder(decoder).map_err(image_err)?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// The most bytes one image may take decoded (16,384 px square in 8-bit RGB is 768 MiB): a
+/// header that declares more is refused before anything is allocated, so a small file that
+/// claims billions of pixels (a decompression bomb, or damage) cannot exhaust the memory.
+pub const MAX_DECODED_BYTES: u64 = 1 << 30;
+
+/// Refuses an image of `width` x `height` pixels whose decoded pixels take `bytes`, when
+/// that passes [`MAX_DECODED_BYTES`].
+pub(crate) fn check_decoded_size(
+    width: u32,
+    height: u32,
+    bytes: u64,
+    path: &Path,
+) -> Result<(), DataError> {
+    if bytes <= MAX_DECODED_BYTES {
+        return Ok(());
+    }
+    Err(DataError::Decode {
+        path: path.to_owned(),
+        reason: format!(
+            "the image declares {width} x {height} pixels ({:.1} GiB decoded), more than the \
+             {} GiB one image may take: the file is damaged or not meant to be decoded whole",
+            bytes as f64 / f64::from(1u32 << 30),
+            MAX_DECODED_BYTES >> 30
+        ),
+    })
 }
 
 fn classify_image_error(err: ImageError, path: &Path) -> DataError {

@@ -88,6 +88,23 @@ pub fn decode_dicom(path: &Path) -> Result<RawImage, DataError> {
             "multi-frame image with {frames} frames; export single frames"
         )));
     }
+    let number = |tag| {
+        obj.get(tag)
+            .and_then(|e| e.to_int::<u32>().ok())
+            .unwrap_or(1)
+    };
+    let (rows, columns) = (number(tags::ROWS), number(tags::COLUMNS));
+    let bytes = u64::from(rows)
+        * u64::from(columns)
+        * u64::from(number(tags::SAMPLES_PER_PIXEL))
+        * u64::from(number(tags::BITS_ALLOCATED).div_ceil(8));
+    super::decode::check_decoded_size(columns, rows, bytes, path)?;
+    if let Some(fragments) = obj
+        .get(tags::PIXEL_DATA)
+        .and_then(|e| e.value().fragments())
+    {
+        check_embedded_jpeg(fragments, columns, rows, path)?;
+    }
     let pixel = obj
         .decode_pixel_data()
         .map_err(|e| decode_error(path, &with_causes(&e)))?;
@@ -293,6 +310,37 @@ fn decode_error(path: &Path, message: &str) -> DataError {
             reason: format!("DICOM pixel data: {message}"),
         }
     }
+}
+
+/// Refuses encapsulated pixel data whose JPEG header declares another size than the DICOM
+/// header: the JPEG decoder allocates what its own header says (fuzzing found a 3 KB file
+/// that made it ask for gigabytes). Fragments that are not JPEG (RLE) are left alone.
+fn check_embedded_jpeg(
+    fragments: &[Vec<u8>],
+    columns: u32,
+    rows: u32,
+    path: &Path,
+) -> Result<(), DataError> {
+    for fragment in fragments.iter().take(4) {
+        let mut decoder = jpeg_decoder::Decoder::new(fragment.as_slice());
+        if decoder.read_info().is_err() {
+            continue;
+        }
+        let Some(info) = decoder.info() else {
+            continue;
+        };
+        let (width, height) = (u32::from(info.width), u32::from(info.height));
+        if (width, height) != (columns, rows) {
+            return Err(DataError::Decode {
+                path: path.to_owned(),
+                reason: format!(
+                    "the embedded JPEG is {width} x {height} pixels where the DICOM header says \
+                     {columns} x {rows}"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 //! damaged length field made a 10 KB file ask for gigabytes. Walks the element headers of
 //! the file meta group and the data set (explicit or implicit VR, little or big endian;
 //! sequences and items descended into, encapsulated pixel fragments skipped) and reports the
-//! first element whose declared length runs past the end of the file. Anything it does not
-//! understand ends the walk without a verdict: the parser then decides.
+//! first element whose declared length runs past the end of the file, the first header that
+//! cannot be read, or a file meta group without a transfer syntax. Anything else it does not understand (a deflated data set,
+//! an undefined-length value it cannot skip) ends the walk without a verdict: the parser
+//! then decides.
 
 /// Undefined length (sequences, items, encapsulated pixel data).
 const UNDEFINED: u32 = 0xFFFF_FFFF;
@@ -14,20 +16,51 @@ const LONG_VRS: &[&[u8; 2]] = &[
     b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV",
 ];
 
+/// Every value representation of DICOM PS3.5 (2024), as explicit VR data sets spell them.
+const KNOWN_VRS: &[&[u8; 2]] = &[
+    b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FD", b"FL", b"IS", b"LO", b"LT", b"OB",
+    b"OD", b"OF", b"OL", b"OV", b"OW", b"PN", b"SH", b"SL", b"SQ", b"SS", b"ST", b"SV", b"TM",
+    b"UC", b"UI", b"UL", b"UN", b"UR", b"US", b"UT", b"UV",
+];
+
 /// Tags of the item structure (always without a VR).
 const ITEM: (u16, u16) = (0xFFFE, 0xE000);
 const PIXEL_DATA: (u16, u16) = (0x7FE0, 0x0010);
 
-/// The first element whose declared length does not fit in `bytes` (a whole DICOM file), as
-/// "element (gggg,eeee) declares N bytes at offset O; the file has M".
-pub fn length_past_end(bytes: &[u8]) -> Option<String> {
+/// What the walk found wrong with a DICOM file, in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Damage {
+    /// An element's declared length runs past the end: "element (gggg,eeee) declares N bytes
+    /// at offset O; the file has M".
+    LengthPastEnd(String),
+    /// A header cannot be read, or the file meta group names no transfer syntax.
+    Unreadable(String),
+}
+
+impl From<String> for Damage {
+    fn from(message: String) -> Self {
+        Damage::LengthPastEnd(message)
+    }
+}
+
+/// The first damage of `bytes` (a whole DICOM file) that would make the parser reserve more
+/// than the file holds, if any.
+pub fn damage(bytes: &[u8]) -> Option<Damage> {
     walk_file(bytes).err()
+}
+
+/// The first element whose declared length does not fit in `bytes`, as [`Damage`] says.
+pub fn length_past_end(bytes: &[u8]) -> Option<String> {
+    match damage(bytes)? {
+        Damage::LengthPastEnd(message) => Some(message),
+        Damage::Unreadable(_) => None,
+    }
 }
 
 /// Walks the file's element headers: `Ok(true)` when every header up to the end was
 /// understood, `Ok(false)` when the walk stopped without a verdict (not DICOM, deflated, an
 /// unexpected header), `Err` with the first declared length that runs past the end.
-fn walk_file(bytes: &[u8]) -> Result<bool, String> {
+fn walk_file(bytes: &[u8]) -> Result<bool, Damage> {
     if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
         return Ok(false);
     }
@@ -42,7 +75,10 @@ fn walk_file(bytes: &[u8]) -> Result<bool, String> {
     let mut syntax = None;
     while walk.peek_group() == Some(0x0002) {
         let Some(header) = walk.header() else {
-            return Ok(false);
+            return Err(Damage::Unreadable(format!(
+                "the file meta header at offset {} cannot be read",
+                walk.pos
+            )));
         };
         walk.fits(&header)?;
         let start = walk.pos + header.size;
@@ -57,25 +93,63 @@ fn walk_file(bytes: &[u8]) -> Result<bool, String> {
         Some("1.2.840.10008.1.2") => walk.explicit = false,
         Some("1.2.840.10008.1.2.2") => walk.little = false,
         // Deflated: the data set is compressed, its lengths are not in the file.
-        Some("1.2.840.10008.1.2.1.99") | None => return Ok(false),
+        Some("1.2.840.10008.1.2.1.99") => return Ok(false),
+        // The parser would guess the encoding and read lengths from whatever follows
+        // (fuzzing found a 1 KB file that made it reserve gigabytes).
+        None => {
+            return Err(Damage::Unreadable(format!(
+                "the file meta group (0002) ends at offset {} without a transfer syntax \
+                 (0002,0010)",
+                walk.pos
+            )));
+        }
         Some(_) => {}
     }
     while walk.pos < bytes.len() {
+        // A header that cannot be read (cut off, or an explicit VR the standard does not
+        // know) is damage: the parser would guess a length from the bytes that follow
+        // and reserve it (fuzzing found gigabytes asked for by a 10 KB file).
         let Some(header) = walk.header() else {
-            return Ok(false);
+            return Err(Damage::Unreadable(format!(
+                "the element header at offset {} cannot be read ({} bytes left)",
+                walk.pos,
+                bytes.len() - walk.pos
+            )));
         };
         walk.fits(&header)?;
-        // An undefined length on anything but a sequence or encapsulated pixel data (an
-        // `UN` element holding implicit-VR content): its inside is not walked, no verdict.
-        let opaque = header.len == UNDEFINED
-            && header.vr.is_some_and(|vr| &vr != b"SQ")
-            && header.tag != PIXEL_DATA;
-        if opaque {
-            return Ok(false);
+        if header.len == UNDEFINED {
+            match header.vr.as_ref().map(|vr| &vr[..]) {
+                // An `UN` element holding implicit-VR content: its inside is not walked, no
+                // verdict.
+                Some(b"UN") => return Ok(false),
+                // Sequences are walked; OB/OW hold encapsulated fragments, walked like pixel
+                // data (fuzzing renamed the pixel data tag and hid a 2.5 MB fragment length).
+                None | Some(b"SQ" | b"OB" | b"OW") => {}
+                Some(vr) => {
+                    return Err(Damage::Unreadable(format!(
+                        "element {} at offset {} has an undefined length, which its VR {} \
+                         cannot have",
+                        tag_text(header.tag),
+                        walk.pos,
+                        String::from_utf8_lossy(vr)
+                    )));
+                }
+            }
+            if walk.fragments && header.tag == ITEM {
+                return Err(Damage::Unreadable(format!(
+                    "an encapsulated fragment at offset {} has an undefined length",
+                    walk.pos
+                )));
+            }
         }
         walk.advance(&header);
     }
     Ok(true)
+}
+
+/// "(GGGG,EEEE)".
+fn tag_text((group, element): (u16, u16)) -> String {
+    format!("({group:04X},{element:04X})")
 }
 
 struct Header {
@@ -141,7 +215,9 @@ impl Walk<'_> {
             });
         }
         let vr: [u8; 2] = self.bytes.get(at + 4..at + 6)?.try_into().ok()?;
-        if !vr.iter().all(u8::is_ascii_uppercase) {
+        // Only the standard's VRs: the parser reads an unknown one with a 4-byte length
+        // taken from the value's bytes (fuzzing found "DS" turned "DK" asking for 3 GB).
+        if !KNOWN_VRS.contains(&&vr) {
             return None;
         }
         if LONG_VRS.contains(&&vr) {
@@ -187,7 +263,9 @@ impl Walk<'_> {
         let sequence = header.vr == Some(*b"SQ")
             || (header.vr.is_none() && header.len == UNDEFINED && header.tag.0 != 0xFFFE);
         self.pos += header.size;
-        if header.tag == PIXEL_DATA && header.len == UNDEFINED {
+        let encapsulated = header.tag == PIXEL_DATA
+            || matches!(header.vr, Some(vr) if &vr == b"OB" || &vr == b"OW");
+        if encapsulated && header.len == UNDEFINED {
             self.fragments = true;
         } else if header.tag == (0xFFFE, 0xE0DD) {
             self.fragments = false;

@@ -30,6 +30,9 @@ pub struct SplitOutputs {
     pub cache_path: PathBuf,
     /// Whether the cache file already existed.
     pub reused: bool,
+    /// Why the computed outputs could not be stored in the cache (naming the file): the
+    /// cache only saves time, so a full disk costs a recomputation next time, nothing more.
+    pub not_stored: Option<String>,
 }
 
 impl SplitOutputs {
@@ -115,8 +118,12 @@ pub fn split_outputs(
     let Some((embeddings, logits, labels)) = compute(model, source, split, progress, stop)? else {
         return Ok(None);
     };
-    write_cache(&path, &embeddings, &logits, &labels)?;
-    outputs_of(&embeddings, &logits, &labels, path, false).map(Some)
+    let not_stored = write_cache(&path, &embeddings, &logits, &labels)
+        .err()
+        .map(|e| format!("{e}; the results are kept in memory only"));
+    let mut outputs = outputs_of(&embeddings, &logits, &labels, path, false)?;
+    outputs.not_stored = not_stored;
+    Ok(Some(outputs))
 }
 
 /// Pooled embeddings `[N x dim]` (one row per image) of normalised images `[N, 3, H, W]`,
@@ -223,6 +230,7 @@ fn outputs_of(
         labels: Vec::<i64>::try_from(&labels.f_to_kind(Kind::Int64)?.f_flatten(0, -1)?)?,
         cache_path,
         reused,
+        not_stored: None,
     })
 }
 

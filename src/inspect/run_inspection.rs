@@ -39,6 +39,8 @@ pub struct RunInspection {
     pub pca: Projection,
     /// Image position by sample id.
     pub index_of_id: HashMap<String, usize>,
+    /// Why the outputs could not be cached (naming the file), if they could not.
+    pub not_stored: Option<String>,
 }
 
 /// A heatmap's pixels and what it explains.
@@ -104,6 +106,7 @@ pub fn inspect_run(
         neighbours,
         pca: map,
         index_of_id,
+        not_stored: outputs.not_stored,
     }))
 }
 

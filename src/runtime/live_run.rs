@@ -128,15 +128,21 @@ impl LiveRun {
                 samples,
                 cached,
                 precision,
+                not_stored,
                 ..
-            } => self.log_line(format!(
-                "embeddings of {samples} {split} images {} ({precision})",
-                if cached {
-                    "read from the cache"
-                } else {
-                    "computed"
+            } => {
+                self.log_line(format!(
+                    "embeddings of {samples} {split} images {} ({precision})",
+                    if cached {
+                        "read from the cache"
+                    } else {
+                        "computed"
+                    }
+                ));
+                if let Some(why) = not_stored {
+                    self.log_line(why);
                 }
-            )),
+            }
             TrainEvent::Step {
                 epoch,
                 step,

@@ -29,7 +29,7 @@ use crate::data::preview::FolderPreview;
 use crate::data::window::WindowSetting;
 use crate::model::facts::BackboneFacts;
 use crate::project::{Project, TaskKind};
-use crate::train::catalogue::RunSummary;
+use crate::train::catalogue::RunListing;
 
 /// Something computed on a worker: in progress, ready, or failed.
 #[derive(Clone, Debug)]
@@ -144,7 +144,7 @@ pub enum AppEvent {
         /// Which listing this is.
         generation: u64,
         /// The runs, or why they could not be listed.
-        result: Result<Vec<RunSummary>, String>,
+        result: Result<RunListing, String>,
     },
     /// A worker of the Training tab finished.
     Training(TrainingEvent),

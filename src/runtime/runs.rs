@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Loading;
-use crate::train::catalogue::RunSummary;
+use crate::train::catalogue::{DamagedRun, RunListing, RunSummary};
 
 /// A project's runs (oldest first), being listed, or why they could not be.
 pub type RunsState = Loading<Arc<Vec<RunSummary>>>;
@@ -19,6 +19,8 @@ pub struct RunCatalogue {
     lists: HashMap<PathBuf, RunsState>,
     /// Listings started per project; a listing's result is taken only if it is the newest.
     generations: HashMap<PathBuf, u64>,
+    /// The run folders of each listed project that cannot be read.
+    damaged: HashMap<PathBuf, Vec<DamagedRun>>,
 }
 
 impl RunCatalogue {
@@ -30,6 +32,11 @@ impl RunCatalogue {
     /// The project's runs, if listed.
     pub fn ready(&self, project: &Path) -> Option<&Arc<Vec<RunSummary>>> {
         self.get(project).and_then(Loading::ready)
+    }
+
+    /// The project's run folders that cannot be read, with why (empty when none or unlisted).
+    pub fn damaged(&self, project: &Path) -> &[DamagedRun] {
+        self.damaged.get(project).map_or(&[], Vec::as_slice)
     }
 
     /// Whether the project's list is read (or failed).
@@ -53,13 +60,16 @@ impl RunCatalogue {
         &mut self,
         project: PathBuf,
         generation: u64,
-        result: Result<Vec<RunSummary>, String>,
+        result: Result<RunListing, String>,
     ) -> bool {
         if self.generations.get(&project) != Some(&generation) {
             return false;
         }
-        self.lists
-            .insert(project, Loading::from_result(result.map(Arc::new)));
+        let result = result.map(|listing| {
+            self.damaged.insert(project.clone(), listing.damaged);
+            Arc::new(listing.runs)
+        });
+        self.lists.insert(project, Loading::from_result(result));
         true
     }
 
@@ -86,7 +96,7 @@ mod tests {
         let project = PathBuf::from("p");
         let first = catalogue.start(&project);
         assert!(!catalogue.listed(&project));
-        assert!(catalogue.finish(project.clone(), first, Ok(Vec::new())));
+        assert!(catalogue.finish(project.clone(), first, Ok(RunListing::default())));
         assert!(catalogue.ready(&project).is_some_and(|r| r.is_empty()));
         let older = catalogue.start(&project);
         let newer = catalogue.start(&project);

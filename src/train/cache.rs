@@ -1,7 +1,8 @@
 //! The linear probe's cache of frozen-backbone embeddings: one `.safetensors` file per
 //! backbone + weights + input size + split contents, holding `embeddings` `[N, D]` and
 //! `labels` `[N]` in the split's sample order. Written atomically; reused across epochs
-//! and runs.
+//! and runs. The cache only saves time: when it cannot be stored (a full disk, a read-only
+//! folder) training goes on with the embeddings in memory and says why.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +24,8 @@ pub struct CachedEmbeddings {
     pub path: PathBuf,
     /// Whether the file already existed.
     pub reused: bool,
+    /// Why the computed embeddings could not be stored (naming the file), if they could not.
+    pub not_stored: Option<String>,
 }
 
 /// The cache key of `split` for this configuration and source, with embeddings computed in
@@ -92,6 +95,7 @@ pub fn load_or_compute(
                     labels,
                     path,
                     reused: true,
+                    not_stored: None,
                 }));
             }
             // A damaged cache file is recomputed, never trusted.
@@ -102,17 +106,24 @@ pub fn load_or_compute(
     let Some((embeddings, labels)) = compute()? else {
         return Ok(None);
     };
-    std::fs::create_dir_all(dir).map_err(TrainError::io("create the cache folder", dir))?;
-    crate::atomic_file::write_with(&path, |tmp| {
-        Tensor::write_safetensors(&[("embeddings", &embeddings), ("labels", &labels)], tmp)
-            .map_err(std::io::Error::other)
-    })
-    .map_err(TrainError::io("write the embedding cache", &path))?;
+    let stored = std::fs::create_dir_all(dir).and_then(|()| {
+        crate::atomic_file::write_with(&path, |tmp| {
+            Tensor::write_safetensors(&[("embeddings", &embeddings), ("labels", &labels)], tmp)
+                .map_err(std::io::Error::other)
+        })
+    });
+    let not_stored = stored.err().map(|e| {
+        format!(
+            "the embedding cache {} could not be written ({e}); training goes on without it",
+            path.display()
+        )
+    });
     Ok(Some(CachedEmbeddings {
         embeddings,
         labels,
         path,
         reused: false,
+        not_stored,
     }))
 }
 

@@ -2,7 +2,9 @@
 //! (the Training tab's run list, Compare, the Inspector's run picker, the CLI). One
 //! [`RunSummary`], one [`list_runs`], one definition of a run's curves ([`RunCurves`]).
 //! The state comes from the structured status the engine writes ([`RunStatus`]), or for
-//! runs older than it, from what the folder holds.
+//! runs older than it, from what the folder holds. Damage is reported, never hidden: a run
+//! whose config cannot be read is a [`DamagedRun`], and a readable run says what else is
+//! wrong with its folder in [`RunSummary::problems`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -97,6 +99,27 @@ pub struct RunSummary {
     pub resumable: bool,
     /// Its curves (empty when it has no history).
     pub curves: RunCurves,
+    /// What is wrong with its folder (a damaged history or status, missing checkpoints),
+    /// each naming the file; empty for a sound run.
+    pub problems: Vec<String>,
+}
+
+/// A run folder whose config cannot be read: it is listed apart, with why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DamagedRun {
+    /// The run id (its folder's name).
+    pub id: String,
+    /// Why it cannot be read, naming the file.
+    pub message: String,
+}
+
+/// A project's runs: those that can be read (oldest first) and those that cannot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunListing {
+    /// The readable runs, oldest first.
+    pub runs: Vec<RunSummary>,
+    /// The run folders whose config cannot be read.
+    pub damaged: Vec<DamagedRun>,
 }
 
 impl RunSummary {
@@ -134,37 +157,75 @@ impl RunSummary {
     }
 }
 
-/// The runs of the project at `project_dir`, oldest first. A run folder whose config cannot
-/// be read is left out.
+/// The readable runs of the project at `project_dir`, oldest first (see [`list_runs_checked`]
+/// for the damaged ones too).
 pub fn list_runs(project_dir: &Path) -> Result<Vec<RunSummary>, TrainError> {
+    list_runs_checked(project_dir).map(|listing| listing.runs)
+}
+
+/// Every run folder (`runs/run-*`) of the project at `project_dir`: the readable runs,
+/// oldest first, and the damaged ones with why.
+pub fn list_runs_checked(project_dir: &Path) -> Result<RunListing, TrainError> {
     let dir = runs_dir(project_dir);
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RunListing::default()),
         Err(e) => return Err(TrainError::io("list the runs", &dir)(e)),
     };
     let mut ids: Vec<String> = entries
         .filter_map(Result::ok)
-        .filter(|e| e.path().join("config.ron").is_file())
+        .filter(|e| e.path().is_dir())
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
         .filter(|name| name.starts_with("run-"))
         .collect();
     ids.sort();
-    Ok(ids
-        .into_iter()
-        .filter_map(|id| summarise(project_dir, &id).ok())
-        .collect())
+    let mut listing = RunListing::default();
+    for id in ids {
+        match summarise(project_dir, &id) {
+            Ok(summary) => listing.runs.push(summary),
+            Err(e) => listing.damaged.push(DamagedRun {
+                message: e.to_string(),
+                id,
+            }),
+        }
+    }
+    Ok(listing)
 }
 
 /// The summary of run `id`.
 pub fn summarise(project_dir: &Path, id: &str) -> Result<RunSummary, TrainError> {
     let (run, config) = RunDir::open(project_dir, id)?;
-    let history = run.read_history().unwrap_or_default();
+    let mut problems = Vec::new();
+    let history = run.read_history().unwrap_or_else(|e| {
+        problems.push(format!("{e}: its curves are not shown"));
+        Vec::new()
+    });
     let status = match RunStatus::load(&run) {
         Ok(Some(status)) => status.settled(),
-        _ => RunStatus::derive(&run, &config, &history),
+        Ok(None) => RunStatus::derive(&run, &config, &history),
+        Err(e) => {
+            problems.push(format!(
+                "{e}: its state is worked out from the run folder instead"
+            ));
+            RunStatus::derive(&run, &config, &history)
+        }
     };
     let epochs_done = history.len();
+    if status.epochs_done > epochs_done {
+        problems.push(format!(
+            "{} holds {epochs_done} of the {} epochs trained (missing or cut short): the \
+             curves stop there",
+            run.dir.join("history.jsonl").display(),
+            status.epochs_done
+        ));
+    }
+    let checkpoints = [CheckpointKind::Best, CheckpointKind::Last].map(|k| run.checkpoint_path(k));
+    if status.epochs_done.max(epochs_done) > 0 && !checkpoints.iter().any(|p| p.is_file()) {
+        problems.push(format!(
+            "no checkpoint in {}: the run cannot be inspected, exported or resumed",
+            run.checkpoints().display()
+        ));
+    }
     let resumable = status.state == RunState::Stopped
         && epochs_done < config.epochs
         && run.checkpoint_path(CheckpointKind::Last).is_file();
@@ -187,6 +248,7 @@ pub fn summarise(project_dir: &Path, id: &str) -> Result<RunSummary, TrainError>
         status: status.state,
         resumable,
         curves: RunCurves::from_history(config.task, &history),
+        problems,
     })
 }
 

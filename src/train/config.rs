@@ -106,6 +106,25 @@ impl TrainConfig {
 }
 
 impl TrainConfig {
+    /// The settings of `project`'s next run: those saved by the Training tab (else the
+    /// defaults, monitoring the task's own metric), with the project's task, backbone and
+    /// input size.
+    pub fn for_project(project: &crate::project::Project) -> Self {
+        let saved = project.training.is_some();
+        let mut config = project
+            .training
+            .as_ref()
+            .map(|t| t.config.clone())
+            .unwrap_or_default();
+        if !saved {
+            config.monitor = Monitor::new(super::task::train_task(project.task).default_monitor());
+        }
+        config.task = project.task;
+        config.backbone = project.backbone.clone();
+        config.input_size_px = project.input_size_px;
+        config
+    }
+
     /// Whether frozen-backbone passes run in bfloat16 (`on_cpu`: the job runs on the CPU).
     pub fn use_bf16_frozen(&self, on_cpu: bool) -> bool {
         self.bf16_frozen

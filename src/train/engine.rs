@@ -8,17 +8,18 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde::Serialize;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::TrainError;
-use super::cache::{CachedEmbeddings, cache_key, load_or_compute};
+use super::cache::CachedEmbeddings;
 use super::classifier::{Classifier, channels_last};
 use super::config::{Balancing, Strategy, TrainConfig};
 use super::events::{CheckpointKind, EpochMetrics, EventSink, TrainEvent};
+use super::frozen_pass::FrozenPass;
 use super::net::Net;
 use super::optim::Optimizer;
 use super::run::{CheckpointState, EpochRecord, RunDir};
-use super::sampler::{epoch_seed, fixed_plan, inverse_frequency_weights, train_plan};
+use super::sampler::{epoch_seed, inverse_frequency_weights, train_plan};
 use super::schedule::lr_factor;
 use super::source::{BatchSource, Split};
 use super::status::{RunState, RunStatus};
@@ -212,10 +213,8 @@ fn probe_features(
         .clone()
         .unwrap_or_else(|| spec.project_dir.join("cache").join("embeddings"));
     let mut out = Vec::with_capacity(2);
-    // The bfloat16 backbone copy serves image-level heads (pooled embeddings).
-    let use_bf16 =
-        lp.config.use_bf16_frozen(lp.device == Device::Cpu) && lp.model.as_classifier().is_some();
-    let precision = if use_bf16 { "bfloat16" } else { "float32" };
+    let mut pass = FrozenPass::new(&lp.config, lp.device, lp.channels_last, &mut lp.model);
+    let precision = pass.precision();
     lp.run.log(&format!(
         "frozen-backbone passes in {precision} ({})",
         match lp.config.bf16_frozen {
@@ -224,98 +223,27 @@ fn probe_features(
             None => format!("{:?}", lp.device),
         }
     ));
-    // Built on the first cache miss, shared by both splits.
-    let mut bf16 = None;
     for split in [Split::Train, Split::Validation] {
-        let key = cache_key(&lp.config, source, split, use_bf16)?;
-        let cached = load_or_compute(&dir, &key, || {
-            if let (true, None, Some(model)) = (use_bf16, &bf16, lp.model.as_classifier()) {
-                bf16 = Some(model.bf16_backbone()?);
-            }
-            let samples = source.labels(split).len();
-            let plan = fixed_plan(samples, lp.config.batch_size);
-            let (mut rows, mut labels) = (Vec::new(), Vec::new());
-            for batch in source.batches(split, plan, false, 0) {
-                if control.should_stop(sink) {
-                    return Ok(None);
-                }
-                let batch = batch?;
-                let images = lp.prepare(&batch.images)?;
-                let embedding = match &bf16 {
-                    Some((_, backbone)) => {
-                        if let Some(model) = lp.model.as_classifier() {
-                            model.backbone_passes += 1;
-                        }
-                        let name = backbone.info().name;
-                        let images = crate::model::precision::inference_input(&images, name)?;
-                        tch::no_grad(|| backbone.forward_t(&images, false))?.embedding
-                    }
-                    None => lp.model.frozen_rows(&images)?,
-                };
-                if rows.is_empty() {
-                    check_cache_size(&embedding, samples)?;
-                }
-                rows.push(embedding.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?);
-                labels.push(batch.targets);
-            }
-            Ok(Some((Tensor::f_cat(&rows, 0)?, stack_targets(labels)?)))
-        })?;
+        let cached = pass.split(&dir, source, split, &mut || control.should_stop(sink))?;
         let Some(cached) = cached else {
             return Ok(None);
         };
+        if let Some(why) = &cached.not_stored {
+            lp.run.log(why);
+        }
         sink.send(TrainEvent::EmbeddingsReady {
             split: split.name().to_owned(),
             samples: cached.labels.size().first().copied().unwrap_or(0) as usize,
             cached: cached.reused,
             path: cached.path.clone(),
             precision: precision.to_owned(),
+            not_stored: cached.not_stored.clone(),
         });
         out.push(cached);
     }
     let validation = out.pop();
     let train = out.pop();
     Ok(train.zip(validation))
-}
-
-/// The most memory the cached frozen-backbone output of one split may take.
-const MAX_CACHE_BYTES: f64 = 4e9;
-
-/// Refuses a frozen-backbone cache of `samples` rows like `first` that would not fit.
-fn check_cache_size(first: &Tensor, samples: usize) -> Result<(), TrainError> {
-    let per_row = first.size().get(1).copied().unwrap_or(1) as f64;
-    let bytes = per_row * samples as f64 * 4.0;
-    if bytes > MAX_CACHE_BYTES {
-        return Err(TrainError::Config(format!(
-            "the frozen backbone's output for {samples} images would take {:.1} GB (at most \
-             {:.0} GB): train with fine-tune or staged, or a smaller input size",
-            bytes / 1e9,
-            MAX_CACHE_BYTES / 1e9
-        )));
-    }
-    Ok(())
-}
-
-/// The targets of a split's batches as one tensor: class indices `[N]` (int64), or box
-/// targets `[N, M, 6]` padded to the most boxes of any image (padding rows are zeros,
-/// which mark no object).
-fn stack_targets(batches: Vec<Tensor>) -> Result<Tensor, TrainError> {
-    if batches.iter().all(|t| t.dim() == 1) {
-        let labels = batches
-            .iter()
-            .map(|t| t.f_to_kind(Kind::Int64))
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(Tensor::f_cat(&labels, 0)?);
-    }
-    let most = batches.iter().map(|t| t.size()[1]).max().unwrap_or(0);
-    let padded = batches
-        .iter()
-        .map(|t| {
-            let missing = most - t.size()[1];
-            t.f_to_kind(Kind::Float)?
-                .f_constant_pad_nd([0, 0, 0, missing])
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Tensor::f_cat(&padded, 0)?)
 }
 
 impl<'a> Loop<'a> {

@@ -153,6 +153,9 @@ pub enum TrainEvent {
         /// "bfloat16" or "float32" (see [`crate::model::cpu_bf16`]).
         #[serde(default)]
         precision: String,
+        /// Why the computed embeddings could not be stored in the cache (naming the file).
+        #[serde(default)]
+        not_stored: Option<String>,
     },
     /// One optimiser step.
     Step {

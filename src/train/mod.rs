@@ -17,6 +17,7 @@ pub mod detector;
 pub mod engine;
 pub mod eval;
 pub mod events;
+pub mod frozen_pass;
 pub mod lr_finder;
 pub mod metrics;
 pub mod net;

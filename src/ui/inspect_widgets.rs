@@ -61,11 +61,18 @@ pub fn runs_ui<'a>(
             ui.colored_label(ui.visuals().error_fg_color, message);
             None
         }
-        Some(Loading::Ready(runs)) if runs.is_empty() => {
-            ui.label("This project has no runs yet: train one first.");
+        Some(Loading::Ready(list)) => {
+            crate::ui::run_problems::run_problems_ui(ui, list, runs.damaged(project));
+            if !list.is_empty() {
+                return Some(list);
+            }
+            if runs.damaged(project).is_empty() {
+                ui.label("This project has no runs yet: train one first.");
+            } else {
+                ui.label("This project has no run that can be read.");
+            }
             None
         }
-        Some(Loading::Ready(runs)) => Some(runs),
     }
 }
 

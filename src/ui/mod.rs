@@ -19,6 +19,7 @@ pub mod new_project;
 pub mod project_list;
 pub mod project_overview;
 pub mod project_tabs;
+pub mod run_problems;
 pub mod training;
 pub mod training_plots;
 pub mod training_settings;

@@ -11,6 +11,7 @@ use crate::runtime::projects::ProjectRow;
 use crate::runtime::runs::RunCatalogue;
 use crate::runtime::training::{LiveRun, LiveStatus, TrainingCommand, TrainingRuntime};
 use crate::runtime::{FactsCache, Loading, UiCommand};
+use crate::train::catalogue::DamagedRun;
 use crate::train::status::RunState;
 use crate::train::{Monitor, TrainConfig};
 use crate::ui::export_dialog::ExportDialog;
@@ -336,6 +337,7 @@ impl TrainingView {
                 commands.push(UiCommand::ListRuns(dir.to_owned()));
             }
         });
+        let damaged = runs.damaged(dir);
         let runs = match runs.get(dir) {
             None | Some(Loading::Running { .. }) => {
                 ui.spinner();
@@ -347,8 +349,13 @@ impl TrainingView {
             }
             Some(Loading::Ready(runs)) => runs,
         };
+        crate::ui::run_problems::run_problems_ui(ui, runs, damaged);
+        self.damaged_runs_ui(ui, dir, damaged);
         if runs.is_empty() {
-            ui.label("No runs yet.");
+            if damaged.is_empty() {
+                ui.label("No runs yet.");
+            }
+            self.confirm_delete_ui(ui, dir, commands);
             return;
         }
         egui::Grid::new("training_runs")
@@ -437,6 +444,23 @@ impl TrainingView {
                 }
             });
         self.confirm_delete_ui(ui, dir, commands);
+    }
+
+    /// A delete button for each run folder that cannot be read (it can be neither shown nor
+    /// resumed, but it can go to the trash).
+    fn damaged_runs_ui(&mut self, ui: &mut egui::Ui, dir: &Path, damaged: &[DamagedRun]) {
+        for run in damaged {
+            ui.horizontal(|ui| {
+                ui.label(format!("{} (cannot be read)", run.id));
+                if ui
+                    .button(format!("Delete {}…", run.id))
+                    .on_hover_text("Move the run folder to the project's trash")
+                    .clicked()
+                {
+                    self.confirm_delete = Some((dir.to_owned(), run.id.clone()));
+                }
+            });
+        }
     }
 
     /// Asks before a run goes to the trash.

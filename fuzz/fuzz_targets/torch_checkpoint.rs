@@ -1,0 +1,6 @@
+//! Fuzz target: see [`transfer_workbench_fuzz::Target::TorchCheckpoint`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = transfer_workbench_fuzz::Target::TorchCheckpoint.feed(data);
+});
