@@ -17,6 +17,7 @@ pub mod project;
 pub mod run_config;
 pub mod runtime;
 pub mod screenshot;
+pub mod study;
 pub mod task;
 pub mod train;
 pub mod ui;

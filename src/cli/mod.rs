@@ -16,6 +16,7 @@ mod predict;
 mod predict_boxes;
 mod predict_coco;
 mod project;
+mod study;
 mod train;
 mod weights;
 
@@ -62,6 +63,9 @@ pub enum Command {
     Project(project::ProjectArgs),
     /// Catalogue weights on demand: `weights get NAME`, `weights import FILE`.
     Weights(weights::WeightsArgs),
+    /// Which backbone for the project's images: `study PROJECT --scores-only` ranks them
+    /// before training (LogME, k-NN, k-fold probe, data mismatch) with their measured cost.
+    Study(study::StudyArgs),
 }
 
 /// Options of the `gui` subcommand.
@@ -117,5 +121,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Data(args)) => data::run(args),
         Some(Command::Project(args)) => project::run(args),
         Some(Command::Weights(args)) => weights::run(args),
+        Some(Command::Study(args)) => study::run(args),
     }
 }

@@ -21,7 +21,9 @@ use tch::{Tensor, nn};
 
 use super::ModelError;
 use super::backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, PretrainedSource};
-use super::layers::{Activation, ConvSpec, conv2d, global_avg_pool, linear};
+use super::layers::{
+    Activation, ConvSpec, batch_norm_with_momentum, conv2d, global_avg_pool, linear,
+};
 
 /// (repeats, kernel, stride, expansion, input filters, output filters) of the seven stages,
 /// the reference's `r1_k3_s11_e1_i32_o16` ... block strings before scaling.
@@ -186,16 +188,8 @@ impl ConvNorm {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
-        let ys = self.conv.forward(xs)?.f_batch_norm(
-            self.bn.ws.as_ref(),
-            self.bn.bs.as_ref(),
-            Some(&self.bn.running_mean),
-            Some(&self.bn.running_var),
-            train,
-            BN_MOMENTUM,
-            BN_EPS,
-            true,
-        )?;
+        let ys = self.conv.forward(xs)?;
+        let ys = batch_norm_with_momentum(&self.bn, &ys, train, BN_EPS, BN_MOMENTUM)?;
         self.activation.apply_to_fresh(ys)
     }
 }

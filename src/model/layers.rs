@@ -164,13 +164,27 @@ pub fn batch_norm(
     train: bool,
     eps: f64,
 ) -> Result<Tensor, tch::TchError> {
+    batch_norm_with_momentum(bn, xs, train, eps, BN_MOMENTUM)
+}
+
+/// [`batch_norm`] with its own running-statistics momentum. Every batch-norm pass of the
+/// backbones goes through here, where a study's recorder sees its input
+/// ([`super::bn_statistics`]).
+pub fn batch_norm_with_momentum(
+    bn: &nn::BatchNorm,
+    xs: &Tensor,
+    train: bool,
+    eps: f64,
+    momentum: f64,
+) -> Result<Tensor, tch::TchError> {
+    super::bn_statistics::observe(xs, &bn.running_mean, &bn.running_var)?;
     xs.f_batch_norm(
         bn.ws.as_ref(),
         bn.bs.as_ref(),
         Some(&bn.running_mean),
         Some(&bn.running_var),
         train,
-        BN_MOMENTUM,
+        momentum,
         eps,
         true,
     )
@@ -270,16 +284,7 @@ impl ConvBnMomentum {
         let c = &self.conv_bn;
         let padding = (c.spec.kernel - 1) / 2;
         let ys = conv2d(&c.conv, xs, c.spec.stride, padding, c.spec.groups)?;
-        let ys = ys.f_batch_norm(
-            c.bn.ws.as_ref(),
-            c.bn.bs.as_ref(),
-            Some(&c.bn.running_mean),
-            Some(&c.bn.running_var),
-            train,
-            self.momentum,
-            c.bn_eps,
-            true,
-        )?;
+        let ys = batch_norm_with_momentum(&c.bn, &ys, train, c.bn_eps, self.momentum)?;
         c.activation.apply_to_fresh(ys)
     }
 }

@@ -2,6 +2,7 @@
 //! report, and ImageNet classification with the shipped heads. No UI, no project files.
 
 pub mod backbone;
+pub mod bn_statistics;
 pub mod catalogue;
 pub mod convnext;
 pub mod cpu_bf16;

@@ -68,6 +68,11 @@ impl Classifier {
         Ok(out.embedding)
     }
 
+    /// The backbone.
+    pub fn backbone(&self) -> &dyn Backbone {
+        self.backbone.as_ref()
+    }
+
     /// A frozen bfloat16 copy of the backbone (for inference passes): built like the
     /// original, its variables copied, then converted except its precision-sensitive first
     /// layers ([`crate::model::precision`]). Feed it bf16 images.
