@@ -188,7 +188,7 @@ fn print_table(rows: &[Row], input_px: u32) {
         );
     }
     println!(
-        "\nk-NN: leave-one-out, {} neighbours, cosine; probe: {}-fold logistic regression on the \
+        "\nk-NN: leave-one-out, {} neighbours, cosine; probe: {}-fold ridge regression on the \
          cached embeddings; speed at {input_px} px, float32, batch 1 and 32.",
         crate::study::knn::DEFAULT_K,
         crate::study::probe_cv::DEFAULT_FOLDS

@@ -117,6 +117,7 @@ fn walk_file(bytes: &[u8]) -> Result<bool, Damage> {
             )));
         };
         walk.fits(&header)?;
+        whole_values(&header, walk.pos)?;
         if header.len == UNDEFINED {
             match header.vr.as_ref().map(|vr| &vr[..]) {
                 // An `UN` element holding implicit-VR content: its inside is not walked, no
@@ -145,6 +146,30 @@ fn walk_file(bytes: &[u8]) -> Result<bool, Damage> {
         walk.advance(&header);
     }
     Ok(true)
+}
+
+/// Refuses a binary value whose length is not a whole number of its values (an `SL` of 6
+/// bytes): the parser reads whole values and goes on out of step with the file (fuzzing
+/// turned an `SH` of 6 bytes into an `SL`, and the parser then asked for gigabytes).
+fn whole_values(header: &Header, offset: usize) -> Result<(), Damage> {
+    let Some(vr) = header.vr else {
+        return Ok(());
+    };
+    let size = match &vr {
+        b"SS" | b"US" | b"OW" => 2,
+        b"AT" | b"FL" | b"SL" | b"UL" | b"OF" | b"OL" => 4,
+        b"FD" | b"SV" | b"UV" | b"OD" | b"OV" => 8,
+        _ => return Ok(()),
+    };
+    if header.len == UNDEFINED || header.len % size == 0 {
+        return Ok(());
+    }
+    Err(Damage::Unreadable(format!(
+        "element {} at offset {offset} is {} ({size}-byte values) but holds {} bytes",
+        tag_text(header.tag),
+        String::from_utf8_lossy(&vr),
+        header.len
+    )))
 }
 
 /// "(GGGG,EEEE)".

@@ -33,8 +33,10 @@ impl Mismatch {
     }
 }
 
-/// Below this summary the images look like the pretraining data to the network.
-pub const CLOSE: f64 = 0.5;
+/// Below this summary the images look like the pretraining data to the network. Measured
+/// under ImageNet MobileNetV2: the set-up's natural photos 0.05, Fashion-MNIST garments
+/// 0.44 (EfficientNet-Lite0: 0.59), uniform noise 1.2, 16-bit nuclei microscopy tiles 2.0.
+pub const CLOSE: f64 = 0.25;
 /// Above this summary they are far from it.
 pub const FAR: f64 = 1.0;
 
