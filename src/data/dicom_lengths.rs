@@ -161,7 +161,7 @@ fn whole_values(header: &Header, offset: usize) -> Result<(), Damage> {
         b"FD" | b"SV" | b"UV" | b"OD" | b"OV" => 8,
         _ => return Ok(()),
     };
-    if header.len == UNDEFINED || header.len % size == 0 {
+    if header.len == UNDEFINED || header.len.is_multiple_of(size) {
         return Ok(());
     }
     Err(Damage::Unreadable(format!(
