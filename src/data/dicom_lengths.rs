@@ -61,12 +61,17 @@ pub fn length_past_end(bytes: &[u8]) -> Option<String> {
 /// understood, `Ok(false)` when the walk stopped without a verdict (not DICOM, deflated, an
 /// unexpected header), `Err` with the first declared length that runs past the end.
 fn walk_file(bytes: &[u8]) -> Result<bool, Damage> {
-    if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
+    // The magic after the 128-byte preamble, or (the parser accepts it too) at the start.
+    let start = if bytes.get(128..132) == Some(b"DICM".as_slice()) {
+        132
+    } else if bytes.starts_with(b"DICM") {
+        4
+    } else {
         return Ok(false);
-    }
+    };
     let mut walk = Walk {
         bytes,
-        pos: 132,
+        pos: start,
         explicit: true,
         little: true,
         fragments: false,
