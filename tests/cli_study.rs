@@ -5,36 +5,12 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::workbench_ok;
-
-/// Two classes that differ in colour and texture, 12 images each.
-fn make_data(root: &Path) {
-    for (class, base) in [("red", [200u8, 40, 40]), ("blue", [40u8, 60, 200])] {
-        std::fs::create_dir_all(root.join(class)).unwrap();
-        for n in 0..12u32 {
-            image::RgbImage::from_fn(40, 40, |x, y| {
-                let wobble = ((x * 7 + y * 3 + n * 11) % 37) as u8;
-                image::Rgb(base.map(|c| c.saturating_add(wobble)))
-            })
-            .save(root.join(class).join(format!("{class}_{n}.png")))
-            .unwrap();
-        }
-    }
-}
-
-fn rows(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::{json_lines, make_colour_data, workbench_ok};
 
 #[test]
 fn scores_only_ranks_backbones_and_shares_the_embedding_cache_with_the_probe() {
     let data = tempfile::tempdir().unwrap();
-    make_data(data.path());
+    make_colour_data(data.path(), 12);
     let projects = tempfile::tempdir().unwrap();
     let project = projects.path().join("colours");
     let project_arg = project.to_str().unwrap();
@@ -54,7 +30,7 @@ fn scores_only_ranks_backbones_and_shares_the_embedding_cache_with_the_probe() {
         "--backbones",
         "mobilenet_v2,efficientnet_lite0",
     ];
-    let first = rows(&workbench_ok(&study).stdout);
+    let first = json_lines(&workbench_ok(&study).stdout);
     assert_eq!(first.len(), 2);
     let names: Vec<&str> = first
         .iter()
@@ -82,7 +58,7 @@ fn scores_only_ranks_backbones_and_shares_the_embedding_cache_with_the_probe() {
         assert_eq!(row["embeddings_cached"], false);
     }
 
-    let second = rows(&workbench_ok(&[&study[..], &["--no-cost"]].concat()).stdout);
+    let second = json_lines(&workbench_ok(&[&study[..], &["--no-cost"]].concat()).stdout);
     for (a, b) in first.iter().zip(&second) {
         assert_eq!(b["embeddings_cached"], true, "{b}");
         assert_eq!(

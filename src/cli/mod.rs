@@ -17,6 +17,7 @@ mod predict_boxes;
 mod predict_coco;
 mod project;
 mod study;
+mod study_runs;
 mod train;
 mod weights;
 
@@ -63,8 +64,9 @@ pub enum Command {
     Project(project::ProjectArgs),
     /// Catalogue weights on demand: `weights get NAME`, `weights import FILE`.
     Weights(weights::WeightsArgs),
-    /// Which backbone for the project's images: `study PROJECT --scores-only` ranks them
-    /// before training (LogME, k-NN, k-fold probe, data mismatch) with their measured cost.
+    /// Which backbone for the project's images: `study PROJECT --backbones a,b` trains each
+    /// on the same split and prints a leaderboard with bootstrap intervals; `--scores-only`
+    /// ranks them before training (LogME, k-NN, k-fold probe, data mismatch) with their cost.
     Study(study::StudyArgs),
 }
 

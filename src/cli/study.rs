@@ -1,7 +1,8 @@
 //! `transfer-workbench study PROJECT`: which backbone for the project's images. With
 //! `--scores-only`, the before-training scores of each backbone (LogME, k-NN and k-fold
 //! probe accuracy on frozen embeddings of the training split, the data-mismatch figure) and
-//! its measured cost (latency, throughput, parameters, GFLOPs), ranked by LogME.
+//! its measured cost (latency, throughput, parameters, GFLOPs), ranked by LogME. Without
+//! it, a study of training runs (see `study_runs`).
 
 use std::path::PathBuf;
 
@@ -22,13 +23,32 @@ pub struct StudyArgs {
     /// weights are installed).
     #[arg(long, value_delimiter = ',')]
     pub backbones: Vec<String>,
+    /// Strategies of the runs, comma-separated: probe, finetune, staged (default: probe).
+    #[arg(long, value_delimiter = ',')]
+    pub strategies: Vec<String>,
+    /// The backbone trained from random weights as the control (default: the first
+    /// backbone).
+    #[arg(long, value_name = "BACKBONE")]
+    pub control: Option<String>,
+    /// No from-scratch control run.
+    #[arg(long, conflicts_with = "control")]
+    pub no_control: bool,
+    /// Epochs of every run (default: the project's training settings).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Only the scores before training and the costs (no training runs).
     #[arg(long)]
     pub scores_only: bool,
-    /// Skip measuring each backbone's speed (scores only).
+    /// Continue study ID (after a stop or a crash): finished runs are kept.
+    #[arg(long, value_name = "ID")]
+    pub resume: Option<String>,
+    /// Print the leaderboard of study ID (no training).
+    #[arg(long, value_name = "ID")]
+    pub show: Option<String>,
+    /// Skip measuring each backbone's speed.
     #[arg(long)]
     pub no_cost: bool,
-    /// One JSON object per backbone instead of the table.
+    /// One JSON object per backbone (scores only) or per run instead of the table.
     #[arg(long)]
     pub json: bool,
 }
@@ -88,21 +108,11 @@ impl Row {
 /// Runs the command.
 pub fn run(args: StudyArgs) -> anyhow::Result<()> {
     if !args.scores_only {
-        bail!(
-            "a study's training runs are not built yet: use --scores-only for the scores before \
-             training and the costs"
-        );
+        return super::study_runs::run(args);
     }
     let project = load_project(&args.project)?;
     let base = TrainConfig::for_project(&project);
-    let backbones = if args.backbones.is_empty() {
-        installed_pretrained()
-    } else {
-        args.backbones.clone()
-    };
-    if backbones.is_empty() {
-        bail!("no backbone to study: name some with --backbones a,b,c");
-    }
+    let backbones = chosen_backbones(&args)?;
     let device = tch::Device::cuda_if_available();
     let started = std::time::Instant::now();
     let mut rows = Vec::new();
@@ -139,6 +149,19 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
         rows.first().map_or(0, |r| r.images)
     );
     Ok(())
+}
+
+/// The backbones named with `--backbones`, else every installed pretrained one.
+pub(super) fn chosen_backbones(args: &StudyArgs) -> anyhow::Result<Vec<String>> {
+    let backbones = if args.backbones.is_empty() {
+        installed_pretrained()
+    } else {
+        args.backbones.clone()
+    };
+    if backbones.is_empty() {
+        bail!("no backbone to study: name some with --backbones a,b,c");
+    }
+    Ok(backbones)
 }
 
 /// Backbones whose pretrained weights are in the asset cache.

@@ -116,7 +116,7 @@ pub struct EvalArgs {
     pub synthetic: bool,
 }
 
-fn strategy(name: &str) -> anyhow::Result<Strategy> {
+pub(super) fn strategy(name: &str) -> anyhow::Result<Strategy> {
     Ok(match name {
         "probe" | "linear-probe" => Strategy::LinearProbe,
         "finetune" | "fine-tune" => Strategy::FineTune,

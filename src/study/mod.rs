@@ -9,9 +9,12 @@ pub mod bootstrap;
 pub mod cost;
 pub mod kendall;
 pub mod knn;
+pub mod leaderboard;
 pub mod logme;
 pub mod mismatch;
 pub mod probe_cv;
+pub mod record;
+pub mod runner;
 pub mod scores;
 
 /// Failures of a study's computations.
@@ -23,6 +26,29 @@ pub enum StudyError {
     Model(#[from] crate::model::ModelError),
     #[error(transparent)]
     Train(#[from] crate::train::TrainError),
+    #[error(transparent)]
+    Inspect(#[from] crate::inspect::InspectError),
     #[error("{0}")]
     Invalid(String),
+    /// A study file that could not be used.
+    #[error("{reason}: {}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// A file operation that failed.
+    #[error("could not {verb} ({source}): {}", path.display())]
+    Io {
+        verb: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl StudyError {
+    /// Maps an `io::Error` of `verb` on `path` (for `map_err`).
+    pub fn io(verb: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.to_owned();
+        move |source| Self::Io { verb, path, source }
+    }
 }

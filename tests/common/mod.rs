@@ -145,3 +145,27 @@ pub fn workbench_ok(args: &[&str]) -> std::process::Output {
     );
     output
 }
+
+/// A folder of two classes, `red` and `blue`, that differ in colour and texture: `n` PNG
+/// images of 40 × 40 each.
+pub fn make_colour_data(root: &Path, n: u32) {
+    for (class, base) in [("red", [200u8, 40, 40]), ("blue", [40u8, 60, 200])] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..n {
+            image::RgbImage::from_fn(40, 40, |x, y| {
+                let wobble = ((x * 7 + y * 3 + i * 11) % 37) as u8;
+                image::Rgb(base.map(|c| c.saturating_add(wobble)))
+            })
+            .save(root.join(class).join(format!("{class}_{i}.png")))
+            .unwrap();
+        }
+    }
+}
+
+/// One JSON value per line of `stdout`.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
