@@ -169,6 +169,7 @@ fn a_probe_study_with_a_from_scratch_control_fills_every_row() {
     let projects = tempfile::tempdir().unwrap();
     let project = projects.path().join("colours");
     new_project(data.path(), &project);
+    let report = tempfile::tempdir().unwrap();
     // Small steps, so that a few epochs of the probe are enough steps.
     workbench_ok(&[
         "project",
@@ -188,6 +189,8 @@ fn a_probe_study_with_a_from_scratch_control_fills_every_row() {
             "--epochs",
             "5",
             "--json",
+            "--report",
+            report.path().to_str().unwrap(),
         ])
         .stdout,
     );
@@ -222,4 +225,24 @@ fn a_probe_study_with_a_from_scratch_control_fills_every_row() {
         3,
         "each row is a run of the project"
     );
+
+    // The report: every run in its table, the plots it links beside it as real PNGs.
+    let text = std::fs::read_to_string(report.path().join("report.md")).unwrap();
+    for key in &keys {
+        assert!(text.contains(&format!("| {key} |")), "{key} in\n{text}");
+    }
+    assert!(
+        text.contains("Kendall's τ") && text.contains("Pareto front"),
+        "{text}"
+    );
+    for plot in [
+        "intervals.png",
+        "pareto.png",
+        "before_after.png",
+        "mismatch.png",
+    ] {
+        assert!(text.contains(&format!("]({plot})")), "{plot} linked");
+        let image = image::open(report.path().join(plot)).unwrap();
+        assert!(image.width() > 400 && image.height() > 300);
+    }
 }

@@ -45,6 +45,9 @@ pub struct StudyArgs {
     /// Print the leaderboard of study ID (no training).
     #[arg(long, value_name = "ID")]
     pub show: Option<String>,
+    /// Also write a Markdown report with PNG plots into this folder.
+    #[arg(long, value_name = "DIR", conflicts_with = "scores_only")]
+    pub report: Option<PathBuf>,
     /// Skip measuring each backbone's speed.
     #[arg(long)]
     pub no_cost: bool,

@@ -37,6 +37,10 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
     };
     let board = leaderboard(&args.project, &id, device, &AtomicBool::new(false))?
         .context("the leaderboard was stopped")?;
+    if let Some(out) = &args.report {
+        let path = crate::study::report::write_report(&args.project, &board, out)?;
+        eprintln!("report: {}", path.display());
+    }
     if args.json {
         for row in &board.rows {
             println!("{}", serde_json::to_string(&json_row(row))?);

@@ -306,3 +306,29 @@ fn detection_ap(project_dir: &Path, run: &str) -> Option<f64> {
         .filter(|v| v.is_finite())
         .reduce(f64::max)
 }
+
+/// The indices of the points on the Pareto front of `(cost, metric)` points: no other point
+/// is at most as costly and at least as good, and strictly better in one of the two.
+pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
+    (0..points.len())
+        .filter(|&i| {
+            let (cost, metric) = points[i];
+            !points
+                .iter()
+                .any(|&(c, m)| c <= cost && m >= metric && (c < cost || m > metric))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pareto_front_keeps_only_undominated_points() {
+        let points = [(1.0, 0.7), (2.0, 0.9), (3.0, 0.8), (2.0, 0.6), (5.0, 0.95)];
+        assert_eq!(pareto_front(&points), [0, 1, 4]);
+        assert_eq!(pareto_front(&[(1.0, 0.5), (1.0, 0.5)]), [0, 1]);
+        assert!(pareto_front(&[]).is_empty());
+    }
+}

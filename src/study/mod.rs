@@ -12,8 +12,10 @@ pub mod knn;
 pub mod leaderboard;
 pub mod logme;
 pub mod mismatch;
+pub mod plots;
 pub mod probe_cv;
 pub mod record;
+pub mod report;
 pub mod runner;
 pub mod scores;
 
