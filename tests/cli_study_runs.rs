@@ -35,6 +35,11 @@ fn run_ids(project: &Path) -> Vec<String> {
     ids
 }
 
+/// The leaderboard of study `id`, one JSON object per run.
+fn shown(project: &Path, id: &str) -> Vec<serde_json::Value> {
+    json_lines(&workbench_ok(&["study", project.to_str().unwrap(), "--show", id, "--json"]).stdout)
+}
+
 fn entry_text(project: &Path, key: &str) -> String {
     std::fs::read_to_string(
         project
@@ -124,16 +129,7 @@ fn a_study_killed_mid_run_resumes_without_training_finished_runs_again() {
         "{table}"
     );
 
-    let board = json_lines(
-        &workbench_ok(&[
-            "study",
-            project.to_str().unwrap(),
-            "--show",
-            "study-001",
-            "--json",
-        ])
-        .stdout,
-    );
+    let board = shown(&project, "study-001");
     assert_eq!(board.len(), 2);
     for row in &board {
         assert_eq!(row["state"], "done", "{row}");
@@ -245,4 +241,62 @@ fn a_probe_study_with_a_from_scratch_control_fills_every_row() {
         let image = image::open(report.path().join(plot)).unwrap();
         assert!(image.width() > 400 && image.height() > 300);
     }
+}
+
+#[test]
+fn two_train_spec_processes_fill_one_planned_study() {
+    let data = tempfile::tempdir().unwrap();
+    make_colour_data(data.path(), 12);
+    let projects = tempfile::tempdir().unwrap();
+    let project = projects.path().join("colours");
+    new_project(data.path(), &project);
+    let specs = tempfile::tempdir().unwrap();
+    let planned = workbench_ok(&[
+        "study",
+        project.to_str().unwrap(),
+        "--backbones",
+        "mobilenet_v2,efficientnet_lite0",
+        "--no-control",
+        "--epochs",
+        "2",
+        "--plan",
+        specs.path().to_str().unwrap(),
+    ]);
+    let listed = String::from_utf8_lossy(&planned.stdout);
+    let files: Vec<&str> = listed.lines().skip(1).collect();
+    assert_eq!(files.len(), 2, "{listed}");
+    assert!(!project.join("runs").exists(), "planning trains nothing");
+
+    // Three processes at once, as tasks of a job array would be; the first spec twice
+    // (a task that a scheduler started again): it is trained once.
+    let mut running: Vec<_> = [files[0], files[1], files[0]]
+        .iter()
+        .map(|spec| {
+            Command::new(env!("CARGO_BIN_EXE_transfer-workbench"))
+                .args(["train", project.to_str().unwrap(), "--spec", spec])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in running.drain(..) {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let board = shown(&project, "study-001");
+    assert_eq!(board.len(), 2);
+    let mut runs: Vec<&str> = board
+        .iter()
+        .map(|r| {
+            assert_eq!(r["state"], "done", "{r}");
+            r["run_id"].as_str().unwrap()
+        })
+        .collect();
+    runs.sort();
+    assert_eq!(runs, ["run-001", "run-002"], "one run each, none twice");
+    assert_eq!(run_ids(&project).len(), 2);
 }

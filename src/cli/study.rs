@@ -45,6 +45,10 @@ pub struct StudyArgs {
     /// Print the leaderboard of study ID (no training).
     #[arg(long, value_name = "ID")]
     pub show: Option<String>,
+    /// Make the study and write one run spec per run into this folder, without training
+    /// (`train PROJECT --spec FILE` trains one; see the README for Slurm and Ray).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["scores_only", "resume", "show"])]
+    pub plan: Option<PathBuf>,
     /// Also write a Markdown report with PNG plots into this folder.
     #[arg(long, value_name = "DIR", conflicts_with = "scores_only")]
     pub report: Option<PathBuf>,

@@ -23,6 +23,17 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
             run_one(&args, id, device)?;
             id.clone()
         }
+        (None, None) if args.plan.is_some() => {
+            let id = create(&args)?;
+            let study = StudyDir::of(&args.project, &id).load_plan()?;
+            let out = args.plan.as_deref().unwrap_or(std::path::Path::new("."));
+            let specs = crate::study::spec::write_specs(&study, out)?;
+            println!("{id}: {} run spec(s)", specs.len());
+            for spec in specs {
+                println!("{}", spec.display());
+            }
+            return Ok(());
+        }
         (None, None) => {
             let id = create(&args)?;
             if !args.json {
@@ -107,6 +118,35 @@ fn run_one(args: &StudyArgs, id: &str, device: tch::Device) -> anyhow::Result<()
     Ok(())
 }
 
+/// `train PROJECT --spec FILE`: trains the one run of a study's spec.
+pub fn run_spec(
+    project: &std::path::Path,
+    spec: &std::path::Path,
+    json: bool,
+) -> anyhow::Result<()> {
+    let mut on_event = |event: StudyEvent| {
+        if json {
+            if let Ok(line) = serde_json::to_string(&event) {
+                println!("{line}");
+            }
+        } else {
+            print_event(&event, false);
+        }
+    };
+    let outcome = crate::study::spec::run_spec(
+        project,
+        spec,
+        tch::Device::cuda_if_available(),
+        &mut on_event,
+        &mut Control::detached(),
+    )
+    .with_context(|| format!("training the run of {}", spec.display()))?;
+    if outcome == StudyOutcome::Stopped && !json {
+        eprintln!("stopped: the same command resumes it");
+    }
+    Ok(())
+}
+
 /// One line on stderr per step of the study worth seeing.
 fn print_event(event: &StudyEvent, json: bool) {
     if json {
@@ -135,6 +175,15 @@ fn print_event(event: &StudyEvent, json: bool) {
             key,
             event: TrainEvent::Failed { reason },
         } => eprintln!("{key}: failed: {reason}"),
+        StudyEvent::EntryEnded { key, record } => match &record.state {
+            crate::study::record::EntryState::Done => eprintln!(
+                "{key}: done ({}, {:.1} s of training)",
+                record.run_id.as_deref().unwrap_or("–"),
+                record.train_secs
+            ),
+            crate::study::record::EntryState::Failed(why) => eprintln!("{key}: failed: {why}"),
+            crate::study::record::EntryState::Pending => {}
+        },
         StudyEvent::EntryBusy { key, holder } => {
             eprintln!("{key}: trained by another process now ({holder})")
         }

@@ -88,6 +88,10 @@ pub struct TrainArgs {
     /// Resume this run from its last checkpoint (its frozen config is used).
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
+    /// Train the one run of a study's run spec (written by `study --plan`) into its study;
+    /// every other option is taken from the spec.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "lr_find", "synthetic"])]
+    pub spec: Option<PathBuf>,
     /// Print one JSON event per line instead of a progress bar.
     #[arg(long)]
     pub json: bool,
@@ -194,6 +198,9 @@ pub(super) fn run_source(
 
 /// Runs `train`.
 pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
+    if let Some(spec) = &args.spec {
+        return super::study_runs::run_spec(&args.project, spec, args.json);
+    }
     let project = load_project(&args.project)?;
     let mut config = run_config(&args, project)?;
     // A resumed run reads its data as it froze it (its ids and classes, no split.ron write).

@@ -18,6 +18,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scores;
+pub mod spec;
 
 /// Failures of a study's computations.
 #[derive(Debug, thiserror::Error)]
