@@ -36,7 +36,8 @@ pub struct Verification {
     pub inputs: String,
     /// The batch sizes run.
     pub batch_sizes: Vec<i64>,
-    /// Largest absolute difference over all outputs (`None` when the file did not run).
+    /// Largest difference over all outputs, absolute for outputs within ±1, else relative to
+    /// their largest magnitude; for detections absolute (`None` when the file did not run).
     pub max_abs_diff: Option<f64>,
     /// The tolerance.
     pub tolerance: f64,
@@ -135,19 +136,23 @@ pub fn verify_file(
         ),
         _ => String::new(),
     };
+    let scale = match output {
+        OutputKind::Detections => "",
+        _ => " relative to the largest output magnitude when over 1",
+    };
     let (passed, message, max_abs_diff) = match outcome {
         Ok(diff) if diff <= tolerance => (
             true,
             format!(
-                "the reloaded file matches the app within {tolerance:e}{what} (max abs diff \
-                 {diff:.3e})"
+                "the reloaded file matches the app within {tolerance:e}{what} (max diff \
+                 {diff:.3e}{scale})"
             ),
             Some(diff),
         ),
         Ok(diff) => (
             false,
             format!(
-                "the reloaded file differs from the app by up to {diff:.3e}, more than \
+                "the reloaded file differs from the app by up to {diff:.3e}{scale}, more than \
                  {tolerance:e}{what}"
             ),
             Some(diff),
@@ -164,7 +169,8 @@ pub fn verify_file(
     }
 }
 
-/// The largest absolute difference of `out` from `expected`. Decoded detections are
+/// The largest absolute difference of `out` from `expected`, divided by the largest
+/// magnitude of `expected` when that is over 1 (logits, embeddings). Decoded detections are
 /// compared as sets, per image: each row `expected` scores at least [`DETECTION_ROW_SCORE`]
 /// against the nearest row of `out` with the same class (rows of equal score may come in
 /// either order, as top-k leaves ties); the rest are padding.
@@ -173,7 +179,10 @@ fn difference(out: &Tensor, expected: &Tensor, output: OutputKind) -> Result<f64
         if out.numel() == 0 {
             return Ok(0.0);
         }
-        return out.f_sub(expected)?.f_abs()?.f_max()?.f_double_value(&[]);
+        // Relative to the outputs' scale: logits of tens differ by float rounding (the app
+        // runs channels-last, the module contiguous) more than 1e-5 in absolute terms.
+        let scale = expected.f_abs()?.f_max()?.f_double_value(&[])?.max(1.0);
+        return Ok(out.f_sub(expected)?.f_abs()?.f_max()?.f_double_value(&[])? / scale);
     }
     // [N, K, 1, 6] against [N, 1, K, 6]: every expected row with every output row.
     let pairs = expected
@@ -220,4 +229,29 @@ fn compare(path: &Path, probes: &[Probe], output: OutputKind) -> Result<f64, Str
         worst = worst.max(diff);
     }
     Ok(worst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logits_are_compared_relative_to_their_scale_and_small_outputs_absolutely() {
+        let large = Tensor::from_slice(&[25.0f32, -12.0, 3.0]);
+        let rounded = &large * (1.0 + 3e-6);
+        let diff = difference(&rounded, &large, OutputKind::Logits).unwrap();
+        assert!(
+            diff <= TOLERANCE,
+            "float rounding of logits of tens: {diff}"
+        );
+        let wrong = &large + 1e-3;
+        assert!(difference(&wrong, &large, OutputKind::Logits).unwrap() > TOLERANCE);
+        let small = Tensor::from_slice(&[0.5f32, -0.25]);
+        let off = &small + 3e-5;
+        let diff = difference(&off, &small, OutputKind::Embedding).unwrap();
+        assert!(
+            diff > TOLERANCE && diff < 4e-5,
+            "absolute within ±1: {diff}"
+        );
+    }
 }

@@ -52,7 +52,7 @@ pub use seg_source::SyntheticDisks;
 pub use source::{Batch, BatchSource, Split, SyntheticSource};
 pub use task::{MetricKey, OutputLayout, TrainTask, find_metric_key, train_task};
 pub use trained::{CheckpointChoice, TrainedModel, probabilities_of};
-pub use worker::{Control, JobSpec, TrainCommand, TrainHandle, spawn_training};
+pub use worker::{Control, JobSpec, TrainCommand, TrainHandle, spawn_job, spawn_training};
 
 /// Failures of a training or evaluation job; file errors name the file last.
 #[derive(Debug, thiserror::Error)]

@@ -175,23 +175,34 @@ pub fn spawn_training(
     + 'static,
     mut sink: Box<dyn EventSink>,
 ) -> Result<TrainHandle, TrainError> {
-    let (commands, receiver) = crossbeam_channel::unbounded();
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut control = Control::new(stop.clone(), Some(receiver));
-    let thread = std::thread::Builder::new()
-        .name("train".into())
-        .spawn(move || match make_source(&mut spec.config) {
+    spawn_job("train", move |control| {
+        match make_source(&mut spec.config) {
             Ok(mut source) => {
                 // The error was reported as a Failed event by `train`.
-                let _ = engine::train(&spec, source.as_mut(), sink.as_mut(), &mut control);
+                let _ = engine::train(&spec, source.as_mut(), sink.as_mut(), control);
             }
             Err(e) => sink.send(TrainEvent::Failed {
                 reason: e.to_string(),
             }),
-        })
+        }
+    })
+}
+
+/// Starts `job` on a new thread called `name` with a [`Control`] that the returned handle
+/// drives: a job of several trainings (a study) pauses and stops like one.
+pub fn spawn_job(
+    name: &str,
+    job: impl FnOnce(&mut Control) + Send + 'static,
+) -> Result<TrainHandle, TrainError> {
+    let (commands, receiver) = crossbeam_channel::unbounded();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut control = Control::new(stop.clone(), Some(receiver));
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || job(&mut control))
         .map_err(TrainError::io(
             "start the training thread",
-            std::path::Path::new("train"),
+            std::path::Path::new(name),
         ))?;
     Ok(TrainHandle {
         commands,
