@@ -10,6 +10,7 @@ pub mod inspect_seg;
 mod runs;
 pub mod seg_jobs;
 mod shortcuts;
+pub mod study;
 pub mod training;
 mod training_settings;
 
@@ -77,6 +78,8 @@ pub struct WorkbenchApp {
     start_project: Option<String>,
     training: TrainingRuntime,
     training_view: TrainingView,
+    study: crate::runtime::study::StudyRuntime,
+    study_view: crate::ui::study::StudyView,
     inspect: InspectTabs,
     runs: RunCatalogue,
     /// The run of the live job whose start the run lists have seen.
@@ -108,6 +111,8 @@ impl WorkbenchApp {
             start_project: None,
             training: TrainingRuntime::default(),
             training_view: TrainingView::default(),
+            study: Default::default(),
+            study_view: Default::default(),
             inspect: InspectTabs::default(),
             runs: RunCatalogue::default(),
             announced_run: None,
@@ -264,6 +269,7 @@ impl WorkbenchApp {
                 }) => self.runs_listed(dir, generation, result),
                 Ok(AppEvent::Training(event)) => self.training_event(ctx, event),
                 Ok(AppEvent::Inspect(event)) => self.inspect_event(ctx, event),
+                Ok(AppEvent::Study(event)) => self.study_event(event),
                 Ok(event) => self.dataset_event(ctx, event),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -356,6 +362,7 @@ impl WorkbenchApp {
                 | UiCommand::SetDatasetWindow(..)) => self.dataset_command(ctx, command),
                 UiCommand::Training(command) => self.training_command(ctx, command),
                 UiCommand::Inspect(command) => self.inspect_command(ctx, command),
+                UiCommand::Study(command) => self.study_command(ctx, command),
                 UiCommand::DeleteProject(dir) => {
                     if self.selected.as_ref() == Some(&dir) {
                         self.selected = None;
@@ -467,6 +474,10 @@ impl eframe::App for WorkbenchApp {
                     &mut self.requests,
                     &mut self.commands,
                 ),
+                (CentralTab::Study, Some(row)) => {
+                    self.study_view
+                        .ui(ui, row, &self.study, &self.training, &mut self.commands)
+                }
                 _ => self.overview.ui(ui, row, &self.facts, &mut self.commands),
             }
         });
@@ -485,6 +496,7 @@ impl eframe::App for WorkbenchApp {
                     && self.training.settled()
                     && self.facts.values().all(Option::is_some)
             }
+            (CentralTab::Study, Some(_)) => self.study.settled() && !self.training.busy(),
             (tab, Some(dir)) => {
                 self.inspect.settled(&self.runs, tab, dir) && !self.dataset.thumbnails.is_busy()
             }

@@ -40,6 +40,21 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// The strategy called `name` (its label, or `linear-probe`, `fine-tune`); staged with
+    /// one warm-up epoch, four layer groups and a decay of 0.5.
+    pub fn from_label(name: &str) -> Option<Self> {
+        Some(match name {
+            "probe" | "linear-probe" => Strategy::LinearProbe,
+            "finetune" | "fine-tune" => Strategy::FineTune,
+            "staged" => Strategy::Staged {
+                warmup_epochs: 1,
+                layer_groups: 4,
+                lr_decay: 0.5,
+            },
+            _ => return None,
+        })
+    }
+
     /// A short name for logs and the command line.
     pub fn label(self) -> &'static str {
         match self {

@@ -14,7 +14,6 @@ use std::path::Path;
 use egui_kittest::kittest::Queryable;
 use gui::{App, open_app, wait_for};
 use transfer_workbench::app::{ProjectsState, WorkbenchApp};
-use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::runtime::training::{LiveStatus, RunState};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
@@ -35,16 +34,7 @@ fn open_tab(app: &mut App, tab: &str) {
 fn a_finished_run_appears_in_every_view_opened_before() {
     let projects = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    gui::make_brightness_data(data.path());
-    let project = Project {
-        name: "Brightness".into(),
-        task: TaskKind::Classification,
-        data: DataLocation::Path(data.path().to_owned()),
-        backbone: "resnet18".into(),
-        input_size_px: 32,
-        ..Project::default()
-    };
-    create_project(projects.path(), &project).unwrap();
+    gui::make_brightness_project(projects.path(), data.path(), "resnet18", None);
     let template = TrainConfig {
         weights: WeightsSpec::Random,
         epochs: 1,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
-use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
+use transfer_workbench::project::{DataLocation, Project, create_project};
 use transfer_workbench::runtime::Loading;
 use transfer_workbench::runtime::training::{LiveStatus, RunState};
 use transfer_workbench::train::{TrainConfig, WeightsSpec};
@@ -59,16 +59,7 @@ fn open_training_tab(projects: &Path) -> (App, PathBuf) {
 fn train_twice_see_the_runs_and_export_one() {
     let projects = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    gui::make_brightness_data(data.path());
-    let project = Project {
-        name: "Brightness".into(),
-        task: TaskKind::Classification,
-        data: DataLocation::Path(data.path().to_owned()),
-        backbone: "resnet18".into(),
-        input_size_px: 32,
-        ..Project::default()
-    };
-    create_project(projects.path(), &project).unwrap();
+    gui::make_brightness_project(projects.path(), data.path(), "resnet18", None);
     let (mut harness, dir) = open_training_tab(projects.path());
     harness.get_by_label("No runs yet.");
     harness.get_by_label_contains("No shipped pretrained weights");

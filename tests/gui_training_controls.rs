@@ -18,7 +18,7 @@ use std::time::Duration;
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
 use transfer_workbench::app::WorkbenchApp;
-use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project, load_project};
+use transfer_workbench::project::load_project;
 use transfer_workbench::runtime::training::{
     LiveRun, LiveStatus, LrFindState, RunState, RunSummary,
 };
@@ -36,16 +36,7 @@ fn turn() -> MutexGuard<'static, ()> {
 fn make_project() -> (tempfile::TempDir, tempfile::TempDir) {
     let projects = tempfile::tempdir().unwrap();
     let data = tempfile::tempdir().unwrap();
-    gui::make_brightness_data(data.path());
-    let project = Project {
-        name: "Brightness".into(),
-        task: TaskKind::Classification,
-        data: DataLocation::Path(data.path().to_owned()),
-        backbone: "resnet18".into(),
-        input_size_px: 32,
-        ..Project::default()
-    };
-    create_project(projects.path(), &project).unwrap();
+    gui::make_brightness_project(projects.path(), data.path(), "resnet18", None);
     (projects, data)
 }
 

@@ -20,7 +20,7 @@ use crate::train::{
 };
 
 /// Training events waiting for the UI at most (step events beyond are dropped).
-const TRAIN_EVENTS: usize = 256;
+pub(super) const TRAIN_EVENTS: usize = 256;
 
 /// The project's data for a job, with the config's task set to the project's.
 fn project_source(
@@ -121,7 +121,7 @@ impl WorkbenchApp {
         }
     }
 
-    fn refuse_when_busy(&mut self) -> bool {
+    pub(super) fn refuse_when_busy(&mut self) -> bool {
         let busy = self.training.busy();
         if busy {
             self.status = Some(Err(
@@ -169,7 +169,11 @@ impl WorkbenchApp {
                     Some(id) => format!("resuming {id}…"),
                     None => "loading the data and building the model…".into(),
                 });
-                self.training.job = Some(TrainJob { handle, events });
+                self.training.job = Some(TrainJob {
+                    handle,
+                    events,
+                    several_runs: false,
+                });
                 self.training.job_ended = false;
                 self.training.history = None;
             }
@@ -194,7 +198,9 @@ impl WorkbenchApp {
         if !self.training.job_ended {
             return;
         }
+        let mut several_runs = false;
         if let Some(job) = self.training.job.take() {
+            several_runs = job.several_runs;
             if !job.handle.is_finished() {
                 self.training.job = Some(job);
                 ctx.request_repaint_after(std::time::Duration::from_millis(10));
@@ -204,7 +210,9 @@ impl WorkbenchApp {
         }
         self.training.job_ended = false;
         if let Some(live) = &mut self.training.live {
-            if live.is_active() {
+            if live.is_active() && several_runs {
+                live.status = LiveStatus::Finished("the study ended".into());
+            } else if live.is_active() {
                 live.status = LiveStatus::Failed("the training thread ended without a word".into());
             }
             let (dir, run_id) = (live.dir.clone(), live.run_id.clone());

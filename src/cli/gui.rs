@@ -51,6 +51,7 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         GuiView::Inspector => CentralTab::Inspector,
         GuiView::Embeddings => CentralTab::Embeddings,
         GuiView::Compare => CentralTab::Compare,
+        GuiView::Study => CentralTab::Study,
     });
     let start_project = args.project;
     let plan = args

@@ -103,6 +103,8 @@ pub enum GuiView {
     Embeddings,
     /// Runs side by side.
     Compare,
+    /// Backbone studies and their leaderboards.
+    Study,
 }
 
 /// Runs the parsed command line.

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-use crate::model::backbone::known_backbones;
 use crate::project::load_project;
 use crate::study::cost::{Cost, measure_cost};
 use crate::study::scores::{BackboneScores, score_backbone};
@@ -161,7 +160,7 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
 /// The backbones named with `--backbones`, else every installed pretrained one.
 pub(super) fn chosen_backbones(args: &StudyArgs) -> anyhow::Result<Vec<String>> {
     let backbones = if args.backbones.is_empty() {
-        installed_pretrained()
+        crate::study::plan::installed_pretrained()
     } else {
         args.backbones.clone()
     };
@@ -169,22 +168,6 @@ pub(super) fn chosen_backbones(args: &StudyArgs) -> anyhow::Result<Vec<String>> 
         bail!("no backbone to study: name some with --backbones a,b,c");
     }
     Ok(backbones)
-}
-
-/// Backbones whose pretrained weights are in the asset cache.
-fn installed_pretrained() -> Vec<String> {
-    let weights = crate::assets::assets_dir().join("weights");
-    known_backbones()
-        .into_iter()
-        .filter(|b| {
-            b.pretrained.as_ref().is_some_and(|p| {
-                weights
-                    .join(format!("{}.safetensors", p.file_stem))
-                    .is_file()
-            })
-        })
-        .map(|b| b.name.to_owned())
-        .collect()
 }
 
 fn print_table(rows: &[Row], input_px: u32) {

@@ -8,11 +8,11 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 
 use super::study::{StudyArgs, chosen_backbones};
-use crate::project::load_project;
 use crate::study::leaderboard::{LeaderRow, Leaderboard, leaderboard};
-use crate::study::record::{StudyDir, StudyEntry};
+use crate::study::plan::{StudyPlan, make_study};
+use crate::study::record::StudyDir;
 use crate::study::runner::{StudyEvent, StudyOptions, StudyOutcome, run_study};
-use crate::train::{Control, TrainConfig, TrainEvent};
+use crate::train::{Control, TrainEvent};
 
 /// Runs `study` without `--scores-only`.
 pub fn run(args: StudyArgs) -> anyhow::Result<()> {
@@ -64,9 +64,6 @@ pub fn run(args: StudyArgs) -> anyhow::Result<()> {
 
 /// Makes the study the options ask for and returns its id.
 fn create(args: &StudyArgs) -> anyhow::Result<String> {
-    let project = load_project(&args.project)?;
-    let mut recipe = TrainConfig::for_project(&project);
-    recipe.epochs = args.epochs.unwrap_or(recipe.epochs);
     let backbones = chosen_backbones(args)?;
     let strategies = if args.strategies.is_empty() {
         vec![crate::train::Strategy::LinearProbe]
@@ -76,21 +73,18 @@ fn create(args: &StudyArgs) -> anyhow::Result<String> {
             .map(|s| super::train::strategy(s))
             .collect::<anyhow::Result<_>>()?
     };
-    let mut entries = Vec::new();
-    for strategy in &strategies {
-        for backbone in &backbones {
-            entries.push(StudyEntry::new(backbone, *strategy, true));
-        }
-    }
-    if !args.no_control {
-        let control = args.control.as_ref().unwrap_or(&backbones[0]);
-        entries.push(StudyEntry::new(control, strategies[0], false));
-    }
-    for entry in &entries {
-        entry.config(&recipe).validate()?;
-    }
-    let (_, study) = StudyDir::create(&args.project, recipe, entries)?;
-    Ok(study.id)
+    let control = match (&args.control, args.no_control) {
+        (_, true) => None,
+        (Some(name), false) => Some(name.clone()),
+        (None, false) => Some(backbones[0].clone()),
+    };
+    let plan = StudyPlan {
+        backbones,
+        strategies,
+        control,
+        epochs: args.epochs,
+    };
+    Ok(make_study(&args.project, &plan)?.id)
 }
 
 /// Runs (or continues) study `id`, printing its progress.

@@ -121,16 +121,8 @@ pub struct EvalArgs {
 }
 
 pub(super) fn strategy(name: &str) -> anyhow::Result<Strategy> {
-    Ok(match name {
-        "probe" | "linear-probe" => Strategy::LinearProbe,
-        "finetune" | "fine-tune" => Strategy::FineTune,
-        "staged" => Strategy::Staged {
-            warmup_epochs: 1,
-            layer_groups: 4,
-            lr_decay: 0.5,
-        },
-        other => bail!("unknown strategy '{other}' (probe, finetune or staged)"),
-    })
+    Strategy::from_label(name)
+        .with_context(|| format!("unknown strategy '{name}' (probe, finetune or staged)"))
 }
 
 fn task(name: &str) -> anyhow::Result<TaskKind> {

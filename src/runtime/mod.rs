@@ -14,6 +14,7 @@ pub mod plot;
 pub mod projects;
 pub mod runs;
 pub mod series;
+pub mod study;
 pub mod thumbnails;
 pub mod training;
 
@@ -91,6 +92,8 @@ pub enum CentralTab {
     Embeddings,
     /// Several runs side by side.
     Compare,
+    /// Backbone studies: many runs of one recipe, ranked with intervals and cost.
+    Study,
 }
 
 /// Measured backbone facts by name: `None` while measuring on a worker.
@@ -150,6 +153,8 @@ pub enum AppEvent {
     Training(TrainingEvent),
     /// A result of the inspection tabs' workers.
     Inspect(InspectEvent),
+    /// A result or progress of the Study tab's workers.
+    Study(self::study::StudyAppEvent),
 }
 
 /// What views ask the app to do; run after the frame.
@@ -200,6 +205,8 @@ pub enum UiCommand {
     Training(TrainingCommand),
     /// A request of the Inspector, Embeddings or Compare tab.
     Inspect(InspectCommand),
+    /// A request of the Study tab.
+    Study(self::study::StudyCommand),
 }
 
 /// What the app hands to views for their next frame: results of commands and events that

@@ -138,6 +138,8 @@ pub struct SettingsSaves {
 pub(crate) struct TrainJob {
     pub(crate) handle: TrainHandle,
     pub(crate) events: Receiver<TrainEvent>,
+    /// A job of several runs (a study): it ends when its thread does, not at a run's end.
+    pub(crate) several_runs: bool,
 }
 
 /// Everything the Training tab shows that is not the project.
@@ -176,8 +178,14 @@ impl TrainingRuntime {
                         event,
                         TrainEvent::Finished { .. } | TrainEvent::Failed { .. }
                     );
-                    self.job_ended |= last;
+                    self.job_ended |= last && !job.several_runs;
                     if let Some(live) = &mut self.live {
+                        // The next run of a study starts with fresh curves.
+                        if let TrainEvent::Started { run_id, .. } = &event
+                            && live.run_id.as_ref().is_some_and(|id| id != run_id)
+                        {
+                            *live = LiveRun::new(live.dir.clone());
+                        }
                         live.apply(event);
                     }
                 }

@@ -12,6 +12,7 @@ pub mod knn;
 pub mod leaderboard;
 pub mod logme;
 pub mod mismatch;
+pub mod plan;
 pub mod plots;
 pub mod probe_cv;
 pub mod record;
@@ -31,6 +32,8 @@ pub enum StudyError {
     Train(#[from] crate::train::TrainError),
     #[error(transparent)]
     Inspect(#[from] crate::inspect::InspectError),
+    #[error(transparent)]
+    Project(#[from] crate::project::ProjectError),
     #[error("{0}")]
     Invalid(String),
     /// A study file that could not be used.

@@ -20,6 +20,7 @@ pub mod project_list;
 pub mod project_overview;
 pub mod project_tabs;
 pub mod run_problems;
+pub mod study;
 pub mod training;
 pub mod training_plots;
 pub mod training_settings;

@@ -1,4 +1,4 @@
-//! The row of a project's tabs (Overview, Dataset, Training and the inspection tabs).
+//! The row of a project's tabs (Overview, Dataset, Training, the inspection tabs, Study).
 
 use crate::runtime::CentralTab;
 use crate::ui::inspect_tabs;
@@ -13,7 +13,12 @@ pub const PROJECT_TABS: [(CentralTab, &str); 3] = [
 /// Draws the tab row; a click selects the tab in `tab`.
 pub fn tab_bar_ui(ui: &mut egui::Ui, tab: &mut CentralTab) {
     ui.horizontal(|ui| {
-        for (value, name) in PROJECT_TABS.into_iter().chain(inspect_tabs::TABS) {
+        let study = [(CentralTab::Study, "Study")];
+        for (value, name) in PROJECT_TABS
+            .into_iter()
+            .chain(inspect_tabs::TABS)
+            .chain(study)
+        {
             ui.selectable_value(tab, value, name);
         }
     });

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::{Harness, kittest::Queryable};
 use transfer_workbench::app::{ProjectsState, WorkbenchApp};
+use transfer_workbench::project::{
+    DataLocation, Project, TaskKind, TrainingSettings, create_project,
+};
 use transfer_workbench::train::TrainConfig;
 
 /// The app in a harness.
@@ -92,4 +95,25 @@ pub fn make_brightness_data(root: &Path) {
             .unwrap();
         }
     }
+}
+
+/// Makes a brightness folder in `data` and a 32 px "Brightness" classification project of
+/// `backbone` over it in `projects`, with the saved training settings `training`.
+pub fn make_brightness_project(
+    projects: &Path,
+    data: &Path,
+    backbone: &str,
+    training: Option<TrainingSettings>,
+) {
+    make_brightness_data(data);
+    let project = Project {
+        name: "Brightness".into(),
+        task: TaskKind::Classification,
+        data: DataLocation::Path(data.to_owned()),
+        backbone: backbone.into(),
+        input_size_px: 32,
+        training,
+        ..Project::default()
+    };
+    create_project(projects, &project).unwrap();
 }
