@@ -141,44 +141,11 @@ fn new_train_eval_predict_on_a_class_folder() {
     assert_eq!(metadata["verification"]["passed"], true, "{metadata}");
 }
 
-/// 24 noisy 48 px images with one or two bright disks and their 0/255 masks.
-fn segmentation_folder(root: &Path) {
-    let mut rng = ChaCha8Rng::seed_from_u64(2);
-    std::fs::create_dir_all(root.join("images")).unwrap();
-    std::fs::create_dir_all(root.join("masks")).unwrap();
-    for i in 0..24 {
-        let disks: Vec<(f32, f32, f32)> = (0..rng.gen_range(1..=2))
-            .map(|_| {
-                (
-                    rng.gen_range(10.0..38.0),
-                    rng.gen_range(10.0..38.0),
-                    rng.gen_range(5.0..9.0),
-                )
-            })
-            .collect();
-        let inside = |x: u32, y: u32| {
-            disks
-                .iter()
-                .any(|(cx, cy, r)| (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) <= r * r)
-        };
-        let image = RgbImage::from_fn(48, 48, |x, y| {
-            let base = if inside(x, y) { 180.0 } else { 70.0 };
-            let v = (base + rng.gen_range(-30.0f32..30.0)).clamp(0.0, 255.0) as u8;
-            Rgb([v, v, v])
-        });
-        let mask = GrayImage::from_fn(48, 48, |x, y| Luma([if inside(x, y) { 255 } else { 0 }]));
-        image
-            .save(root.join(format!("images/tile {i}.png")))
-            .unwrap();
-        mask.save(root.join(format!("masks/tile {i}.png"))).unwrap();
-    }
-}
-
 #[test]
 fn new_train_predict_on_a_segmentation_folder() {
     let temp = tempfile::tempdir().unwrap();
     let data = temp.path().join("tiles");
-    segmentation_folder(&data);
+    common::segmentation_folder(&data);
     let project = temp.path().join("seg project");
     workbench(&[
         "new",

@@ -300,3 +300,54 @@ fn two_train_spec_processes_fill_one_planned_study() {
     assert_eq!(runs, ["run-001", "run-002"], "one run each, none twice");
     assert_eq!(run_ids(&project).len(), 2);
 }
+
+#[test]
+fn a_segmentation_study_ranks_its_runs_by_dice_per_image() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("tiles");
+    common::segmentation_folder(&data);
+    let project = temp.path().join("disks");
+    new_project(&data, &project);
+    let board = json_lines(
+        &workbench_ok(&[
+            "study",
+            project.to_str().unwrap(),
+            "--backbones",
+            "mobilenet_v2",
+            "--strategies",
+            "finetune",
+            "--epochs",
+            "2",
+            "--no-cost",
+            "--json",
+        ])
+        .stdout,
+    );
+    let keys: Vec<&str> = board.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    assert_eq!(
+        keys.len(),
+        2,
+        "the run and its from-scratch control: {keys:?}"
+    );
+    for row in &board {
+        assert_eq!(row["state"], "done", "{row}");
+        let (dice, low, high) = (
+            row["metric"].as_f64().unwrap(),
+            row["interval_low"].as_f64().unwrap(),
+            row["interval_high"].as_f64().unwrap(),
+        );
+        assert!(
+            (0.0..=1.0).contains(&dice) && low <= dice && dice <= high,
+            "{row}"
+        );
+        assert!(row["validation_images"].as_u64().unwrap() > 0);
+        // LogME and the probe scores are made for classification.
+        assert!(row["logme"].is_null(), "{row}");
+    }
+    assert!(
+        board[1]["verdict"]
+            .as_str()
+            .unwrap()
+            .contains("better than")
+    );
+}

@@ -241,7 +241,7 @@ pub fn describe(board: &Leaderboard) -> String {
         board.study,
         board.metric,
         "run",
-        board.metric.split(' ').next().unwrap_or("metric"),
+        short_metric(&board.metric),
         "interval",
         "LogME",
         "train s",
@@ -292,4 +292,15 @@ pub fn describe(board: &Leaderboard) -> String {
         }
     }
     out
+}
+
+/// The metric's name for a column head.
+fn short_metric(metric: &str) -> &'static str {
+    if metric.contains("Dice") {
+        "Dice"
+    } else if metric.starts_with("AP") {
+        "AP"
+    } else {
+        "accuracy"
+    }
 }
