@@ -7,7 +7,7 @@
 #[path = "common/gui.rs"]
 mod gui;
 
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use gui::{open_app, wait_for};
 use transfer_workbench::app::{CentralTab, WorkbenchApp};
 use transfer_workbench::project::TrainingSettings;
@@ -63,6 +63,22 @@ fn a_study_of_two_backbones_fills_its_rows_and_its_plot_opens_a_run() {
         "{keys:?}"
     );
     app.run_steps(3);
+    // The mismatch of each pretrained backbone, in words under a header that opens.
+    app.get_by_label("How far the images are from the pretraining data")
+        .click();
+    app.run_steps(3);
+    for backbone in ["mobilenet_v2: ", "efficientnet_lite0: "] {
+        assert!(
+            app.query_all_by_label_contains(backbone).any(|node| {
+                let node = node.accesskit_node();
+                [node.label(), node.value()]
+                    .into_iter()
+                    .flatten()
+                    .any(|text| text.contains("the images are"))
+            }),
+            "no mismatch sentence for {backbone}"
+        );
+    }
     let points = app.state().study_view().pareto_points().to_vec();
     assert_eq!(points.len(), 2, "{points:?}");
 

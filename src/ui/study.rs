@@ -294,6 +294,7 @@ impl StudyView {
             "Scores before training are estimates from frozen embeddings; intervals are 95% \
              bootstrap intervals over the validation images.",
         );
+        mismatch_ui(ui, id, board);
     }
 
     fn pareto_ui(&mut self, ui: &mut egui::Ui, board: &Leaderboard, commands: &mut Vec<UiCommand>) {
@@ -411,5 +412,59 @@ fn leaderboard_grid(ui: &mut egui::Ui, id: &str, board: &Leaderboard) {
                 ui.label(text(row.export_bytes.map(|b| b as f64 / 1e6), 1));
                 ui.end_row();
             }
+        });
+}
+
+/// Each backbone's data-mismatch figure in words, and per batch-norm layer as a plot.
+fn mismatch_ui(ui: &mut egui::Ui, id: &str, board: &Leaderboard) {
+    let mut series: Vec<(String, String, Vec<f64>)> = Vec::new();
+    for row in &board.rows {
+        let Some(mismatch) = row
+            .before
+            .as_ref()
+            .and_then(|b| b.scores.as_ref())
+            .and_then(|s| s.mismatch.as_ref())
+        else {
+            continue;
+        };
+        if series.iter().any(|(name, _, _)| *name == row.backbone) {
+            continue;
+        }
+        let words = format!(
+            "{}: {:.2}, the images are {}",
+            row.backbone,
+            mismatch.summary,
+            mismatch.verdict()
+        );
+        series.push((row.backbone.clone(), words, mismatch.per_layer.clone()));
+    }
+    if series.is_empty() {
+        return;
+    }
+    egui::CollapsingHeader::new("How far the images are from the pretraining data")
+        .id_salt(format!("mismatch {id}"))
+        .default_open(false)
+        .show(ui, |ui| {
+            for (_, words, _) in &series {
+                ui.label(words);
+            }
+            Plot::new(format!("mismatch plot {id}"))
+                .height(200.0)
+                .x_axis_label("batch-norm layer (input end = 0)")
+                .y_axis_label("ln(1 + symmetric KL)")
+                .legend(egui_plot::Legend::default())
+                .show(ui, |plot_ui| {
+                    for (n, (name, _, values)) in series.iter().enumerate() {
+                        let xy: Vec<[f64; 2]> = values
+                            .iter()
+                            .enumerate()
+                            .map(|(layer, v)| [layer as f64, *v])
+                            .collect();
+                        plot_ui.line(
+                            Line::new(name.clone(), xy)
+                                .color(crate::ui::inspect_widgets::class_color(n)),
+                        );
+                    }
+                });
         });
 }
