@@ -259,7 +259,9 @@ fn cost_section(text: &mut String, board: &Leaderboard) {
         text,
         "\n## Cost on this machine\n\n| backbone | ms/image (batch 1) | images/s (batch 32) | \
          bf16 ms/image | bf16 images/s | peak MiB (batch 32) | parameters | GFLOPs |\n\
-         |---|---|---|---|---|---|---|---|\n{lines}"
+         |---|---|---|---|---|---|---|---|\n{lines}\nPeak memory is the growth of the \
+         process's resident size over one batch; \"–\" where the batch reused memory the \
+         process already held.\n"
     );
 }
 
