@@ -37,7 +37,8 @@ pub struct Cost {
     pub float32: Speed,
     /// Bfloat16 speed, where the CPU has native bfloat16.
     pub bfloat16: Option<Speed>,
-    /// Resident memory a float32 batch of 32 adds at its peak, in MiB (Linux).
+    /// Resident memory a float32 batch of 32 adds at its peak, in MiB (`None`: not Linux, or
+    /// the batch reused memory the process already held).
     pub peak_memory_mib: Option<f64>,
     /// The device measured ("cpu", "cuda:0").
     pub device: String,

@@ -15,6 +15,10 @@ use crate::runtime::study::{StudyCommand, StudyRequest, StudyRuntime};
 use crate::runtime::training::TrainingRuntime;
 use crate::study::leaderboard::{LeaderRow, Leaderboard, pareto_front};
 
+/// How often a study with unfinished runs that no job of this window trains is read again
+/// (other processes, `train --spec` on a cluster, may be filling it).
+const LANDING_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How close (points) a click must be to a point of the Pareto plot.
 const CLICK_RADIUS: f32 = 12.0;
 
@@ -39,6 +43,8 @@ pub struct StudyView {
     shown: Option<String>,
     /// Where the Pareto plot drew each run's point last frame (run id, screen position).
     points: Vec<(String, egui::Pos2)>,
+    /// When the shown study was last read again for runs landing from elsewhere.
+    polled: Option<std::time::Instant>,
 }
 
 impl StudyView {
@@ -258,6 +264,17 @@ impl StudyView {
             .rows
             .iter()
             .any(|r| r.state == "pending" || r.state == "interrupted");
+        if unfinished && !study.is_running() {
+            // Runs may land from other processes: read the study again now and then.
+            let due = self.polled.is_none_or(|at| at.elapsed() >= LANDING_POLL);
+            if due {
+                if self.polled.is_some() {
+                    commands.push(StudyCommand::Show(dir.to_owned(), id.to_owned()).into());
+                }
+                self.polled = Some(std::time::Instant::now());
+            }
+            ui.ctx().request_repaint_after(LANDING_POLL);
+        }
         if unfinished
             && !study.is_running()
             && ui
