@@ -40,6 +40,18 @@ fn shown(project: &Path, id: &str) -> Vec<serde_json::Value> {
     json_lines(&workbench_ok(&["study", project.to_str().unwrap(), "--show", id, "--json"]).stdout)
 }
 
+/// The `train_secs` of an entry file.
+fn seconds_of(entry: &str) -> f64 {
+    let at = entry.find("train_secs:").expect("train_secs in the entry") + "train_secs:".len();
+    entry[at..]
+        .trim_start()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn entry_text(project: &Path, key: &str) -> String {
     std::fs::read_to_string(
         project
@@ -101,6 +113,8 @@ fn a_study_killed_mid_run_resumes_without_training_finished_runs_again() {
         interrupted.contains("Pending") && interrupted.contains("run-002"),
         "the second run was killed mid-way: {interrupted}"
     );
+    let seconds_before_kill = seconds_of(&interrupted);
+    assert!(seconds_before_kill > 0.0, "its first epoch's time is kept");
 
     let resumed = workbench_ok(&["study", project.to_str().unwrap(), "--resume", "study-001"]);
     let log = String::from_utf8_lossy(&resumed.stderr);
@@ -117,6 +131,7 @@ fn a_study_killed_mid_run_resumes_without_training_finished_runs_again() {
         [first_run.as_str(), "run-002"],
         "no new run folder"
     );
+    assert!(seconds_of(&entry_text(&project, second)) > seconds_before_kill);
     let history = std::fs::read_to_string(project.join("runs/run-002/history.jsonl")).unwrap();
     assert_eq!(
         history.lines().count(),

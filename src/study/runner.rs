@@ -219,7 +219,7 @@ pub fn run_entry(
         key: entry.key.clone(),
         resumed: resume.is_some(),
     });
-    let started = Instant::now();
+    let (started, before) = (Instant::now(), record.train_secs);
     let result = train_entry(
         project_dir,
         dir,
@@ -231,7 +231,7 @@ pub fn run_entry(
         on_event,
         control,
     );
-    record.train_secs += started.elapsed().as_secs_f64();
+    record.train_secs = before + started.elapsed().as_secs_f64();
     let outcome = match result {
         Ok(TrainOutcome::Completed | TrainOutcome::EarlyStopped) => {
             record.state = EntryState::Done;
@@ -289,6 +289,7 @@ fn train_entry(
     let mut sink = EntrySink {
         key: &entry.key,
         dir,
+        started: (Instant::now(), record.train_secs),
         record,
         on_event,
     };
@@ -296,10 +297,13 @@ fn train_entry(
     Ok(summary.outcome)
 }
 
-/// Passes the job's events on and saves the run id in the entry as soon as it is known.
+/// Passes the job's events on and saves the run id in the entry as soon as it is known,
+/// and the training time after every epoch (a `kill -9` loses at most one epoch's time).
 struct EntrySink<'a> {
     key: &'a str,
     dir: &'a StudyDir,
+    /// When this job started, and the entry's training seconds before it.
+    started: (Instant, f64),
     record: &'a mut EntryRecord,
     on_event: &'a mut (dyn FnMut(StudyEvent) + Send),
 }
@@ -319,6 +323,11 @@ impl EventSink for EntrySink<'_> {
                     ),
                 });
             }
+        }
+        if matches!(event, TrainEvent::Epoch { .. }) {
+            self.record.train_secs = self.started.1 + self.started.0.elapsed().as_secs_f64();
+            // Only time is at stake: a failed save leaves the previous figure.
+            let _ = self.dir.save_entry(self.key, self.record);
         }
         (self.on_event)(StudyEvent::Train {
             key: self.key.to_owned(),
