@@ -145,15 +145,6 @@ fn generate(dir: &Path, count: usize) -> Result<usize> {
 
 /// A memory figure of this process from /proc/self/status, in MiB.
 fn memory(field: &str) -> Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .with_context(|| format!("no {field} in /proc/self/status"))?;
-    let kib: f64 = line
-        .split_whitespace()
-        .nth(1)
-        .context("no number")?
-        .parse()?;
-    Ok(kib / 1024.0)
+    transfer_workbench::process_memory::status_mib(field)
+        .with_context(|| format!("no {field} in /proc/self/status"))
 }

@@ -13,6 +13,7 @@ pub mod export;
 pub mod file_lock;
 pub mod inspect;
 pub mod model;
+pub mod process_memory;
 pub mod project;
 pub mod run_config;
 pub mod runtime;

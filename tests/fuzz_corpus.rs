@@ -75,13 +75,10 @@ const RUNAWAY_MIB: f64 = 1024.0;
 /// This process's peak resident memory in MiB (Linux), after resetting it when `reset`.
 fn peak_rss_mib(reset: bool) -> Option<f64> {
     if reset {
-        // "5" resets the peak (Linux 4.0 and later); where it fails the check is looser.
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        // Where the kernel refuses, the check is looser.
+        transfer_workbench::process_memory::reset_peak();
     }
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    transfer_workbench::process_memory::status_mib("VmHWM")
 }
 
 /// Feeds `data`, failing the test on a parse slower than [`SLOW`] or one whose memory runs

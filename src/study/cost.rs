@@ -109,21 +109,16 @@ fn speed(
 
 /// The growth of the peak resident memory over one batch pass (Linux; `None` elsewhere).
 fn peak_memory(model: &dyn Backbone, batch: &Tensor) -> Result<Option<f64>, StudyError> {
-    let read = |field: &str| -> Option<f64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with(field))?;
-        Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
-    };
-    // "5" resets the peak to the current size (Linux 4.0 and later).
-    if std::fs::write("/proc/self/clear_refs", "5").is_err() {
+    use crate::process_memory::{reset_peak, status_mib};
+    if !reset_peak() {
         return Ok(None);
     }
-    let before = read("VmRSS:");
+    let before = status_mib("VmRSS");
     forward(model, batch, batch.device())?;
     // Under 1 MiB of growth the pass reused memory the process already held (earlier
     // passes, the allocator's cache): no figure rather than a false zero.
     Ok(before
-        .zip(read("VmHWM:"))
+        .zip(status_mib("VmHWM"))
         .map(|(b, p)| p - b)
         .filter(|growth| *growth >= 1.0))
 }
