@@ -401,6 +401,13 @@ impl eframe::App for WorkbenchApp {
                 if ui.button("Rescan").on_hover_text("F5").clicked() {
                     self.commands.push(UiCommand::RescanProjects);
                 }
+                ui.separator();
+                if let Some((dir, tab)) =
+                    crate::ui::job_indicator::job_indicator_ui(ui, &self.training, &self.study)
+                {
+                    self.selected = Some(dir);
+                    self.tab = tab;
+                }
             });
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| match &self.status {

@@ -1,7 +1,8 @@
 //! The Study tab over the real app in egui_kittest, on a generated two-class folder: a
 //! study of two backbones starts from the tab, both leaderboard rows fill in as the runs
 //! finish, the Pareto plot has two points, and a click on one opens its run in the
-//! Inspector. The test steps frames until each state is reached (bounded loops).
+//! Inspector; the top bar's job indicator shows the study from another tab and leads back to
+//! it. The test steps frames until each state is reached (bounded loops).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 #[path = "common/gui.rs"]
@@ -48,6 +49,18 @@ fn a_study_of_two_backbones_fills_its_rows_and_its_plot_opens_a_run() {
     app.get_by_label("From-scratch control").click();
     app.run_steps(2);
     app.get_by_label("Start study (2 runs)").click();
+    app.run_steps(2);
+    // The top bar shows the job, whatever the tab; a click there comes back to the study.
+    assert!(
+        app.state().study().is_running(),
+        "the study runs for more than two frames"
+    );
+    app.get_by_label("Overview").click();
+    app.run_steps(2);
+    assert_eq!(app.state().tab(), CentralTab::Overview);
+    app.get_by_label_contains("Job: study").click();
+    app.run_steps(2);
+    assert_eq!(app.state().tab(), CentralTab::Study);
     wait_for(&mut app, "the study to end", 600, |app| {
         !app.study().is_running()
             && !app.training().busy()
@@ -56,6 +69,12 @@ fn a_study_of_two_backbones_fills_its_rows_and_its_plot_opens_a_run() {
                 .iter()
                 .all(|(_, metric, _)| metric.is_some())
     });
+    app.run_steps(2);
+    assert_eq!(
+        app.query_all_by_label_contains("Job: ").count(),
+        0,
+        "no job indicator once the study ended"
+    );
     let rows = board_rows(app.state());
     let keys: Vec<&str> = rows.iter().map(|(k, _, _)| k.as_str()).collect();
     assert!(

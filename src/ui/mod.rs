@@ -15,6 +15,7 @@ pub mod inspect_widgets;
 pub mod inspector;
 pub mod inspector_det;
 pub mod inspector_seg;
+pub mod job_indicator;
 pub mod new_project;
 pub mod project_list;
 pub mod project_overview;
