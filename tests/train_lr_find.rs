@@ -1,5 +1,6 @@
 //! The learning-rate range test on a real small model: random-init ResNet-18 on the synthetic
-//! two-class task (32 px, CPU) gives a finite suggestion inside the sweep, and the CLI's
+//! two-class task (32 px, CPU) gives a finite suggestion inside the sweep, reporting each
+//! step as it goes, and the CLI's
 //! `train --lr-find --json` prints the curve. A file of its own: libtorch's random
 //! generator is process-global.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
@@ -8,7 +9,8 @@ use std::process::Command;
 
 use tch::Device;
 use transfer_workbench::train::{
-    LrFinderOptions, OptimizerKind, Strategy, SyntheticSource, TrainConfig, WeightsSpec, find_lr,
+    LrFinderOptions, OptimizerKind, Strategy, SyntheticSource, TrainConfig, WeightsSpec,
+    find_lr_with_progress,
 };
 
 #[test]
@@ -30,7 +32,14 @@ fn find_lr_suggests_a_finite_rate_inside_the_sweep() {
         steps: 40,
     };
     let mut source = SyntheticSource::two_class(64, 16, 32, 4);
-    let result = find_lr(&config, &mut source, Device::Cpu, options).unwrap();
+    let mut reported = Vec::new();
+    let result = find_lr_with_progress(&config, &mut source, Device::Cpu, options, &mut |d, t| {
+        reported.push((d, t))
+    })
+    .unwrap();
+    // One report per step, counting up to the steps taken, of the steps asked for.
+    let expected: Vec<(usize, usize)> = (1..=result.lrs.len()).map(|d| (d, 40)).collect();
+    assert_eq!(reported, expected);
     println!(
         "suggested {:?} from {} losses, {} smoothed",
         result.suggested_lr,

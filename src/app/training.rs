@@ -15,8 +15,8 @@ use crate::train::catalogue::RunCurves;
 use crate::train::run::RunDir;
 use crate::train::run_trash::trash_run;
 use crate::train::{
-    BatchSource, ChannelSink, JobSpec, LrFinderOptions, ProjectSource, TrainConfig, find_lr,
-    spawn_training,
+    BatchSource, ChannelSink, JobSpec, LrFinderOptions, ProjectSource, TrainConfig,
+    find_lr_with_progress, spawn_training,
 };
 
 /// Training events waiting for the UI at most (step events beyond are dropped).
@@ -66,12 +66,25 @@ impl WorkbenchApp {
                     return;
                 }
                 self.training.lr_find = Some((dir.clone(), Loading::started()));
+                self.training.lr_started = Some(Instant::now());
+                let (tx, wake) = (self.events_tx.clone(), ctx.clone());
                 self.spawn(ctx, "lr-finder", move || {
                     let mut config = *config;
+                    let mut progress = |done, total| {
+                        let _ = tx.send(AppEvent::Training(TrainingEvent::LrProgress(done, total)));
+                        wake.request_repaint();
+                    };
                     let result = project_source(&dir, &mut config)
                         .and_then(|mut source| {
                             let device = tch::Device::cuda_if_available();
-                            find_lr(&config, source.as_mut(), device, LrFinderOptions::default())
+                            let options = LrFinderOptions::default();
+                            find_lr_with_progress(
+                                &config,
+                                source.as_mut(),
+                                device,
+                                options,
+                                &mut progress,
+                            )
                         })
                         .map_err(|e| e.to_string());
                     AppEvent::Training(TrainingEvent::LrFound(result))
@@ -223,6 +236,13 @@ impl WorkbenchApp {
     /// Applies an event of the Training tab's workers.
     pub(super) fn training_event(&mut self, ctx: &egui::Context, event: TrainingEvent) {
         match event {
+            TrainingEvent::LrProgress(done, total) => {
+                if let Some((_, state)) = &mut self.training.lr_find
+                    && state.is_running()
+                {
+                    *state = Loading::Running { done, total };
+                }
+            }
             TrainingEvent::LrFound(result) => {
                 if let Some((_, state)) = &mut self.training.lr_find {
                     *state = Loading::from_result(result);

@@ -87,6 +87,8 @@ pub enum TrainingCommand {
 /// Results of the Training tab's workers.
 #[derive(Debug)]
 pub enum TrainingEvent {
+    /// The learning-rate range test did `done` of `total` steps.
+    LrProgress(usize, usize),
     /// The learning-rate range test finished.
     LrFound(Result<LrFinderResult, String>),
     /// A run's stored history was read.
@@ -150,6 +152,8 @@ pub struct TrainingRuntime {
     pub live: Option<LiveRun>,
     /// The learning-rate finder, for this project folder.
     pub lr_find: Option<(PathBuf, LrFindState)>,
+    /// When the running learning-rate finder started (for its time left).
+    pub lr_started: Option<Instant>,
     /// The stored history shown: project folder, run id, state.
     pub history: Option<(PathBuf, String, HistoryState)>,
     /// The export.
@@ -211,5 +215,32 @@ impl TrainingRuntime {
     pub fn settled(&self) -> bool {
         let history = !matches!(self.history, Some((_, _, Loading::Running { .. })));
         history && !self.busy()
+    }
+}
+
+/// "step 12 of 60, about 20 s left" for a job that did `done` of `total` steps since
+/// `started` (no estimate before the first step).
+pub fn steps_left(done: usize, total: usize, started: Option<Instant>) -> String {
+    let left = started
+        .filter(|_| done > 0 && total >= done)
+        .map(|at| at.elapsed().as_secs_f64() / done as f64 * (total - done) as f64)
+        .map(|s| format!(", about {s:.0} s left"))
+        .unwrap_or_default();
+    format!("step {done} of {total}{left}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_left_estimates_from_the_pace_so_far() {
+        assert_eq!(steps_left(3, 60, None), "step 3 of 60");
+        let ten_seconds_ago = Instant::now().checked_sub(std::time::Duration::from_secs(10));
+        assert_eq!(steps_left(0, 60, ten_seconds_ago), "step 0 of 60");
+        assert_eq!(
+            steps_left(5, 10, ten_seconds_ago),
+            "step 5 of 10, about 10 s left"
+        );
     }
 }

@@ -146,6 +146,17 @@ pub fn find_lr(
     device: Device,
     options: LrFinderOptions,
 ) -> Result<LrFinderResult, TrainError> {
+    find_lr_with_progress(config, source, device, options, &mut |_, _| {})
+}
+
+/// [`find_lr`], calling `progress(steps_done, steps)` after every step.
+pub fn find_lr_with_progress(
+    config: &TrainConfig,
+    source: &mut dyn BatchSource,
+    device: Device,
+    options: LrFinderOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<LrFinderResult, TrainError> {
     config.validate()?;
     let steps = options.steps.max(2);
     if !(options.min_lr > 0.0 && options.max_lr > options.min_lr) {
@@ -186,6 +197,7 @@ pub fn find_lr(
             let value = loss.f_double_value(&[])?;
             result.lrs.push(lr);
             result.losses.push(value);
+            progress(result.lrs.len(), steps);
             if !value.is_finite() || result.lrs.len() >= steps {
                 break 'sweep;
             }

@@ -46,7 +46,7 @@ pub use config::{
 pub use engine::{TrainOutcome, TrainSummary, train};
 pub use eval::{EvalReport, evaluate_run};
 pub use events::{ChannelSink, EpochMetrics, EventSink, TrainEvent, VecSink};
-pub use lr_finder::{LrFinderOptions, LrFinderResult, find_lr, suggest_lr};
+pub use lr_finder::{LrFinderOptions, LrFinderResult, find_lr, find_lr_with_progress, suggest_lr};
 pub use project_source::{ProjectSource, load_eval_images};
 pub use seg_source::SyntheticDisks;
 pub use source::{Batch, BatchSource, Split, SyntheticSource};

@@ -34,12 +34,15 @@ pub fn job_indicator_ui(
     if let Some((dir, state)) = &training.lr_find
         && state.is_running()
     {
-        return clicked(
-            ui,
-            "Job: finding the learning rate".into(),
-            dir,
-            CentralTab::Training,
-        );
+        let steps = match state {
+            crate::runtime::Loading::Running { done, total } if *total > 0 => format!(
+                ", {}",
+                crate::runtime::training::steps_left(*done, *total, training.lr_started)
+            ),
+            _ => String::new(),
+        };
+        let text = format!("Job: finding the learning rate{steps}");
+        return clicked(ui, text, dir, CentralTab::Training);
     }
     if training.export.is_running() {
         ui.spinner();

@@ -260,10 +260,17 @@ impl TrainingView {
         ui.separator();
         ui.strong("Learning-rate finder");
         match state {
-            Loading::Running { .. } => {
+            Loading::Running { done, total } => {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label("Sweeping learning rates…");
+                    if *total == 0 {
+                        ui.label("Sweeping learning rates: loading the data…");
+                    } else {
+                        ui.label(format!(
+                            "Sweeping learning rates: {}",
+                            crate::runtime::training::steps_left(*done, *total, runtime.lr_started)
+                        ));
+                    }
                 });
             }
             Loading::Failed(message) => {
