@@ -42,6 +42,9 @@ fn a_study_of_two_backbones_fills_its_rows_and_its_plot_opens_a_run() {
     gui::make_brightness_project(projects.path(), data.path(), "mobilenet_v2", Some(training));
     let mut app = open_app(projects.path(), None);
     app.get_by_label("Study").click();
+    wait_for(&mut app, "the installed backbones", 30, |app| {
+        app.study().installed.is_some()
+    });
     app.run_steps(3);
 
     // mobilenet_v2 (the project's backbone) is ticked; add efficientnet_lite0, no control.

@@ -29,7 +29,8 @@ impl WorkbenchApp {
         match command {
             StudyCommand::List(dir) => self.spawn(ctx, "list-studies", move || {
                 let ids = list_studies(&dir);
-                AppEvent::Study(StudyAppEvent::Listed(dir, ids))
+                let installed = crate::study::plan::installed_pretrained();
+                AppEvent::Study(StudyAppEvent::Listed(dir, ids, installed))
             }),
             StudyCommand::Start(dir, request) => {
                 self.start_study(ctx, dir, StudyStart::New(request))
@@ -128,7 +129,10 @@ impl WorkbenchApp {
     /// Applies an event of the Study tab's workers.
     pub(super) fn study_event(&mut self, event: StudyAppEvent) {
         match event {
-            StudyAppEvent::Listed(dir, ids) => self.study.studies = Some((dir, ids)),
+            StudyAppEvent::Listed(dir, ids, installed) => {
+                self.study.studies = Some((dir, ids));
+                self.study.installed = Some(installed);
+            }
             StudyAppEvent::Created(dir, id) => {
                 self.study.running = Some((dir.clone(), Some(id.clone())));
                 self.study.log_line(format!("{id}: started"));

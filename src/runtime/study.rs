@@ -45,8 +45,9 @@ impl From<StudyCommand> for UiCommand {
 /// Results of the Study tab's workers.
 #[derive(Debug)]
 pub enum StudyAppEvent {
-    /// The project's studies, oldest first.
-    Listed(PathBuf, Vec<String>),
+    /// The project's studies, oldest first, and the backbones with installed pretrained
+    /// weights (read from the asset cache on the worker).
+    Listed(PathBuf, Vec<String>, Vec<String>),
     /// A study was made (its id) and starts.
     Created(PathBuf, String),
     /// Progress of the running study.
@@ -62,6 +63,8 @@ pub enum StudyAppEvent {
 pub struct StudyRuntime {
     /// The studies of a project folder.
     pub studies: Option<(PathBuf, Vec<String>)>,
+    /// The backbones a study can start from pretrained weights (once listed).
+    pub installed: Option<Vec<String>>,
     /// The study shown: project, id, its leaderboard.
     pub board: Option<(PathBuf, String, Loading<Box<Leaderboard>>)>,
     /// The running study: project and id (the id once made).
@@ -89,7 +92,9 @@ impl StudyRuntime {
 
     /// Whether the leaderboard shown is computed (screenshots, tests).
     pub fn settled(&self) -> bool {
-        !self.is_running() && !matches!(self.board, Some((_, _, Loading::Running { .. })))
+        self.installed.is_some()
+            && !self.is_running()
+            && !matches!(self.board, Some((_, _, Loading::Running { .. })))
     }
 }
 

@@ -38,8 +38,10 @@ pub struct LeaderRow {
     pub pretrained: bool,
     /// The project run, once started.
     pub run_id: Option<String>,
-    /// pending, done, or failed: why.
+    /// pending, interrupted, done, or failed: why.
     pub state: String,
+    /// Not trained to its end yet (pending or interrupted): a resume would train it.
+    pub unfinished: bool,
     /// The validation metric (see [`Leaderboard::metric`]).
     pub metric: Option<f64>,
     /// Its 95% bootstrap interval.
@@ -108,6 +110,7 @@ pub fn leaderboard(
             pretrained: entry.pretrained(),
             run_id: record.run_id.clone(),
             state: state_label(&record),
+            unfinished: record.state == EntryState::Pending,
             metric: None,
             interval: None,
             best_minus_this: None,
@@ -162,6 +165,26 @@ pub fn leaderboard(
         rows,
         agreement,
     }))
+}
+
+impl Leaderboard {
+    /// Each backbone's data-mismatch figure, once per backbone, in the board's order.
+    pub fn mismatches(&self) -> Vec<(&str, &super::mismatch::Mismatch)> {
+        let mut found: Vec<(&str, &super::mismatch::Mismatch)> = Vec::new();
+        for row in &self.rows {
+            let mismatch = row
+                .before
+                .as_ref()
+                .and_then(|b| b.scores.as_ref())
+                .and_then(|s| s.mismatch.as_ref());
+            if let Some(mismatch) = mismatch
+                && !found.iter().any(|(name, _)| *name == row.backbone)
+            {
+                found.push((&row.backbone, mismatch));
+            }
+        }
+        found
+    }
 }
 
 /// The name of the leaderboard's metric for `task`.

@@ -266,25 +266,16 @@ fn cost_section(text: &mut String, board: &Leaderboard) {
 }
 
 fn mismatch_section(text: &mut String, board: &Leaderboard, out: &Path) -> Result<(), StudyError> {
-    let mut series = Vec::new();
+    let mismatches = board.mismatches();
+    let series: Vec<(String, Vec<f64>)> = mismatches
+        .iter()
+        .map(|(name, m)| ((*name).to_owned(), m.per_layer.clone()))
+        .collect();
     let mut lines = String::new();
-    for row in &board.rows {
-        let Some(mismatch) = row
-            .before
-            .as_ref()
-            .and_then(|b| b.scores.as_ref())
-            .and_then(|s| s.mismatch.as_ref())
-        else {
-            continue;
-        };
-        if series.iter().any(|(name, _)| name == &row.backbone) {
-            continue;
-        }
-        series.push((row.backbone.clone(), mismatch.per_layer.clone()));
+    for (name, mismatch) in &mismatches {
         let _ = writeln!(
             lines,
-            "- {}: {:.2}, the images are {}",
-            row.backbone,
+            "- {name}: {:.2}, the images are {}",
             mismatch.summary,
             mismatch.verdict()
         );

@@ -67,6 +67,11 @@ impl StudyView {
             self.reset(dir, row);
             commands.push(StudyCommand::List(dir.clone()).into());
         }
+        if self.backbones.is_empty()
+            && let Some(installed) = &study.installed
+        {
+            self.offer(installed, row);
+        }
         let studies: &[String] = match &study.studies {
             Some((d, ids)) if d == dir => ids,
             _ => &[],
@@ -90,24 +95,8 @@ impl StudyView {
     }
 
     fn reset(&mut self, dir: &Path, row: &ProjectRow) {
-        let project_backbone = row
-            .project
-            .as_ref()
-            .ok()
-            .map(|p| p.project.backbone.clone());
         self.project = Some(dir.to_owned());
-        self.backbones = crate::study::plan::installed_pretrained()
-            .into_iter()
-            .map(|name| {
-                let ticked = Some(&name) == project_backbone.as_ref();
-                (name, ticked)
-            })
-            .collect();
-        if !self.backbones.iter().any(|(_, t)| *t)
-            && let Some(first) = self.backbones.first_mut()
-        {
-            first.1 = true;
-        }
+        self.backbones.clear();
         self.strategies = [true, false, false];
         self.control = true;
         self.epochs = row
@@ -118,6 +107,24 @@ impl StudyView {
             .unwrap_or(crate::train::TrainConfig::default().epochs);
         self.shown = None;
         self.points.clear();
+    }
+
+    /// Offers the installed backbones, the project's own ticked (else the first).
+    fn offer(&mut self, installed: &[String], row: &ProjectRow) {
+        let own = row
+            .project
+            .as_ref()
+            .ok()
+            .map(|p| p.project.backbone.as_str());
+        self.backbones = installed
+            .iter()
+            .map(|name| (name.clone(), Some(name.as_str()) == own))
+            .collect();
+        if !self.backbones.iter().any(|(_, t)| *t)
+            && let Some(first) = self.backbones.first_mut()
+        {
+            first.1 = true;
+        }
     }
 
     fn show(&mut self, dir: &Path, id: &str, commands: &mut Vec<UiCommand>) {
@@ -260,10 +267,7 @@ impl StudyView {
                 return;
             }
         };
-        let unfinished = board
-            .rows
-            .iter()
-            .any(|r| r.state == "pending" || r.state == "interrupted");
+        let unfinished = board.rows.iter().any(|r| r.unfinished);
         if unfinished && !study.is_running() {
             // Runs may land from other processes: read the study again now and then.
             let due = self.polled.is_none_or(|at| at.elapsed() >= LANDING_POLL);
@@ -434,27 +438,7 @@ fn leaderboard_grid(ui: &mut egui::Ui, id: &str, board: &Leaderboard) {
 
 /// Each backbone's data-mismatch figure in words, and per batch-norm layer as a plot.
 fn mismatch_ui(ui: &mut egui::Ui, id: &str, board: &Leaderboard) {
-    let mut series: Vec<(String, String, Vec<f64>)> = Vec::new();
-    for row in &board.rows {
-        let Some(mismatch) = row
-            .before
-            .as_ref()
-            .and_then(|b| b.scores.as_ref())
-            .and_then(|s| s.mismatch.as_ref())
-        else {
-            continue;
-        };
-        if series.iter().any(|(name, _, _)| *name == row.backbone) {
-            continue;
-        }
-        let words = format!(
-            "{}: {:.2}, the images are {}",
-            row.backbone,
-            mismatch.summary,
-            mismatch.verdict()
-        );
-        series.push((row.backbone.clone(), words, mismatch.per_layer.clone()));
-    }
+    let series = board.mismatches();
     if series.is_empty() {
         return;
     }
@@ -462,8 +446,12 @@ fn mismatch_ui(ui: &mut egui::Ui, id: &str, board: &Leaderboard) {
         .id_salt(format!("mismatch {id}"))
         .default_open(false)
         .show(ui, |ui| {
-            for (_, words, _) in &series {
-                ui.label(words);
+            for (name, mismatch) in &series {
+                ui.label(format!(
+                    "{name}: {:.2}, the images are {}",
+                    mismatch.summary,
+                    mismatch.verdict()
+                ));
             }
             Plot::new(format!("mismatch plot {id}"))
                 .height(200.0)
@@ -471,14 +459,15 @@ fn mismatch_ui(ui: &mut egui::Ui, id: &str, board: &Leaderboard) {
                 .y_axis_label("ln(1 + symmetric KL)")
                 .legend(egui_plot::Legend::default())
                 .show(ui, |plot_ui| {
-                    for (n, (name, _, values)) in series.iter().enumerate() {
-                        let xy: Vec<[f64; 2]> = values
+                    for (n, (name, mismatch)) in series.iter().enumerate() {
+                        let xy: Vec<[f64; 2]> = mismatch
+                            .per_layer
                             .iter()
                             .enumerate()
                             .map(|(layer, v)| [layer as f64, *v])
                             .collect();
                         plot_ui.line(
-                            Line::new(name.clone(), xy)
+                            Line::new(name.to_string(), xy)
                                 .color(crate::ui::inspect_widgets::class_color(n)),
                         );
                     }
