@@ -208,8 +208,11 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Peak (base) learning rate.
     pub lr: f64,
-    /// Number of epochs.
+    /// Number of epochs (the fewest, when `min_steps` asks for more).
     pub epochs: usize,
+    /// Train at least this many optimiser steps: on a small data set the run's epochs grow
+    /// until they reach it (0: exactly `epochs`). A new run records the epochs it chose.
+    pub min_steps: usize,
     /// Images per step.
     pub batch_size: usize,
     /// Label smoothing of the cross-entropy loss (0 = none).
@@ -262,6 +265,7 @@ impl Default for TrainConfig {
             },
             lr: 1e-3,
             epochs: 10,
+            min_steps: 0,
             batch_size: 32,
             label_smoothing: 0.0,
             balancing: Balancing::None,
@@ -295,7 +299,17 @@ impl TrainConfig {
     pub fn use_channels_last(&self, on_cpu: bool) -> bool {
         self.channels_last.unwrap_or(on_cpu)
     }
+
+    /// The epochs a run of `steps_per_epoch` optimiser steps per epoch trains: `epochs`, or
+    /// more to reach `min_steps`, at most [`MAX_AUTO_EPOCHS`].
+    pub fn epochs_for(&self, steps_per_epoch: usize) -> usize {
+        let needed = self.min_steps.div_ceil(steps_per_epoch.max(1));
+        self.epochs.max(needed.min(MAX_AUTO_EPOCHS))
+    }
 }
+
+/// The most epochs that `min_steps` adds by itself (a data set of a few images).
+pub const MAX_AUTO_EPOCHS: usize = 500;
 
 /// The number of physical CPU cores (logical cores sharing a core counted once; Linux reads
 /// `/proc/cpuinfo`), else the available parallelism.

@@ -123,3 +123,44 @@ fn new_train_eval_predict_export_on_a_coco_folder() {
         .collect();
     det_export::python_reload_matches_the_app(&project, "run-001", &paths);
 }
+
+/// A new detection project trains at least 200 optimiser steps by default; `--epochs` alone
+/// trains exactly its epochs, and `--min-steps` adds epochs on a small data set, which the
+/// run's frozen config records and the command line explains.
+#[test]
+fn small_detection_sets_train_enough_steps() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("few shapes");
+    coco_folder(&data, 12);
+    let project = temp.path().join("project");
+    workbench(&["new", path_str(&project), "--data", path_str(&data)]);
+    let loaded = transfer_workbench::project::load_project(&project).unwrap();
+    let defaults = transfer_workbench::train::TrainConfig::for_project(&loaded);
+    assert_eq!(defaults.min_steps, 200);
+
+    let out = common::workbench_ok(&[
+        "train",
+        path_str(&project),
+        "--epochs",
+        "2",
+        "--min-steps",
+        "4",
+        "--batch-size",
+        "32",
+        "--input-size",
+        "32",
+        "--threads",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Under 32 training images at batch 32: one step per epoch, so 4 epochs.
+    assert!(
+        stderr.contains("4 epochs instead of 2: at least 4 optimiser steps"),
+        "{stderr}"
+    );
+    let frozen = std::fs::read_to_string(project.join("runs/run-001/config.ron")).unwrap();
+    let frozen: transfer_workbench::train::TrainConfig = ron::from_str(&frozen).unwrap();
+    assert_eq!((frozen.epochs, frozen.min_steps), (4, 4));
+    let history = std::fs::read_to_string(project.join("runs/run-001/history.jsonl")).unwrap();
+    assert_eq!(history.lines().count(), 4, "{history}");
+}

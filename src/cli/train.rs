@@ -30,9 +30,14 @@ pub struct TrainArgs {
     /// saved in the project by the Training tab, else the defaults shown.
     #[arg(long, value_name = "finetune")]
     pub strategy: Option<String>,
-    /// Number of epochs.
+    /// Number of epochs, exactly (the saved or default settings may add epochs to reach a
+    /// number of optimiser steps on small data: detection trains at least 200 steps).
     #[arg(long, value_name = "10")]
     pub epochs: Option<usize>,
+    /// Train at least this many optimiser steps, adding epochs on small data (0: exactly
+    /// the epochs).
+    #[arg(long, value_name = "STEPS")]
+    pub min_steps: Option<usize>,
     /// Peak learning rate.
     #[arg(long, value_name = "0.001")]
     pub lr: Option<f64>,
@@ -221,7 +226,10 @@ pub fn run_train(args: TrainArgs) -> anyhow::Result<()> {
     let mut sink: Box<dyn EventSink> = if args.json {
         Box::new(JsonSink)
     } else {
-        Box::new(BarSink::default())
+        Box::new(BarSink {
+            asked: (spec.config.epochs, spec.config.min_steps),
+            ..BarSink::default()
+        })
     };
     let summary = train(
         &spec,
@@ -271,7 +279,10 @@ fn run_config(args: &TrainArgs, project: crate::project::Project) -> anyhow::Res
         })?;
     }
     config.lr = args.lr.unwrap_or(config.lr);
-    config.epochs = args.epochs.unwrap_or(config.epochs);
+    if let Some(epochs) = args.epochs {
+        (config.epochs, config.min_steps) = (epochs, 0);
+    }
+    config.min_steps = args.min_steps.unwrap_or(config.min_steps);
     config.batch_size = args.batch_size.unwrap_or(config.batch_size);
     config.seed = args.seed.unwrap_or(config.seed);
     config.eval_crop_fraction = args.eval_crop.unwrap_or(config.eval_crop_fraction);
@@ -420,6 +431,8 @@ impl EventSink for JsonSink {
 struct BarSink {
     bar: Option<ProgressBar>,
     steps_per_epoch: u64,
+    /// The settings' epochs and fewest steps, to explain epochs added on small data.
+    asked: (usize, usize),
 }
 
 impl EventSink for BarSink {
@@ -434,6 +447,14 @@ impl EventSink for BarSink {
             } => {
                 self.steps_per_epoch = steps_per_epoch as u64;
                 eprintln!("{run_id}: epochs {first_epoch}..{epochs}");
+                let (asked, min_steps) = self.asked;
+                if first_epoch == 0 && epochs > asked && min_steps > 0 {
+                    eprintln!(
+                        "{epochs} epochs instead of {asked}: at least {min_steps} optimiser steps, \
+                         and the training images make {steps_per_epoch} step(s) per epoch \
+                         (--epochs N trains exactly N)"
+                    );
+                }
             }
             TrainEvent::Step {
                 epoch,

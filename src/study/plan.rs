@@ -32,7 +32,10 @@ pub fn make_study(project_dir: &Path, plan: &StudyPlan) -> Result<Study, StudyEr
     }
     let project = crate::project::load_project(project_dir)?;
     let mut recipe = TrainConfig::for_project(&project);
-    recipe.epochs = plan.epochs.unwrap_or(recipe.epochs);
+    if let Some(epochs) = plan.epochs {
+        // Epochs asked for are the epochs trained.
+        (recipe.epochs, recipe.min_steps) = (epochs, 0);
+    }
     let mut entries = Vec::new();
     for strategy in &plan.strategies {
         for backbone in &plan.backbones {

@@ -117,7 +117,9 @@ impl TrainConfig {
             .map(|t| t.config.clone())
             .unwrap_or_default();
         if !saved {
-            config.monitor = Monitor::new(super::task::train_task(project.task).default_monitor());
+            let task = super::task::train_task(project.task);
+            config.monitor = Monitor::new(task.default_monitor());
+            config.min_steps = task.default_min_steps();
         }
         config.task = project.task;
         config.backbone = project.backbone.clone();
@@ -135,6 +137,31 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn min_steps_add_epochs_on_small_data_only() {
+        let config = TrainConfig {
+            epochs: 10,
+            min_steps: 200,
+            ..TrainConfig::default()
+        };
+        // 11 images at batch 32: one step an epoch.
+        assert_eq!(config.epochs_for(1), 200);
+        assert_eq!(config.epochs_for(3), 67);
+        // Enough steps already: the epochs as set.
+        assert_eq!(config.epochs_for(20), 10);
+        assert_eq!(config.epochs_for(0), 200);
+        let tiny = TrainConfig {
+            min_steps: 100_000,
+            ..config.clone()
+        };
+        assert_eq!(tiny.epochs_for(1), MAX_AUTO_EPOCHS);
+        let exact = TrainConfig {
+            min_steps: 0,
+            ..config
+        };
+        assert_eq!(exact.epochs_for(1), 10);
+    }
 
     #[test]
     fn config_round_trips_through_ron_and_validates() {

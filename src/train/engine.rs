@@ -106,6 +106,11 @@ pub fn train(
     }
 }
 
+/// Optimiser steps in one epoch of `source`'s training images.
+fn steps_per_epoch(source: &dyn BatchSource, batch_size: usize) -> usize {
+    train_plan(&source.labels(Split::Train), batch_size, 0, false).len()
+}
+
 /// The state of one job's loop.
 pub(super) struct Loop<'a> {
     pub(super) config: TrainConfig,
@@ -133,8 +138,11 @@ fn train_inner(
         Some(id) => RunDir::open(&spec.project_dir, id)?,
         None => {
             spec.config.validate()?;
-            let run = RunDir::create(&spec.project_dir, &spec.config, &source.split_manifest())?;
-            (run, spec.config.clone())
+            // The run records the epochs it trains, `min_steps` resolved on this data.
+            let mut config = spec.config.clone();
+            config.epochs = config.epochs_for(steps_per_epoch(source, config.batch_size));
+            let run = RunDir::create(&spec.project_dir, &config, &source.split_manifest())?;
+            (run, config)
         }
     };
     // Held for the whole job; taken before `run_slot` is set, so that a refused job leaves
@@ -287,13 +295,7 @@ impl<'a> Loop<'a> {
     }
 
     fn steps_per_epoch(&self, source: &dyn BatchSource) -> usize {
-        train_plan(
-            &source.labels(Split::Train),
-            self.config.batch_size,
-            0,
-            false,
-        )
-        .len()
+        steps_per_epoch(source, self.config.batch_size)
     }
 
     /// Writes the run's status as `Running` with the loop's progress.

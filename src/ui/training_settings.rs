@@ -269,6 +269,20 @@ fn optimisation_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig) {
     });
     row(
         ui,
+        "At least (steps)",
+        "On a small data set, train more epochs until this many optimiser steps are done \
+         (0: exactly the epochs). Detection heads start from zero: new detection projects \
+         ask for 200 steps, as 10 or 20 steps leave them finding nothing.",
+        |ui| {
+            ui.add(
+                egui::DragValue::new(&mut c.min_steps)
+                    .range(0..=100_000)
+                    .suffix(" steps"),
+            )
+        },
+    );
+    row(
+        ui,
         "Learning rate",
         "Peak learning rate (the LR finder suggests one)",
         |ui| {

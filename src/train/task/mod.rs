@@ -103,6 +103,12 @@ pub trait TrainTask: Sync {
         2
     }
 
+    /// The fewest optimiser steps a new project's runs take (`TrainConfig::min_steps`):
+    /// none for heads that converge in a few epochs.
+    fn default_min_steps(&self) -> usize {
+        0
+    }
+
     /// The metric a new project of this task monitors (its history name).
     fn default_monitor(&self) -> &'static str {
         VAL_LOSS.name
