@@ -313,6 +313,8 @@ impl WorkbenchApp {
                     task,
                     backbone,
                     input_size_px,
+                    mirror_ok,
+                    profile,
                 } => {
                     let root = self.projects_dir.clone();
                     self.project_op(ctx, move || {
@@ -329,6 +331,11 @@ impl WorkbenchApp {
                             data: DataLocation::Path(data_dir),
                             backbone,
                             input_size_px,
+                            dataset: crate::project::DatasetConfig {
+                                mirror_ok,
+                                profile,
+                                ..Default::default()
+                            },
                             ..Project::default()
                         };
                         let dir = create_project(&root, &project).map_err(|e| e.to_string())?;
@@ -359,7 +366,8 @@ impl WorkbenchApp {
                 }
                 command @ (UiCommand::ScanDataset(_)
                 | UiCommand::CancelDatasetScan(_)
-                | UiCommand::SetDatasetWindow(..)) => self.dataset_command(ctx, command),
+                | UiCommand::SetDatasetWindow(..)
+                | UiCommand::SetDatasetChecks { .. }) => self.dataset_command(ctx, command),
                 UiCommand::Training(command) => self.training_command(ctx, command),
                 UiCommand::Inspect(command) => self.inspect_command(ctx, command),
                 UiCommand::Study(command) => self.study_command(ctx, command),

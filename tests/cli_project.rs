@@ -237,3 +237,46 @@ fn nuclei_segmentation_reaches_a_dice_of_0_8_on_unseen_tiles() {
     println!("foreground Dice on {test_tiles} unseen test tiles: {dice:.3}");
     assert!(dice >= 0.8, "foreground Dice {dice} on the test tiles");
 }
+
+/// `new` measures the images (40 px, greyscale, 80 of them): a 64 px input, evaluation on
+/// the whole image, gentle crops and no flips, each said on the way; `--mirror-ok` lets
+/// training flip. The first run's frozen config records what it trained with.
+#[test]
+fn new_projects_take_their_defaults_from_the_images() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("grey images");
+    classification_folder(&data);
+    for (name, extra, hflip) in [("plain", None, 0.0), ("mirrored", Some("--mirror-ok"), 0.5)] {
+        let project = temp.path().join(name);
+        let mut args = vec!["new", path_str(&project), "--data", path_str(&data)];
+        args.extend(extra);
+        let out = workbench(&args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(stdout.contains("64 px"), "{stdout}");
+        assert!(
+            stderr.contains("evaluation on the whole image: greyscale images of 40 px"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("gentle training crops"), "{stderr}");
+        assert_eq!(stderr.contains("no flips"), extra.is_none(), "{stderr}");
+        workbench(&[
+            "train",
+            path_str(&project),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+        ]);
+        let frozen = std::fs::read_to_string(project.join("runs/run-001/config.ron")).unwrap();
+        let frozen: transfer_workbench::train::TrainConfig = ron::from_str(&frozen).unwrap();
+        assert_eq!(frozen.input_size_px, 64);
+        assert_eq!(frozen.eval_crop_fraction, 1.0);
+        assert_eq!(frozen.augment.crop_scale, [0.8, 1.0]);
+        assert_eq!(frozen.augment.hflip_prob, hflip, "{name}");
+    }
+}

@@ -167,6 +167,22 @@ impl super::WorkbenchApp {
                     AppEvent::ProjectSaved(target, saved)
                 });
             }
+            UiCommand::SetDatasetChecks {
+                dir,
+                min_side_px,
+                mirror_ok,
+            } => {
+                let target = dir.clone();
+                self.spawn(ctx, "project-save", move || {
+                    let saved = update_project(&dir, |project| {
+                        project.dataset.min_side_px = min_side_px;
+                        project.dataset.mirror_ok = mirror_ok;
+                    })
+                    .map(Box::new)
+                    .map_err(|e| e.to_string());
+                    AppEvent::ProjectSaved(target, saved)
+                });
+            }
             _ => {}
         }
     }
@@ -249,25 +265,44 @@ impl super::WorkbenchApp {
                 }
             }
             AppEvent::Thumbnail(done) => self.dataset.thumbnails.insert(ctx, *done),
-            AppEvent::ProjectSaved(dir, saved) => self.project_saved(&dir, saved),
+            AppEvent::ProjectSaved(dir, saved) => {
+                let rescan = self.project_saved(&dir, saved);
+                if rescan {
+                    self.start_dataset_scan(ctx, dir);
+                }
+            }
             _ => {}
         }
     }
 
-    fn project_saved(&mut self, dir: &std::path::Path, saved: Result<Box<Project>, String>) {
+    /// Takes a saved project into its row; true when its data set's checks changed (the
+    /// tiny-image side), so that its scan is out of date.
+    fn project_saved(
+        &mut self,
+        dir: &std::path::Path,
+        saved: Result<Box<Project>, String>,
+    ) -> bool {
         match saved {
             Ok(project) => {
                 self.status = Some(Ok(format!("Saved '{}'", project.name)));
                 if let super::ProjectsState::Ready(rows) = &mut self.projects
                     && let Some(row) = rows.iter_mut().find(|r| r.dir == dir)
                 {
+                    let rescan = row.project.as_ref().is_ok_and(|old| {
+                        old.project.dataset.min_side_px != project.dataset.min_side_px
+                    }) && self.dataset.scans.contains_key(dir);
                     row.project = Ok(OpenProject {
                         dir: dir.to_owned(),
                         project: *project,
                     });
+                    return rescan;
                 }
+                false
             }
-            Err(message) => self.status = Some(Err(message)),
+            Err(message) => {
+                self.status = Some(Err(message));
+                false
+            }
         }
     }
 

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
+use crate::data::preview::FolderPreview;
 use crate::model::backbone::known_backbones;
 use crate::project::{
-    DataLocation, PROJECT_FILE, Project, TaskKind, detect_task, load_project, save_project,
+    DataLocation, DatasetConfig, PROJECT_FILE, Project, TaskKind, detect_task, load_project,
+    save_project,
 };
 
 /// Options of `new`.
@@ -26,9 +28,14 @@ pub struct NewArgs {
     /// Display name (default: the folder's name).
     #[arg(long)]
     pub name: Option<String>,
-    /// Square input size in pixels (default: the backbone's native size).
+    /// Square input size in pixels (default: proposed from the images' size, at most the
+    /// backbone's native size).
     #[arg(long, value_name = "PX")]
     pub input_size: Option<u32>,
+    /// A mirrored image keeps its label: training may flip images (off: no flips, right
+    /// for X-rays, text and digits).
+    #[arg(long)]
+    pub mirror_ok: bool,
 }
 
 /// Runs `new`.
@@ -58,6 +65,19 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
             None => bail!("unknown task '{name}' ({})", TaskKind::names()),
         },
     };
+    // The images' size and colour, for the input size and the training defaults.
+    let preview = match crate::data::preview::preview_folder(&args.data) {
+        Ok(preview) => Some(preview),
+        Err(e) => {
+            eprintln!("could not look at the images ({e}); ImageNet's defaults apply");
+            None
+        }
+    };
+    let input_size_px = args.input_size.unwrap_or_else(|| {
+        preview.as_ref().map_or(info.input_size_px, |p| {
+            p.proposed_input_px.min(info.input_size_px)
+        })
+    });
     std::fs::create_dir_all(&args.project)
         .with_context(|| format!("could not create {}", args.project.display()))?;
     let project_dir = args.project.canonicalize()?;
@@ -80,12 +100,20 @@ pub fn run(args: NewArgs) -> anyhow::Result<()> {
         task,
         data,
         backbone: info.name.to_owned(),
-        input_size_px: args.input_size.unwrap_or(info.input_size_px),
+        input_size_px,
+        dataset: DatasetConfig {
+            mirror_ok: args.mirror_ok,
+            profile: preview.as_ref().map(FolderPreview::profile),
+            ..DatasetConfig::default()
+        },
         ..Project::default()
     };
     save_project(&args.project, &project)?;
     // Read back, so what was written is what the other commands will see.
     let saved = load_project(&args.project)?;
+    for reason in crate::train::data_defaults::data_defaults(&saved.dataset, saved.task).reasons {
+        eprintln!("default: {reason}");
+    }
     println!(
         "created {} ({}, {}, {} px, data {}): {}",
         saved.name,

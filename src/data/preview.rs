@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::DataError;
-use super::decode::{decode_bytes, read_bytes};
+use serde::{Deserialize, Serialize};
+
+use super::decode::{Decoded, decode_bytes, read_bytes};
 use super::detection::DetectionFormat;
 use super::source::{DatasetSource, Listing};
 use super::targets::{Evidence, data_targets, detect_task};
@@ -35,10 +37,35 @@ pub struct FolderPreview {
     pub problems: (usize, Vec<String>),
     /// The median width and height of the sampled images, when any decoded.
     pub typical_size_px: Option<(u32, u32)>,
+    /// Whether most sampled images are in colour (`None`: none could be decoded).
+    pub colour: Option<bool>,
     /// The input size that fits the images (see [`proposed_input_size`]).
     pub proposed_input_px: u32,
     /// A detection layout's annotations, as listed (before the scan's checks).
     pub detection: Option<DetectionPreview>,
+}
+
+/// What a project's creation saw of its images (stored in `project.ron`; the training
+/// defaults follow it, see `crate::train::data_defaults`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataProfile {
+    /// Image files listed.
+    pub images: usize,
+    /// The median width and height of the sampled images.
+    pub typical_size_px: Option<(u32, u32)>,
+    /// Whether most sampled images are in colour.
+    pub colour: Option<bool>,
+}
+
+impl FolderPreview {
+    /// The facts the training defaults follow.
+    pub fn profile(&self) -> DataProfile {
+        DataProfile {
+            images: self.images,
+            typical_size_px: self.typical_size_px,
+            colour: self.colour,
+        }
+    }
 }
 
 /// What a detection layout's annotation files hold.
@@ -148,17 +175,22 @@ pub fn preview_folder(path: &Path) -> Result<FolderPreview, DataError> {
     let root = source.root();
     let candidates = &listing.candidates;
     let step = (candidates.len() / SIZE_SAMPLES).max(1);
-    let mut sizes: Vec<(u32, u32)> = candidates
+    let samples: Vec<((u32, u32), bool)> = candidates
         .iter()
         .step_by(step)
         .take(SIZE_SAMPLES)
         .filter_map(|c| {
             let path = root.join(&c.path);
             let bytes = read_bytes(&path).ok()?;
-            decode_bytes(&bytes, &path).ok().map(|d| d.dimensions())
+            decode_bytes(&bytes, &path)
+                .ok()
+                .map(|d| (d.dimensions(), is_colour(&d)))
         })
         .collect();
+    let mut sizes: Vec<(u32, u32)> = samples.iter().map(|(size, _)| *size).collect();
     let typical_size_px = median_size(&mut sizes);
+    let colour = (!samples.is_empty())
+        .then(|| 2 * samples.iter().filter(|(_, c)| *c).count() > samples.len());
     Ok(FolderPreview {
         layout: source.describe(),
         task,
@@ -174,9 +206,34 @@ pub fn preview_folder(path: &Path) -> Result<FolderPreview, DataError> {
                 .collect(),
         ),
         typical_size_px,
+        colour,
         proposed_input_px: proposed_input_size(typical_size_px),
         detection,
     })
+}
+
+/// Whether an image shows colour: its channels differ by more than a few levels on average
+/// over a grid of up to 32 x 32 pixels (an RGB file of a grey scan is grey).
+fn is_colour(decoded: &Decoded) -> bool {
+    let Decoded::Image(image) = decoded else {
+        return false;
+    };
+    if !image.color().has_color() {
+        return false;
+    }
+    let rgb = image.to_rgb8();
+    let (w, h) = rgb.dimensions();
+    let (sx, sy) = ((w / 32).max(1), (h / 32).max(1));
+    let (mut spread, mut n) = (0u64, 0u64);
+    for y in (0..h).step_by(sy as usize) {
+        for x in (0..w).step_by(sx as usize) {
+            let [r, g, b] = rgb.get_pixel(x, y).0;
+            let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+            spread += u64::from(max - min);
+            n += 1;
+        }
+    }
+    n > 0 && spread > 4 * n
 }
 
 fn median_size(sizes: &mut [(u32, u32)]) -> Option<(u32, u32)> {
@@ -216,6 +273,17 @@ mod tests {
     }
 
     #[test]
+    fn colour_is_told_from_grey_stored_as_rgb() {
+        let grey = image::RgbImage::from_fn(40, 30, |x, _| image::Rgb([x as u8 * 6; 3]));
+        assert!(!is_colour(&Decoded::Image(grey.into())));
+        let colour =
+            image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 128]));
+        assert!(is_colour(&Decoded::Image(colour.into())));
+        let luma = image::GrayImage::from_pixel(8, 8, image::Luma([200]));
+        assert!(!is_colour(&Decoded::Image(luma.into())));
+    }
+
+    #[test]
     fn previews_classes_sizes_and_refusals() {
         let dir = tempfile::tempdir().unwrap();
         write_class(dir.path(), "cats", 3, 28);
@@ -227,6 +295,7 @@ mod tests {
         assert_eq!(preview.classes["dogs"], 2);
         assert_eq!(preview.typical_size_px, Some((28, 28)));
         assert_eq!(preview.proposed_input_px, 32);
+        assert_eq!(preview.colour, Some(false));
         assert_eq!(preview.refusal(), None);
 
         let one = tempfile::tempdir().unwrap();

@@ -1,5 +1,6 @@
 //! A project's data set settings: how its images are organised, the mask encoding override,
-//! the intensity window for 16-bit and DICOM images, and the smallest usable image side.
+//! the intensity window for 16-bit and DICOM images, the smallest usable image side, whether
+//! images may be mirrored, and what the images looked like at creation.
 //! Plain serde data; the scan itself lives in `crate::data`.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::DataError;
 use crate::data::detection::DetectionFormat;
 use crate::data::mask::MaskEncoding;
+pub use crate::data::preview::DataProfile;
 use crate::data::scan::{DEFAULT_MIN_SIDE_PX, ScanOptions};
 use crate::data::source::DatasetSource;
 use crate::data::window::WindowSetting;
@@ -48,6 +50,11 @@ pub struct DatasetConfig {
     pub window: WindowSetting,
     /// Images with a shorter side are reported as tiny.
     pub min_side_px: u32,
+    /// The user says a mirrored image keeps its label: training may flip images. Off by
+    /// default, as flips are wrong for chest X-rays (the heart is on the left) and text.
+    pub mirror_ok: bool,
+    /// What the project's creation saw of the images; new runs' defaults follow it.
+    pub profile: Option<DataProfile>,
 }
 
 impl Default for DatasetConfig {
@@ -57,6 +64,8 @@ impl Default for DatasetConfig {
             mask_encoding: None,
             window: WindowSetting::Auto,
             min_side_px: DEFAULT_MIN_SIDE_PX,
+            mirror_ok: false,
+            profile: None,
         }
     }
 }
@@ -107,6 +116,12 @@ mod tests {
                 width: 400.0,
             },
             min_side_px: 16,
+            mirror_ok: true,
+            profile: Some(DataProfile {
+                images: 40,
+                typical_size_px: Some((28, 28)),
+                colour: Some(false),
+            }),
         };
         let text = ron::ser::to_string_pretty(&config, Default::default()).unwrap();
         assert_eq!(ron::from_str::<DatasetConfig>(&text).unwrap(), config);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use dataset::{DatasetConfig, DatasetSourceKind};
+pub use dataset::{DataProfile, DatasetConfig, DatasetSourceKind};
 pub use discover::{ProjectEntry, discover_projects};
 pub use io::{PROJECT_FILE, ProjectError, load_project, save_project, update_project};
 pub use ops::{

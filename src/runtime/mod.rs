@@ -184,6 +184,10 @@ pub enum UiCommand {
         backbone: String,
         /// Square input size in pixels.
         input_size_px: u32,
+        /// The user says mirrored images keep their label.
+        mirror_ok: bool,
+        /// What the preview saw of the images.
+        profile: Option<crate::project::DataProfile>,
     },
     /// Give a project a new display name.
     RenameProject(PathBuf, String),
@@ -199,6 +203,15 @@ pub enum UiCommand {
     CancelDatasetScan(PathBuf),
     /// Store a new intensity window in the project's data set settings.
     SetDatasetWindow(PathBuf, WindowSetting),
+    /// Store the data set's tiny-image side and whether its images may be mirrored.
+    SetDatasetChecks {
+        /// The project folder.
+        dir: PathBuf,
+        /// Images with a shorter side are reported as tiny.
+        min_side_px: u32,
+        /// A mirrored image keeps its label.
+        mirror_ok: bool,
+    },
     /// List the project's runs (again) for every view.
     ListRuns(PathBuf),
     /// A job or read of the Training tab.

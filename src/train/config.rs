@@ -120,6 +120,13 @@ impl TrainConfig {
             let task = super::task::train_task(project.task);
             config.monitor = Monitor::new(task.default_monitor());
             config.min_steps = task.default_min_steps();
+            let chosen = super::data_defaults::data_defaults(&project.dataset, project.task);
+            config.eval_crop_fraction = chosen.eval_crop_fraction;
+            if let Some(augment) =
+                crate::data::augment::AugmentConfig::preset(chosen.augment_preset)
+            {
+                config.augment = augment;
+            }
         }
         config.task = project.task;
         config.backbone = project.backbone.clone();

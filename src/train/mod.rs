@@ -11,6 +11,7 @@ pub mod classifier;
 pub mod coco_eval;
 pub mod config;
 pub mod cpu_runtime;
+pub mod data_defaults;
 pub mod det_source;
 pub mod detection;
 pub mod detector;

@@ -152,11 +152,14 @@ impl ProjectSource {
     }
 
     /// [`ProjectSource::open`], then sets `config.task` to the project's task (segmentation
-    /// with the data's mask classes).
+    /// with the data's mask classes). Flips are turned off in `config` unless the project
+    /// says its images may be mirrored.
     pub fn open_for_training(
         project_dir: &Path,
         config: &mut TrainConfig,
     ) -> Result<Self, TrainError> {
+        let project = load_project(project_dir)?;
+        super::data_defaults::apply_mirror_setting(&mut config.augment, project.dataset.mirror_ok);
         let source = Self::open(project_dir, config)?;
         config.task = source.task;
         Ok(source)

@@ -112,6 +112,8 @@ pub struct DatasetView {
     window_draft: Option<(PathBuf, WindowSetting)>,
     /// While a window slider is dragged, thumbnails keep their old window.
     window_dragging: bool,
+    /// The tiny-image side being edited (not yet saved), for this project folder.
+    min_side_draft: Option<(PathBuf, u32)>,
     overlay: OverlayStyle,
     /// Boxes drawn over the preview in the last frame (detection; for tests).
     preview_boxes_drawn: usize,
@@ -271,6 +273,67 @@ impl DatasetView {
         if edit.commit {
             commands.push(UiCommand::SetDatasetWindow(open.dir.clone(), setting));
         }
+        ui.separator();
+        self.checks_ui(ui, open, commands);
+    }
+
+    /// The tiny-image side and the mirroring statement, saved in the project.
+    fn checks_ui(&mut self, ui: &mut egui::Ui, open: &OpenProject, commands: &mut Vec<UiCommand>) {
+        let saved = &open.project.dataset;
+        let side = match &self.min_side_draft {
+            Some((dir, side)) if *dir == open.dir => *side,
+            _ => saved.min_side_px,
+        };
+        let mut side_edit = side;
+        let mut mirror_ok = saved.mirror_ok;
+        egui::Grid::new("dataset_checks")
+            .num_columns(2)
+            .spacing([10.0, 6.0])
+            .show(ui, |ui| {
+                let label = ui.label("Tiny below").id;
+                let response = ui
+                    .add(
+                        egui::DragValue::new(&mut side_edit)
+                            .range(1..=4096)
+                            .suffix(" px"),
+                    )
+                    .labelled_by(label)
+                    .on_hover_text(
+                        "Images with a shorter side are reported as tiny (they are kept). \
+                         Lower it for data sets of small images such as 28 px digits.",
+                    );
+                if side_edit != side {
+                    self.min_side_draft = Some((open.dir.clone(), side_edit));
+                }
+                let done = response.drag_stopped()
+                    || response.lost_focus()
+                    || (response.changed() && !response.dragged() && !response.has_focus());
+                if done && side_edit != saved.min_side_px {
+                    self.min_side_draft = None;
+                    commands.push(UiCommand::SetDatasetChecks {
+                        dir: open.dir.clone(),
+                        min_side_px: side_edit,
+                        mirror_ok,
+                    });
+                }
+                ui.end_row();
+                ui.label("Mirroring");
+                if ui
+                    .checkbox(&mut mirror_ok, "A mirrored image keeps its label")
+                    .on_hover_text(
+                        "Lets training flip images. Leave it off for chest X-rays (the heart \
+                         is on the left), text and digits.",
+                    )
+                    .changed()
+                {
+                    commands.push(UiCommand::SetDatasetChecks {
+                        dir: open.dir.clone(),
+                        min_side_px: saved.min_side_px,
+                        mirror_ok,
+                    });
+                }
+                ui.end_row();
+            });
     }
 
     fn filters_ui(&mut self, ui: &mut egui::Ui, data: &ScannedDataset) {

@@ -32,6 +32,8 @@ pub struct NewProjectView {
     input_size_px: u32,
     /// The user chose the input size (the preview no longer proposes one).
     input_size_chosen: bool,
+    /// The user says a mirrored image keeps its label (training may flip).
+    mirror_ok: bool,
     /// The preview of a folder: which folder, and its state.
     preview: Option<(PathBuf, Loading<FolderPreview>)>,
     /// When (egui time) the typed path is to be looked at.
@@ -224,6 +226,8 @@ impl NewProjectView {
                                     task: self.task,
                                     backbone: self.backbone.clone(),
                                     input_size_px: self.input_size_px,
+                                    mirror_ok: self.mirror_ok,
+                                    profile: self.preview().map(FolderPreview::profile),
                                 });
                                 close = true;
                             }
@@ -317,6 +321,13 @@ impl NewProjectView {
                     .on_hover_text(
                         "Images are resized to this square. Larger than the images adds no \
                          detail and costs compute; pretrained backbones were trained at 224 px.",
+                    );
+                ui.end_row();
+                ui.label("Mirroring");
+                ui.checkbox(&mut self.mirror_ok, "A mirrored image keeps its label")
+                    .on_hover_text(
+                        "Lets training flip images left–right. Leave it off for chest X-rays \
+                         (the heart is on the left), text, digits and road signs.",
                     );
                 ui.end_row();
                 ui.label("Backbone");

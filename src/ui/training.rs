@@ -21,8 +21,9 @@ use crate::ui::training_settings::{Draft, settings_ui};
 /// The Training tab.
 #[derive(Debug, Default)]
 pub struct TrainingView {
-    /// The settings new drafts start from (besides the project's backbone and input size).
-    template: TrainConfig,
+    /// The settings new drafts start from (besides the project's backbone and input size);
+    /// `None`: the project's own defaults (`TrainConfig::for_project`).
+    template: Option<TrainConfig>,
     /// The next run's settings per project folder.
     drafts: HashMap<PathBuf, Draft>,
     /// The settings as last read from or sent to each project file.
@@ -41,7 +42,7 @@ impl TrainingView {
     /// A view whose drafts start from `template` (tests, demos).
     pub fn with_template(template: TrainConfig) -> Self {
         Self {
-            template,
+            template: Some(template),
             ..Self::default()
         }
     }
@@ -79,20 +80,26 @@ impl TrainingView {
             .entry(row.dir.clone())
             .or_insert_with(|| match &project.training {
                 Some(saved) => Draft::from_saved(saved, &project.backbone, project.input_size_px),
-                None => {
-                    let mut draft =
-                        Draft::for_project(template, &project.backbone, project.input_size_px);
-                    // A template that monitors the loss takes the task's own default.
-                    if draft.config.monitor == Monitor::default() {
-                        draft.config.monitor =
-                            Monitor::new(crate::train::train_task(project.task).default_monitor());
+                None => match template {
+                    Some(template) => {
+                        let mut draft =
+                            Draft::for_project(template, &project.backbone, project.input_size_px);
+                        // A template that monitors the loss takes the task's own default.
+                        if draft.config.monitor == Monitor::default() {
+                            draft.config.monitor = Monitor::new(
+                                crate::train::train_task(project.task).default_monitor(),
+                            );
+                        }
+                        draft
                     }
-                    draft
-                }
+                    None => Draft::from_data(project),
+                },
             });
         self.saved
             .entry(row.dir.clone())
             .or_insert_with(|| draft.clone());
+        let data_reasons =
+            crate::train::data_defaults::data_defaults(&project.dataset, project.task).reasons;
         egui::Panel::left("training_settings_panel")
             .resizable(true)
             .default_size(330.0)
@@ -100,7 +107,7 @@ impl TrainingView {
                 egui::ScrollArea::vertical()
                     .id_salt("training_settings_scroll")
                     .show(ui, |ui| {
-                        settings_ui(ui, draft, project.task, facts, commands)
+                        settings_ui(ui, draft, (project.task, &data_reasons), facts, commands)
                     });
             });
         let start = KeyboardShortcuts::start();

@@ -39,6 +39,16 @@ impl Draft {
         }
     }
 
+    /// A new project's settings: the defaults for its task and data
+    /// (`TrainConfig::for_project`, `crate::train::data_defaults`).
+    pub fn from_data(project: &crate::project::Project) -> Self {
+        let config = TrainConfig::for_project(project);
+        let chosen = crate::train::data_defaults::data_defaults(&project.dataset, project.task);
+        let mut draft = Self::for_project(&config, &project.backbone, project.input_size_px);
+        draft.augment = chosen.augment_preset.to_owned();
+        draft
+    }
+
     /// The settings saved in a project; the project's backbone and input size win.
     pub fn from_saved(saved: &TrainingSettings, backbone: &str, input_size_px: u32) -> Self {
         let mut draft = Self::for_project(&saved.config, backbone, input_size_px);
@@ -116,11 +126,12 @@ fn choice<T: PartialEq + Clone>(
     response
 }
 
-/// Draws the settings of `draft`; `task` decides which metrics can be monitored.
+/// Draws the settings of `draft`; `task` decides which metrics can be monitored, and
+/// `data_reasons` say how a new project's defaults follow its images.
 pub fn settings_ui(
     ui: &mut egui::Ui,
     draft: &mut Draft,
-    task: TaskKind,
+    (task, data_reasons): (TaskKind, &[String]),
     facts: &FactsCache,
     commands: &mut Vec<UiCommand>,
 ) {
@@ -142,6 +153,14 @@ pub fn settings_ui(
         .num_columns(2)
         .spacing([10.0, 6.0])
         .show(ui, |ui| data_rows_ui(ui, draft, task));
+    egui::CollapsingHeader::new("Defaults chosen from the images")
+        .id_salt("training_data_defaults")
+        .show(ui, |ui| {
+            for reason in data_reasons {
+                ui.label(format!("• {reason}"));
+            }
+            ui.weak("They apply to a project's first settings; change any of them above.");
+        });
 }
 
 fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind) {
