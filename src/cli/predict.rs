@@ -8,18 +8,15 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
-use tch::{Device, Kind};
+use tch::Device;
 
+use super::predict_boxes::DetectionEntry;
+use crate::inspect::detection::DEFAULT_SCORE_THRESHOLD;
 use crate::inspect::overlay::ClassMask;
-use crate::inspect::segmentation::predict_masks;
-use crate::project::load_project;
+use crate::inspect::try_images::{Tried, TriedFile, predict_files};
 use crate::train::metrics::argmax;
-use crate::train::project_source::{EvalTransform, LoadedImages};
 use crate::train::run::RunDir;
-use crate::train::{CheckpointChoice, TrainedModel, load_eval_images};
-
-/// Images predicted per forward pass.
-const BATCH: usize = 16;
+use crate::train::{CheckpointChoice, TrainedModel};
 
 /// Options of `predict`.
 #[derive(Debug, clap::Args)]
@@ -88,30 +85,15 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
         CheckpointChoice::BestOrLast,
         Device::cuda_if_available(),
     )?;
-    let mut entries: Vec<Prediction> = args
-        .images
-        .iter()
-        .map(|path| Prediction {
-            path: path.clone(),
-            label: None,
-            class_index: None,
-            probabilities: BTreeMap::new(),
-            mask: None,
-            detections: None,
-            error: None,
-        })
-        .collect();
     if let Some(dir) = &args.masks {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let offers = crate::inspect::task::offers(model.config.task);
-    if offers.boxes {
-        super::predict_boxes::predict(&args, &mut model, &mut entries)?;
-    } else if offers.masks {
-        predict_segmentation(&args, &mut model, &mut entries)?;
-    } else {
-        predict_classes(&args, &mut model, &mut entries)?;
-    }
+    let threshold = args.threshold.unwrap_or(DEFAULT_SCORE_THRESHOLD);
+    let tried = predict_files(&args.project, &mut model, &args.images, threshold)?;
+    let entries = tried
+        .into_iter()
+        .map(|file| entry(file, &model.classes, args.masks.as_deref()))
+        .collect::<anyhow::Result<Vec<Prediction>>>()?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&entries)?);
     } else {
@@ -125,79 +107,54 @@ pub fn run(args: PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Classification: each image's class probabilities and the predicted class.
-fn predict_classes(
-    args: &PredictArgs,
-    model: &mut TrainedModel,
-    entries: &mut [Prediction],
-) -> anyhow::Result<()> {
-    let LoadedImages {
-        images,
-        loaded,
-        failed,
-        ..
-    } = load_eval_images(&args.images, &args.project, &model.config)?;
-    for (path, reason) in failed {
-        if let Some(entry) = entries.iter_mut().find(|e| e.path == path) {
+/// The entry of one file: its class and probabilities, its pixel shares (and the mask
+/// written into `masks`), or its boxes.
+fn entry(file: TriedFile, classes: &[String], masks: Option<&Path>) -> anyhow::Result<Prediction> {
+    let mut entry = Prediction {
+        path: file.path,
+        label: None,
+        class_index: None,
+        probabilities: BTreeMap::new(),
+        mask: None,
+        detections: None,
+        error: None,
+    };
+    let tried = match file.result {
+        Ok(tried) => tried,
+        Err(reason) => {
             entry.error = Some(reason);
+            return Ok(entry);
         }
-    }
-    for (chunk_no, chunk) in loaded.chunks(BATCH).enumerate() {
-        let start = (chunk_no * BATCH) as i64;
-        let inputs = images.f_narrow(0, start, chunk.len() as i64)?;
-        let probabilities = model.probabilities(&inputs)?.f_to_device(Device::Cpu)?;
-        for (row, &image_index) in chunk.iter().enumerate() {
-            let p = probabilities.f_get(row as i64)?;
-            let values = Vec::<f32>::try_from(p.f_to_kind(Kind::Float)?)?;
-            let best = argmax(&values);
-            let entry = &mut entries[image_index];
+    };
+    entry.probabilities = tried.ranked(classes).into_iter().collect();
+    match tried {
+        Tried::Classes(p) => {
+            let best = argmax(&p);
             entry.class_index = Some(best);
-            entry.label = model.classes.get(best).cloned();
-            entry.probabilities = model
-                .classes
-                .iter()
-                .zip(&values)
-                .map(|(c, p)| (c.clone(), f64::from(*p)))
-                .collect();
+            entry.label = classes.get(best).cloned();
         }
-    }
-    Ok(())
-}
-
-/// Segmentation: each image's class masks through the core's prediction (the share of
-/// each class), written back at the image's own size with `--masks`.
-fn predict_segmentation(
-    args: &PredictArgs,
-    model: &mut TrainedModel,
-    entries: &mut [Prediction],
-) -> anyhow::Result<()> {
-    let window = load_project(&args.project)?.dataset.window;
-    let transform = EvalTransform::of(&model.config, window);
-    for (chunk_no, paths) in args.images.chunks(BATCH).enumerate() {
-        let start = chunk_no * BATCH;
-        let (masks, failed) = predict_masks(model, paths, &transform)?;
-        for (offset, reason) in failed {
-            entries[start + offset].error = Some(reason);
-        }
-        for (offset, mask) in masks {
-            let entry = &mut entries[start + offset];
-            let total = mask.classes.len().max(1) as f64;
-            for (c, name) in model.classes.iter().enumerate() {
-                let count = mask
-                    .classes
-                    .iter()
-                    .filter(|&&v| usize::from(v) == c)
-                    .count();
-                entry
-                    .probabilities
-                    .insert(name.clone(), count as f64 / total);
-            }
-            if let Some(dir) = &args.masks {
+        Tried::Mask(mask) => {
+            if let Some(dir) = masks {
                 entry.mask = Some(write_mask(dir, &entry.path, mask)?);
             }
         }
+        Tried::Boxes(found) => {
+            entry.detections = Some(
+                found
+                    .iter()
+                    .map(|f| DetectionEntry {
+                        label: classes
+                            .get(f.class)
+                            .cloned()
+                            .unwrap_or_else(|| format!("class {}", f.class)),
+                        score: f.score,
+                        bbox: [f.bbox.x0, f.bbox.y0, f.bbox.x1, f.bbox.y1],
+                    })
+                    .collect(),
+            );
+        }
     }
-    Ok(())
+    Ok(entry)
 }
 
 /// Writes a predicted mask (class index per pixel) as `<dir>/<image stem>.png` at the

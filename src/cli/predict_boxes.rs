@@ -1,18 +1,9 @@
 //! `predict` for detection runs: each image's boxes with class names and scores, in the
-//! image's own pixels (`x0, y0, x1, y1`).
+//! image's own pixels (`x0, y0, x1, y1`), as JSON entries and lines of text.
 
 use std::path::Path;
 
 use serde::Serialize;
-
-use super::predict::{PredictArgs, Prediction};
-use crate::inspect::detection::{DEFAULT_SCORE_THRESHOLD, predict_boxes};
-use crate::project::load_project;
-use crate::train::TrainedModel;
-use crate::train::project_source::EvalTransform;
-
-/// Images predicted per forward pass.
-const BATCH: usize = 16;
 
 /// One box of `predict --json`.
 #[derive(Debug, Serialize)]
@@ -24,40 +15,6 @@ pub struct DetectionEntry {
     /// `[x0, y0, x1, y1]` in the image's own pixels.
     #[serde(rename = "box")]
     pub bbox: [f32; 4],
-}
-
-/// Fills each entry with the boxes found at or above the threshold.
-pub fn predict(
-    args: &PredictArgs,
-    model: &mut TrainedModel,
-    entries: &mut [Prediction],
-) -> anyhow::Result<()> {
-    let threshold = args.threshold.unwrap_or(DEFAULT_SCORE_THRESHOLD);
-    let window = load_project(&args.project)?.dataset.window;
-    let transform = EvalTransform::of(&model.config, window);
-    for (chunk_no, paths) in args.images.chunks(BATCH).enumerate() {
-        let start = chunk_no * BATCH;
-        let predicted = predict_boxes(model, paths, &transform, threshold)?;
-        for (offset, reason) in predicted.failed {
-            entries[start + offset].error = Some(reason);
-        }
-        for (offset, _, found) in predicted.found {
-            let boxes = found
-                .iter()
-                .map(|f| DetectionEntry {
-                    label: model
-                        .classes
-                        .get(f.class)
-                        .cloned()
-                        .unwrap_or_else(|| format!("class {}", f.class)),
-                    score: f.score,
-                    bbox: [f.bbox.x0, f.bbox.y0, f.bbox.x1, f.bbox.y1],
-                })
-                .collect();
-            entries[start + offset].detections = Some(boxes);
-        }
-    }
-    Ok(())
 }
 
 /// One line per image: its boxes as `label score @ x0,y0,x1,y1`.

@@ -32,6 +32,7 @@ pub mod projection;
 pub mod run_inspection;
 pub mod segmentation;
 pub mod task;
+pub mod try_images;
 
 use std::path::PathBuf;
 
