@@ -13,6 +13,7 @@ mod shortcuts;
 pub mod study;
 pub mod training;
 mod training_settings;
+mod try_it;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
@@ -80,6 +81,10 @@ pub struct WorkbenchApp {
     training_view: TrainingView,
     study: crate::runtime::study::StudyRuntime,
     study_view: crate::ui::study::StudyView,
+    try_it: crate::runtime::try_it::TryRuntime,
+    try_view: crate::ui::try_it::TryView,
+    /// Images the Try-it tab predicts once it has chosen a run (`gui --try`).
+    pending_try: Vec<PathBuf>,
     inspect: InspectTabs,
     runs: RunCatalogue,
     /// The run of the live job whose start the run lists have seen.
@@ -113,6 +118,9 @@ impl WorkbenchApp {
             training_view: TrainingView::default(),
             study: Default::default(),
             study_view: Default::default(),
+            try_it: Default::default(),
+            try_view: Default::default(),
+            pending_try: Vec::new(),
             inspect: InspectTabs::default(),
             runs: RunCatalogue::default(),
             announced_run: None,
@@ -270,6 +278,7 @@ impl WorkbenchApp {
                 Ok(AppEvent::Training(event)) => self.training_event(ctx, event),
                 Ok(AppEvent::Inspect(event)) => self.inspect_event(ctx, event),
                 Ok(AppEvent::Study(event)) => self.study_event(event),
+                Ok(AppEvent::Try(event)) => self.try_event(ctx, event),
                 Ok(event) => self.dataset_event(ctx, event),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -371,6 +380,7 @@ impl WorkbenchApp {
                 UiCommand::Training(command) => self.training_command(ctx, command),
                 UiCommand::Inspect(command) => self.inspect_command(ctx, command),
                 UiCommand::Study(command) => self.study_command(ctx, command),
+                UiCommand::Try(command) => self.try_command(ctx, command),
                 UiCommand::DeleteProject(dir) => {
                     if self.selected.as_ref() == Some(&dir) {
                         self.selected = None;
@@ -437,9 +447,7 @@ impl eframe::App for WorkbenchApp {
                 .map(|f| f.path().to_owned())
                 .collect()
         });
-        if let Some(dir) = dropped.into_iter().next() {
-            self.commands.push(UiCommand::OpenNewProject(Some(dir)));
-        }
+        self.take_dropped(dropped);
         egui::Panel::left("project_list")
             .resizable(true)
             .default_size(260.0)
@@ -493,6 +501,28 @@ impl eframe::App for WorkbenchApp {
                     self.study_view
                         .ui(ui, row, &self.study, &self.training, &mut self.commands)
                 }
+                (CentralTab::TryIt, Some(row)) => {
+                    self.try_view.ui(
+                        ui,
+                        row,
+                        &self.runs,
+                        &self.try_it,
+                        &mut self.dataset.thumbnails,
+                        &mut self.commands,
+                    );
+                    if let Some(run) = self.try_view.run_for(&row.dir)
+                        && !self.pending_try.is_empty()
+                    {
+                        self.commands.push(
+                            crate::runtime::try_it::TryCommand::Predict {
+                                project: row.dir.clone(),
+                                run: run.to_owned(),
+                                paths: std::mem::take(&mut self.pending_try),
+                            }
+                            .into(),
+                        );
+                    }
+                }
                 _ => self.overview.ui(ui, row, &self.facts, &mut self.commands),
             }
         });
@@ -512,6 +542,12 @@ impl eframe::App for WorkbenchApp {
                     && self.facts.values().all(Option::is_some)
             }
             (CentralTab::Study, Some(_)) => self.study.settled() && !self.training.busy(),
+            (CentralTab::TryIt, Some(dir)) => {
+                self.runs.listed(dir)
+                    && self.pending_try.is_empty()
+                    && self.try_it.settled()
+                    && !self.dataset.thumbnails.is_busy()
+            }
             (tab, Some(dir)) => {
                 self.inspect.settled(&self.runs, tab, dir) && !self.dataset.thumbnails.is_busy()
             }

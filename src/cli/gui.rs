@@ -52,7 +52,9 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         GuiView::Embeddings => CentralTab::Embeddings,
         GuiView::Compare => CentralTab::Compare,
         GuiView::Study => CentralTab::Study,
+        GuiView::Try => CentralTab::TryIt,
     });
+    let try_images = args.try_images;
     let start_project = args.project;
     let plan = args
         .screenshot
@@ -67,7 +69,8 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
                 .unwrap_or_default();
             let app = WorkbenchApp::new(&cc.egui_ctx, projects_dir)
                 .with_prefs(prefs)
-                .with_start(tab, start_project);
+                .with_start(tab, start_project)
+                .with_try_images(try_images);
             Ok(Box::new(match plan {
                 Some(plan) => app.with_screenshot(plan),
                 None => app,

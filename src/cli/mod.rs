@@ -86,6 +86,9 @@ pub struct GuiArgs {
     /// Select the project with this name (or folder name) at start.
     #[arg(long, value_name = "NAME", hide = true)]
     pub project: Option<String>,
+    /// Images (or folders) the Try-it tab predicts at start (for screenshots).
+    #[arg(long = "try", value_name = "IMAGE", hide = true)]
+    pub try_images: Vec<PathBuf>,
 }
 
 /// The tab `gui --view` opens.
@@ -105,6 +108,8 @@ pub enum GuiView {
     Compare,
     /// Backbone studies and their leaderboards.
     Study,
+    /// A run's predictions for images from anywhere.
+    Try,
 }
 
 /// Runs the parsed command line.

@@ -48,24 +48,14 @@ impl FileFormat {
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
-        matches!(
-            ext.as_deref(),
-            Some(
-                "png"
-                    | "jpg"
-                    | "jpeg"
-                    | "jpe"
-                    | "jfif"
-                    | "tif"
-                    | "tiff"
-                    | "bmp"
-                    | "webp"
-                    | "dcm"
-                    | "dicom"
-            )
-        )
+        ext.is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
     }
 }
+
+/// The file extensions (lower case) of the image formats read.
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "png", "jpg", "jpeg", "jpe", "jfif", "tif", "tiff", "bmp", "webp", "dcm", "dicom",
+];
 
 /// Whether the bytes carry the DICOM file magic "DICM" after the 128-byte preamble.
 fn dicom_magic(bytes: &[u8]) -> bool {

@@ -89,19 +89,22 @@ pub fn predict_files(
         .collect())
 }
 
+/// A file's position in the list given, and its prediction or error.
+type Placed = (usize, Result<Tried, String>);
+
 /// Class probabilities of each file of `paths`, by position.
 fn classify(
     project: &Path,
     model: &mut TrainedModel,
     paths: &[PathBuf],
-) -> Result<Vec<(usize, Result<Tried, String>)>, InspectError> {
+) -> Result<Vec<Placed>, InspectError> {
     let LoadedImages {
         images,
         loaded,
         failed,
         ..
     } = load_eval_images(paths, project, &model.config)?;
-    let mut out: Vec<(usize, Result<Tried, String>)> = failed
+    let mut out: Vec<Placed> = failed
         .into_iter()
         .map(|(path, reason)| {
             let at = paths.iter().position(|p| *p == path).unwrap_or(0);

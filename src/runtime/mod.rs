@@ -17,6 +17,7 @@ pub mod series;
 pub mod study;
 pub mod thumbnails;
 pub mod training;
+pub mod try_it;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -94,6 +95,8 @@ pub enum CentralTab {
     Compare,
     /// Backbone studies: many runs of one recipe, ranked with intervals and cost.
     Study,
+    /// A run's predictions for images from anywhere.
+    TryIt,
 }
 
 /// Measured backbone facts by name: `None` while measuring on a worker.
@@ -155,6 +158,8 @@ pub enum AppEvent {
     Inspect(InspectEvent),
     /// A result or progress of the Study tab's workers.
     Study(self::study::StudyAppEvent),
+    /// The Try-it tab's results.
+    Try(self::try_it::TryEvent),
 }
 
 /// What views ask the app to do; run after the frame.
@@ -220,6 +225,8 @@ pub enum UiCommand {
     Inspect(InspectCommand),
     /// A request of the Study tab.
     Study(self::study::StudyCommand),
+    /// A request of the Try-it tab.
+    Try(self::try_it::TryCommand),
 }
 
 /// What the app hands to views for their next frame: results of commands and events that

@@ -25,3 +25,4 @@ pub mod study;
 pub mod training;
 pub mod training_plots;
 pub mod training_settings;
+pub mod try_it;

@@ -1,4 +1,5 @@
-//! The row of a project's tabs (Overview, Dataset, Training, the inspection tabs, Study).
+//! The row of a project's tabs (Overview, Dataset, Training, the inspection tabs, Study,
+//! Try it).
 
 use crate::runtime::CentralTab;
 use crate::ui::inspect_tabs;
@@ -13,7 +14,7 @@ pub const PROJECT_TABS: [(CentralTab, &str); 3] = [
 /// Draws the tab row; a click selects the tab in `tab`.
 pub fn tab_bar_ui(ui: &mut egui::Ui, tab: &mut CentralTab) {
     ui.horizontal(|ui| {
-        let study = [(CentralTab::Study, "Study")];
+        let study = [(CentralTab::Study, "Study"), (CentralTab::TryIt, "Try it")];
         for (value, name) in PROJECT_TABS
             .into_iter()
             .chain(inspect_tabs::TABS)
