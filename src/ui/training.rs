@@ -539,9 +539,14 @@ fn progress_ui(ui: &mut egui::Ui, live: &LiveRun) {
     let step_in_epoch = live
         .steps_done
         .saturating_sub(live.epoch * live.steps_per_epoch);
+    let paused = if live.status == LiveStatus::Paused {
+        " (paused)"
+    } else {
+        ""
+    };
     let eta = live
         .eta_secs
-        .map_or(String::new(), |s| format!(" · ETA {}", format_secs(s)));
+        .map_or(String::new(), |s| format!(" · ETA {}{paused}", format_secs(s)));
     ui.label(format!(
         "epoch {}/{} · step {}/{} · {:.0} images/s{eta}",
         live.epoch + 1,
