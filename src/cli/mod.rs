@@ -86,6 +86,24 @@ pub struct GuiArgs {
     /// Select the project with this name (or folder name) at start.
     #[arg(long, value_name = "NAME", hide = true)]
     pub project: Option<String>,
+    /// The window's inner size at start, WIDTHxHEIGHT in points (for screenshots).
+    #[arg(long, value_name = "WxH", hide = true, value_parser = parse_window_size)]
+    pub window_size: Option<[f32; 2]>,
+}
+
+/// `1024x700` → `[1024.0, 700.0]`.
+fn parse_window_size(text: &str) -> Result<[f32; 2], String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {text}"))?;
+    let side = |s: &str| {
+        s.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|v| *v >= 200.0 && v.is_finite())
+            .ok_or_else(|| format!("not a window side of at least 200 points: {s}"))
+    };
+    Ok([side(w)?, side(h)?])
 }
 
 /// The tab `gui --view` opens.
@@ -126,5 +144,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Project(args)) => project::run(args),
         Some(Command::Weights(args)) => weights::run(args),
         Some(Command::Study(args)) => study::run(args),
+    }
+}
+
+#[cfg(test)]
+mod window_size_tests {
+    use super::parse_window_size;
+
+    #[test]
+    fn window_sizes_read_as_width_by_height() {
+        assert_eq!(parse_window_size("1024x700"), Ok([1024.0, 700.0]));
+        assert!(parse_window_size("1024").is_err());
+        assert!(parse_window_size("10x700").is_err());
     }
 }
