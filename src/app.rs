@@ -407,8 +407,6 @@ impl eframe::App for WorkbenchApp {
             ui.horizontal(|ui| {
                 ui.heading("transfer-workbench");
                 ui.separator();
-                ui.label(format!("Projects folder: {}", self.projects_dir.display()));
-                theme_ui(ui);
                 if ui
                     .button("New project…")
                     .on_hover_text("Ctrl+N, or drop a folder on the window")
@@ -419,6 +417,7 @@ impl eframe::App for WorkbenchApp {
                 if ui.button("Rescan").on_hover_text("F5").clicked() {
                     self.commands.push(UiCommand::RescanProjects);
                 }
+                theme_ui(ui);
                 ui.separator();
                 if let Some((dir, tab)) =
                     crate::ui::job_indicator::job_indicator_ui(ui, &self.training, &self.study)
@@ -426,6 +425,10 @@ impl eframe::App for WorkbenchApp {
                     self.selected = Some(dir);
                     self.tab = tab;
                 }
+                // Last, so a long path gives way (shortened, whole on hover) on narrow windows.
+                let folder = format!("Projects folder: {}", self.projects_dir.display());
+                ui.add(egui::Label::new(&folder).truncate())
+                    .on_hover_text(folder);
             });
         });
         egui::Panel::bottom("status_bar").show(ui, |ui| match &self.status {
@@ -450,7 +453,7 @@ impl eframe::App for WorkbenchApp {
         self.take_dropped(dropped);
         egui::Panel::left("project_list")
             .resizable(true)
-            .default_size(260.0)
+            .default_size(200.0)
             .show(ui, |ui| {
                 self.project_list.ui(
                     ui,

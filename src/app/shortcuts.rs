@@ -54,21 +54,24 @@ pub(super) fn theme_ui(ui: &mut egui::Ui) {
     use egui::ThemePreference;
     let mut preference = ui.ctx().options(|o| o.theme_preference);
     let before = preference;
-    egui::ComboBox::new("theme", "Theme")
-        .selected_text(match preference {
-            ThemePreference::Dark => "Dark theme",
-            ThemePreference::Light => "Light theme",
-            ThemePreference::System => "System theme",
-        })
-        .show_ui(ui, |ui| {
-            ui.selectable_value(&mut preference, ThemePreference::Dark, "Dark");
-            ui.selectable_value(&mut preference, ThemePreference::Light, "Light");
-            ui.selectable_value(
-                &mut preference,
-                ThemePreference::System,
-                "Follow the system",
-            );
-        });
+    crate::ui::labelled::labelled(ui, "Theme", |ui| {
+        egui::ComboBox::from_id_salt("theme")
+            .selected_text(match preference {
+                ThemePreference::Dark => "Dark",
+                ThemePreference::Light => "Light",
+                ThemePreference::System => "System",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut preference, ThemePreference::Dark, "Dark");
+                ui.selectable_value(&mut preference, ThemePreference::Light, "Light");
+                ui.selectable_value(
+                    &mut preference,
+                    ThemePreference::System,
+                    "Follow the system",
+                );
+            })
+            .response
+    });
     if preference != before {
         ui.ctx().set_theme(preference);
     }

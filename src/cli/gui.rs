@@ -38,9 +38,11 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("transfer-workbench")
-            .with_inner_size([1280.0, 800.0])
+            .with_inner_size(args.window_size.unwrap_or([1280.0, 800.0]))
             .with_min_inner_size([640.0, 400.0])
             .with_icon(window_icon()),
+        // A size asked for on the command line wins over the one the last session left.
+        persist_window: args.window_size.is_none(),
         ..Default::default()
     };
     let outcome = ScreenshotOutcome::default();
@@ -56,6 +58,7 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
     });
     let try_images = args.try_images;
     let start_project = args.project;
+    let window_size = args.window_size;
     let plan = args
         .screenshot
         .map(|path| ScreenshotPlan::new(path, outcome.clone()));
@@ -63,6 +66,13 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         "transfer-workbench",
         options,
         Box::new(move |cc| {
+            // eframe restores the last session's window size over the builder's; a size
+            // asked for on the command line is applied once the window is up.
+            if let Some([width, height]) = window_size {
+                let size = egui::vec2(width, height);
+                cc.egui_ctx
+                    .send_viewport_cmd(egui::ViewportCommand::InnerSize(size));
+            }
             let prefs = cc
                 .storage
                 .and_then(|storage| eframe::get_value::<UiPrefs>(storage, eframe::APP_KEY))

@@ -89,6 +89,24 @@ pub struct GuiArgs {
     /// Images (or folders) the Try-it tab predicts at start (for screenshots).
     #[arg(long = "try", value_name = "IMAGE", hide = true)]
     pub try_images: Vec<PathBuf>,
+    /// The window's inner size at start, WIDTHxHEIGHT in points (for screenshots).
+    #[arg(long, value_name = "WxH", hide = true, value_parser = parse_window_size)]
+    pub window_size: Option<[f32; 2]>,
+}
+
+/// `1024x700` → `[1024.0, 700.0]`.
+fn parse_window_size(text: &str) -> Result<[f32; 2], String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected WIDTHxHEIGHT, got {text}"))?;
+    let side = |s: &str| {
+        s.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|v| *v >= 200.0 && v.is_finite())
+            .ok_or_else(|| format!("not a window side of at least 200 points: {s}"))
+    };
+    Ok([side(w)?, side(h)?])
 }
 
 /// The tab `gui --view` opens.
@@ -131,5 +149,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Project(args)) => project::run(args),
         Some(Command::Weights(args)) => weights::run(args),
         Some(Command::Study(args)) => study::run(args),
+    }
+}
+
+#[cfg(test)]
+mod window_size_tests {
+    use super::parse_window_size;
+
+    #[test]
+    fn window_sizes_read_as_width_by_height() {
+        assert_eq!(parse_window_size("1024x700"), Ok([1024.0, 700.0]));
+        assert!(parse_window_size("1024").is_err());
+        assert!(parse_window_size("10x700").is_err());
     }
 }

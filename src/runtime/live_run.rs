@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::pace::Pace;
 use super::plot::PlotCurves;
 use crate::train::TrainEvent;
 
@@ -45,11 +46,11 @@ pub struct LiveRun {
     pub epoch: usize,
     /// Global steps done (including those of earlier sessions of a resumed run).
     pub steps_done: usize,
-    /// Throughput of the latest step.
+    /// Throughput of the latest step (the engine times the step itself, never a pause).
     pub images_per_sec: f64,
-    /// When the first step of this session arrived, and the global step then.
-    first_step: Option<(Instant, usize)>,
-    /// The latest estimate of the time left.
+    /// Running time and steps of this session, paused stretches left out.
+    pace: Pace,
+    /// The latest estimate of the time left (kept as it was while paused).
     pub eta_secs: Option<f64>,
     /// The curves.
     pub curves: PlotCurves,
@@ -71,7 +72,7 @@ impl LiveRun {
             epoch: 0,
             steps_done: 0,
             images_per_sec: 0.0,
-            first_step: None,
+            pace: Pace::default(),
             eta_secs: None,
             curves: PlotCurves::default(),
             task: crate::task::TaskKind::default(),
@@ -101,8 +102,13 @@ impl LiveRun {
         self.log.push_back(line);
     }
 
-    /// Applies one event of the training thread.
+    /// Applies one event of the training thread, arrived now.
     pub fn apply(&mut self, event: TrainEvent) {
+        self.apply_at(event, Instant::now());
+    }
+
+    /// Applies one event of the training thread that arrived at `now`.
+    pub fn apply_at(&mut self, event: TrainEvent, now: Instant) {
         match event {
             TrainEvent::Started {
                 run_id,
@@ -149,7 +155,7 @@ impl LiveRun {
                 loss,
                 lr,
                 images_per_sec,
-            } => self.apply_step(epoch, step, loss, lr, images_per_sec),
+            } => self.apply_step(now, (epoch, step), loss, lr, images_per_sec),
             TrainEvent::Epoch {
                 epoch,
                 train,
@@ -178,11 +184,12 @@ impl LiveRun {
             }
             TrainEvent::Paused => {
                 self.status = LiveStatus::Paused;
-                self.first_step = None;
+                self.pace.pause(now);
                 self.log_line("paused".into());
             }
             TrainEvent::Resumed => {
                 self.status = LiveStatus::Running;
+                self.pace.resume(now);
                 self.log_line("resumed".into());
             }
             TrainEvent::Finished {
@@ -207,18 +214,21 @@ impl LiveRun {
         }
     }
 
-    fn apply_step(&mut self, epoch: usize, step: usize, loss: f64, lr: f64, ips: f64) {
+    fn apply_step(
+        &mut self,
+        now: Instant,
+        (epoch, step): (usize, usize),
+        loss: f64,
+        lr: f64,
+        ips: f64,
+    ) {
         let global = epoch * self.steps_per_epoch + step + 1;
         self.curves.step_loss.push(global as f64, loss);
         self.curves.step_lr.push(global as f64, lr);
         (self.epoch, self.steps_done, self.images_per_sec) = (epoch, global, ips);
-        let now = Instant::now();
-        let (since, at) = *self.first_step.get_or_insert((now, global));
-        let done = global.saturating_sub(at);
         let total = self.epochs * self.steps_per_epoch;
-        if done > 0 {
-            let per_step = now.duration_since(since).as_secs_f64() / done as f64;
-            self.eta_secs = Some(per_step * total.saturating_sub(global) as f64);
+        if let Some(eta) = self.pace.step(now, global, total) {
+            self.eta_secs = Some(eta);
         }
     }
 }
@@ -274,5 +284,44 @@ mod tests {
         assert_eq!(live.status, LiveStatus::Failed("disk full".into()));
         assert!(!live.is_active());
         assert!(live.log.back().is_some_and(|l| l.contains("disk full")));
+    }
+
+    #[test]
+    fn the_eta_and_throughput_stand_still_while_paused() {
+        let t0 = Instant::now();
+        let at = |secs: u64| t0 + std::time::Duration::from_secs(secs);
+        let mut live = LiveRun::new(PathBuf::from("p"));
+        let started = TrainEvent::Started {
+            run_id: "run-001".into(),
+            run_dir: PathBuf::from("p/runs/run-001"),
+            task: crate::task::TaskKind::Classification,
+            first_epoch: 0,
+            epochs: 1,
+            steps_per_epoch: 10,
+        };
+        live.apply_at(started, at(0));
+        let step = |step: usize| TrainEvent::Step {
+            epoch: 0,
+            step,
+            loss: 1.0,
+            lr: 0.01,
+            images_per_sec: 16.0,
+        };
+        // Steps 1 to 3, one every 2 s: 7 steps left at 2 s each.
+        for (n, secs) in [(0, 0), (1, 2), (2, 4)] {
+            live.apply_at(step(n), at(secs));
+        }
+        assert_eq!(live.eta_secs, Some(14.0));
+        live.apply_at(TrainEvent::Paused, at(5));
+        assert_eq!(live.status, LiveStatus::Paused);
+        // Ten minutes paused: nothing moves.
+        assert_eq!(live.eta_secs, Some(14.0));
+        assert_eq!(live.images_per_sec, 16.0);
+        live.apply_at(TrainEvent::Resumed, at(605));
+        // The next step ends 1 s after the resume: 6 s of running for 3 steps, still 2 s
+        // per step for the 6 left; the paused ten minutes do not count.
+        live.apply_at(step(3), at(606));
+        assert_eq!(live.eta_secs, Some(12.0));
+        assert_eq!(live.images_per_sec, 16.0);
     }
 }

@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod inspect_det;
 pub mod inspect_seg;
 pub mod live_run;
+pub mod pace;
 pub mod plot;
 pub mod projects;
 pub mod runs;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use egui_plot::{Legend, Line, Plot, Points};
+use egui_plot::{Corner, Legend, Line, Points};
 
 use crate::inspect::task::offers;
 use crate::runtime::UiCommand;
@@ -20,6 +20,8 @@ use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::train::catalogue::RunSummary;
 use crate::ui::compare_det::DetCompareView;
 use crate::ui::inspect_widgets::{class_color, image_ui, inspection_ui, runs_ui};
+use crate::ui::palette::Outcome;
+use crate::ui::plot_style::chart;
 
 /// Disagreements shown in the gallery.
 const GALLERY: usize = 24;
@@ -182,8 +184,11 @@ impl CompareView {
                             }
                             ui.small(&p.ids[*i]);
                             ui.small(format!("truth {}", p.classes[p.labels[*i]]));
-                            ui.small(format!("{first_id}: {}", p.classes[p.predicted[*i]]));
-                            ui.small(format!("{other_id}: {}", q.classes[q.predicted[*j]]));
+                            for (run_id, r, k) in [(*first_id, p, *i), (*other_id, q, *j)] {
+                                let outcome = Outcome::of(r.labels[k], r.predicted[k]);
+                                let text = format!("{run_id}: {}", r.classes[r.predicted[k]]);
+                                ui.label(outcome.rich(ui, &text).small());
+                            }
                         });
                     }
                 });
@@ -238,7 +243,9 @@ impl CompareView {
                         layer,
                     );
                     let p = &run.predictions;
-                    ui.label(format!("{run_id}: predicts {}", p.classes[p.predicted[i]]));
+                    let outcome = Outcome::of(p.labels[i], p.predicted[i]);
+                    let text = format!("{run_id}: predicts {}", p.classes[p.predicted[i]]);
+                    ui.label(outcome.rich(ui, &text));
                 });
             }
         });
@@ -291,7 +298,8 @@ fn curves_ui(ui: &mut egui::Ui, runs: &[&RunSummary]) {
             names.push(run.score_name());
         }
     }
-    let score_title = format!("Validation {}", names.join(" / "));
+    let score_axis = names.join(" / ");
+    let score_title = format!("Validation {score_axis}");
     ui.horizontal(|ui| {
         for (id, title, score) in [
             ("compare_loss", "Validation loss", false),
@@ -299,10 +307,20 @@ fn curves_ui(ui: &mut egui::Ui, runs: &[&RunSummary]) {
         ] {
             ui.vertical(|ui| {
                 ui.label(title);
-                Plot::new(id)
-                    .width(width)
-                    .height(200.0)
-                    .legend(Legend::default())
+                let y = if score { score_axis.as_str() } else { "loss" };
+                chart(ui, id, "epoch", y)
+                    .style(|plot| {
+                        // Losses fall and scores rise: the legend goes where the curves end
+                        // least often.
+                        let corner = if score {
+                            Corner::RightBottom
+                        } else {
+                            Corner::RightTop
+                        };
+                        plot.width(width)
+                            .height(200.0)
+                            .legend(Legend::default().position(corner))
+                    })
                     .show(ui, |plot_ui| {
                         for (n, run) in runs.iter().enumerate() {
                             let ys = if score {
@@ -336,9 +354,9 @@ fn pca_maps_ui(ui: &mut egui::Ui, loaded: &[(&str, Arc<RunInspection>)]) {
             ui.vertical(|ui| {
                 ui.label(format!("PCA of {run_id}"));
                 let p = &run.predictions;
-                Plot::new(format!("pca {run_id}"))
-                    .width(side)
-                    .height(side)
+                let (x, y) = ("first principal component", "second principal component");
+                chart(ui, format!("pca {run_id}"), x, y)
+                    .style(|plot| plot.width(side).height(side))
                     .show(ui, |plot_ui| {
                         for (c, name) in p.classes.iter().enumerate() {
                             let xy: Vec<[f64; 2]> = run

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::inspect::detection::DetInspection;
-use crate::ui::inspect_widgets::RIGHT;
+use crate::ui::palette::Outcome;
 
 /// The columns of the run table: name and index into `CocoEvaluation::stats`.
 const RUN_STATS: [(&str, usize); 4] = [
@@ -94,14 +94,20 @@ fn best_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     values.into_iter().max_by(f64::total_cmp)
 }
 
-/// A value to three decimals, strong and green when it is the row's or column's best.
+/// A value to three decimals, strong, blue and starred when it is the row's or column's
+/// best.
 fn cell_ui(ui: &mut egui::Ui, value: Option<f64>, best: Option<f64>) {
     match value {
         Some(v) if v >= 0.0 => {
             let text = format!("{v:.3}");
             if best == Some(v) {
-                ui.label(egui::RichText::new(text).strong().color(RIGHT))
-                    .on_hover_text("The best of the runs");
+                let color = Outcome::Right.color(ui.visuals().dark_mode);
+                ui.horizontal(|ui| {
+                    ui.spacing_mut().item_spacing.x = 2.0;
+                    ui.label(egui::RichText::new("★").color(color));
+                    ui.label(egui::RichText::new(text).strong().color(color))
+                        .on_hover_text("The best of the runs");
+                });
             } else {
                 ui.label(text);
             }

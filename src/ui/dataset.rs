@@ -17,6 +17,7 @@ use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::runtime::{Loading, UiCommand};
 use crate::ui::dataset_boxes;
 use crate::ui::dataset_panels::{self, OverlayStyle};
+use crate::ui::labelled::labelled;
 
 /// Side of a tile's image area, in points.
 const TILE_IMAGE: f32 = 96.0;
@@ -345,40 +346,50 @@ impl DatasetView {
                     .class
                     .and_then(|c| index.classes.get(c))
                     .map_or("All classes", String::as_str);
-                egui::ComboBox::new("class_filter", "Class")
-                    .selected_text(shown)
-                    .show_ui(ui, |ui| {
-                        ui.selectable_value(&mut filter.class, None, "All classes");
-                        for (i, name) in index.classes.iter().enumerate() {
-                            ui.selectable_value(&mut filter.class, Some(i), name);
-                        }
-                    });
+                labelled(ui, "Class", |ui| {
+                    egui::ComboBox::from_id_salt("class_filter")
+                        .selected_text(shown)
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(&mut filter.class, None, "All classes");
+                            for (i, name) in index.classes.iter().enumerate() {
+                                ui.selectable_value(&mut filter.class, Some(i), name);
+                            }
+                        })
+                        .response
+                });
             }
             if index.items.iter().any(|i| i.split.is_some()) {
-                egui::ComboBox::new("split_filter", "Split")
-                    .selected_text(split_text(filter.split))
-                    .show_ui(ui, |ui| {
-                        for split in [
-                            SplitFilter::All,
-                            SplitFilter::Is(Some(SplitHint::Train)),
-                            SplitFilter::Is(Some(SplitHint::Val)),
-                            SplitFilter::Is(Some(SplitHint::Test)),
-                            SplitFilter::Is(None),
-                        ] {
-                            ui.selectable_value(&mut filter.split, split, split_text(split));
-                        }
-                    });
-            }
-            egui::ComboBox::new("issue_filter", "Issues")
-                .selected_text(issue_text(filter.issue))
-                .show_ui(ui, |ui| {
-                    let mut options = vec![IssueFilter::All, IssueFilter::Any, IssueFilter::Clean];
-                    let kinds = IssueKind::ALL.into_iter().filter(|k| !k.excludes_file());
-                    options.extend(kinds.map(IssueFilter::Kind));
-                    for option in options {
-                        ui.selectable_value(&mut filter.issue, option, issue_text(option));
-                    }
+                labelled(ui, "Split", |ui| {
+                    egui::ComboBox::from_id_salt("split_filter")
+                        .selected_text(split_text(filter.split))
+                        .show_ui(ui, |ui| {
+                            for split in [
+                                SplitFilter::All,
+                                SplitFilter::Is(Some(SplitHint::Train)),
+                                SplitFilter::Is(Some(SplitHint::Val)),
+                                SplitFilter::Is(Some(SplitHint::Test)),
+                                SplitFilter::Is(None),
+                            ] {
+                                ui.selectable_value(&mut filter.split, split, split_text(split));
+                            }
+                        })
+                        .response
                 });
+            }
+            labelled(ui, "Issues", |ui| {
+                egui::ComboBox::from_id_salt("issue_filter")
+                    .selected_text(issue_text(filter.issue))
+                    .show_ui(ui, |ui| {
+                        let mut options =
+                            vec![IssueFilter::All, IssueFilter::Any, IssueFilter::Clean];
+                        let kinds = IssueKind::ALL.into_iter().filter(|k| !k.excludes_file());
+                        options.extend(kinds.map(IssueFilter::Kind));
+                        for option in options {
+                            ui.selectable_value(&mut filter.issue, option, issue_text(option));
+                        }
+                    })
+                    .response
+            });
             let count = self
                 .filtered
                 .as_ref()

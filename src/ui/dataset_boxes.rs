@@ -4,11 +4,12 @@
 //! report (boxes in original-image pixels), so nothing here reads a file.
 
 use egui::{Color32, Stroke};
-use egui_plot::{Bar, BarChart, GridMark, Plot};
+use egui_plot::{Bar, BarChart, GridMark};
 
 use crate::data::boxes::{ObjectBox, PixelBox};
 use crate::data::report::BoxSummary;
 use crate::ui::inspect_widgets::class_color;
+use crate::ui::plot_style::chart;
 
 /// Stroke width of a box on a grid tile, in points.
 const TILE_STROKE: f32 = 1.5;
@@ -183,35 +184,31 @@ fn box_chart_ui(ui: &mut egui::Ui, summary: &BoxSummary) {
                 .name(format!("{}: {} boxes", class.name, class.boxes))
         })
         .collect();
-    Plot::new("box_counts_chart")
-        .height(height)
-        .allow_zoom(false)
-        .allow_drag(false)
-        .allow_scroll(false)
-        .allow_boxed_zoom(false)
-        .allow_double_click_reset(false)
-        .show_grid(egui::Vec2b::new(true, false))
-        .x_axis_label("boxes")
-        .y_axis_label("class")
-        .include_x(0.0)
-        .include_x((largest.max(1) as f64) * 1.1)
-        // One mark per class, so every class is named on the axis.
-        .y_grid_spacer(move |_| {
-            (0..classes)
-                .map(|i| GridMark {
-                    value: i as f64,
-                    // Large, so the axis shows every label (it hides close ones).
-                    step_size: 10.0,
+    chart(ui, "box_counts_chart", "boxes", "class")
+        .fixed()
+        .style(|plot| {
+            plot.height(height)
+                .show_grid(egui::Vec2b::new(true, false))
+                .include_x(0.0)
+                .include_x((largest.max(1) as f64) * 1.1)
+                // One mark per class, so every class is named on the axis.
+                .y_grid_spacer(move |_| {
+                    (0..classes)
+                        .map(|i| GridMark {
+                            value: i as f64,
+                            // Large, so the axis shows every label (it hides close ones).
+                            step_size: 10.0,
+                        })
+                        .collect()
                 })
-                .collect()
-        })
-        .y_axis_formatter(move |mark, _| {
-            let i = mark.value.round();
-            if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
+                .y_axis_formatter(move |mark, _| {
+                    let i = mark.value.round();
+                    if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+                        names.get(i as usize).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                })
         })
         .show(ui, |plot| {
             plot.bar_chart(BarChart::new("boxes", bars).horizontal());

@@ -2,13 +2,15 @@
 //! or boxes), the window/level control, the class counts chart and the validation report
 //! list. Boxes and their chart are in `dataset_boxes.rs`.
 
-use egui_plot::{Bar, BarChart, GridMark, Legend, Plot};
+use egui_plot::{Bar, BarChart, GridMark};
 
 use crate::data::report::{IssueKind, ValidationReport};
 use crate::data::window::{AUTO_PERCENTILES, WindowSetting};
 use crate::runtime::dataset::ScannedDataset;
 use crate::runtime::thumbnails::{Thumbnail, ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::ui::dataset::Selection;
+use crate::ui::palette::class_color;
+use crate::ui::plot_style::chart;
 
 /// Report entries listed per issue kind (the count says how many more there are).
 const ENTRIES_PER_KIND: usize = 300;
@@ -303,10 +305,13 @@ fn overlay_ui(ui: &mut egui::Ui, overlay: &mut OverlayStyle, boxes: bool) {
         ui.checkbox(&mut overlay.show, "Show mask");
         ui.checkbox(&mut overlay.outline, "Outline");
     });
-    ui.add_enabled(
-        overlay.show,
-        egui::Slider::new(&mut overlay.opacity, 0.0..=1.0).text("Mask opacity"),
-    );
+    ui.add_enabled_ui(overlay.show, |ui| {
+        ui.horizontal(|ui| {
+            let label = ui.label("Mask opacity");
+            ui.add(egui::Slider::new(&mut overlay.opacity, 0.0..=1.0))
+                .labelled_by(label.id);
+        });
+    });
 }
 
 /// What the window control did this frame.
@@ -363,7 +368,13 @@ pub fn window_ui(
         edit.commit = true;
     }
     let mut slider = |ui: &mut egui::Ui, value: &mut f32, range, text: &str| {
-        let response = ui.add(egui::Slider::new(value, range).text(text));
+        let response = ui
+            .horizontal(|ui| {
+                let label = ui.label(text);
+                ui.add(egui::Slider::new(value, range))
+                    .labelled_by(label.id)
+            })
+            .inner;
         edit.dragging |= response.dragged();
         edit.commit |= response.drag_stopped() || (response.changed() && !response.dragged());
     };
@@ -445,47 +456,54 @@ fn class_chart_ui(ui: &mut egui::Ui, report: &ValidationReport) {
             .map(|s| (s.split.clone(), s.counts.clone()))
             .collect()
     };
-    let height = (names.len() as f32 * 17.0 + 30.0).clamp(90.0, 220.0);
+    // The legend sits above the chart, never over its bars.
+    ui.horizontal_wrapped(|ui| {
+        for (i, (name, _)) in series.iter().enumerate() {
+            let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+            ui.painter().rect_filled(rect, 2.0, class_color(i));
+            ui.label(name);
+        }
+    });
+    let height = (names.len() as f32 * 17.0 + 46.0).clamp(110.0, 240.0);
     let classes = names.len();
     let largest = report.classes.iter().map(|c| c.count).max().unwrap_or(1);
-    Plot::new("class_counts_chart")
-        .height(height)
-        .allow_zoom(false)
-        .allow_drag(false)
-        .allow_scroll(false)
-        .allow_boxed_zoom(false)
-        .allow_double_click_reset(false)
-        .show_grid(egui::Vec2b::new(true, false))
-        .legend(Legend::default())
-        // Room on the right for the legend.
-        .include_x(largest as f64 * 1.3)
-        // One mark per class, so every class is named on the axis.
-        .y_grid_spacer(move |_| {
-            (0..classes)
-                .map(|i| GridMark {
-                    value: i as f64,
-                    // Large, so the axis shows every label (it hides close ones).
-                    step_size: 10.0,
+    chart(ui, "class_counts_chart", "images", "class")
+        .fixed()
+        .style(|plot| {
+            plot.height(height)
+                .show_grid(egui::Vec2b::new(true, false))
+                .include_x(0.0)
+                .include_x(largest as f64 * 1.05)
+                // One mark per class, so every class is named on the axis.
+                .y_grid_spacer(move |_| {
+                    (0..classes)
+                        .map(|i| GridMark {
+                            value: i as f64,
+                            // Large, so the axis shows every label (it hides close ones).
+                            step_size: 10.0,
+                        })
+                        .collect()
                 })
-                .collect()
+                .y_axis_formatter(move |mark, _| {
+                    let i = mark.value.round();
+                    if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+                        names.get(i as usize).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                })
         })
-        .y_axis_formatter(move |mark, _| {
-            let i = mark.value.round();
-            if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .show(ui, |plot| {
+        .show(ui, move |plot| {
             let mut charts: Vec<BarChart> = Vec::new();
-            for (name, counts) in &series {
+            for (s, (name, counts)) in series.iter().enumerate() {
                 let bars = counts
                     .iter()
                     .enumerate()
                     .map(|(i, &n)| Bar::new(i as f64, n as f64).width(0.7))
                     .collect();
-                let mut chart = BarChart::new(name.clone(), bars).horizontal();
+                let mut chart = BarChart::new(name.clone(), bars)
+                    .horizontal()
+                    .color(class_color(s));
                 let below: Vec<&BarChart> = charts.iter().collect();
                 if !below.is_empty() {
                     chart = chart.stack_on(&below);

@@ -8,13 +8,14 @@ use egui::{Color32, Stroke};
 use crate::data::boxes::PixelBox;
 use crate::inspect::detection::DetImage;
 use crate::train::coco_eval::{DetectionOutcome, ImageMatch};
+use crate::ui::palette;
 
 /// True positives (Okabe-Ito blue), solid.
-const TRUE_POSITIVE: Color32 = Color32::from_rgb(0, 114, 178);
+const TRUE_POSITIVE: Color32 = palette::BLUE;
 /// False positives (Okabe-Ito orange), dashed.
-const FALSE_POSITIVE: Color32 = Color32::from_rgb(230, 159, 0);
+const FALSE_POSITIVE: Color32 = palette::ORANGE;
 /// Missed objects (Okabe-Ito vermillion), thick, with a cross.
-const MISSED: Color32 = Color32::from_rgb(213, 94, 0);
+const MISSED: Color32 = palette::VERMILLION;
 /// Detections on a crowd region (neither right nor wrong), grey.
 const IGNORED: Color32 = Color32::from_rgb(150, 150, 150);
 
@@ -138,13 +139,14 @@ pub fn legend_ui(ui: &mut egui::Ui) {
 /// The score-threshold slider and the IoU choice of a match (`salt` keeps the combo box
 /// apart from another view's).
 pub fn match_controls_ui(ui: &mut egui::Ui, salt: &str, threshold: &mut f32, iou: &mut f32) {
-    ui.label("Score threshold");
+    let label = ui.label("Score threshold");
     ui.add(egui::Slider::new(threshold, 0.01..=0.99).fixed_decimals(2))
+        .labelled_by(label.id)
         .on_hover_text(
             "Boxes scored below this are not drawn nor counted (the run's COCO metrics use \
              every box)",
         );
-    ui.label("Match at IoU");
+    let label = ui.label("Match at IoU");
     egui::ComboBox::from_id_salt(salt)
         .selected_text(format!("{iou:.2}"))
         .show_ui(ui, |ui| {
@@ -153,5 +155,6 @@ pub fn match_controls_ui(ui: &mut egui::Ui, salt: &str, threshold: &mut f32, iou
             }
         })
         .response
+        .labelled_by(label.id)
         .on_hover_text("A detection is right when it overlaps a box of its class this much");
 }

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use egui_plot::{Legend, Plot, PlotPoint, Points, Polygon};
+use egui_plot::{Legend, MarkerShape, PlotPoint, Points, Polygon};
 
 use crate::inspect::Projection;
 use crate::inspect::task::offers;
@@ -13,9 +13,9 @@ use crate::runtime::UiCommand;
 use crate::runtime::inspect::InspectSources;
 use crate::runtime::inspect::{InspectCommand, Loading, RunInspection};
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
-use crate::ui::inspect_widgets::{
-    RIGHT, WRONG, class_color, image_ui, inspection_ui, run_picker_ui, runs_ui,
-};
+use crate::ui::inspect_widgets::{class_color, image_ui, inspection_ui, run_picker_ui, runs_ui};
+use crate::ui::palette::Outcome;
+use crate::ui::plot_style::chart;
 
 /// Hover distance to a point, in screen points.
 const HOVER_RADIUS: f32 = 8.0;
@@ -145,32 +145,62 @@ impl EmbeddingsView {
         let predictions = &inspection.predictions;
         let points = &projection.points;
         self.shown_points = points.len();
-        let groups: Vec<(String, egui::Color32, Vec<[f64; 2]>)> = match self.colouring {
+        let dark = ui.visuals().dark_mode;
+        let groups: Vec<(String, egui::Color32, MarkerShape, Vec<[f64; 2]>)> = match self.colouring
+        {
             Colouring::Class => (0..predictions.classes.len())
                 .map(|c| {
                     let xy = select(points, |i| predictions.labels[i] == c);
-                    (predictions.classes[c].clone(), class_color(c), xy)
+                    let color = class_color(c);
+                    (
+                        predictions.classes[c].clone(),
+                        color,
+                        MarkerShape::Circle,
+                        xy,
+                    )
                 })
                 .collect(),
-            Colouring::Correctness => {
-                let right = |i: usize| predictions.labels[i] == predictions.predicted[i];
-                vec![
-                    ("right".to_owned(), RIGHT, select(points, right)),
-                    ("wrong".to_owned(), WRONG, select(points, |i| !right(i))),
-                ]
-            }
+            Colouring::Correctness => [
+                (Outcome::Right, MarkerShape::Circle),
+                (Outcome::Wrong, MarkerShape::Cross),
+            ]
+            .into_iter()
+            .map(|(outcome, shape)| {
+                let xy = select(points, |i| {
+                    Outcome::of(predictions.labels[i], predictions.predicted[i]) == outcome
+                });
+                let name = format!("{} {}", outcome.mark(), outcome.word());
+                (name, outcome.color(dark), shape, xy)
+            })
+            .collect(),
         };
         let height = (ui.available_height() - 160.0).max(240.0);
         let drag_start = self.drag_start;
         let select_box = self.select_box;
-        let response = Plot::new("embedding_map")
-            .height(height)
-            .legend(Legend::default())
-            .allow_drag(!select_box)
-            .allow_boxed_zoom(!select_box)
-            .show(ui, |plot_ui| {
-                for (name, color, xy) in groups {
-                    plot_ui.points(Points::new(name, xy).color(color).radius(3.0));
+        let (x, y) = match self.map {
+            MapKind::Pca => ("first principal component", "second principal component"),
+            MapKind::Tsne => ("t-SNE 1", "t-SNE 2"),
+        };
+        let response = chart(ui, "embedding_map", x, y)
+            .style(|plot| {
+                plot.height(height)
+                    .legend(Legend::default())
+                    .allow_drag(!select_box)
+                    .allow_boxed_zoom(!select_box)
+            })
+            .show(ui, move |plot_ui| {
+                for (name, color, shape, xy) in groups {
+                    let radius = if shape == MarkerShape::Cross {
+                        4.0
+                    } else {
+                        3.0
+                    };
+                    plot_ui.points(
+                        Points::new(name, xy)
+                            .color(color)
+                            .shape(shape)
+                            .radius(radius),
+                    );
                 }
                 if let (Some(start), Some(now)) = (drag_start, plot_ui.pointer_coordinate()) {
                     let corners = vec![
@@ -217,8 +247,10 @@ impl EmbeddingsView {
         }
         if let Some(i) = hovered {
             let path = predictions.paths[i].as_deref();
+            let outcome = Outcome::of(predictions.labels[i], predictions.predicted[i]);
             let label = format!(
-                "{} ({}, predicted {})",
+                "{} {} ({}, predicted {})",
+                outcome.mark(),
                 predictions.ids[i],
                 predictions.classes[predictions.labels[i]],
                 predictions.classes[predictions.predicted[i]]

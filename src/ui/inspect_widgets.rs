@@ -1,5 +1,5 @@
 //! Pieces shared by the Inspector, Embeddings and Compare tabs: the run picker, a run's load
-//! state (classification or detection), images from the thumbnail cache (with an optional heatmap layer), class colours.
+//! state (classification or detection), images from the thumbnail cache (with an optional heatmap layer), probability bars.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,30 +12,9 @@ use crate::runtime::inspect_det::DetCommand;
 use crate::runtime::runs::RunCatalogue;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::train::catalogue::RunSummary;
+use crate::ui::palette::Outcome;
 
-/// Colours of classes in plots, by class index (cycled).
-const PALETTE: [egui::Color32; 10] = [
-    egui::Color32::from_rgb(31, 119, 180),
-    egui::Color32::from_rgb(255, 127, 14),
-    egui::Color32::from_rgb(44, 160, 44),
-    egui::Color32::from_rgb(214, 39, 40),
-    egui::Color32::from_rgb(148, 103, 189),
-    egui::Color32::from_rgb(140, 86, 75),
-    egui::Color32::from_rgb(227, 119, 194),
-    egui::Color32::from_rgb(127, 127, 127),
-    egui::Color32::from_rgb(188, 189, 34),
-    egui::Color32::from_rgb(23, 190, 207),
-];
-
-/// The plot colour of class `class`.
-pub fn class_color(class: usize) -> egui::Color32 {
-    PALETTE[class % PALETTE.len()]
-}
-
-/// Colour of right predictions.
-pub const RIGHT: egui::Color32 = egui::Color32::from_rgb(44, 160, 44);
-/// Colour of wrong predictions.
-pub const WRONG: egui::Color32 = egui::Color32::from_rgb(214, 39, 40);
+pub use super::palette::class_color;
 
 /// The project's runs, asking for them the first time; shows why there are none.
 pub fn runs_ui<'a>(
@@ -86,21 +65,26 @@ pub fn run_picker_ui(ui: &mut egui::Ui, runs: &[RunSummary], selected: &mut Opti
         *selected = usable.last().map(|r| r.id.clone());
     }
     let text = selected.clone().unwrap_or_else(|| "no run".to_owned());
-    egui::ComboBox::new("inspect_run", "Run")
-        .selected_text(text)
-        .show_ui(ui, |ui| {
-            for run in &usable {
-                let task = match inspect_task(run.task).run_tag() {
-                    "" => String::new(),
-                    tag => format!("{tag}, "),
-                };
-                let label = format!(
-                    "{} ({task}{}, {}, {} epochs)",
-                    run.id, run.backbone, run.strategy, run.epochs_planned
-                );
-                ui.selectable_value(selected, Some(run.id.clone()), label);
-            }
-        });
+    ui.horizontal(|ui| {
+        let label = ui.label("Run");
+        egui::ComboBox::from_id_salt("inspect_run")
+            .selected_text(text)
+            .show_ui(ui, |ui| {
+                for run in &usable {
+                    let task = match inspect_task(run.task).run_tag() {
+                        "" => String::new(),
+                        tag => format!("{tag}, "),
+                    };
+                    let label = format!(
+                        "{} ({task}{}, {}, {} epochs)",
+                        run.id, run.backbone, run.strategy, run.epochs_planned
+                    );
+                    ui.selectable_value(selected, Some(run.id.clone()), label);
+                }
+            })
+            .response
+            .labelled_by(label.id);
+    });
 }
 
 /// A run's inspection, asking for it the first time; shows progress or the failure.
@@ -245,16 +229,61 @@ pub fn fit(size: egui::Vec2, bounds: egui::Rect) -> egui::Rect {
     egui::Rect::from_center_size(bounds.center(), size * scale)
 }
 
-/// One bar per class: the probability the model gives it.
-pub fn probability_bars_ui(ui: &mut egui::Ui, classes: &[String], probabilities: &[f32]) {
-    for (class, (name, &p)) in classes.iter().zip(probabilities).enumerate() {
-        ui.add(
-            egui::ProgressBar::new(p)
-                .desired_width(240.0)
-                .fill(class_color(class))
-                .text(format!("{name}: {:.1}%", p * 100.0)),
-        );
-    }
+/// Width of a probability bar in points, at most and at least.
+const BAR_WIDTH: std::ops::RangeInclusive<f32> = 70.0..=160.0;
+/// Width of a probability row's other columns (swatch, name, share, marks), about.
+const BAR_ROW_REST: f32 = 320.0;
+
+/// One row per class: its colour swatch, its name, a bar of the probability the model gives
+/// it and the share; the predicted class is marked ✔ or ✖ (against `truth`), the true
+/// class is named so.
+pub fn probability_bars_ui(
+    ui: &mut egui::Ui,
+    classes: &[String],
+    probabilities: &[f32],
+    (truth, predicted): (usize, usize),
+) {
+    let bar_width =
+        (ui.available_width() - BAR_ROW_REST).clamp(*BAR_WIDTH.start(), *BAR_WIDTH.end());
+    egui::Grid::new("probability_bars")
+        .num_columns(5)
+        .min_col_width(0.0)
+        .spacing([6.0, 3.0])
+        .show(ui, |ui| {
+            for (class, (name, &p)) in classes.iter().zip(probabilities).enumerate() {
+                let height = ui.text_style_height(&egui::TextStyle::Body);
+                let (swatch, response) =
+                    ui.allocate_exact_size(egui::vec2(10.0, height), egui::Sense::hover());
+                response.widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::Image, true, format!("Colour of {name}"))
+                });
+                let square = egui::Rect::from_center_size(swatch.center(), egui::vec2(10.0, 10.0));
+                ui.painter().rect_filled(square, 2.0, class_color(class));
+                ui.label(name);
+                let (row, _) =
+                    ui.allocate_exact_size(egui::vec2(bar_width, height), egui::Sense::hover());
+                let bar = row.shrink2(egui::vec2(0.0, height * 0.15));
+                let painter = ui.painter();
+                painter.rect_filled(bar, 2.0, ui.visuals().extreme_bg_color);
+                let mut filled = bar;
+                filled.set_width(bar_width * p.clamp(0.0, 1.0));
+                painter.rect_filled(filled, 2.0, class_color(class));
+                ui.label(format!("{:.1}%", p * 100.0));
+                let mut notes = Vec::new();
+                if class == predicted {
+                    notes.push(Outcome::of(truth, class).rich(ui, "predicted"));
+                }
+                if class == truth {
+                    notes.push(egui::RichText::new("true class").strong());
+                }
+                ui.horizontal(|ui| {
+                    for note in notes {
+                        ui.label(note);
+                    }
+                });
+                ui.end_row();
+            }
+        });
 }
 
 /// The left and right arrow presses of this frame (consumed), unless a widget has the

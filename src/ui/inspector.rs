@@ -14,11 +14,13 @@ use crate::runtime::inspect::{
     CamChoice, CamKey, InspectCommand, InspectData, Loading, RunInspection,
 };
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
+use crate::ui::confusion::confusion_ui;
 use crate::ui::inspect_widgets::{
-    RIGHT, WRONG, image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
+    image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
 };
 use crate::ui::inspector_det::DetInspectorView;
 use crate::ui::inspector_seg::SegInspectorView;
+use crate::ui::palette::Outcome;
 
 /// Which images the inspector steps through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,6 +82,8 @@ pub struct InspectorView {
     seg: SegInspectorView,
     /// The view of detection runs.
     det: DetInspectorView,
+    /// The confusion matrix shows each row's shares instead of counts.
+    row_normalised: bool,
 }
 
 impl InspectorView {
@@ -162,7 +166,7 @@ impl InspectorView {
         self.position = self.position.min(list.len().saturating_sub(1));
         let Some(&index) = list.get(self.position) else {
             ui.label("No image passes this filter.");
-            confusion_ui(ui, predictions, &mut self.filter);
+            self.confusion_ui(ui, predictions);
             return;
         };
         self.shown = Some(index);
@@ -181,13 +185,32 @@ impl InspectorView {
                         ui.separator();
                         self.cam_controls_ui(ui);
                         ui.separator();
-                        confusion_ui(ui, predictions, &mut self.filter);
+                        self.confusion_ui(ui, predictions);
                     });
                 });
                 ui.separator();
                 let key = (project.to_owned(), run_id.clone());
                 neighbours_ui(ui, &key, inspection, index, data, thumbnails, commands);
             });
+    }
+
+    /// The confusion matrix; a click on a cell filters the images to it.
+    fn confusion_ui(&mut self, ui: &mut egui::Ui, predictions: &Predictions) {
+        let selected = match self.filter {
+            InspectFilter::Cell(t, p) => Some((t, p)),
+            _ => None,
+        };
+        let counts = predictions.confusion_counts();
+        let clicked = confusion_ui(
+            ui,
+            &predictions.classes,
+            &counts,
+            selected,
+            &mut self.row_normalised,
+        );
+        if let Some((t, p)) = clicked {
+            self.filter = InspectFilter::Cell(t, p);
+        }
     }
 
     /// The filtered list for `run`, made again when the run or the filter changed.
@@ -206,7 +229,8 @@ impl InspectorView {
         let arrows = super::inspect_widgets::arrow_keys(ui);
         ui.horizontal(|ui| {
             let before = self.filter;
-            egui::ComboBox::new("inspect_filter", "Filter")
+            let label = ui.label("Filter");
+            egui::ComboBox::from_id_salt("inspect_filter")
                 .selected_text(filter_name(self.filter, predictions))
                 .show_ui(ui, |ui| {
                     for filter in [
@@ -222,7 +246,9 @@ impl InspectorView {
                         let name = filter_name(filter, predictions);
                         ui.selectable_value(&mut self.filter, filter, name);
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             if self.filter != before {
                 self.position = 0;
             }
@@ -299,7 +325,11 @@ impl InspectorView {
         }
         ui.checkbox(&mut self.cam, "Grad-CAM overlay");
         ui.add_enabled_ui(self.cam, |ui| {
-            ui.add(egui::Slider::new(&mut self.cam_opacity, 0.05..=1.0).text("Heatmap opacity"));
+            ui.horizontal(|ui| {
+                let label = ui.label("Heatmap opacity");
+                ui.add(egui::Slider::new(&mut self.cam_opacity, 0.05..=1.0))
+                    .labelled_by(label.id);
+            });
             ui.horizontal(|ui| {
                 ui.radio_value(&mut self.cam_method, CamChoice::GradCam, "Grad-CAM");
                 ui.radio_value(&mut self.cam_method, CamChoice::HiResCam, "HiResCAM");
@@ -319,63 +349,23 @@ fn filter_name(filter: InspectFilter, predictions: &Predictions) -> String {
     }
 }
 
-/// Truth, prediction, loss and the probability bars of image `index`.
+/// Truth, prediction (✔ right or ✖ wrong), loss and the probability bars of image `index`.
 fn facts_ui(ui: &mut egui::Ui, predictions: &Predictions, index: usize) {
     let (truth, predicted) = (predictions.labels[index], predictions.predicted[index]);
     let name = |c: usize| predictions.classes.get(c).map_or("?", String::as_str);
     ui.label(format!("Ground truth: {}", name(truth)));
-    let (mark, color) = if truth == predicted {
-        ("right", RIGHT)
-    } else {
-        ("wrong", WRONG)
-    };
-    ui.colored_label(color, format!("Prediction: {} ({mark})", name(predicted)));
+    let outcome = Outcome::of(truth, predicted);
+    ui.label(outcome.rich(
+        ui,
+        &format!("Prediction: {} ({})", name(predicted), outcome.word()),
+    ));
     ui.label(format!("Loss: {:.3}", predictions.losses[index]));
-    probability_bars_ui(ui, &predictions.classes, &predictions.probabilities[index]);
-}
-
-/// The confusion matrix as a grid of buttons (rows: truth, columns: prediction); a click
-/// filters the inspector to that cell.
-fn confusion_ui(ui: &mut egui::Ui, predictions: &Predictions, filter: &mut InspectFilter) {
-    ui.label("Confusion matrix (rows: truth, columns: prediction; click a cell)");
-    let counts = predictions.confusion_counts();
-    egui::Grid::new("confusion").striped(true).show(ui, |ui| {
-        ui.label("");
-        for name in &predictions.classes {
-            ui.label(name);
-        }
-        ui.end_row();
-        for (t, row) in counts.iter().enumerate() {
-            ui.label(&predictions.classes[t]);
-            for (p, &count) in row.iter().enumerate() {
-                let cell = InspectFilter::Cell(t, p);
-                let text = egui::RichText::new(count.to_string()).color(if t == p {
-                    RIGHT
-                } else {
-                    WRONG
-                });
-                let button = egui::Button::selectable(*filter == cell, text);
-                let response = ui.add(button).on_hover_text(format!(
-                    "{} images of {} predicted {}",
-                    count, predictions.classes[t], predictions.classes[p]
-                ));
-                response.widget_info(|| {
-                    egui::WidgetInfo::labeled(
-                        egui::Role::Button,
-                        true,
-                        format!(
-                            "Cell {} to {}: {count}",
-                            predictions.classes[t], predictions.classes[p]
-                        ),
-                    )
-                });
-                if response.clicked() {
-                    *filter = cell;
-                }
-            }
-            ui.end_row();
-        }
-    });
+    probability_bars_ui(
+        ui,
+        &predictions.classes,
+        &predictions.probabilities[index],
+        (truth, predicted),
+    );
 }
 
 /// The nearest neighbours of image `index` as clickable thumbnails (a click shows it).
@@ -429,8 +419,19 @@ fn neighbours_ui(
                             i,
                         )));
                     }
-                    let class = &predictions.classes[predictions.labels[i]];
-                    ui.small(format!("{class} | {:.2}", neighbour.similarity));
+                    let (truth, predicted) = (predictions.labels[i], predictions.predicted[i]);
+                    let outcome = Outcome::of(truth, predicted);
+                    let class = &predictions.classes[truth];
+                    ui.label(
+                        outcome
+                            .rich(ui, &format!("{class} | {:.2}", neighbour.similarity))
+                            .small(),
+                    )
+                    .on_hover_text(format!(
+                        "{} prediction: {}",
+                        outcome.word(),
+                        predictions.classes[predicted]
+                    ));
                 });
             }
         });

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{Legend, Line, PlotPoints};
 
 use crate::inspect::detection::{DEFAULT_SCORE_THRESHOLD, DetImage, DetInspection};
 use crate::runtime::UiCommand;
@@ -17,6 +17,7 @@ use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::train::coco_eval::{ImageMatch, summary_lines};
 use crate::ui::det_boxes::{BoxStyle, draw_boxes, legend_ui, match_controls_ui};
 use crate::ui::inspect_widgets::{det_inspection_ui, image_layers_ui};
+use crate::ui::plot_style::chart;
 
 /// The order the images are stepped through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -151,14 +152,16 @@ impl DetInspectorView {
         let arrows = super::inspect_widgets::arrow_keys(ui);
         ui.horizontal_wrapped(|ui| {
             let before = self.order;
-            ui.label("Order");
+            let label = ui.label("Order");
             egui::ComboBox::from_id_salt("inspect_det_order")
                 .selected_text(self.order.name())
                 .show_ui(ui, |ui| {
                     for order in [DetOrder::Split, DetOrder::WorstFirst] {
                         ui.selectable_value(&mut self.order, order, order.name());
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             if self.order != before {
                 self.position = 0;
             }
@@ -294,17 +297,16 @@ fn run_metrics_ui(ui: &mut egui::Ui, inspection: &DetInspection) {
             }
         });
     ui.label("Precision against recall at IoU 0.5, per class");
-    Plot::new("det_pr_curves")
-        .height(220.0)
-        .width(360.0)
-        .legend(Legend::default())
-        .x_axis_label("recall")
-        .y_axis_label("precision")
-        .include_x(0.0)
-        .include_x(1.0)
-        .include_y(0.0)
-        .include_y(1.0)
-        .allow_scroll(false)
+    chart(ui, "det_pr_curves", "recall", "precision")
+        .style(|plot| {
+            plot.height(220.0)
+                .width(360.0)
+                .legend(Legend::default())
+                .include_x(0.0)
+                .include_x(1.0)
+                .include_y(0.0)
+                .include_y(1.0)
+        })
         .show(ui, |plot| {
             for (class, curve) in coco.pr_curves.iter().enumerate() {
                 let Some(curve) = curve else {

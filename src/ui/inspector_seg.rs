@@ -166,13 +166,16 @@ impl SegInspectorView {
         let arrows = super::inspect_widgets::arrow_keys(ui);
         ui.horizontal(|ui| {
             let before = self.order;
-            egui::ComboBox::new("inspect_seg_order", "Order")
+            let label = ui.label("Order");
+            egui::ComboBox::from_id_salt("inspect_seg_order")
                 .selected_text(self.order.name())
                 .show_ui(ui, |ui| {
                     for order in [SegOrder::Split, SegOrder::WorstFirst] {
                         ui.selectable_value(&mut self.order, order, order.name());
                     }
-                });
+                })
+                .response
+                .labelled_by(label.id);
             if self.order != before {
                 self.position = 0;
             }
@@ -266,7 +269,11 @@ impl SegInspectorView {
         ui.checkbox(&mut layers.difference, "Difference");
         ui.checkbox(&mut layers.outlines, "Outlines")
             .on_hover_text("Draw only the borders of the regions");
-        ui.add(egui::Slider::new(&mut layers.opacity, 0.05..=1.0).text("Overlay opacity"));
+        ui.horizontal(|ui| {
+            let label = ui.label("Overlay opacity");
+            ui.add(egui::Slider::new(&mut layers.opacity, 0.05..=1.0))
+                .labelled_by(label.id);
+        });
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod compare;
 pub mod compare_det;
 pub mod compare_det_tables;
+pub mod confusion;
 pub mod dataset;
 pub mod dataset_boxes;
 pub mod dataset_panels;
@@ -16,7 +17,10 @@ pub mod inspector;
 pub mod inspector_det;
 pub mod inspector_seg;
 pub mod job_indicator;
+pub mod labelled;
 pub mod new_project;
+pub mod palette;
+pub mod plot_style;
 pub mod project_list;
 pub mod project_overview;
 pub mod project_tabs;

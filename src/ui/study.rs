@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use egui_plot::{Line, Plot, PlotPoint, Points};
+use egui_plot::{Line, MarkerShape, PlotPoint, Points};
 
 use crate::runtime::UiCommand;
 use crate::runtime::inspect::{InspectCommand, Loading};
@@ -14,6 +14,8 @@ use crate::runtime::projects::ProjectRow;
 use crate::runtime::study::{StudyCommand, StudyRequest, StudyRuntime};
 use crate::runtime::training::TrainingRuntime;
 use crate::study::leaderboard::{LeaderRow, Leaderboard, pareto_front};
+use crate::ui::palette;
+use crate::ui::plot_style::chart;
 
 /// How often a study with unfinished runs that no job of this window trains is read again
 /// (other processes, `train --spec` on a cluster, may be filling it).
@@ -332,30 +334,31 @@ impl StudyView {
             return;
         }
         ui.label(format!(
-            "{} against latency (ms per image, batch 1). Red: the runs no other beats on \
-             both. Click a point to open its run.",
+            "{} against latency (ms per image, batch 1). Orange line: the runs no other \
+             beats on both. Blue circles: pretrained, grey squares: from scratch. Click a \
+             point to open its run.",
             board.metric
         ));
         let xy: Vec<[f64; 2]> = runs.iter().map(|(_, p)| *p).collect();
         let front = pareto_front(&xy.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
         let mut line: Vec<[f64; 2]> = front.iter().map(|&i| xy[i]).collect();
         line.sort_by(|a, b| a[0].total_cmp(&b[0]));
-        let response = Plot::new("study pareto")
-            .height(280.0)
-            .width(ui.available_width().max(240.0))
-            .x_axis_label("ms per image")
-            .y_axis_label(board.metric.clone())
+        let width = ui.available_width().max(240.0);
+        let response = chart(ui, "study pareto", "ms per image", &board.metric)
+            .style(|plot| plot.height(280.0).width(width))
             .show(ui, |plot_ui| {
-                plot_ui.line(Line::new("Pareto front", line).color(egui::Color32::RED));
+                plot_ui.line(Line::new("Pareto front", line).color(palette::ORANGE));
                 for (row, point) in &runs {
+                    let (color, shape) = if row.pretrained {
+                        (palette::BLUE, MarkerShape::Circle)
+                    } else {
+                        (palette::GREY, MarkerShape::Square)
+                    };
                     plot_ui.points(
                         Points::new(row.key.clone(), vec![*point])
                             .radius(5.0)
-                            .color(if row.pretrained {
-                                egui::Color32::from_rgb(40, 100, 220)
-                            } else {
-                                egui::Color32::GRAY
-                            }),
+                            .shape(shape)
+                            .color(color),
                     );
                     plot_ui.text(
                         egui_plot::Text::new(
@@ -453,11 +456,9 @@ fn mismatch_ui(ui: &mut egui::Ui, id: &str, board: &Leaderboard) {
                     mismatch.verdict()
                 ));
             }
-            Plot::new(format!("mismatch plot {id}"))
-                .height(200.0)
-                .x_axis_label("batch-norm layer (input end = 0)")
-                .y_axis_label("ln(1 + symmetric KL)")
-                .legend(egui_plot::Legend::default())
+            let (x, y) = ("batch-norm layer (input end = 0)", "ln(1 + symmetric KL)");
+            chart(ui, format!("mismatch plot {id}"), x, y)
+                .style(|plot| plot.height(200.0).legend(egui_plot::Legend::default()))
                 .show(ui, |plot_ui| {
                     for (n, (name, mismatch)) in series.iter().enumerate() {
                         let xy: Vec<[f64; 2]> = mismatch

@@ -372,91 +372,101 @@ impl TrainingView {
             self.confirm_delete_ui(ui, dir, commands);
             return;
         }
-        egui::Grid::new("training_runs")
-            .num_columns(7)
-            .striped(true)
-            .spacing([12.0, 4.0])
-            .show(ui, |ui| {
-                for title in [
-                    "Run", "Backbone", "Strategy", "Epochs", "Best", "Status", "",
-                ] {
-                    ui.strong(title);
-                }
-                ui.end_row();
-                for run in runs.iter() {
-                    let selected = self
-                        .selected_run
-                        .as_ref()
-                        .is_some_and(|(d, id)| d == dir && *id == run.id);
-                    let pick = ui
-                        .selectable_label(selected, &run.id)
-                        .on_hover_text("Show this run's stored curves");
-                    if pick.clicked() {
-                        if selected {
-                            self.selected_run = None;
-                        } else {
-                            self.selected_run = Some((dir.to_owned(), run.id.clone()));
-                            commands.push(
-                                TrainingCommand::LoadHistory {
-                                    dir: dir.to_owned(),
-                                    run_id: run.id.clone(),
+        // The table scrolls sideways on narrow windows, so its buttons stay reachable; the
+        // bar is solid (always drawn) so that the scrolling shows.
+        ui.scope(|ui| {
+            ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
+            egui::ScrollArea::horizontal()
+                .id_salt("training_runs_scroll")
+                .show(ui, |ui| {
+                    egui::Grid::new("training_runs")
+                        .num_columns(7)
+                        .striped(true)
+                        .spacing([12.0, 4.0])
+                        .show(ui, |ui| {
+                            for title in [
+                                "Run", "Backbone", "Strategy", "Epochs", "Best", "Status", "",
+                            ] {
+                                ui.strong(title);
+                            }
+                            ui.end_row();
+                            for run in runs.iter() {
+                                let selected = self
+                                    .selected_run
+                                    .as_ref()
+                                    .is_some_and(|(d, id)| d == dir && *id == run.id);
+                                let pick = ui
+                                    .selectable_label(selected, &run.id)
+                                    .on_hover_text("Show this run's stored curves");
+                                if pick.clicked() {
+                                    if selected {
+                                        self.selected_run = None;
+                                    } else {
+                                        self.selected_run = Some((dir.to_owned(), run.id.clone()));
+                                        commands.push(
+                                            TrainingCommand::LoadHistory {
+                                                dir: dir.to_owned(),
+                                                run_id: run.id.clone(),
+                                            }
+                                            .into(),
+                                        );
+                                    }
                                 }
-                                .into(),
-                            );
-                        }
-                    }
-                    ui.label(&run.backbone);
-                    ui.label(&run.strategy);
-                    ui.label(format!("{}/{}", run.epochs.0, run.epochs.1));
-                    ui.label(
-                        run.best
-                            .as_ref()
-                            .map_or("–".to_owned(), |(name, v)| format!("{name} {v:.4}")),
-                    );
-                    ui.label(run.status.label());
-                    ui.horizontal(|ui| {
-                        let resume = ui
-                            .add_enabled(
-                                run.resumable && !busy,
-                                egui::Button::new(format!("Resume {}", run.id)),
-                            )
-                            .on_hover_text("Go on from the last checkpoint");
-                        if resume.clicked() {
-                            self.selected_run = None;
-                            commands.push(
-                                TrainingCommand::ResumeRun {
-                                    dir: dir.to_owned(),
-                                    run_id: run.id.clone(),
-                                }
-                                .into(),
-                            );
-                        }
-                        let exportable = run.epochs.0 > 0;
-                        if ui
-                            .add_enabled(
-                                exportable,
-                                egui::Button::new(format!("Export {}…", run.id)),
-                            )
-                            .clicked()
-                        {
-                            self.export.open(dir.to_owned(), run.id.clone());
-                        }
-                        let deletable = run.status != RunState::Running;
-                        if ui
-                            .add_enabled(
-                                deletable,
-                                egui::Button::new(format!("Delete {}…", run.id)),
-                            )
-                            .on_hover_text("Move the run to the project's trash")
-                            .on_disabled_hover_text("Stop the run first")
-                            .clicked()
-                        {
-                            self.confirm_delete = Some((dir.to_owned(), run.id.clone()));
-                        }
-                    });
-                    ui.end_row();
-                }
-            });
+                                ui.label(&run.backbone);
+                                ui.label(&run.strategy);
+                                ui.label(format!("{}/{}", run.epochs.0, run.epochs.1));
+                                ui.label(
+                                    run.best.as_ref().map_or("–".to_owned(), |(name, v)| {
+                                        format!("{name} {v:.4}")
+                                    }),
+                                );
+                                ui.label(run.status.label());
+                                ui.horizontal(|ui| {
+                                    let resume = ui
+                                        .add_enabled(
+                                            run.resumable && !busy,
+                                            egui::Button::new(format!("Resume {}", run.id)),
+                                        )
+                                        .on_hover_text("Go on from the last checkpoint");
+                                    if resume.clicked() {
+                                        self.selected_run = None;
+                                        commands.push(
+                                            TrainingCommand::ResumeRun {
+                                                dir: dir.to_owned(),
+                                                run_id: run.id.clone(),
+                                            }
+                                            .into(),
+                                        );
+                                    }
+                                    let exportable = run.epochs.0 > 0;
+                                    if ui
+                                        .add_enabled(
+                                            exportable,
+                                            egui::Button::new(format!("Export {}…", run.id)),
+                                        )
+                                        .clicked()
+                                    {
+                                        self.export.open(dir.to_owned(), run.id.clone());
+                                    }
+                                    let deletable = run.status != RunState::Running;
+                                    if ui
+                                        .add_enabled(
+                                            deletable,
+                                            egui::Button::new(format!("Delete {}…", run.id)),
+                                        )
+                                        .on_hover_text("Move the run to the project's trash")
+                                        .on_disabled_hover_text("Stop the run first")
+                                        .clicked()
+                                    {
+                                        self.confirm_delete =
+                                            Some((dir.to_owned(), run.id.clone()));
+                                    }
+                                });
+                                ui.end_row();
+                            }
+                        });
+                });
+        });
         self.confirm_delete_ui(ui, dir, commands);
     }
 
@@ -546,9 +556,14 @@ fn progress_ui(ui: &mut egui::Ui, live: &LiveRun) {
     let step_in_epoch = live
         .steps_done
         .saturating_sub(live.epoch * live.steps_per_epoch);
-    let eta = live
-        .eta_secs
-        .map_or(String::new(), |s| format!(" · ETA {}", format_secs(s)));
+    let paused = if live.status == LiveStatus::Paused {
+        " (paused)"
+    } else {
+        ""
+    };
+    let eta = live.eta_secs.map_or(String::new(), |s| {
+        format!(" · ETA {}{paused}", format_secs(s))
+    });
     ui.label(format!(
         "epoch {}/{} · step {}/{} · {:.0} images/s{eta}",
         live.epoch + 1,
