@@ -97,11 +97,18 @@ impl TryView {
                 egui::ScrollArea::vertical()
                     .id_salt("try_cards")
                     .show(ui, |ui| {
-                        ui.horizontal_wrapped(|ui| {
-                            for card in cards.iter().rev() {
-                                card_ui(ui, card, self.show_layer, thumbnails);
-                            }
-                        });
+                        // Rows of as many cards as fit, newest first.
+                        let spacing = ui.spacing().item_spacing.x;
+                        let card = CARD_IMAGE + 24.0 + spacing;
+                        let per_row = ((ui.available_width() + spacing) / card).floor().max(1.0);
+                        let newest_first: Vec<&TryCard> = cards.iter().rev().collect();
+                        for row in newest_first.chunks(per_row as usize) {
+                            ui.horizontal_top(|ui| {
+                                for card in row {
+                                    card_ui(ui, card, self.show_layer, thumbnails);
+                                }
+                            });
+                        }
                     });
             }
             _ => {
