@@ -4,12 +4,12 @@
 //! report (boxes in original-image pixels), so nothing here reads a file.
 
 use egui::{Color32, Stroke};
-use egui_plot::{Bar, BarChart, GridMark};
+use egui_plot::{Bar, BarChart};
 
 use crate::data::boxes::{ObjectBox, PixelBox};
 use crate::data::report::BoxSummary;
 use crate::ui::inspect_widgets::class_color;
-use crate::ui::plot_style::chart;
+use crate::ui::plot_style::{chart, class_axis};
 
 /// Stroke width of a box on a grid tile, in points.
 const TILE_STROKE: f32 = 1.5;
@@ -187,28 +187,12 @@ fn box_chart_ui(ui: &mut egui::Ui, summary: &BoxSummary) {
     chart(ui, "box_counts_chart", "boxes", "class")
         .fixed()
         .style(|plot| {
-            plot.height(height)
+            let plot = plot
+                .height(height)
                 .show_grid(egui::Vec2b::new(true, false))
                 .include_x(0.0)
-                .include_x((largest.max(1) as f64) * 1.1)
-                // One mark per class, so every class is named on the axis.
-                .y_grid_spacer(move |_| {
-                    (0..classes)
-                        .map(|i| GridMark {
-                            value: i as f64,
-                            // Large, so the axis shows every label (it hides close ones).
-                            step_size: 10.0,
-                        })
-                        .collect()
-                })
-                .y_axis_formatter(move |mark, _| {
-                    let i = mark.value.round();
-                    if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                        names.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
+                .include_x((largest.max(1) as f64) * 1.1);
+            class_axis(plot, names)
         })
         .show(ui, |plot| {
             plot.bar_chart(BarChart::new("boxes", bars).horizontal());

@@ -2,7 +2,7 @@
 //! or boxes), the window/level control, the class counts chart and the validation report
 //! list. Boxes and their chart are in `dataset_boxes.rs`.
 
-use egui_plot::{Bar, BarChart, GridMark};
+use egui_plot::{Bar, BarChart};
 
 use crate::data::report::{IssueKind, ValidationReport};
 use crate::data::window::{AUTO_PERCENTILES, WindowSetting};
@@ -10,7 +10,7 @@ use crate::runtime::dataset::ScannedDataset;
 use crate::runtime::thumbnails::{Thumbnail, ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::ui::dataset::Selection;
 use crate::ui::palette::class_color;
-use crate::ui::plot_style::chart;
+use crate::ui::plot_style::{chart, class_axis};
 
 /// Report entries listed per issue kind (the count says how many more there are).
 const ENTRIES_PER_KIND: usize = 300;
@@ -465,33 +465,16 @@ fn class_chart_ui(ui: &mut egui::Ui, report: &ValidationReport) {
         }
     });
     let height = (names.len() as f32 * 17.0 + 46.0).clamp(110.0, 240.0);
-    let classes = names.len();
     let largest = report.classes.iter().map(|c| c.count).max().unwrap_or(1);
     chart(ui, "class_counts_chart", "images", "class")
         .fixed()
         .style(|plot| {
-            plot.height(height)
+            let plot = plot
+                .height(height)
                 .show_grid(egui::Vec2b::new(true, false))
                 .include_x(0.0)
-                .include_x(largest as f64 * 1.05)
-                // One mark per class, so every class is named on the axis.
-                .y_grid_spacer(move |_| {
-                    (0..classes)
-                        .map(|i| GridMark {
-                            value: i as f64,
-                            // Large, so the axis shows every label (it hides close ones).
-                            step_size: 10.0,
-                        })
-                        .collect()
-                })
-                .y_axis_formatter(move |mark, _| {
-                    let i = mark.value.round();
-                    if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
-                        names.get(i as usize).cloned().unwrap_or_default()
-                    } else {
-                        String::new()
-                    }
-                })
+                .include_x(largest as f64 * 1.05);
+            class_axis(plot, names)
         })
         .show(ui, move |plot| {
             let mut charts: Vec<BarChart> = Vec::new();

@@ -14,6 +14,29 @@ const X_LABEL_POINTS: f64 = 84.0;
 /// Points between two labelled ticks of the y axis (egui_plot fades labels below 30).
 const Y_LABEL_POINTS: f64 = 32.0;
 
+/// `plot` with one labelled y tick per class, named after `names` (bar charts of classes,
+/// bar `i` at `y = i`): every class is named, none hidden as too close.
+pub fn class_axis<'a>(plot: Plot<'a>, names: Vec<String>) -> Plot<'a> {
+    let classes = names.len();
+    plot.y_grid_spacer(move |_| {
+        (0..classes)
+            .map(|i| GridMark {
+                value: i as f64,
+                // Large, so the axis shows every label (it hides close ones).
+                step_size: 10.0,
+            })
+            .collect()
+    })
+    .y_axis_formatter(move |mark, _| {
+        let i = mark.value.round();
+        if (mark.value - i).abs() < 1e-6 && i >= 0.0 {
+            names.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    })
+}
+
 /// A chart being set up: its plot and the id its wheel state is kept under.
 pub struct Chart<'a> {
     plot: Plot<'a>,
