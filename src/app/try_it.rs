@@ -165,7 +165,8 @@ pub fn image_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 fn predict_batch(project: &Path, run: &str, paths: &[PathBuf]) -> Result<Vec<TryPixels>, String> {
     let files = image_files(paths);
     if files.is_empty() {
-        return Err("no image files there".to_owned());
+        let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(format!("no image files in {}", named.join(", ")));
     }
     let device = tch::Device::cuda_if_available();
     let mut model = TrainedModel::load(project, run, CheckpointChoice::BestOrLast, device)
