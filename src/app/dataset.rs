@@ -277,7 +277,7 @@ impl super::WorkbenchApp {
 
     /// Takes a saved project into its row; true when its data set's checks changed (the
     /// tiny-image side), so that its scan is out of date.
-    fn project_saved(
+    pub(super) fn project_saved(
         &mut self,
         dir: &std::path::Path,
         saved: Result<Box<Project>, String>,

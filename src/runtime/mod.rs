@@ -144,6 +144,8 @@ pub enum AppEvent {
     Thumbnail(Box<ThumbnailDone>),
     /// A changed project was saved (or not): the folder and the project as saved.
     ProjectSaved(PathBuf, Result<Box<Project>, String>),
+    /// A curation edit or undo was stored (what it did, and the project as saved), or why not.
+    Curated(PathBuf, Result<(String, Box<Project>), String>),
     /// A project's runs were listed (listing `generation` of that project).
     RunsListed {
         /// The project folder.
@@ -218,6 +220,15 @@ pub enum UiCommand {
         /// A mirrored image keeps its label.
         mirror_ok: bool,
     },
+    /// Relabel, leave out or restore images of the project (stored in `project.ron`).
+    Curate {
+        /// The project folder.
+        dir: PathBuf,
+        /// What is done to which images.
+        edit: crate::project::CurationEdit,
+    },
+    /// Take back the project's newest curation edit.
+    UndoCuration(PathBuf),
     /// List the project's runs (again) for every view.
     ListRuns(PathBuf),
     /// A job or read of the Training tab.

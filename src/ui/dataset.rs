@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::data::overrides::item_id;
 use crate::data::report::IssueKind;
 use crate::data::source::SplitHint;
 use crate::data::targets::data_targets;
@@ -15,6 +16,7 @@ use crate::runtime::dataset::{DatasetScan, ScannedDataset};
 use crate::runtime::projects::ProjectRow;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::runtime::{Loading, UiCommand};
+use crate::ui::curation::{CurationTarget, curation_panel_ui, image_curation_ui};
 use crate::ui::dataset_boxes;
 use crate::ui::dataset_panels::{self, OverlayStyle};
 use crate::ui::labelled::labelled;
@@ -264,6 +266,20 @@ impl DatasetView {
             overlays.then_some(&mut self.overlay),
         );
         self.preview_boxes_drawn = preview.map_or(0, |p| p.boxes_drawn);
+        let target = CurationTarget {
+            project: &open.dir,
+            curation: Some(&open.project.dataset.curation),
+        };
+        if let Some(Selection::Item(i)) = self.selected
+            && let Some(item) = data.index.items.get(i)
+        {
+            let classes: &[String] = if data_targets(open.project.task).class_labels() {
+                &data.index.classes
+            } else {
+                &[]
+            };
+            image_curation_ui(ui, target, &item_id(&item.path), classes, commands);
+        }
         ui.separator();
         let mut setting = window;
         let edit = dataset_panels::window_ui(ui, &mut setting, preview);
@@ -276,6 +292,8 @@ impl DatasetView {
         }
         ui.separator();
         self.checks_ui(ui, open, commands);
+        ui.separator();
+        curation_panel_ui(ui, target, commands);
     }
 
     /// The tiny-image side and the mirroring statement, saved in the project.

@@ -4,6 +4,7 @@ pub mod compare;
 pub mod compare_det;
 pub mod compare_det_tables;
 pub mod confusion;
+pub mod curation;
 pub mod dataset;
 pub mod dataset_boxes;
 pub mod dataset_panels;
