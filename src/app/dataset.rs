@@ -249,7 +249,7 @@ impl super::WorkbenchApp {
                     && scan.generation == generation
                     && scan.state.is_running()
                 {
-                    scan.state = Loading::Running { done, total };
+                    scan.state.set_progress(done, total);
                 }
             }
             AppEvent::DatasetScanned {

@@ -33,16 +33,19 @@ use crate::data::window::WindowSetting;
 use crate::model::facts::BackboneFacts;
 use crate::project::{Project, TaskKind};
 use crate::train::catalogue::RunListing;
+use std::time::Instant;
 
 /// Something computed on a worker: in progress, ready, or failed.
 #[derive(Clone, Debug)]
 pub enum Loading<T> {
-    /// Running: `done` of `total` (0 of 0 when unknown).
+    /// Running: `done` of `total` (0 of 0 when unknown), since `since`.
     Running {
         /// Work done.
         done: usize,
         /// Work in all.
         total: usize,
+        /// When the job started (for the time left).
+        since: Instant,
     },
     /// Finished.
     Ready(T),
@@ -53,7 +56,37 @@ pub enum Loading<T> {
 impl<T> Loading<T> {
     /// Started, with no progress known yet.
     pub fn started() -> Self {
-        Loading::Running { done: 0, total: 0 }
+        Loading::Running {
+            done: 0,
+            total: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// Records progress: `done` of `total` (a job not running yet starts now).
+    pub fn set_progress(&mut self, done: usize, total: usize) {
+        match self {
+            Loading::Running {
+                done: d, total: t, ..
+            } => (*d, *t) = (done, total),
+            _ => {
+                *self = Loading::Running {
+                    done,
+                    total,
+                    since: Instant::now(),
+                }
+            }
+        }
+    }
+
+    /// "`done` of `total`, about N s left" while running with a known total.
+    pub fn progress_text(&self) -> Option<String> {
+        match self {
+            Loading::Running { done, total, since } if *total > 0 => {
+                Some(self::training::count_left(*done, *total, Some(*since)))
+            }
+            _ => None,
+        }
     }
 
     /// Ready or failed, from a worker's result.

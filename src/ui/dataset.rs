@@ -159,9 +159,9 @@ impl DatasetView {
                 ui.label("Starting the scan of the data set…");
             }
             Some(DatasetScan {
-                state: Loading::Running { done, total },
+                state: state @ Loading::Running { .. },
                 ..
-            }) => scanning_ui(ui, &row.dir, *done, *total, commands),
+            }) => scanning_ui(ui, &row.dir, state, commands),
             Some(DatasetScan {
                 state: Loading::Failed(message),
                 ..
@@ -522,29 +522,18 @@ impl DatasetView {
     }
 }
 
-fn scanning_ui(
+fn scanning_ui<T>(
     ui: &mut egui::Ui,
     dir: &std::path::Path,
-    done: usize,
-    total: usize,
+    state: &Loading<T>,
     commands: &mut Vec<UiCommand>,
 ) {
     ui.horizontal(|ui| {
-        let fraction = if total == 0 {
-            0.0
-        } else {
-            done as f32 / total as f32
+        let what = match state {
+            Loading::Running { total: 0, .. } => "Listing the data set",
+            _ => "Checking files",
         };
-        let text = if total == 0 {
-            "Listing the data set…".to_owned()
-        } else {
-            format!("Checking files: {done} of {total}")
-        };
-        ui.add(
-            egui::ProgressBar::new(fraction)
-                .text(text)
-                .desired_width(360.0),
-        );
+        crate::ui::progress::progress_bar(ui, what, state, 360.0);
         if ui.button("Cancel").clicked() {
             commands.push(UiCommand::CancelDatasetScan(dir.to_owned()));
         }

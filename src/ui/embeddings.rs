@@ -337,18 +337,9 @@ fn tsne_state_ui(
                 start(commands);
             }
         }
-        Some(Loading::Running { done, total }) => {
+        Some(state @ Loading::Running { .. }) => {
             ui.horizontal(|ui| {
-                let fraction = if *total > 0 {
-                    *done as f32 / *total as f32
-                } else {
-                    0.0
-                };
-                ui.add(
-                    egui::ProgressBar::new(fraction)
-                        .desired_width(320.0)
-                        .text(format!("t-SNE: iteration {done} of {total}")),
-                );
+                crate::ui::progress::progress_bar(ui, "t-SNE iterations", state, 320.0);
                 if ui.button("Cancel t-SNE").clicked() {
                     commands.push(UiCommand::Inspect(InspectCommand::CancelTsne(key.clone())));
                 }

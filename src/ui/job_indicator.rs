@@ -35,9 +35,11 @@ pub fn job_indicator_ui(
         && state.is_running()
     {
         let steps = match state {
-            crate::runtime::Loading::Running { done, total } if *total > 0 => format!(
+            crate::runtime::Loading::Running {
+                done, total, since, ..
+            } if *total > 0 => format!(
                 ", {}",
-                crate::runtime::training::steps_left(*done, *total, training.lr_started)
+                crate::runtime::training::steps_left(*done, *total, Some(*since))
             ),
             _ => String::new(),
         };

@@ -22,6 +22,7 @@ pub mod labelled;
 pub mod new_project;
 pub mod palette;
 pub mod plot_style;
+pub mod progress;
 pub mod project_list;
 pub mod project_overview;
 pub mod project_tabs;
