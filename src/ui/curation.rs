@@ -169,7 +169,8 @@ pub fn curation_panel_ui(
         .default_open(!overrides.is_empty())
         .show(ui, |ui| {
             ui.label(
-                "Relabel or leave out images in the Inspector or the Embeddings tab. The files \
+                "Relabel or leave out images here (select a tile), in the Inspector or on an \
+                 embedding map. The files \
                  stay as they are: the next run reads the data through these corrections and \
                  records them; the split keeps its assignments.",
             );

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::data::overrides::item_id;
+use crate::data::overrides::{Overrides, item_id};
 use crate::data::report::IssueKind;
 use crate::data::source::SplitHint;
 use crate::data::targets::data_targets;
@@ -232,6 +232,12 @@ impl DatasetView {
                         Some(summary) => dataset_boxes::box_counts_ui(&mut columns[0], summary),
                         None => dataset_panels::class_counts_ui(&mut columns[0], &data.report),
                     }
+                    let target = CurationTarget {
+                        project: &open.dir,
+                        curation: Some(&open.project.dataset.curation),
+                    };
+                    curation_panel_ui(&mut columns[1], target, commands);
+                    columns[1].separator();
                     dataset_panels::report_ui(&mut columns[1], data, &mut self.selected);
                 });
             });
@@ -244,7 +250,8 @@ impl DatasetView {
                 items
             }
         };
-        self.grid_ui(ui, data, &items, thumbnails);
+        let overrides = open.project.dataset.curation.overrides();
+        self.grid_ui(ui, data, &items, &overrides, thumbnails);
     }
 
     #[allow(clippy::too_many_arguments)] // One call site; the parts are unrelated borrows.
@@ -292,8 +299,6 @@ impl DatasetView {
         }
         ui.separator();
         self.checks_ui(ui, open, commands);
-        ui.separator();
-        curation_panel_ui(ui, target, commands);
     }
 
     /// The tiny-image side and the mirroring statement, saved in the project.
@@ -428,6 +433,7 @@ impl DatasetView {
         ui: &mut egui::Ui,
         data: &ScannedDataset,
         items: &[usize],
+        overrides: &Overrides,
         thumbnails: &mut ThumbnailCache,
     ) {
         if items.is_empty() {
@@ -448,7 +454,7 @@ impl DatasetView {
                     let end = (start + columns).min(items.len());
                     ui.horizontal(|ui| {
                         for &i in &items[start..end] {
-                            self.tile_ui(ui, data, i, thumbnails);
+                            self.tile_ui(ui, data, i, overrides, thumbnails);
                         }
                     });
                 }
@@ -460,6 +466,7 @@ impl DatasetView {
         ui: &mut egui::Ui,
         data: &ScannedDataset,
         i: usize,
+        overrides: &Overrides,
         thumbnails: &mut ThumbnailCache,
     ) {
         let item = &data.index.items[i];
@@ -471,6 +478,14 @@ impl DatasetView {
             Some(boxes) => dataset_boxes::tile_caption(boxes),
             None => class.to_owned(),
         };
+        // The project's corrections, shown on the tile (the scan shows the files as they are).
+        let id = item_id(&item.path);
+        if let Some(new) = overrides.relabelled.get(&id) {
+            caption = format!("✏ {caption} → {new}");
+        }
+        if overrides.excluded.contains(&id) {
+            caption = format!("🚫 {caption}");
+        }
         if let Some(split) = item.split {
             caption = format!("{caption} · {}", split.name());
         }
