@@ -44,7 +44,7 @@ pub fn data_defaults(dataset: &DatasetConfig, task: TaskKind) -> DataDefaults {
     let mut reasons = Vec::new();
     let (eval_crop_fraction, augment_preset) = match &dataset.profile {
         // Boxes and masks follow every crop, and their recipes were measured with 50–100%.
-        _ if task != TaskKind::Classification => (0.875, "default"),
+        _ if !super::task::train_task(task).crops_follow_the_data() => (0.875, "default"),
         None => {
             reasons.push(
                 "ImageNet's crops: the project keeps no record of its images' size and colour \

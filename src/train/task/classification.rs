@@ -42,6 +42,10 @@ const KEYS: &[MetricKey] = &[
 ];
 
 impl TrainTask for ClassificationTask {
+    fn crops_follow_the_data(&self) -> bool {
+        true
+    }
+
     fn kind(&self) -> TaskKind {
         TaskKind::Classification
     }

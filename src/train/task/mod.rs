@@ -109,6 +109,13 @@ pub trait TrainTask: Sync {
         0
     }
 
+    /// Whether a new project's evaluation crop and crop strength follow its images
+    /// (`train::data_defaults`); tasks whose targets follow every crop keep the recipe
+    /// their heads were measured with.
+    fn crops_follow_the_data(&self) -> bool {
+        false
+    }
+
     /// The metric a new project of this task monitors (its history name).
     fn default_monitor(&self) -> &'static str {
         VAL_LOSS.name
