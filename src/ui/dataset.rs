@@ -481,7 +481,7 @@ impl DatasetView {
         // The project's corrections, shown on the tile (the scan shows the files as they are).
         let id = item_id(&item.path);
         if let Some(new) = overrides.relabelled.get(&id) {
-            caption = format!("✏ {caption} → {new}");
+            caption = format!("✏ {caption} ➡ {new}");
         }
         if overrides.excluded.contains(&id) {
             caption = format!("🚫 {caption}");
