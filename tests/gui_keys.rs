@@ -127,7 +127,10 @@ fn arrows_follow_the_pointer_and_a_running_job_stays_in_reach() {
     let columns = app.state().inspect().inspector.grid_columns();
 
     // With the pointer on the grid, the arrows move the highlighted cell, not the project.
-    app.get_by_label_contains(": predicted ").hover();
+    app.query_all_by_label_contains(": predicted ")
+        .next()
+        .expect("a grid cell")
+        .hover();
     app.run_steps(1);
     app.key_press(Key::ArrowRight);
     app.run_steps(2);

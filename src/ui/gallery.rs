@@ -12,8 +12,8 @@ use crate::ui::inspect_widgets::fit;
 const IMAGE_SIDE: f32 = 96.0;
 /// Room around a cell's image and captions, in points.
 const PADDING: f32 = 4.0;
-/// Caption lines under each image.
-const CAPTION_LINES: usize = 2;
+/// Caption lines under each image, by their size against the body text's.
+const CAPTION_SCALES: [f32; 2] = [1.0, 0.85];
 
 /// One line under a cell's image, in its colour (the theme's text colour when `None`).
 pub struct Caption {
@@ -29,7 +29,7 @@ pub struct GalleryCell<'a> {
     pub path: Option<&'a Path>,
     /// The cell's name for screen readers and tests; also its hover text.
     pub name: String,
-    /// Up to two lines under the image.
+    /// Up to two lines under the image (the first larger).
     pub captions: Vec<Caption>,
 }
 
@@ -92,10 +92,13 @@ impl Gallery {
             return response;
         }
         let spacing = ui.spacing().item_spacing;
-        let line = ui.text_style_height(&egui::TextStyle::Small);
+        let captions: f32 = caption_fonts(ui)
+            .iter()
+            .map(|font| ui.ctx().fonts_mut(|f| f.row_height(font)))
+            .sum();
         let cell_size = egui::vec2(
             IMAGE_SIDE + 2.0 * PADDING,
-            IMAGE_SIDE + CAPTION_LINES as f32 * line + 3.0 * PADDING,
+            IMAGE_SIDE + captions + 4.0 * PADDING,
         );
         let width = ui.available_width();
         let columns = (((width + spacing.x) / (cell_size.x + spacing.x)).floor() as usize).max(1);
@@ -186,6 +189,12 @@ struct Keys {
     enter: bool,
 }
 
+/// The fonts of the caption lines.
+fn caption_fonts(ui: &egui::Ui) -> [egui::FontId; 2] {
+    let body = egui::TextStyle::Body.resolve(ui.style());
+    CAPTION_SCALES.map(|scale| egui::FontId::new(body.size * scale, body.family.clone()))
+}
+
 /// One cell: the image fitted into its square, the captions below, a frame when highlighted.
 fn cell_ui(
     ui: &mut egui::Ui,
@@ -256,16 +265,18 @@ fn cell_ui(
             painter.rect_filled(image, 2.0, visuals.extreme_bg_color);
         }
     }
-    let line = ui.text_style_height(&egui::TextStyle::Small);
     let mut top = image.bottom() + PADDING;
-    for caption in cell.captions.iter().take(CAPTION_LINES) {
+    for (caption, font) in cell.captions.iter().zip(caption_fonts(ui)) {
         let color = caption.color.unwrap_or(visuals.text_color());
-        let mut job =
-            egui::text::LayoutJob::simple_singleline(caption.text.clone(), small.clone(), color);
+        let mut job = egui::text::LayoutJob::simple_singleline(caption.text.clone(), font, color);
         job.wrap = egui::text::TextWrapping::truncate_at_width(IMAGE_SIDE);
         let galley = painter.layout_job(job);
-        painter.galley(egui::pos2(image.left(), top), galley, color);
-        top += line;
+        top += galley.size().y;
+        painter.galley(
+            egui::pos2(image.left(), top - galley.size().y),
+            galley,
+            color,
+        );
     }
     if highlighted {
         let stroke = egui::Stroke::new(2.0, visuals.selection.stroke.color);
