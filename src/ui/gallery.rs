@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::ui::inspect_widgets::fit;
+use crate::ui::inspector_nav::InspectorMode;
 
 /// Side of a cell's image, in points.
 const IMAGE_SIDE: f32 = 96.0;
@@ -187,6 +188,17 @@ impl Gallery {
 struct Keys {
     moved: bool,
     enter: bool,
+}
+
+/// "View: Single image | Grid", the Inspector's choice of view; whether it changed.
+pub fn view_toggle_ui(ui: &mut egui::Ui, mode: &mut InspectorMode) -> bool {
+    let before = *mode;
+    ui.label("View");
+    ui.selectable_value(mode, InspectorMode::Single, "Single image")
+        .on_hover_text("One image large, with its facts");
+    ui.selectable_value(mode, InspectorMode::Grid, "Grid")
+        .on_hover_text("Thumbnails of the images listed: arrow keys move, Enter or a click opens");
+    *mode != before
 }
 
 /// The fonts of the caption lines.

@@ -18,7 +18,7 @@ use crate::runtime::inspect::{
 };
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::confusion::confusion_ui;
-use crate::ui::gallery::{Caption, Gallery, GalleryCell};
+use crate::ui::gallery::{Caption, Gallery, GalleryCell, view_toggle_ui};
 use crate::ui::inspect_widgets::{
     image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
 };
@@ -469,13 +469,7 @@ impl InspectorView {
                 }
             }
             ui.separator();
-            let mode = self.mode;
-            ui.label("View");
-            ui.selectable_value(&mut self.mode, InspectorMode::Single, "Single image")
-                .on_hover_text("One image large, with its facts and neighbours");
-            ui.selectable_value(&mut self.mode, InspectorMode::Grid, "Grid")
-                .on_hover_text("Thumbnails of the filtered images: arrow keys move, Enter opens");
-            if self.mode != mode {
+            if view_toggle_ui(ui, &mut self.mode) {
                 self.detour = None;
                 self.gallery.reveal();
             }
