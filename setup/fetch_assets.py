@@ -55,6 +55,7 @@ ACTION_VERSION = {
     "safetensors": 1,
     "imagenet_classes": 1,
     "pneumonia": 1,
+    "brain_mri": 1,
     "nuclei": 1,
     "fashion_mnist": 2,
     "copy": 1,
@@ -825,6 +826,25 @@ def act_pneumonia(pkg, members, outs, cache):
     log(f"  data/pneumonia: {counts}")
 
 
+BRAIN_MRI_CLASSES = {"Te-gl_": "glioma", "Te-me_": "meningioma", "Te-no_": "no_tumour", "Te-pi_": "pituitary"}
+
+
+def act_brain_mri(pkg, members, outs, cache):
+    out = outs[0]
+    counts = {cls: 0 for cls in BRAIN_MRI_CLASSES.values()}
+    for m, data in members.items():
+        base = m.rsplit("/", 1)[-1]
+        cls = next((c for prefix, c in BRAIN_MRI_CLASSES.items() if base.startswith(prefix)), None)
+        if cls is None:
+            raise SetupError(f"{pkg['name']}: cannot tell the class of member {m!r}")
+        (out / cls).mkdir(parents=True, exist_ok=True)
+        (out / cls / base).write_bytes(data)
+        counts[cls] += 1
+    if not all(counts.values()):
+        raise SetupError(f"{pkg['name']}: a class is empty: {counts}")
+    log(f"  data/brain_mri: {counts}")
+
+
 def act_nuclei(pkg, members, outs, cache):
     import numpy as np
     import tifffile
@@ -1055,6 +1075,7 @@ ACTIONS = {
     "safetensors": act_safetensors,
     "imagenet_classes": act_imagenet_classes,
     "pneumonia": act_pneumonia,
+    "brain_mri": act_brain_mri,
     "nuclei": act_nuclei,
     "fashion_mnist": act_fashion_mnist,
     "copy": act_copy,

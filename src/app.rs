@@ -1,6 +1,7 @@
 //! The eframe application: drains worker events under a time budget, lays out the views and
 //! runs the commands they emit after the frame. Never calls libtorch, never blocks.
 
+mod curation;
 pub mod dataset;
 mod folder_jobs;
 pub mod inspect;
@@ -290,6 +291,7 @@ impl WorkbenchApp {
                     generation,
                     result,
                 }) => self.runs_listed(dir, generation, result),
+                Ok(AppEvent::Curated(dir, done)) => self.curated(dir, done),
                 Ok(AppEvent::Training(event)) => self.training_event(ctx, event),
                 Ok(AppEvent::Inspect(event)) => self.inspect_event(ctx, event),
                 Ok(AppEvent::Study(event)) => self.study_event(event),
@@ -392,6 +394,9 @@ impl WorkbenchApp {
                 | UiCommand::CancelDatasetScan(_)
                 | UiCommand::SetDatasetWindow(..)
                 | UiCommand::SetDatasetChecks { .. }) => self.dataset_command(ctx, command),
+                command @ (UiCommand::Curate { .. } | UiCommand::UndoCuration(_)) => {
+                    self.curation_command(ctx, command)
+                }
                 UiCommand::Training(command) => self.training_command(ctx, command),
                 UiCommand::Inspect(command) => self.inspect_command(ctx, command),
                 UiCommand::Study(command) => self.study_command(ctx, command),
@@ -518,6 +523,10 @@ impl eframe::App for WorkbenchApp {
                     tab,
                     ui,
                     &row.dir,
+                    row.project
+                        .as_ref()
+                        .ok()
+                        .map(|open| &open.project.dataset.curation),
                     &mut self.dataset.thumbnails,
                     &mut self.requests,
                     &mut self.commands,

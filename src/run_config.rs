@@ -250,6 +250,9 @@ pub struct TrainConfig {
     pub augment: crate::data::augment::AugmentConfig,
     /// The head of a detection run (other tasks ignore it).
     pub detector: DetectorHead,
+    /// The project's relabels and exclusions the run reads its data through (set from the
+    /// project when a run starts, frozen with it).
+    pub overrides: crate::data::overrides::Overrides,
 }
 
 impl Default for TrainConfig {
@@ -281,6 +284,7 @@ impl Default for TrainConfig {
             eval_crop_fraction: 0.875,
             augment: crate::data::augment::AugmentConfig::default(),
             detector: DetectorHead::CenterNet,
+            overrides: crate::data::overrides::Overrides::default(),
         }
     }
 }

@@ -527,6 +527,15 @@ fn the_demo_data_sets_scan_clean() {
         &ScanOptions::default(),
     );
     assert_eq!((index.items.len(), report.issues.len()), (16, 0));
+    let (index, report) = scan_checked(
+        &DatasetSource::detect(&sample("data/brain_mri")).unwrap(),
+        &ScanOptions::default(),
+    );
+    assert_eq!((index.items.len(), report.issues.len()), (17, 0));
+    assert_eq!(
+        index.classes,
+        ["glioma", "meningioma", "no_tumour", "pituitary"]
+    );
 }
 
 #[test]

@@ -31,6 +31,7 @@ fn lists_the_demo_projects_and_shows_the_selected_one() {
     let mut harness = harness_for(&projects);
     for name in [
         "Chest X-ray: pneumonia",
+        "Brain MRI: tumour type",
         "Nuclei segmentation",
         "Fashion-MNIST",
     ] {

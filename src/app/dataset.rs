@@ -249,7 +249,7 @@ impl super::WorkbenchApp {
                     && scan.generation == generation
                     && scan.state.is_running()
                 {
-                    scan.state = Loading::Running { done, total };
+                    scan.state.set_progress(done, total);
                 }
             }
             AppEvent::DatasetScanned {
@@ -277,7 +277,7 @@ impl super::WorkbenchApp {
 
     /// Takes a saved project into its row; true when its data set's checks changed (the
     /// tiny-image side), so that its scan is out of date.
-    fn project_saved(
+    pub(super) fn project_saved(
         &mut self,
         dir: &std::path::Path,
         saved: Result<Box<Project>, String>,

@@ -31,7 +31,7 @@ impl super::WorkbenchApp {
                 if self.inspect.data.inspections.contains_key(&key) {
                     return;
                 }
-                let state = Loading::Running { done: 0, total: 0 };
+                let state = Loading::started();
                 self.inspect.data.inspections.insert(key.clone(), state);
                 let (events, repaint) = (self.events_tx.clone(), ctx.clone());
                 self.spawn(ctx, "inspect-run", move || {
@@ -54,7 +54,7 @@ impl super::WorkbenchApp {
                 if self.inspect.data.neighbours.contains_key(&cache_key) {
                     return;
                 }
-                let state = Loading::Running { done: 0, total: 0 };
+                let state = Loading::started();
                 self.inspect.data.neighbours.insert(cache_key, state);
                 self.spawn(ctx, "neighbours", move || {
                     let found = run
@@ -68,7 +68,7 @@ impl super::WorkbenchApp {
                 if self.inspect.data.cams.contains_key(&key) {
                     return;
                 }
-                let state = Loading::Running { done: 0, total: 0 };
+                let state = Loading::started();
                 self.inspect.data.cams.insert(key.clone(), state);
                 self.spawn(ctx, "grad-cam", move || {
                     let result = inspect_jobs::cam(&key)
@@ -110,7 +110,7 @@ impl super::WorkbenchApp {
             self.inspect.data.shutdown.load(Ordering::Relaxed),
         ));
         let job = TsneJob {
-            state: Loading::Running { done: 0, total: 0 },
+            state: Loading::started(),
             stop: stop.clone(),
         };
         self.inspect.data.tsne.insert(key.clone(), job);
@@ -134,9 +134,10 @@ impl super::WorkbenchApp {
             InspectEvent::Seg(event) => self.seg_event(ctx, event),
             InspectEvent::Det(event) => self.det_event(event),
             InspectEvent::LoadProgress(key, done, total) => {
-                if let Some(Loading::Running { done: d, total: t }) = tabs.inspections.get_mut(&key)
+                if let Some(state) = tabs.inspections.get_mut(&key)
+                    && state.is_running()
                 {
-                    (*d, *t) = (done, total);
+                    state.set_progress(done, total);
                 }
             }
             InspectEvent::Loaded(key, result) => {
@@ -171,12 +172,10 @@ impl super::WorkbenchApp {
                 tabs.cams.insert(key, state);
             }
             InspectEvent::TsneProgress(key, done, total) => {
-                if let Some(TsneJob {
-                    state: Loading::Running { done: d, total: t },
-                    ..
-                }) = tabs.tsne.get_mut(&key)
+                if let Some(TsneJob { state, .. }) = tabs.tsne.get_mut(&key)
+                    && state.is_running()
                 {
-                    (*d, *t) = (done, total);
+                    state.set_progress(done, total);
                 }
             }
             InspectEvent::Tsne(key, result) => {

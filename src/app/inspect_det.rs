@@ -19,8 +19,7 @@ impl super::WorkbenchApp {
                 if det.runs.contains_key(&key) {
                     return;
                 }
-                det.runs
-                    .insert(key.clone(), Loading::Running { done: 0, total: 0 });
+                det.runs.insert(key.clone(), Loading::started());
                 let (events, repaint) = (self.events_tx.clone(), ctx.clone());
                 self.spawn(ctx, "inspect-detection", move || {
                     let mut progress = |done, total| {
@@ -45,8 +44,10 @@ impl super::WorkbenchApp {
         let det = &mut self.inspect.data.det;
         match event {
             DetEvent::Progress(key, done, total) => {
-                if let Some(Loading::Running { done: d, total: t }) = det.runs.get_mut(&key) {
-                    (*d, *t) = (done, total);
+                if let Some(state) = det.runs.get_mut(&key)
+                    && state.is_running()
+                {
+                    state.set_progress(done, total);
                 }
             }
             DetEvent::Loaded(key, result) => {

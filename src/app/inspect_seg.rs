@@ -21,8 +21,7 @@ impl super::WorkbenchApp {
                 if seg.runs.contains_key(&key) {
                     return;
                 }
-                seg.runs
-                    .insert(key.clone(), Loading::Running { done: 0, total: 0 });
+                seg.runs.insert(key.clone(), Loading::started());
                 let (events, repaint) = (self.events_tx.clone(), ctx.clone());
                 self.spawn(ctx, "inspect-segmentation", move || {
                     let mut progress = |done, total| {
@@ -46,8 +45,7 @@ impl super::WorkbenchApp {
                 let Some(run) = seg.inspection(&key.run.0, &key.run.1).cloned() else {
                     return;
                 };
-                seg.layers
-                    .insert(key.clone(), Loading::Running { done: 0, total: 0 });
+                seg.layers.insert(key.clone(), Loading::started());
                 self.spawn(ctx, "segmentation-layers", move || {
                     let result = match run.images.get(key.index) {
                         Some(image) => seg_jobs::seg_layers(image, key.outline)
@@ -66,8 +64,10 @@ impl super::WorkbenchApp {
         let seg = &mut self.inspect.data.seg;
         match event {
             SegEvent::Progress(key, done, total) => {
-                if let Some(Loading::Running { done: d, total: t }) = seg.runs.get_mut(&key) {
-                    (*d, *t) = (done, total);
+                if let Some(state) = seg.runs.get_mut(&key)
+                    && state.is_running()
+                {
+                    state.set_progress(done, total);
                 }
             }
             SegEvent::Loaded(key, result) => {

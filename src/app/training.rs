@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::{AppEvent, WorkbenchApp};
-use crate::export::export_run;
+use crate::export::export_run_with_progress;
 use crate::runtime::Loading;
 use crate::runtime::training::*;
 use crate::train::catalogue::RunCurves;
@@ -66,7 +66,6 @@ impl WorkbenchApp {
                     return;
                 }
                 self.training.lr_find = Some((dir.clone(), Loading::started()));
-                self.training.lr_started = Some(Instant::now());
                 let (tx, wake) = (self.events_tx.clone(), ctx.clone());
                 self.spawn(ctx, "lr-finder", move || {
                     let mut config = *config;
@@ -118,10 +117,16 @@ impl WorkbenchApp {
                     return;
                 }
                 self.training.export.job = Some(Loading::started());
+                let (tx, wake) = (self.events_tx.clone(), ctx.clone());
                 self.spawn(ctx, "export", move || {
-                    let report = export_run(&dir, &run_id, &options, None)
-                        .map(Box::new)
-                        .map_err(|e| e.to_string());
+                    let mut stage = |n: usize| {
+                        let _ = tx.try_send(AppEvent::Training(TrainingEvent::ExportStage(n)));
+                        wake.request_repaint();
+                    };
+                    let report =
+                        export_run_with_progress(&dir, &run_id, &options, None, &mut stage)
+                            .map(Box::new)
+                            .map_err(|e| e.to_string());
                     AppEvent::Training(TrainingEvent::Exported(report))
                 });
             }
@@ -240,7 +245,7 @@ impl WorkbenchApp {
                 if let Some((_, state)) = &mut self.training.lr_find
                     && state.is_running()
                 {
-                    *state = Loading::Running { done, total };
+                    state.set_progress(done, total);
                 }
             }
             TrainingEvent::LrFound(result) => {
@@ -281,6 +286,13 @@ impl WorkbenchApp {
                     self.training.history = None;
                 }
                 self.run_changed(ctx, &dir, Some(&run_id));
+            }
+            TrainingEvent::ExportStage(n) => {
+                if let Some(job) = &mut self.training.export.job
+                    && job.is_running()
+                {
+                    job.set_progress(n, crate::export::EXPORT_STAGES.len());
+                }
             }
             TrainingEvent::Exported(result) => {
                 self.training.export.job = Some(Loading::from_result(result));

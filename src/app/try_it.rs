@@ -10,7 +10,7 @@ use crate::data::decode::FileFormat;
 use crate::inspect::detection::DEFAULT_SCORE_THRESHOLD;
 use crate::inspect::gradcam::CamMethod;
 use crate::inspect::overlay::class_colour;
-use crate::inspect::run_inspection::cam_image;
+use crate::inspect::run_inspection::cam_image_with;
 use crate::inspect::try_images::{Tried, predict_files};
 use crate::runtime::try_it::{TryCard, TryCommand, TryEvent, TryOutcome, TryPixels};
 use crate::train::{CheckpointChoice, TrainedModel};
@@ -31,8 +31,9 @@ impl WorkbenchApp {
             } => {
                 self.try_it.running += 1;
                 self.try_it.error = None;
+                let progress = self.try_progress(ctx);
                 self.spawn(ctx, "try-images", move || {
-                    let result = predict_batch(&project, &run, &paths);
+                    let result = predict_batch(&project, &run, &paths, progress);
                     AppEvent::Try(TryEvent::Predicted {
                         project,
                         run,
@@ -42,13 +43,14 @@ impl WorkbenchApp {
             }
             TryCommand::Pick { project, run } => {
                 self.try_it.running += 1;
+                let progress = self.try_progress(ctx);
                 self.spawn(ctx, "try-pick", move || {
                     let picked = rfd::FileDialog::new()
                         .add_filter("images", crate::data::decode::IMAGE_EXTENSIONS)
                         .pick_files();
                     match picked {
                         Some(paths) if !paths.is_empty() => AppEvent::Try(TryEvent::Predicted {
-                            result: predict_batch(&project, &run, &paths),
+                            result: predict_batch(&project, &run, &paths, progress),
                             project,
                             run,
                         }),
@@ -101,9 +103,28 @@ impl WorkbenchApp {
         }
     }
 
+    /// A progress callback for a Try-it worker: it sends [`TryEvent::Progress`].
+    fn try_progress(&mut self, ctx: &egui::Context) -> impl FnMut(usize, usize) + Send + 'static {
+        self.try_it.progress = Some(crate::runtime::Loading::started());
+        let (events, wake) = (self.events_tx.clone(), ctx.clone());
+        move |done, total| {
+            let _ = events.try_send(AppEvent::Try(TryEvent::Progress(done, total)));
+            wake.request_repaint();
+        }
+    }
+
     /// Takes a Try-it worker's result.
     pub(super) fn try_event(&mut self, ctx: &egui::Context, event: TryEvent) {
+        if let TryEvent::Progress(done, total) = event {
+            if let Some(progress) = &mut self.try_it.progress {
+                progress.set_progress(done, total);
+            }
+            return;
+        }
         self.try_it.running = self.try_it.running.saturating_sub(1);
+        if self.try_it.running == 0 {
+            self.try_it.progress = None;
+        }
         let TryEvent::Predicted {
             project,
             run,
@@ -162,7 +183,12 @@ pub fn image_files(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 /// Predicts the images of `paths` with run `run` and prepares each one's layer.
-fn predict_batch(project: &Path, run: &str, paths: &[PathBuf]) -> Result<Vec<TryPixels>, String> {
+fn predict_batch(
+    project: &Path,
+    run: &str,
+    paths: &[PathBuf],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Vec<TryPixels>, String> {
     let files = image_files(paths);
     if files.is_empty() {
         let named: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -171,15 +197,20 @@ fn predict_batch(project: &Path, run: &str, paths: &[PathBuf]) -> Result<Vec<Try
     let device = tch::Device::cuda_if_available();
     let mut model = TrainedModel::load(project, run, CheckpointChoice::BestOrLast, device)
         .map_err(|e| e.to_string())?;
+    let total = files.len() + 1;
+    progress(0, total);
     let tried = predict_files(project, &mut model, &files, DEFAULT_SCORE_THRESHOLD)
         .map_err(|e| e.to_string())?;
+    progress(1, total);
     let window = crate::project::load_project(project)
         .map_err(|e| e.to_string())?
         .dataset
         .window;
     Ok(tried
         .into_iter()
-        .map(|file| {
+        .enumerate()
+        .map(|(i, file)| {
+            progress(i + 1, total);
             let path = file.path;
             let result = file.result.and_then(|tried| {
                 let shown = crate::data::thumbnail::render(&path, &window, LAYER_SIDE_PX)
@@ -187,7 +218,8 @@ fn predict_batch(project: &Path, run: &str, paths: &[PathBuf]) -> Result<Vec<Try
                 let ranked = tried.ranked(&model.classes);
                 let (boxes, layer) = match tried {
                     Tried::Classes(_) => {
-                        let cam = cam_image(project, run, &path, CamMethod::GradCam).ok();
+                        let cam =
+                            cam_image_with(&mut model, project, &path, CamMethod::GradCam).ok();
                         (Vec::new(), cam.map(|c| rgba_image(&c.rgba)))
                     }
                     Tried::Mask(mask) => {

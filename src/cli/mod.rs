@@ -3,6 +3,7 @@
 
 mod backbones;
 mod classify;
+mod curate;
 mod data;
 mod detect_coco;
 mod embed;
@@ -62,6 +63,9 @@ pub enum Command {
     Data(data::DataArgs),
     /// Edit a project: `project rename DIR NAME`, `project settings DIR --epochs N ...`.
     Project(project::ProjectArgs),
+    /// Fix the data without touching its files: `curate DIR relabel --to CLASS FILE...`,
+    /// `exclude FILE...`, `restore FILE...`, `undo`, `list`.
+    Curate(curate::CurateArgs),
     /// Catalogue weights on demand: `weights get NAME`, `weights import FILE`.
     Weights(weights::WeightsArgs),
     /// Which backbone for the project's images: `study PROJECT --backbones a,b` trains each
@@ -149,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Export(args)) => export::run(args),
         Some(Command::Data(args)) => data::run(args),
         Some(Command::Project(args)) => project::run(args),
+        Some(Command::Curate(args)) => curate::run(args),
         Some(Command::Weights(args)) => weights::run(args),
         Some(Command::Study(args)) => study::run(args),
     }

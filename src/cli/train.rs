@@ -161,6 +161,21 @@ pub(super) fn make_source(
         return Ok(train_task(config.task).synthetic_source(size, seed));
     }
     let source = ProjectSource::open_for_training(project_dir, config)?;
+    if !config.overrides.is_empty() {
+        let applied = source.overrides_applied();
+        eprintln!(
+            "the project's curation: {} (see `transfer-workbench curate {} list`)",
+            config.overrides.describe(),
+            project_dir.display()
+        );
+        if !applied.stale.is_empty() {
+            eprintln!(
+                "{} override(s) name a file or class the data set no longer has and do nothing, the first: {}",
+                applied.stale.len(),
+                applied.stale[0]
+            );
+        }
+    }
     if source.files_left_out() > 0 {
         eprintln!(
             "{} file(s) of the data set are left out (see `transfer-workbench data check`)",

@@ -4,7 +4,8 @@
 //! Ingest: [`decode`] (every file format, DICOM in [`dicom`]), [`window`] (16-bit and DICOM
 //! intensities to 8 bits), [`mask`] (mask encodings), [`source`] + [`scan`] (finding the
 //! images of a data set and checking each one), [`detection`] (COCO, YOLO and Pascal VOC
-//! box annotations into [`boxes`]) and [`report`] (the validation report).
+//! box annotations into [`boxes`]), [`report`] (the validation report) and [`overrides`]
+//! (the user's relabels and exclusions, read over a scan without touching the files).
 //!
 //! Feeding: [`split`] (grouped, stratified, seeded splits frozen in the project),
 //! [`augment`] (seeded augmentation, masks following the geometry), [`cache`] (decoded
@@ -22,6 +23,7 @@ pub mod letterbox;
 pub mod loader;
 pub mod manifest;
 pub mod mask;
+pub mod overrides;
 pub mod pixels;
 pub mod preprocess;
 pub mod preview;

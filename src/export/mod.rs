@@ -145,6 +145,28 @@ pub fn export_run(
     options: &ExportOptions,
     batch: Option<VerificationBatch<'_>>,
 ) -> Result<ExportReport, ExportError> {
+    export_run_with_progress(project_dir, run_id, options, batch, &mut |_| {})
+}
+
+/// The stages of an export, in order, as [`export_run_with_progress`] reports them.
+pub const EXPORT_STAGES: [&str; 5] = [
+    "loading the checkpoint",
+    "reading the verification images",
+    "computing the reference outputs",
+    "tracing the model",
+    "writing and verifying the file",
+];
+
+/// [`export_run`], calling `stage` with the index into [`EXPORT_STAGES`] of each stage as
+/// it starts.
+pub fn export_run_with_progress(
+    project_dir: &Path,
+    run_id: &str,
+    options: &ExportOptions,
+    batch: Option<VerificationBatch<'_>>,
+    stage: &mut dyn FnMut(usize),
+) -> Result<ExportReport, ExportError> {
+    stage(0);
     let mut model = TrainedModel::load(project_dir, run_id, options.checkpoint, Device::Cpu)?;
     if options.output == OutputKind::Embedding && model.net.as_classifier().is_none() {
         return Err(ExportError::Config(
@@ -167,6 +189,7 @@ pub fn export_run(
     let size_px = i64::from(model.config.input_size_px);
     let normalization = trace::normalization_of(&model);
     let random;
+    stage(1);
     let (images, origin) = match batch {
         Some(b) => (b.images, b.origin),
         None => match validation_images(project_dir, &model) {
@@ -184,8 +207,11 @@ pub fn export_run(
     };
     let images = trace::check_batch(images, size_px)?;
     let inputs = trace::raw_inputs(&images, options.input, normalization)?;
+    stage(2);
     let probes = verify::reference_outputs(&mut model, &inputs, options, normalization)?;
+    stage(3);
     let module = trace::trace(&mut model, options, normalization, size_px)?;
+    stage(4);
 
     let out_dir = options
         .out_dir

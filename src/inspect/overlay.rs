@@ -14,12 +14,15 @@ use super::InspectError;
 /// Ground-truth value of pixels that are not labelled (as the training loss ignores them).
 pub const IGNORE_CLASS: u8 = 255;
 
-/// False positive (predicted foreground, truly background): red.
-pub const FALSE_POSITIVE: [u8; 3] = [230, 40, 40];
-/// False negative (predicted background, truly foreground): blue.
-pub const FALSE_NEGATIVE: [u8; 3] = [40, 110, 255];
-/// Wrong foreground class: yellow.
-pub const WRONG_CLASS: [u8; 3] = [255, 210, 0];
+// The difference colours are Okabe–Ito's, told apart with colour-blind eyes too: orange
+// against sky blue, as false positives and misses are drawn in detection.
+
+/// False positive (predicted foreground, truly background): orange.
+pub const FALSE_POSITIVE: [u8; 3] = [230, 159, 0];
+/// False negative (predicted background, truly foreground): sky blue.
+pub const FALSE_NEGATIVE: [u8; 3] = [86, 180, 233];
+/// Wrong foreground class: reddish purple.
+pub const WRONG_CLASS: [u8; 3] = [204, 121, 167];
 
 /// A per-pixel class map.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -329,8 +332,8 @@ mod tests {
         let pred = mask(5, &["10120"]);
         let layers = overlay_layers(&pred, &truth, OverlayStyle::Filled, 1.0).unwrap();
         let px = |x| layers.difference.get_pixel(x, 0).0;
-        assert_eq!(px(0), [230, 40, 40, 255]); // predicted 1, truly 0
-        assert_eq!(px(1), [40, 110, 255, 255]); // predicted 0, truly 1
+        assert_eq!(px(0), [230, 159, 0, 255]); // predicted 1, truly 0
+        assert_eq!(px(1), [86, 180, 233, 255]); // predicted 0, truly 1
         assert_eq!(px(2)[3], 0);
         assert_eq!(px(3)[3], 0);
         assert_eq!(px(4)[3], 0);
@@ -342,7 +345,7 @@ mod tests {
         );
         assert_eq!(
             wrong.unwrap().difference.get_pixel(0, 0).0,
-            [255, 210, 0, 255]
+            [204, 121, 167, 255]
         );
         let ignored = overlay_layers(
             &mask(1, &["2"]),

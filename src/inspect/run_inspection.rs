@@ -120,6 +120,16 @@ pub fn cam_image(
     method: CamMethod,
 ) -> Result<CamImage, InspectError> {
     let mut model = TrainedModel::load(project, run, CheckpointChoice::BestOrLast, device())?;
+    cam_image_with(&mut model, project, image, method)
+}
+
+/// [`cam_image`] with a model already loaded (many images of one run).
+pub fn cam_image_with(
+    model: &mut TrainedModel,
+    project: &Path,
+    image: &Path,
+    method: CamMethod,
+) -> Result<CamImage, InspectError> {
     let loaded = load_eval_images(&[image.to_owned()], project, &model.config)?;
     if let Some((path, reason)) = loaded.failed.first() {
         return Err(InspectError::Invalid(format!(
@@ -132,7 +142,7 @@ pub fn cam_image(
         layer: CamLayer::Auto,
         ..CamOptions::default()
     };
-    let heatmap = class_activation_maps(&mut model, &loaded.images, options)?
+    let heatmap = class_activation_maps(model, &loaded.images, options)?
         .into_iter()
         .next()
         .ok_or_else(|| InspectError::Invalid("Grad-CAM gave no heatmap".to_owned()))?;

@@ -1,12 +1,14 @@
 //! A project's data set settings: how its images are organised, the mask encoding override,
 //! the intensity window for 16-bit and DICOM images, the smallest usable image side, whether
-//! images may be mirrored, and what the images looked like at creation.
+//! images may be mirrored, what the images looked like at creation, and the user's
+//! relabels and exclusions.
 //! Plain serde data; the scan itself lives in `crate::data`.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::curation::Curation;
 use crate::data::DataError;
 use crate::data::detection::DetectionFormat;
 use crate::data::mask::MaskEncoding;
@@ -55,6 +57,8 @@ pub struct DatasetConfig {
     pub mirror_ok: bool,
     /// What the project's creation saw of the images; new runs' defaults follow it.
     pub profile: Option<DataProfile>,
+    /// The user's relabels and exclusions (the files are never touched); new runs use them.
+    pub curation: Curation,
 }
 
 impl Default for DatasetConfig {
@@ -66,6 +70,7 @@ impl Default for DatasetConfig {
             min_side_px: DEFAULT_MIN_SIDE_PX,
             mirror_ok: false,
             profile: None,
+            curation: Curation::default(),
         }
     }
 }
@@ -122,6 +127,12 @@ mod tests {
                 typical_size_px: Some((28, 28)),
                 colour: Some(false),
             }),
+            curation: Curation {
+                edits: vec![crate::project::CurationEdit {
+                    action: crate::project::CurationAction::Exclude,
+                    files: vec!["a/b.png".into()],
+                }],
+            },
         };
         let text = ron::ser::to_string_pretty(&config, Default::default()).unwrap();
         assert_eq!(ron::from_str::<DatasetConfig>(&text).unwrap(), config);

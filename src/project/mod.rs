@@ -1,6 +1,8 @@
 //! The user's document: a project folder holding `project.ron` (plain serde data, versioned)
 //! and, later, `runs/`. No egui, no tch.
 
+mod curate;
+mod curation;
 mod dataset;
 mod discover;
 mod io;
@@ -11,6 +13,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use curate::{CurateError, Curated, curate, undo_curation};
+pub use curation::{Curation, CurationAction, CurationEdit};
 pub use dataset::{DataProfile, DatasetConfig, DatasetSourceKind};
 pub use discover::{ProjectEntry, discover_projects};
 pub use io::{PROJECT_FILE, ProjectError, load_project, save_project, update_project};

@@ -120,6 +120,8 @@ pub struct InspectSources<'a> {
     pub data: &'a InspectData,
     /// The run lists.
     pub runs: &'a crate::runtime::runs::RunCatalogue,
+    /// The project's curation as saved (`None`: its project file could not be read).
+    pub curation: Option<&'a crate::project::Curation>,
 }
 
 /// What the inspection workers produced, per project and run.

@@ -33,16 +33,19 @@ use crate::data::window::WindowSetting;
 use crate::model::facts::BackboneFacts;
 use crate::project::{Project, TaskKind};
 use crate::train::catalogue::RunListing;
+use std::time::Instant;
 
 /// Something computed on a worker: in progress, ready, or failed.
 #[derive(Clone, Debug)]
 pub enum Loading<T> {
-    /// Running: `done` of `total` (0 of 0 when unknown).
+    /// Running: `done` of `total` (0 of 0 when unknown), since `since`.
     Running {
         /// Work done.
         done: usize,
         /// Work in all.
         total: usize,
+        /// When the job started (for the time left).
+        since: Instant,
     },
     /// Finished.
     Ready(T),
@@ -53,7 +56,37 @@ pub enum Loading<T> {
 impl<T> Loading<T> {
     /// Started, with no progress known yet.
     pub fn started() -> Self {
-        Loading::Running { done: 0, total: 0 }
+        Loading::Running {
+            done: 0,
+            total: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// Records progress: `done` of `total` (a job not running yet starts now).
+    pub fn set_progress(&mut self, done: usize, total: usize) {
+        match self {
+            Loading::Running {
+                done: d, total: t, ..
+            } => (*d, *t) = (done, total),
+            _ => {
+                *self = Loading::Running {
+                    done,
+                    total,
+                    since: Instant::now(),
+                }
+            }
+        }
+    }
+
+    /// "`done` of `total`, about N s left" while running with a known total.
+    pub fn progress_text(&self) -> Option<String> {
+        match self {
+            Loading::Running { done, total, since } if *total > 0 => {
+                Some(self::training::count_left(*done, *total, Some(*since)))
+            }
+            _ => None,
+        }
     }
 
     /// Ready or failed, from a worker's result.
@@ -144,6 +177,8 @@ pub enum AppEvent {
     Thumbnail(Box<ThumbnailDone>),
     /// A changed project was saved (or not): the folder and the project as saved.
     ProjectSaved(PathBuf, Result<Box<Project>, String>),
+    /// A curation edit or undo was stored (what it did, and the project as saved), or why not.
+    Curated(PathBuf, Result<(String, Box<Project>), String>),
     /// A project's runs were listed (listing `generation` of that project).
     RunsListed {
         /// The project folder.
@@ -218,6 +253,15 @@ pub enum UiCommand {
         /// A mirrored image keeps its label.
         mirror_ok: bool,
     },
+    /// Relabel, leave out or restore images of the project (stored in `project.ron`).
+    Curate {
+        /// The project folder.
+        dir: PathBuf,
+        /// What is done to which images.
+        edit: crate::project::CurationEdit,
+    },
+    /// Take back the project's newest curation edit.
+    UndoCuration(PathBuf),
     /// List the project's runs (again) for every view.
     ListRuns(PathBuf),
     /// A job or read of the Training tab.

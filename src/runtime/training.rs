@@ -97,6 +97,8 @@ pub enum TrainingEvent {
     ExportFolderPicked(Option<PathBuf>),
     /// An export finished.
     Exported(Result<Box<ExportReport>, String>),
+    /// The running export began stage N of `crate::export::EXPORT_STAGES`.
+    ExportStage(usize),
     /// A run was moved to the project's trash (where it went), or why not.
     RunDeleted(PathBuf, String, Result<PathBuf, String>),
 }
@@ -152,8 +154,6 @@ pub struct TrainingRuntime {
     pub live: Option<LiveRun>,
     /// The learning-rate finder, for this project folder.
     pub lr_find: Option<(PathBuf, LrFindState)>,
-    /// When the running learning-rate finder started (for its time left).
-    pub lr_started: Option<Instant>,
     /// The stored history shown: project folder, run id, state.
     pub history: Option<(PathBuf, String, HistoryState)>,
     /// The export.
@@ -221,12 +221,24 @@ impl TrainingRuntime {
 /// "step 12 of 60, about 20 s left" for a job that did `done` of `total` steps since
 /// `started` (no estimate before the first step).
 pub fn steps_left(done: usize, total: usize, started: Option<Instant>) -> String {
+    format!("step {}", count_left(done, total, started))
+}
+
+/// "`done` of `total`, about N s left" (the time left from the pace since `started`, once
+/// something is done; minutes past 90 s).
+pub fn count_left(done: usize, total: usize, started: Option<Instant>) -> String {
     let left = started
         .filter(|_| done > 0 && total >= done)
         .map(|at| at.elapsed().as_secs_f64() / done as f64 * (total - done) as f64)
-        .map(|s| format!(", about {s:.0} s left"))
+        .map(|s| {
+            if s > 90.0 {
+                format!(", about {:.0} min left", s / 60.0)
+            } else {
+                format!(", about {s:.0} s left")
+            }
+        })
         .unwrap_or_default();
-    format!("step {done} of {total}{left}")
+    format!("{done} of {total}{left}")
 }
 
 #[cfg(test)]

@@ -70,6 +70,8 @@ pub enum TryEvent {
     },
     /// The file dialog closed without images.
     NothingPicked,
+    /// A batch's progress: `done` of `total` steps (the predictions, then each image's layer).
+    Progress(usize, usize),
 }
 
 /// One image's card as the tab shows it.
@@ -87,6 +89,8 @@ pub struct TryRuntime {
     pub cards: HashMap<(PathBuf, String), Vec<TryCard>>,
     /// Batches being predicted.
     pub running: usize,
+    /// The progress of the newest running batch.
+    pub progress: Option<crate::runtime::Loading<()>>,
     /// The last failure of a whole batch.
     pub error: Option<String>,
 }

@@ -19,6 +19,7 @@ use super::source::{Batch, BatchIter, BatchSource, Split};
 use crate::data::cache::ImageCache;
 use crate::data::loader::{BatchLoader, LoaderConfig, LoaderItem, SkippedItem};
 use crate::data::mask::MaskEncoding;
+use crate::data::overrides::{Applied, Overrides};
 use crate::data::scan::{DatasetIndex, DatasetItem, scan};
 use crate::data::source::SplitHint;
 use crate::data::split::{self, FrozenSplit, SplitFractions, SplitItem, assign_splits};
@@ -59,6 +60,8 @@ pub struct ProjectSource {
     loaders: Vec<((Split, bool), BatchLoader)>,
     fingerprints: [String; 2],
     issues: usize,
+    /// What the overrides did.
+    applied: Applied,
 }
 
 impl ProjectSource {
@@ -75,7 +78,7 @@ impl ProjectSource {
         config: &TrainConfig,
         validation: Option<split::Split>,
     ) -> Result<Self, TrainError> {
-        let scanned = Scanned::of(project_dir)?;
+        let scanned = Scanned::of(project_dir, &config.overrides)?;
         let classes = class_names(&scanned.index, scanned.task)?;
         // Read, extended and saved under the project's lock: another process may be doing the same.
         let lock = crate::file_lock::lock_project(project_dir, "extending split.ron").map_err(
@@ -121,6 +124,7 @@ impl ProjectSource {
             index,
             issues,
             task,
+            applied,
         } = scanned;
         let base = LoaderConfig {
             task,
@@ -135,7 +139,8 @@ impl ProjectSource {
                 config.augment.clone(),
             )
         };
-        let fingerprints = [&train, &validation].map(|items| fingerprint(&index, items, &base));
+        let fingerprints =
+            [&train, &validation].map(|items| fingerprint(&index, items, &base, &config.overrides));
         Ok(Self {
             classes,
             task,
@@ -147,28 +152,37 @@ impl ProjectSource {
             loaders: Vec::new(),
             fingerprints,
             issues,
+            applied,
             index,
         })
     }
 
     /// [`ProjectSource::open`], then sets `config.task` to the project's task (segmentation
     /// with the data's mask classes). Flips are turned off in `config` unless the project
-    /// says its images may be mirrored.
+    /// says its images may be mirrored; `config.overrides` become the project's current
+    /// relabels and exclusions (a new run freezes them).
     pub fn open_for_training(
         project_dir: &Path,
         config: &mut TrainConfig,
     ) -> Result<Self, TrainError> {
         let project = load_project(project_dir)?;
         super::data_defaults::apply_mirror_setting(&mut config.augment, project.dataset.mirror_ok);
+        config.overrides = project.dataset.curation.overrides();
         let source = Self::open(project_dir, config)?;
         config.task = source.task;
         Ok(source)
     }
 
     /// Files the scan leaves out (unreadable, unlabelled, bad masks, ...; warnings such as
-    /// tiny images and duplicates keep their files and are not counted).
+    /// tiny images and duplicates keep their files and are not counted; nor are the files
+    /// the user excluded, see [`ProjectSource::overrides_applied`]).
     pub fn files_left_out(&self) -> usize {
         self.issues
+    }
+
+    /// What the run's relabels and exclusions did to the data set.
+    pub fn overrides_applied(&self) -> &Applied {
+        &self.applied
     }
 
     /// The frozen split used for validation (`Val`, or `Test` when the data has no `Val`).
@@ -384,7 +398,7 @@ fn class_names(index: &DatasetIndex, task: TaskKind) -> Result<Vec<String>, Trai
 
 /// The key of an item in `split.ron`: its path relative to the data root, `/`-separated.
 fn rel_key(path: &Path) -> String {
-    path.to_string_lossy().replace('\\', "/")
+    crate::data::overrides::item_id(path)
 }
 
 /// The project's split as it stands: `split.ron` (computed when missing) with the images
@@ -449,11 +463,14 @@ struct Scanned {
     issues: usize,
     /// The project's task.
     task: TaskKind,
+    /// What the overrides did to the index.
+    applied: Applied,
 }
 
 impl Scanned {
-    /// Loads the project at `project_dir` and scans its data set.
-    fn of(project_dir: &Path) -> Result<Self, TrainError> {
+    /// Loads the project at `project_dir`, scans its data set and reads it through
+    /// `overrides` (the run's relabels and exclusions).
+    fn of(project_dir: &Path, overrides: &Overrides) -> Result<Self, TrainError> {
         let project = load_project(project_dir)?;
         let open = OpenProject {
             dir: project_dir.to_owned(),
@@ -461,8 +478,10 @@ impl Scanned {
         };
         let source = open.dataset_source()?;
         let options = open.project.dataset.scan_options();
-        let (index, report) = scan(&source, &options, |_, _| {})?;
+        let (mut index, report) = scan(&source, &options, |_, _| {})?;
+        let applied = overrides.apply(&mut index);
         Ok(Self {
+            applied,
             task: open.project.task,
             window: open.project.dataset.window,
             index,
@@ -496,9 +515,15 @@ impl Scanned {
     }
 }
 
-/// A blake3 over the split's items (paths and contents) and everything that changes their
-/// pixels: input size, window, normalisation, mask encoding.
-fn fingerprint(index: &DatasetIndex, items: &[LoaderItem], config: &LoaderConfig) -> String {
+/// A blake3 over the split's items (paths and contents), the labels the user overrode (cached
+/// passes store labels) and everything that changes their pixels: input size, window,
+/// normalisation, mask encoding.
+fn fingerprint(
+    index: &DatasetIndex,
+    items: &[LoaderItem],
+    config: &LoaderConfig,
+    overrides: &Overrides,
+) -> String {
     let mut hasher = blake3::Hasher::new();
     let hash_of: std::collections::HashMap<String, &str> = index
         .items
@@ -509,6 +534,9 @@ fn fingerprint(index: &DatasetIndex, items: &[LoaderItem], config: &LoaderConfig
         hasher.update(item.id.as_bytes());
         hasher.update(b"\0");
         hasher.update(hash_of.get(&item.id).copied().unwrap_or("").as_bytes());
+        if overrides.relabelled.contains_key(&item.id) {
+            hasher.update(format!("\0label {}", item.label).as_bytes());
+        }
         hasher.update(b"\n");
     }
     hasher.update(

@@ -65,7 +65,7 @@ impl CompareView {
         thumbnails: &mut ThumbnailCache,
         commands: &mut Vec<UiCommand>,
     ) {
-        let InspectSources { data, runs } = sources;
+        let InspectSources { data, runs, .. } = sources;
         let Some(runs) = runs_ui(ui, project, runs, commands) else {
             return;
         };

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use crate::data::overrides::{Overrides, item_id};
 use crate::data::report::IssueKind;
 use crate::data::source::SplitHint;
 use crate::data::targets::data_targets;
@@ -15,6 +16,7 @@ use crate::runtime::dataset::{DatasetScan, ScannedDataset};
 use crate::runtime::projects::ProjectRow;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailKey, ThumbnailSize};
 use crate::runtime::{Loading, UiCommand};
+use crate::ui::curation::{CurationTarget, curation_panel_ui, image_curation_ui};
 use crate::ui::dataset_boxes;
 use crate::ui::dataset_panels::{self, OverlayStyle};
 use crate::ui::labelled::labelled;
@@ -157,9 +159,9 @@ impl DatasetView {
                 ui.label("Starting the scan of the data set…");
             }
             Some(DatasetScan {
-                state: Loading::Running { done, total },
+                state: state @ Loading::Running { .. },
                 ..
-            }) => scanning_ui(ui, &row.dir, *done, *total, commands),
+            }) => scanning_ui(ui, &row.dir, state, commands),
             Some(DatasetScan {
                 state: Loading::Failed(message),
                 ..
@@ -230,6 +232,12 @@ impl DatasetView {
                         Some(summary) => dataset_boxes::box_counts_ui(&mut columns[0], summary),
                         None => dataset_panels::class_counts_ui(&mut columns[0], &data.report),
                     }
+                    let target = CurationTarget {
+                        project: &open.dir,
+                        curation: Some(&open.project.dataset.curation),
+                    };
+                    curation_panel_ui(&mut columns[1], target, commands);
+                    columns[1].separator();
                     dataset_panels::report_ui(&mut columns[1], data, &mut self.selected);
                 });
             });
@@ -242,7 +250,8 @@ impl DatasetView {
                 items
             }
         };
-        self.grid_ui(ui, data, &items, thumbnails);
+        let overrides = open.project.dataset.curation.overrides();
+        self.grid_ui(ui, data, &items, &overrides, thumbnails);
     }
 
     #[allow(clippy::too_many_arguments)] // One call site; the parts are unrelated borrows.
@@ -264,6 +273,20 @@ impl DatasetView {
             overlays.then_some(&mut self.overlay),
         );
         self.preview_boxes_drawn = preview.map_or(0, |p| p.boxes_drawn);
+        let target = CurationTarget {
+            project: &open.dir,
+            curation: Some(&open.project.dataset.curation),
+        };
+        if let Some(Selection::Item(i)) = self.selected
+            && let Some(item) = data.index.items.get(i)
+        {
+            let classes: &[String] = if data_targets(open.project.task).class_labels() {
+                &data.index.classes
+            } else {
+                &[]
+            };
+            image_curation_ui(ui, target, &item_id(&item.path), classes, commands);
+        }
         ui.separator();
         let mut setting = window;
         let edit = dataset_panels::window_ui(ui, &mut setting, preview);
@@ -410,6 +433,7 @@ impl DatasetView {
         ui: &mut egui::Ui,
         data: &ScannedDataset,
         items: &[usize],
+        overrides: &Overrides,
         thumbnails: &mut ThumbnailCache,
     ) {
         if items.is_empty() {
@@ -430,7 +454,7 @@ impl DatasetView {
                     let end = (start + columns).min(items.len());
                     ui.horizontal(|ui| {
                         for &i in &items[start..end] {
-                            self.tile_ui(ui, data, i, thumbnails);
+                            self.tile_ui(ui, data, i, overrides, thumbnails);
                         }
                     });
                 }
@@ -442,6 +466,7 @@ impl DatasetView {
         ui: &mut egui::Ui,
         data: &ScannedDataset,
         i: usize,
+        overrides: &Overrides,
         thumbnails: &mut ThumbnailCache,
     ) {
         let item = &data.index.items[i];
@@ -453,6 +478,14 @@ impl DatasetView {
             Some(boxes) => dataset_boxes::tile_caption(boxes),
             None => class.to_owned(),
         };
+        // The project's corrections, shown on the tile (the scan shows the files as they are).
+        let id = item_id(&item.path);
+        if let Some(new) = overrides.relabelled.get(&id) {
+            caption = format!("✏ {caption} → {new}");
+        }
+        if overrides.excluded.contains(&id) {
+            caption = format!("🚫 {caption}");
+        }
         if let Some(split) = item.split {
             caption = format!("{caption} · {}", split.name());
         }
@@ -504,29 +537,18 @@ impl DatasetView {
     }
 }
 
-fn scanning_ui(
+fn scanning_ui<T>(
     ui: &mut egui::Ui,
     dir: &std::path::Path,
-    done: usize,
-    total: usize,
+    state: &Loading<T>,
     commands: &mut Vec<UiCommand>,
 ) {
     ui.horizontal(|ui| {
-        let fraction = if total == 0 {
-            0.0
-        } else {
-            done as f32 / total as f32
+        let what = match state {
+            Loading::Running { total: 0, .. } => "Listing the data set",
+            _ => "Checking files",
         };
-        let text = if total == 0 {
-            "Listing the data set…".to_owned()
-        } else {
-            format!("Checking files: {done} of {total}")
-        };
-        ui.add(
-            egui::ProgressBar::new(fraction)
-                .text(text)
-                .desired_width(360.0),
-        );
+        crate::ui::progress::progress_bar(ui, what, state, 360.0);
         if ui.button("Cancel").clicked() {
             commands.push(UiCommand::CancelDatasetScan(dir.to_owned()));
         }

@@ -13,6 +13,7 @@ use crate::runtime::UiCommand;
 use crate::runtime::inspect::InspectSources;
 use crate::runtime::inspect::{InspectCommand, Loading, RunInspection};
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
+use crate::ui::curation::{CurationTarget, selection_curation_ui};
 use crate::ui::inspect_widgets::{class_color, image_ui, inspection_ui, run_picker_ui, runs_ui};
 use crate::ui::palette::Outcome;
 use crate::ui::plot_style::chart;
@@ -72,7 +73,11 @@ impl EmbeddingsView {
         thumbnails: &mut ThumbnailCache,
         commands: &mut Vec<UiCommand>,
     ) {
-        let InspectSources { data, runs } = sources;
+        let InspectSources {
+            data,
+            runs,
+            curation,
+        } = sources;
         self.shown_points = 0;
         let Some(runs) = runs_ui(ui, project, runs, commands) else {
             return;
@@ -130,7 +135,8 @@ impl EmbeddingsView {
             },
         };
         self.plot_ui(ui, &run_id, inspection, projection, thumbnails, commands);
-        self.selection_ui(ui, inspection);
+        let target = CurationTarget { project, curation };
+        self.selection_ui(ui, inspection, target, commands);
     }
 
     fn plot_ui(
@@ -266,7 +272,13 @@ impl EmbeddingsView {
         }
     }
 
-    fn selection_ui(&self, ui: &mut egui::Ui, inspection: &RunInspection) {
+    fn selection_ui(
+        &self,
+        ui: &mut egui::Ui,
+        inspection: &RunInspection,
+        target: CurationTarget<'_>,
+        commands: &mut Vec<UiCommand>,
+    ) {
         if self.selection.is_empty() {
             if self.select_box {
                 ui.label("Drag a rectangle on the map to select images.");
@@ -277,6 +289,12 @@ impl EmbeddingsView {
         }
         let predictions = &inspection.predictions;
         ui.label(format!("Selected: {} images", self.selection.len()));
+        let ids: Vec<String> = self
+            .selection
+            .iter()
+            .map(|&i| predictions.ids[i].clone())
+            .collect();
+        selection_curation_ui(ui, target, &ids, &predictions.classes, commands);
         egui::ScrollArea::vertical()
             .id_salt("embedding_selection")
             .max_height(140.0)
@@ -319,18 +337,9 @@ fn tsne_state_ui(
                 start(commands);
             }
         }
-        Some(Loading::Running { done, total }) => {
+        Some(state @ Loading::Running { .. }) => {
             ui.horizontal(|ui| {
-                let fraction = if *total > 0 {
-                    *done as f32 / *total as f32
-                } else {
-                    0.0
-                };
-                ui.add(
-                    egui::ProgressBar::new(fraction)
-                        .desired_width(320.0)
-                        .text(format!("t-SNE: iteration {done} of {total}")),
-                );
+                crate::ui::progress::progress_bar(ui, "t-SNE iterations", state, 320.0);
                 if ui.button("Cancel t-SNE").clicked() {
                     commands.push(UiCommand::Inspect(InspectCommand::CancelTsne(key.clone())));
                 }

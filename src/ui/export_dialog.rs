@@ -159,10 +159,17 @@ impl ExportDialog {
 fn result_ui(ui: &mut egui::Ui, state: &ExportState) {
     match &state.job {
         None => {}
-        Some(Loading::Running { .. }) => {
+        Some(job @ Loading::Running { done, .. }) => {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label("Exporting and verifying…");
+                let stage = crate::export::EXPORT_STAGES
+                    .get(*done)
+                    .copied()
+                    .unwrap_or("starting");
+                match job.progress_text() {
+                    Some(step) => ui.label(format!("Exporting, {stage} (stages done: {step})")),
+                    None => ui.label(format!("Exporting, {stage}…")),
+                };
             });
         }
         Some(Loading::Ready(report)) => {

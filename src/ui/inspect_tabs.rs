@@ -28,6 +28,7 @@ pub fn tabs_ui(
     tab: CentralTab,
     ui: &mut egui::Ui,
     project: &Path,
+    curation: Option<&crate::project::Curation>,
     thumbnails: &mut ThumbnailCache,
     requests: &mut ViewRequests,
     commands: &mut Vec<UiCommand>,
@@ -42,7 +43,11 @@ pub fn tabs_ui(
         embeddings,
         compare,
     } = tabs;
-    let sources = InspectSources { data, runs };
+    let sources = InspectSources {
+        data,
+        runs,
+        curation,
+    };
     match tab {
         CentralTab::Inspector => inspector.ui(ui, project, run, sources, thumbnails, commands),
         CentralTab::Embeddings => embeddings.ui(ui, project, run, sources, thumbnails, commands),

@@ -102,15 +102,9 @@ pub fn inspection_ui<'a>(
             ui.spinner();
             None
         }
-        Some(Loading::Running { done, total }) => {
-            let fraction = if *total > 0 {
-                *done as f32 / *total as f32
-            } else {
-                0.0
-            };
-            ui.add(egui::ProgressBar::new(fraction).text(format!(
-                "Predicting the validation images of {run}: {done} of {total}"
-            )));
+        Some(state @ Loading::Running { .. }) => {
+            let what = format!("Predicting the validation images of {run}");
+            crate::ui::progress::progress_bar(ui, &what, state, 480.0);
             None
         }
         Some(Loading::Failed(message)) => {
@@ -139,11 +133,9 @@ pub fn det_inspection_ui<'a>(
             ui.spinner();
             None
         }
-        Some(Loading::Running { done, total }) => {
-            let fraction = *done as f32 / (*total).max(1) as f32;
-            ui.add(egui::ProgressBar::new(fraction).text(format!(
-                "Detecting objects in the validation images of {run}: {done} of {total}"
-            )));
+        Some(state @ Loading::Running { .. }) => {
+            let what = format!("Detecting objects in the validation images of {run}");
+            crate::ui::progress::progress_bar(ui, &what, state, 480.0);
             None
         }
         Some(Loading::Failed(message)) => {

@@ -18,6 +18,7 @@ use crate::runtime::inspect::{
 };
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::confusion::confusion_ui;
+use crate::ui::curation::{CurationTarget, image_curation_ui};
 use crate::ui::gallery::{Caption, Gallery, GalleryCell, view_toggle_ui};
 use crate::ui::inspect_widgets::{
     image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
@@ -199,7 +200,11 @@ impl InspectorView {
         thumbnails: &mut ThumbnailCache,
         commands: &mut Vec<UiCommand>,
     ) {
-        let InspectSources { data, runs } = sources;
+        let InspectSources {
+            data,
+            runs,
+            curation,
+        } = sources;
         self.shown = None;
         self.back_ui(ui, project, run);
         let Some(runs) = runs_ui(ui, project, runs, commands) else {
@@ -269,6 +274,9 @@ impl InspectorView {
                     );
                     ui.vertical(|ui| {
                         facts_ui(ui, predictions, index);
+                        let target = CurationTarget { project, curation };
+                        let id = &predictions.ids[index];
+                        image_curation_ui(ui, target, id, &predictions.classes, commands);
                         ui.separator();
                         self.cam_controls_ui(ui);
                         ui.separator();

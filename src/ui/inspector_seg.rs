@@ -128,11 +128,9 @@ impl SegInspectorView {
                 ui.spinner();
                 return;
             }
-            Some(Loading::Running { done, total }) => {
-                let fraction = *done as f32 / (*total).max(1) as f32;
-                ui.add(egui::ProgressBar::new(fraction).text(format!(
-                    "Segmenting the validation images of {run}: {done} of {total}"
-                )));
+            Some(state @ Loading::Running { .. }) => {
+                let what = format!("Segmenting the validation images of {run}");
+                crate::ui::progress::progress_bar(ui, &what, state, 480.0);
                 return;
             }
             Some(Loading::Failed(message)) => {

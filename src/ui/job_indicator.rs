@@ -53,11 +53,13 @@ pub fn running_job<'a>(
         && state.is_running()
     {
         let (steps, text) = match state {
-            crate::runtime::Loading::Running { done, total } if *total > 0 => (
+            crate::runtime::Loading::Running {
+                done, total, since, ..
+            } if *total > 0 => (
                 Some((*done, *total)),
                 format!(
                     ", {}",
-                    crate::runtime::training::steps_left(*done, *total, training.lr_started)
+                    crate::runtime::training::steps_left(*done, *total, Some(*since))
                 ),
             ),
             _ => (None, String::new()),

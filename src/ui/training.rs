@@ -267,7 +267,7 @@ impl TrainingView {
         ui.separator();
         ui.strong("Learning-rate finder");
         match state {
-            Loading::Running { done, total } => {
+            Loading::Running { done, total, since } => {
                 ui.horizontal(|ui| {
                     ui.spinner();
                     if *total == 0 {
@@ -275,7 +275,7 @@ impl TrainingView {
                     } else {
                         ui.label(format!(
                             "Sweeping learning rates: {}",
-                            crate::runtime::training::steps_left(*done, *total, runtime.lr_started)
+                            crate::runtime::training::steps_left(*done, *total, Some(*since))
                         ));
                     }
                 });

@@ -189,7 +189,14 @@ impl TryView {
                 .on_hover_text("Draw what the run looked at (classes) or its mask over each image");
             if !state.settled() {
                 ui.spinner();
-                ui.label("Predicting…");
+                match &state.progress {
+                    Some(progress) => {
+                        crate::ui::progress::progress_bar(ui, "Predicting", progress, 260.0)
+                    }
+                    None => {
+                        ui.label("Predicting…");
+                    }
+                }
             }
         });
         if let Some(error) = &state.error {

@@ -60,7 +60,7 @@ impl ProjectSource {
                 path: run.dir.join("split.json"),
                 reason: e.to_string(),
             })?;
-        let mut scanned = Scanned::of(project_dir)?;
+        let mut scanned = Scanned::of(project_dir, &config.overrides)?;
         let classes = if manifest.classes.is_empty() {
             class_names(&scanned.index, scanned.task)?
         } else {
