@@ -37,6 +37,7 @@ use crate::runtime::training::TrainingRuntime;
 pub use crate::runtime::{AppEvent, CentralTab, FactsCache, UiCommand, ViewRequests};
 use crate::screenshot::ScreenshotPlan;
 use crate::ui::inspect_tabs::{self, InspectTabs};
+use crate::ui::job_panel::job_panel_ui;
 use crate::ui::project_tabs;
 use crate::ui::{
     dataset::DatasetView, new_project::NewProjectView, project_list::ProjectListView,
@@ -147,6 +148,15 @@ impl WorkbenchApp {
         self
     }
 
+    /// Opens the Inspector on its thumbnail grid when `grid` holds (screenshots).
+    pub fn with_inspector_grid(mut self, grid: bool) -> Self {
+        if grid {
+            let mode = crate::ui::inspector_nav::InspectorMode::Grid;
+            self.inspect.inspector.set_mode(mode);
+        }
+        self
+    }
+
     /// New Training-tab settings start from `template` (with the project's backbone and
     /// input size), e.g. one epoch and one thread in tests.
     pub fn with_training_defaults(mut self, template: crate::train::TrainConfig) -> Self {
@@ -162,6 +172,11 @@ impl WorkbenchApp {
     /// The central tab shown.
     pub fn tab(&self) -> CentralTab {
         self.tab
+    }
+
+    /// The selected project's folder.
+    pub fn selected_project(&self) -> Option<&Path> {
+        self.selected.as_deref()
     }
 
     /// Whether a project's data scan finished and the thumbnails asked for are drawn.
@@ -484,14 +499,21 @@ impl eframe::App for WorkbenchApp {
                     self.dataset.scans.get(&row.dir),
                     &mut self.commands,
                 ),
-                (CentralTab::Training, Some(row)) => self.training_view.ui(
-                    ui,
-                    row,
-                    &self.facts,
-                    &self.training,
-                    &self.runs,
-                    &mut self.commands,
-                ),
+                (CentralTab::Training, Some(row)) => {
+                    let here = &row.dir;
+                    let (training, study) = (&self.training, &self.study);
+                    if let Some(dir) = job_panel_ui(ui, training, study, &self.projects, here) {
+                        self.commands.push(UiCommand::SelectProject(dir));
+                    }
+                    self.training_view.ui(
+                        ui,
+                        row,
+                        &self.facts,
+                        &self.training,
+                        &self.runs,
+                        &mut self.commands,
+                    )
+                }
                 (
                     tab @ (CentralTab::Inspector | CentralTab::Embeddings | CentralTab::Compare),
                     Some(row),
@@ -540,6 +562,7 @@ impl eframe::App for WorkbenchApp {
         });
         self.new_project
             .ui(&ctx, &self.facts, &mut self.requests, &mut self.commands);
+        self.project_arrows(&ctx);
         self.run_commands(&ctx);
         self.dispatch_thumbnails(&ctx);
         let listed = matches!(

@@ -10,7 +10,7 @@ mod gui;
 mod shapes_coco;
 
 use egui::accesskit::Role;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project, detect_task};
 use transfer_workbench::runtime::training::LiveStatus;
 use transfer_workbench::train::{Strategy, TrainConfig, WeightsSpec};
@@ -118,4 +118,18 @@ fn detection_run_shows_boxes_and_the_threshold_slider_redraws_them() {
     assert_eq!(high, expected_high, "boxes drawn at {threshold}");
     assert!(high < low, "{high} boxes at {threshold}, {low} at 0.01");
     assert_eq!(app.state().inspect().data.det.runs.len(), jobs_before);
+
+    // The grid shows every validation image with its F1 and counts; a click opens one.
+    app.get_by_label("Grid").click();
+    app.run_steps(3);
+    let cells: Vec<String> = app
+        .query_all_by_label_contains(" missed")
+        .filter(|n| n.accesskit_node().role() == Role::Button)
+        .filter_map(|n| n.accesskit_node().label())
+        .collect();
+    assert_eq!(cells.len(), run.images.len(), "{cells:?}");
+    app.get_by_label(&cells[0]).click();
+    app.run_steps(3);
+    let opened = app.state().inspect().inspector.shown().unwrap();
+    assert!(cells[0].starts_with(&format!("{}: F1 ", run.images[opened].id)));
 }

@@ -284,6 +284,22 @@ fn segmentation_run_shows_overlays_and_per_image_dice() {
     );
     assert!((shown_dice(&harness) - lowest).abs() <= 0.0015);
 
+    // The grid lists every image in the same order, each with its Dice; a click on the last
+    // one opens it in the single view.
+    harness.get_by_label("Grid").click();
+    harness.run_steps(3);
+    let cells: Vec<String> = harness
+        .query_all_by_label_contains(": Dice ")
+        .filter_map(|n| n.accesskit_node().label())
+        .collect();
+    assert_eq!(cells.len(), n, "{cells:?}");
+    assert!(cells[0].starts_with(&format!("{}: Dice ", ids[worst])));
+    harness.get_by_label(&cells[n - 1]).click();
+    harness.run_steps(3);
+    let last = shown_image(&harness, &ids);
+    assert!(cells[n - 1].starts_with(&format!("{}: Dice ", ids[last])));
+    harness.get_by_label(&format!("Image {n} of {n}"));
+
     // Bad input: a validation image broken after training is left out (the data scan finds
     // it) and the inspection says so; the other images are still inspected.
     drop(harness);

@@ -4,9 +4,9 @@ use super::{ProjectsState, UiCommand, WorkbenchApp};
 use crate::runtime::training::TrainingCommand;
 
 impl WorkbenchApp {
-    /// Ctrl+N new project, F5 rescan, Ctrl+. stop the training job, Up/Down move through
-    /// the project list. (Ctrl+Enter, start training, belongs to the Training tab, which
-    /// holds the settings.)
+    /// Ctrl+N new project, F5 rescan, Ctrl+. stop the training job. (Ctrl+Enter, start
+    /// training, belongs to the Training tab, which holds the settings; Up/Down to the
+    /// project list, then to the central view, then to [`Self::project_arrows`].)
     pub(super) fn shortcuts(&mut self, ctx: &egui::Context) {
         use egui::{Key, KeyboardShortcut, Modifiers};
         let new = KeyboardShortcut::new(Modifiers::COMMAND, Key::N);
@@ -20,31 +20,24 @@ impl WorkbenchApp {
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::F5)) {
             self.commands.push(UiCommand::RescanProjects);
         }
+    }
+
+    /// After the views are drawn: Up/Down that neither the project list (pointer over it)
+    /// nor the central view (the Inspector's grid) took move through the project list,
+    /// unless a widget has the keyboard focus or a dialog is open.
+    pub(super) fn project_arrows(&mut self, ctx: &egui::Context) {
         let typing = ctx.memory(|m| m.focused().is_some());
         let ProjectsState::Ready(rows) = &self.projects else {
             return;
         };
-        if typing || self.new_project.is_open() || rows.is_empty() {
+        if typing || self.new_project.is_open() {
             return;
         }
-        let step = ctx.input_mut(|i| {
-            if i.consume_key(Modifiers::NONE, Key::ArrowDown) {
-                1
-            } else if i.consume_key(Modifiers::NONE, Key::ArrowUp) {
-                -1
-            } else {
-                0
-            }
-        });
-        if step != 0 {
-            let current = rows
-                .iter()
-                .position(|r| Some(&r.dir) == self.selected.as_ref());
-            let next = match current {
-                Some(i) => (i as i64 + step).clamp(0, rows.len() as i64 - 1) as usize,
-                None => 0,
-            };
-            self.selected = Some(rows[next].dir.clone());
+        let step = crate::ui::project_list::arrow_step(ctx);
+        if let Some(dir) =
+            crate::ui::project_list::step_project(rows, self.selected.as_deref(), step)
+        {
+            self.selected = Some(dir);
         }
     }
 }

@@ -50,12 +50,13 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
         GuiView::Overview => CentralTab::Overview,
         GuiView::Dataset => CentralTab::Dataset,
         GuiView::Training => CentralTab::Training,
-        GuiView::Inspector => CentralTab::Inspector,
+        GuiView::Inspector | GuiView::Gallery => CentralTab::Inspector,
         GuiView::Embeddings => CentralTab::Embeddings,
         GuiView::Compare => CentralTab::Compare,
         GuiView::Study => CentralTab::Study,
         GuiView::Try => CentralTab::TryIt,
     });
+    let gallery = args.view == Some(GuiView::Gallery);
     let try_images = args.try_images;
     let start_project = args.project;
     let window_size = args.window_size;
@@ -80,7 +81,8 @@ pub fn run(args: GuiArgs) -> anyhow::Result<()> {
             let app = WorkbenchApp::new(&cc.egui_ctx, projects_dir)
                 .with_prefs(prefs)
                 .with_start(tab, start_project)
-                .with_try_images(try_images);
+                .with_try_images(try_images)
+                .with_inspector_grid(gallery);
             Ok(Box::new(match plan {
                 Some(plan) => app.with_screenshot(plan),
                 None => app,

@@ -124,6 +124,8 @@ pub enum GuiView {
     Training,
     /// A run's validation images one by one.
     Inspector,
+    /// The Inspector's thumbnail grid of a run's validation images.
+    Gallery,
     /// A 2-D map of a run's validation embeddings.
     Embeddings,
     /// Runs side by side.

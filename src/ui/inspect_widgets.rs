@@ -291,8 +291,14 @@ pub fn arrow_keys(ui: &egui::Ui) -> (bool, bool) {
 }
 
 /// Previous / Next buttons and "Image N of COUNT", moving `position` within `0..count` by
-/// the buttons or the `(left, right)` arrow presses of [`arrow_keys`].
-pub fn stepper_ui(ui: &mut egui::Ui, position: &mut usize, count: usize, arrows: (bool, bool)) {
+/// the buttons or the `(left, right)` arrow presses of [`arrow_keys`]; whether either was
+/// pressed (even at an end of the list).
+pub fn stepper_ui(
+    ui: &mut egui::Ui,
+    position: &mut usize,
+    count: usize,
+    arrows: (bool, bool),
+) -> bool {
     let (left, right) = arrows;
     let previous = ui.button("Previous").on_hover_text("Left arrow").clicked();
     let next = ui.button("Next").on_hover_text("Right arrow").clicked();
@@ -303,4 +309,5 @@ pub fn stepper_ui(ui: &mut egui::Ui, position: &mut usize, count: usize, arrows:
         *position += 1;
     }
     ui.label(format!("Image {} of {count}", (*position + 1).min(count)));
+    previous || left || next || right
 }

@@ -1,8 +1,11 @@
 //! The Inspector tab: a run's validation images one by one (arrow keys or buttons), the
 //! image large with an optional Grad-CAM layer, truth against prediction with a probability
 //! bar per class, filters (misclassified, top losses, a class, a confusion cell chosen on
-//! the clickable confusion matrix) and the image's nearest neighbours. Segmentation runs are
-//! shown by [`SegInspectorView`].
+//! the clickable confusion matrix) and the image's nearest neighbours; or the filtered
+//! images as a thumbnail grid with prediction and truth on each. Following a neighbour
+//! keeps the filter (a neighbour outside it is a detour) and "◀ Back" returns to where the
+//! user was. Segmentation runs are shown by [`SegInspectorView`], detection runs by
+//! [`DetInspectorView`].
 
 use std::path::Path;
 
@@ -16,10 +19,12 @@ use crate::runtime::inspect::{
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::confusion::confusion_ui;
 use crate::ui::curation::{CurationTarget, image_curation_ui};
+use crate::ui::gallery::{Caption, Gallery, GalleryCell, view_toggle_ui};
 use crate::ui::inspect_widgets::{
     image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
 };
 use crate::ui::inspector_det::DetInspectorView;
+use crate::ui::inspector_nav::{Arrival, BackStack, InspectorMode, Place};
 use crate::ui::inspector_seg::SegInspectorView;
 use crate::ui::palette::Outcome;
 
@@ -65,13 +70,24 @@ impl InspectFilter {
 }
 
 /// The Inspector view's state.
-#[derive(Default)]
 pub struct InspectorView {
     filter: InspectFilter,
-    /// Position in the filtered list.
+    /// Position in the filtered list (the highlighted cell of the grid).
     position: usize,
-    /// A sample index to show once its run is loaded (from the Embeddings tab).
+    /// One image or the grid.
+    mode: InspectorMode,
+    /// A sample shown outside the filter (after following a neighbour).
+    detour: Option<usize>,
+    /// A sample index to show once its run is loaded (a neighbour, the Embeddings tab).
     pending: Option<usize>,
+    /// Where the view stood in the last frame that showed an image.
+    last_place: Option<Place>,
+    /// The places left by following neighbours.
+    back: BackStack,
+    /// "◀ Back" was clicked: returns at the next frame's start.
+    go_back: bool,
+    /// The thumbnail grid.
+    gallery: Gallery,
     cam: bool,
     cam_opacity: f32,
     cam_method: CamChoice,
@@ -87,16 +103,76 @@ pub struct InspectorView {
     row_normalised: bool,
 }
 
+impl Default for InspectorView {
+    fn default() -> Self {
+        Self {
+            filter: InspectFilter::default(),
+            position: 0,
+            mode: InspectorMode::default(),
+            detour: None,
+            pending: None,
+            last_place: None,
+            back: BackStack::default(),
+            go_back: false,
+            gallery: Gallery::new("inspector_gallery"),
+            cam: false,
+            cam_opacity: 0.5,
+            cam_method: CamChoice::default(),
+            listed: None,
+            shown: None,
+            seg: SegInspectorView::default(),
+            det: DetInspectorView::default(),
+            row_normalised: false,
+        }
+    }
+}
+
 impl InspectorView {
-    /// Shows sample `index` (every image listed).
+    /// Shows sample `index` in the single view, keeping the filter when the sample passes
+    /// it (otherwise as a detour); where the view stood goes on the back stack.
     pub fn show(&mut self, index: usize) {
-        self.filter = InspectFilter::All;
         self.pending = Some(index);
     }
 
-    /// The sample index shown in the last frame.
+    /// The sample index shown large in the last frame (none in the grid).
     pub fn shown(&self) -> Option<usize> {
         self.shown
+    }
+
+    /// One image or the grid.
+    pub fn mode(&self) -> InspectorMode {
+        self.mode
+    }
+
+    /// Shows one image or the grid.
+    pub fn set_mode(&mut self, mode: InspectorMode) {
+        self.mode = mode;
+        self.gallery.reveal();
+    }
+
+    /// The filter.
+    pub fn filter(&self) -> InspectFilter {
+        self.filter
+    }
+
+    /// The position in the filtered list (the grid's highlighted cell).
+    pub fn position(&self) -> usize {
+        self.position
+    }
+
+    /// The sample shown outside the filter, if any.
+    pub fn detour(&self) -> Option<usize> {
+        self.detour
+    }
+
+    /// Cells per row of the grid when it was last drawn.
+    pub fn grid_columns(&self) -> usize {
+        self.gallery.columns()
+    }
+
+    /// Places on the back stack.
+    pub fn back_depth(&self) -> usize {
+        self.back.len()
     }
 
     /// The view of segmentation runs.
@@ -130,6 +206,7 @@ impl InspectorView {
             curation,
         } = sources;
         self.shown = None;
+        self.back_ui(ui, project, run);
         let Some(runs) = runs_ui(ui, project, runs, commands) else {
             return;
         };
@@ -165,17 +242,27 @@ impl InspectorView {
         let predictions = &inspection.predictions;
         let list = self.list(&run_id, predictions);
         if let Some(index) = self.pending.take() {
-            self.position = list.iter().position(|&i| i == index).unwrap_or(0);
+            self.arrive(project, &list, index);
         }
-        self.toolbar_ui(ui, predictions, list.len());
+        self.detour = self.detour.filter(|&i| i < predictions.len());
+        self.toolbar_ui(ui, project, predictions, list.len());
         self.position = self.position.min(list.len().saturating_sub(1));
-        let Some(&index) = list.get(self.position) else {
-            ui.label("No image passes this filter.");
-            self.confusion_ui(ui, predictions);
-            return;
+        let index = match (self.detour, list.get(self.position)) {
+            (Some(index), _) => index,
+            (None, Some(&index)) => index,
+            (None, None) => {
+                ui.label("No image passes this filter.");
+                self.confusion_ui(ui, predictions);
+                return;
+            }
         };
-        self.shown = Some(index);
+        self.last_place = Some(self.place(project, &run_id));
         ui.separator();
+        if self.mode == InspectorMode::Grid {
+            self.grid_ui(ui, predictions, &list, thumbnails);
+            return;
+        }
+        self.shown = Some(index);
         // Scrolls on small windows so the neighbours strip stays reachable.
         egui::ScrollArea::vertical()
             .id_salt("inspector_body")
@@ -200,6 +287,89 @@ impl InspectorView {
                 let key = (project.to_owned(), run_id.clone());
                 neighbours_ui(ui, &key, inspection, index, data, thumbnails, commands);
             });
+    }
+
+    /// Where the view stands now.
+    fn place(&self, project: &Path, run: &str) -> Place {
+        Place {
+            project: project.to_owned(),
+            run: run.to_owned(),
+            filter: self.filter,
+            position: self.position,
+            mode: self.mode,
+            detour: self.detour,
+        }
+    }
+
+    /// Shows sample `index` asked for (a neighbour, a point of the Embeddings tab) in the
+    /// single view: at its place in the filtered `list`, else as a detour; where the view
+    /// stood goes on the back stack.
+    fn arrive(&mut self, project: &Path, list: &[usize], index: usize) {
+        if let Some(place) = self.last_place.take().filter(|p| p.project == project) {
+            self.back.push(place);
+        }
+        match Arrival::of(list, index) {
+            Arrival::InList(position) => {
+                self.position = position;
+                self.detour = None;
+            }
+            Arrival::Detour(index) => self.detour = Some(index),
+        }
+        self.mode = InspectorMode::Single;
+    }
+
+    /// Returns to the newest place on the back stack when "◀ Back" was clicked in the last
+    /// frame, or on Alt+Left or Backspace (unless a widget has the keyboard focus).
+    fn back_ui(&mut self, ui: &egui::Ui, project: &Path, run: &mut Option<String>) {
+        use egui::{Key, Modifiers};
+        let clicked = std::mem::take(&mut self.go_back);
+        if self.back.peek(project).is_none() {
+            return;
+        }
+        let typing = ui.ctx().memory(|m| m.focused().is_some());
+        let keys = !typing
+            && ui.ctx().input_mut(|i| {
+                i.consume_key(Modifiers::ALT, Key::ArrowLeft)
+                    | i.consume_key(Modifiers::NONE, Key::Backspace)
+            });
+        if !(clicked || keys) {
+            return;
+        }
+        if let Some(place) = self.back.pop(project) {
+            *run = Some(place.run);
+            self.filter = place.filter;
+            self.position = place.position;
+            self.mode = place.mode;
+            self.detour = place.detour;
+            self.pending = None;
+            self.last_place = None;
+            self.gallery.reveal();
+        }
+    }
+
+    /// The filtered images as a grid of thumbnails with prediction and truth; a click or
+    /// Enter opens one in the single view.
+    fn grid_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        predictions: &Predictions,
+        list: &[usize],
+        thumbnails: &mut ThumbnailCache,
+    ) {
+        egui::CollapsingHeader::new("Confusion matrix")
+            .id_salt("inspector_grid_confusion")
+            .show(ui, |ui| self.confusion_ui(ui, predictions));
+        let dark = ui.visuals().dark_mode;
+        let response =
+            self.gallery
+                .ui(ui, thumbnails, list.len(), &mut self.position, |position| {
+                    grid_cell(dark, predictions, list[position])
+                });
+        if let Some(position) = response.opened {
+            self.position = position;
+            self.detour = None;
+            self.mode = InspectorMode::Single;
+        }
     }
 
     /// The confusion matrix; a click on a cell filters the images to it.
@@ -233,9 +403,42 @@ impl InspectorView {
         }
     }
 
-    fn toolbar_ui(&mut self, ui: &mut egui::Ui, predictions: &Predictions, count: usize) {
-        let arrows = super::inspect_widgets::arrow_keys(ui);
+    /// Back, the filter, the stepper (single view) or the count (grid), and the view toggle;
+    /// a note when the image shown is a detour outside the filter.
+    fn toolbar_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        project: &Path,
+        predictions: &Predictions,
+        count: usize,
+    ) {
+        // The grid takes the arrow keys itself.
+        let arrows = match self.mode {
+            InspectorMode::Single => super::inspect_widgets::arrow_keys(ui),
+            InspectorMode::Grid => (false, false),
+        };
         ui.horizontal(|ui| {
+            let back = self.back.peek(project);
+            let hint = back.map_or_else(
+                || "Where you were before following a neighbour".to_owned(),
+                |place| {
+                    format!(
+                        "Alt+Left or Backspace: {}, image {}",
+                        filter_name(place.filter, predictions),
+                        place.position + 1
+                    )
+                },
+            );
+            if ui
+                .add_enabled(back.is_some(), egui::Button::new("◀ Back"))
+                .on_hover_text(hint)
+                .on_disabled_hover_text("Where you were before following a neighbour")
+                .clicked()
+            {
+                self.go_back = true;
+                ui.ctx().request_repaint();
+            }
+            ui.separator();
             let before = self.filter;
             let label = ui.label("Filter");
             egui::ComboBox::from_id_salt("inspect_filter")
@@ -259,9 +462,35 @@ impl InspectorView {
                 .labelled_by(label.id);
             if self.filter != before {
                 self.position = 0;
+                self.detour = None;
             }
-            super::inspect_widgets::stepper_ui(ui, &mut self.position, count, arrows);
+            match self.mode {
+                InspectorMode::Single => {
+                    let stepped =
+                        super::inspect_widgets::stepper_ui(ui, &mut self.position, count, arrows);
+                    if stepped {
+                        self.detour = None;
+                    }
+                }
+                InspectorMode::Grid => {
+                    ui.label(format!("{count} images"));
+                }
+            }
+            ui.separator();
+            if view_toggle_ui(ui, &mut self.mode) {
+                self.detour = None;
+                self.gallery.reveal();
+            }
         });
+        if self.detour.is_some() {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "A detour outside the filter \"{}\": ◀ Back, Previous or Next return to it.",
+                    filter_name(self.filter, predictions)
+                ),
+            );
+        }
     }
 
     #[allow(clippy::too_many_arguments)] // The view's pieces, passed apart for the borrows.
@@ -328,9 +557,6 @@ impl InspectorView {
     }
 
     fn cam_controls_ui(&mut self, ui: &mut egui::Ui) {
-        if self.cam_opacity == 0.0 {
-            self.cam_opacity = 0.5;
-        }
         ui.checkbox(&mut self.cam, "Grad-CAM overlay");
         ui.add_enabled_ui(self.cam, |ui| {
             ui.horizontal(|ui| {
@@ -343,6 +569,34 @@ impl InspectorView {
                 ui.radio_value(&mut self.cam_method, CamChoice::HiResCam, "HiResCAM");
             });
         });
+    }
+}
+
+/// A grid cell of sample `index`: its image, "✔ predicted" or "✖ predicted" in the
+/// outcome's colour, and the true class.
+fn grid_cell(dark: bool, predictions: &Predictions, index: usize) -> GalleryCell<'_> {
+    let (truth, predicted) = (predictions.labels[index], predictions.predicted[index]);
+    let name = |c: usize| predictions.classes.get(c).map_or("?", String::as_str);
+    let outcome = Outcome::of(truth, predicted);
+    GalleryCell {
+        path: predictions.paths[index].as_deref(),
+        name: format!(
+            "{}: predicted {} ({}), true {}",
+            predictions.ids[index],
+            name(predicted),
+            outcome.word(),
+            name(truth)
+        ),
+        captions: vec![
+            Caption {
+                text: format!("{} {}", outcome.mark(), name(predicted)),
+                color: Some(outcome.color(dark)),
+            },
+            Caption {
+                text: format!("true {}", name(truth)),
+                color: None,
+            },
+        ],
     }
 }
 

@@ -4,7 +4,8 @@
 //! positives and misses are drawn in colour-blind-safe colours with a second cue each (solid,
 //! dashed, thick with a cross). A score-threshold slider redraws at once (the detections of
 //! every image are already computed); the image's AP and F1, the run's COCO metrics, per-class
-//! AP and precision-recall curves sit beside it.
+//! AP and precision-recall curves sit beside it. The grid view shows the images in the same
+//! order as thumbnails, each with its F1 and counts.
 
 use std::path::Path;
 
@@ -16,7 +17,10 @@ use crate::runtime::inspect::InspectData;
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::train::coco_eval::{ImageMatch, summary_lines};
 use crate::ui::det_boxes::{BoxStyle, draw_boxes, legend_ui, match_controls_ui};
+use crate::ui::gallery::{Caption, Gallery, GalleryCell, view_toggle_ui};
 use crate::ui::inspect_widgets::{det_inspection_ui, image_layers_ui};
+use crate::ui::inspector_nav::InspectorMode;
+use crate::ui::palette::Outcome;
 use crate::ui::plot_style::chart;
 
 /// The order the images are stepped through.
@@ -41,8 +45,12 @@ impl DetOrder {
 /// The detection inspector's state.
 pub struct DetInspectorView {
     order: DetOrder,
-    /// Position in the ordered list.
+    /// Position in the ordered list (the grid's highlighted cell).
     position: usize,
+    /// One image or the grid.
+    mode: InspectorMode,
+    /// The thumbnail grid.
+    gallery: Gallery,
     /// Detections below this score are not drawn nor counted.
     pub threshold: f32,
     /// The IoU at which a detection matches a box.
@@ -62,6 +70,8 @@ impl Default for DetInspectorView {
         Self {
             order: DetOrder::default(),
             position: 0,
+            mode: InspectorMode::default(),
+            gallery: Gallery::new("inspector_det_gallery"),
             threshold: DEFAULT_SCORE_THRESHOLD,
             iou: 0.5,
             show_truth: true,
@@ -73,6 +83,11 @@ impl Default for DetInspectorView {
 }
 
 impl DetInspectorView {
+    /// One image or the grid.
+    pub fn mode(&self) -> InspectorMode {
+        self.mode
+    }
+
     /// The validation image index shown in the last frame.
     pub fn shown(&self) -> Option<usize> {
         self.shown
@@ -105,8 +120,20 @@ impl DetInspectorView {
             ui.label("The run has no validation images.");
             return;
         };
-        self.shown = Some(index);
         ui.separator();
+        if self.mode == InspectorMode::Grid {
+            let (iou, threshold) = (self.iou, self.threshold);
+            let response =
+                self.gallery
+                    .ui(ui, thumbnails, list.len(), &mut self.position, |position| {
+                        grid_cell(&inspection.images[list[position]], iou, threshold)
+                    });
+            if response.opened.is_some() {
+                self.mode = InspectorMode::Single;
+            }
+            return;
+        }
+        self.shown = Some(index);
         egui::ScrollArea::vertical()
             .id_salt("inspector_det_body")
             .auto_shrink([false, false])
@@ -149,7 +176,11 @@ impl DetInspectorView {
     }
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, count: usize) {
-        let arrows = super::inspect_widgets::arrow_keys(ui);
+        // The grid takes the arrow keys itself.
+        let arrows = match self.mode {
+            InspectorMode::Single => super::inspect_widgets::arrow_keys(ui),
+            InspectorMode::Grid => (false, false),
+        };
         ui.horizontal_wrapped(|ui| {
             let before = self.order;
             let label = ui.label("Order");
@@ -165,7 +196,18 @@ impl DetInspectorView {
             if self.order != before {
                 self.position = 0;
             }
-            super::inspect_widgets::stepper_ui(ui, &mut self.position, count, arrows);
+            match self.mode {
+                InspectorMode::Single => {
+                    super::inspect_widgets::stepper_ui(ui, &mut self.position, count, arrows);
+                }
+                InspectorMode::Grid => {
+                    ui.label(format!("{count} images"));
+                }
+            }
+            ui.separator();
+            if view_toggle_ui(ui, &mut self.mode) {
+                self.gallery.reveal();
+            }
         });
         ui.horizontal_wrapped(|ui| {
             match_controls_ui(ui, "inspect_det_iou", &mut self.threshold, &mut self.iou);
@@ -205,6 +247,37 @@ impl DetInspectorView {
             ui.label(format!("Image: {}", image.id));
             ui.weak(format!("{w} x {h} px"));
         });
+    }
+}
+
+/// A grid cell of `image`: the image, its F1 and its counts at the IoU and score threshold.
+fn grid_cell(image: &DetImage, iou: f32, threshold: f32) -> GalleryCell<'_> {
+    let matched = image.matched(iou, threshold);
+    let f1 = matched
+        .f1
+        .map_or_else(|| "F1 n/a".to_owned(), |f1| format!("F1 {f1:.2}"));
+    let (right, wrong, missed) = (
+        matched.true_positives,
+        matched.false_positives,
+        matched.missed.len(),
+    );
+    let (r, w) = (Outcome::Right.mark(), Outcome::Wrong.mark());
+    GalleryCell {
+        path: Some(image.path.as_path()),
+        name: format!(
+            "{}: {f1}, {right} right, {wrong} wrong, {missed} missed",
+            image.id
+        ),
+        captions: vec![
+            Caption {
+                text: f1,
+                color: None,
+            },
+            Caption {
+                text: format!("{right}{r} {wrong}{w} {missed} missed"),
+                color: None,
+            },
+        ],
     }
 }
 

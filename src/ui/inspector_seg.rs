@@ -1,7 +1,8 @@
 //! The Inspector for segmentation runs: a run's validation images one by one (arrow keys or
 //! buttons, in split order or worst Dice first), each with independently toggled overlay
 //! layers (prediction, ground truth, difference) filled or as outlines at a chosen opacity,
-//! the image's Dice (per class for multi-class runs) and a legend of the colours.
+//! the image's Dice (per class for multi-class runs) and a legend of the colours; or the
+//! images in the same order as a thumbnail grid with each one's Dice.
 
 use std::path::Path;
 
@@ -11,7 +12,9 @@ use crate::runtime::UiCommand;
 use crate::runtime::inspect::{InspectCommand, InspectData, Loading, RunKey};
 use crate::runtime::inspect_seg::{SegCommand, SegLayerKey};
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
+use crate::ui::gallery::{Caption, Gallery, GalleryCell, view_toggle_ui};
 use crate::ui::inspect_widgets::image_layers_ui;
+use crate::ui::inspector_nav::InspectorMode;
 
 /// The order the images are stepped through.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,11 +63,14 @@ impl Default for SegLayers {
 }
 
 /// The segmentation inspector's state.
-#[derive(Default)]
 pub struct SegInspectorView {
     order: SegOrder,
-    /// Position in the ordered list.
+    /// Position in the ordered list (the grid's highlighted cell).
     position: usize,
+    /// One image or the grid.
+    mode: InspectorMode,
+    /// The thumbnail grid.
+    gallery: Gallery,
     layers: SegLayers,
     /// (run, order) and the list made for them.
     listed: Option<(String, SegOrder, Vec<usize>)>,
@@ -72,7 +78,26 @@ pub struct SegInspectorView {
     shown: Option<usize>,
 }
 
+impl Default for SegInspectorView {
+    fn default() -> Self {
+        Self {
+            order: SegOrder::default(),
+            position: 0,
+            mode: InspectorMode::default(),
+            gallery: Gallery::new("inspector_seg_gallery"),
+            layers: SegLayers::default(),
+            listed: None,
+            shown: None,
+        }
+    }
+}
+
 impl SegInspectorView {
+    /// One image or the grid.
+    pub fn mode(&self) -> InspectorMode {
+        self.mode
+    }
+
     /// The validation image index shown in the last frame.
     pub fn shown(&self) -> Option<usize> {
         self.shown
@@ -121,8 +146,19 @@ impl SegInspectorView {
             ui.label("The run has no validation images.");
             return;
         };
-        self.shown = Some(index);
         ui.separator();
+        if self.mode == InspectorMode::Grid {
+            let response =
+                self.gallery
+                    .ui(ui, thumbnails, list.len(), &mut self.position, |position| {
+                        grid_cell(inspection, list[position])
+                    });
+            if response.opened.is_some() {
+                self.mode = InspectorMode::Single;
+            }
+            return;
+        }
+        self.shown = Some(index);
         egui::ScrollArea::vertical()
             .id_salt("inspector_seg_body")
             .auto_shrink([false, false])
@@ -161,7 +197,11 @@ impl SegInspectorView {
     }
 
     fn toolbar_ui(&mut self, ui: &mut egui::Ui, count: usize) {
-        let arrows = super::inspect_widgets::arrow_keys(ui);
+        // The grid takes the arrow keys itself.
+        let arrows = match self.mode {
+            InspectorMode::Single => super::inspect_widgets::arrow_keys(ui),
+            InspectorMode::Grid => (false, false),
+        };
         ui.horizontal(|ui| {
             let before = self.order;
             let label = ui.label("Order");
@@ -177,7 +217,18 @@ impl SegInspectorView {
             if self.order != before {
                 self.position = 0;
             }
-            super::inspect_widgets::stepper_ui(ui, &mut self.position, count, arrows);
+            match self.mode {
+                InspectorMode::Single => {
+                    super::inspect_widgets::stepper_ui(ui, &mut self.position, count, arrows);
+                }
+                InspectorMode::Grid => {
+                    ui.label(format!("{count} images"));
+                }
+            }
+            ui.separator();
+            if view_toggle_ui(ui, &mut self.mode) {
+                self.gallery.reveal();
+            }
         });
     }
 
@@ -272,6 +323,28 @@ impl SegInspectorView {
             ui.add(egui::Slider::new(&mut layers.opacity, 0.05..=1.0))
                 .labelled_by(label.id);
         });
+    }
+}
+
+/// A grid cell of image `index`: the image, its Dice and its id.
+fn grid_cell(inspection: &SegInspection, index: usize) -> GalleryCell<'_> {
+    let image = &inspection.images[index];
+    let dice = inspection
+        .score(index)
+        .map_or_else(|| "Dice n/a".to_owned(), |d| format!("Dice {d:.3}"));
+    GalleryCell {
+        path: Some(image.path.as_path()),
+        name: format!("{}: {dice}", image.id),
+        captions: vec![
+            Caption {
+                text: dice,
+                color: None,
+            },
+            Caption {
+                text: image.id.clone(),
+                color: None,
+            },
+        ],
     }
 }
 

@@ -2,11 +2,84 @@
 //! study, the learning-rate finder, an export), how far it is and the time left; a click
 //! shows the job's project on its tab, so a job stays in reach from any project or tab.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::runtime::CentralTab;
 use crate::runtime::study::StudyRuntime;
-use crate::runtime::training::{LiveStatus, TrainingRuntime};
+use crate::runtime::training::{LiveRun, LiveStatus, TrainingRuntime};
+
+/// The libtorch job running now, as the indicator and the job panel show it.
+pub struct RunningJob<'a> {
+    /// The job's project folder (none for an export).
+    pub dir: Option<&'a Path>,
+    /// The tab that shows the job.
+    pub tab: CentralTab,
+    /// "study s-001, run-002 35% of 10 epoch(s), about 1 min left", "training …".
+    pub text: String,
+    /// The training run of a training job or a study.
+    pub live: Option<&'a LiveRun>,
+    /// Steps done and planned of a learning-rate finder.
+    pub steps: Option<(usize, usize)>,
+}
+
+/// The job running now (a study, a training run, the learning-rate finder, an export).
+pub fn running_job<'a>(
+    training: &'a TrainingRuntime,
+    study: &'a StudyRuntime,
+) -> Option<RunningJob<'a>> {
+    let active = training.live.as_ref().filter(|l| l.is_active());
+    if let Some((dir, id)) = &study.running {
+        let run = active
+            .map(|l| format!(", {}", progress(l)))
+            .unwrap_or_default();
+        return Some(RunningJob {
+            dir: Some(dir),
+            tab: CentralTab::Study,
+            text: format!("study {}{run}", id.as_deref().unwrap_or("starting")),
+            live: active,
+            steps: None,
+        });
+    }
+    if let Some(live) = active.filter(|_| training.busy()) {
+        return Some(RunningJob {
+            dir: Some(&live.dir),
+            tab: CentralTab::Training,
+            text: format!("training {}", progress(live)),
+            live: Some(live),
+            steps: None,
+        });
+    }
+    if let Some((dir, state)) = &training.lr_find
+        && state.is_running()
+    {
+        let (steps, text) = match state {
+            crate::runtime::Loading::Running {
+                done, total, since, ..
+            } if *total > 0 => (
+                Some((*done, *total)),
+                format!(
+                    ", {}",
+                    crate::runtime::training::steps_left(*done, *total, Some(*since))
+                ),
+            ),
+            _ => (None, String::new()),
+        };
+        return Some(RunningJob {
+            dir: Some(dir),
+            tab: CentralTab::Training,
+            text: format!("finding the learning rate{text}"),
+            live: None,
+            steps,
+        });
+    }
+    training.export.is_running().then(|| RunningJob {
+        dir: None,
+        tab: CentralTab::Training,
+        text: "exporting".to_owned(),
+        live: None,
+        steps: None,
+    })
+}
 
 /// Draws the indicator (nothing when no job runs); returns the project and tab to show when
 /// it was clicked.
@@ -15,46 +88,21 @@ pub fn job_indicator_ui(
     training: &TrainingRuntime,
     study: &StudyRuntime,
 ) -> Option<(PathBuf, CentralTab)> {
-    if let Some((dir, id)) = &study.running {
-        let run = training
-            .live
-            .as_ref()
-            .filter(|l| l.is_active())
-            .map(|l| format!(", {}", progress(l)))
-            .unwrap_or_default();
-        let text = format!("Job: study {}{run}", id.as_deref().unwrap_or("starting"));
-        return clicked(ui, text, dir, CentralTab::Study);
-    }
-    if let Some(live) = training.live.as_ref().filter(|_| training.busy())
-        && live.is_active()
-    {
-        let text = format!("Job: training {}", progress(live));
-        return clicked(ui, text, &live.dir, CentralTab::Training);
-    }
-    if let Some((dir, state)) = &training.lr_find
-        && state.is_running()
-    {
-        let steps = match state {
-            crate::runtime::Loading::Running {
-                done, total, since, ..
-            } if *total > 0 => format!(
-                ", {}",
-                crate::runtime::training::steps_left(*done, *total, Some(*since))
-            ),
-            _ => String::new(),
-        };
-        let text = format!("Job: finding the learning rate{steps}");
-        return clicked(ui, text, dir, CentralTab::Training);
-    }
-    if training.export.is_running() {
-        ui.spinner();
-        ui.label("Job: exporting");
-    }
-    None
+    let job = running_job(training, study)?;
+    ui.spinner();
+    let text = format!("Job: {}", job.text);
+    let Some(dir) = job.dir else {
+        ui.label(text);
+        return None;
+    };
+    ui.button(text)
+        .on_hover_text("Show the job's project and tab")
+        .clicked()
+        .then(|| (dir.to_owned(), job.tab))
 }
 
 /// "run-004 35% of 10 epoch(s), about 1 min left" (paused or preparing when so).
-fn progress(live: &crate::runtime::training::LiveRun) -> String {
+fn progress(live: &LiveRun) -> String {
     let run = live.run_id.as_deref().unwrap_or("new run");
     match live.status {
         LiveStatus::Preparing => format!("{run} preparing"),
@@ -78,17 +126,4 @@ fn progress(live: &crate::runtime::training::LiveRun) -> String {
             )
         }
     }
-}
-
-fn clicked(
-    ui: &mut egui::Ui,
-    text: String,
-    dir: &std::path::Path,
-    tab: CentralTab,
-) -> Option<(PathBuf, CentralTab)> {
-    ui.spinner();
-    ui.button(text)
-        .on_hover_text("Show the job's project and tab")
-        .clicked()
-        .then(|| (dir.to_owned(), tab))
 }

@@ -256,7 +256,7 @@ impl TrainingView {
                 "The project's data folder is missing, so nothing can be trained.",
             );
         } else if runtime.busy() && live.is_none_or(|l| !l.is_active()) {
-            ui.label("Another job is running; one job runs at a time.");
+            ui.label("One job runs at a time: Start is free again when the running job ends.");
         }
     }
 
