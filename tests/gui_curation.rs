@@ -1,6 +1,7 @@
 //! Curation in the window, driven through AccessKit with egui_kittest on a generated
 //! two-class folder: train a run, relabel an image and leave one out in the Inspector, undo
-//! in the Dataset tab's corrections, leave one out from the Dataset tab's preview, train
+//! in the Dataset tab's corrections, leave one out from the Dataset tab's preview and one
+//! with a right click in the Inspector's grid, train
 //! again: the new run's frozen config holds the overrides and its split leaves the excluded
 //! image out, and nothing of the image folder was written. Workers report through the
 //! app; the test steps frames until each state is reached (bounded loops, no timing checks).
@@ -145,6 +146,36 @@ fn relabel_exclude_undo_then_train_with_the_overrides() {
         overrides(app, &d).excluded.contains(&e)
     });
 
+    // The Inspector's grid: the relabelled image is marked; a right click leaves one out.
+    app.get_by_label("Inspector").click();
+    app.run_steps(3);
+    app.get_by_label("Grid").click();
+    app.run_steps(3);
+    app.get_by_label_contains(&format!("{first}: predicted"));
+    assert!(
+        format!(
+            "{:?}",
+            app.get_by_label_contains(&format!("{first}: predicted"))
+        )
+        .contains(&format!("✏ ➡ {other}"))
+    );
+    let third = predictions.ids[2].clone();
+    app.get_by_label_contains(&format!("{third}: predicted"))
+        .click_secondary();
+    app.run_steps(3);
+    app.get_by_label("Leave out").click();
+    let (d, t) = (dir.clone(), third.clone());
+    settle(&mut app, "the exclusion from the grid", move |app| {
+        overrides(app, &d).excluded.contains(&t)
+    });
+    assert!(
+        format!(
+            "{:?}",
+            app.get_by_label_contains(&format!("{third}: predicted"))
+        )
+        .contains("🚫 left out")
+    );
+
     // Train again: the run reads the data through the overrides and freezes them.
     app.get_by_label("Training").click();
     app.run_steps(3);
@@ -156,6 +187,7 @@ fn relabel_exclude_undo_then_train_with_the_overrides() {
         "{config}"
     );
     assert!(config.contains(&format!("\"{excluded}\"")), "{config}");
+    assert!(config.contains(&format!("\"{third}\"")), "{config}");
     let old = std::fs::read_to_string(dir.join("runs/run-001/split.json")).unwrap();
     let new = std::fs::read_to_string(dir.join("runs/run-002/split.json")).unwrap();
     assert!(!new.contains(&excluded), "{new}");

@@ -169,10 +169,10 @@ pub fn curation_panel_ui(
         .default_open(!overrides.is_empty())
         .show(ui, |ui| {
             ui.label(
-                "Relabel or leave out images here (select a tile), in the Inspector or on an \
-                 embedding map. The files \
-                 stay as they are: the next run reads the data through these corrections and \
-                 records them; the split keeps its assignments.",
+                "Relabel or leave out images here (select a tile), in the Inspector (a right \
+                 click on a grid cell) or on an embedding map. The files stay as they are: \
+                 the next run reads the data through these corrections and records them; the \
+                 split keeps its assignments.",
             );
             if let Some(last) = curation.edits.last()
                 && ui.button(format!("⟲ Undo: {}", last.describe())).clicked()

@@ -86,7 +86,21 @@ impl Gallery {
         thumbnails: &mut ThumbnailCache,
         count: usize,
         highlight: &mut usize,
+        cell: impl FnMut(usize) -> GalleryCell<'a>,
+    ) -> GalleryResponse {
+        self.ui_with_menu(ui, thumbnails, count, highlight, cell, None)
+    }
+
+    /// [`Gallery::ui`] with a context menu on each cell (a right click), drawn by `menu`
+    /// for the cell's index.
+    pub fn ui_with_menu<'a>(
+        &mut self,
+        ui: &mut egui::Ui,
+        thumbnails: &mut ThumbnailCache,
+        count: usize,
+        highlight: &mut usize,
         mut cell: impl FnMut(usize) -> GalleryCell<'a>,
+        mut menu: Option<&mut dyn FnMut(&mut egui::Ui, usize)>,
     ) -> GalleryResponse {
         let mut response = GalleryResponse::default();
         if count == 0 {
@@ -125,8 +139,12 @@ impl Gallery {
                     for index in row * columns..((row + 1) * columns).min(count) {
                         let shown = cell(index);
                         let selected = index == *highlight;
-                        if cell_ui(ui, thumbnails, cell_size, &shown, selected).clicked() {
+                        let clicked = cell_ui(ui, thumbnails, cell_size, &shown, selected);
+                        if clicked.clicked() {
                             response.opened = Some(index);
+                        }
+                        if let Some(menu) = menu.as_mut() {
+                            clicked.context_menu(|ui| menu(ui, index));
                         }
                     }
                 });

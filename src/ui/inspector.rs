@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use crate::data::overrides::Overrides;
 use crate::inspect::predictions::Predictions;
 use crate::inspect::task::{InspectorPane, inspect_task};
 use crate::runtime::UiCommand;
@@ -18,7 +19,7 @@ use crate::runtime::inspect::{
 };
 use crate::runtime::thumbnails::{ThumbnailCache, ThumbnailSize};
 use crate::ui::confusion::confusion_ui;
-use crate::ui::curation::{CurationTarget, image_curation_ui};
+use crate::ui::curation::{CurationTarget, image_curation_ui, selection_curation_ui};
 use crate::ui::gallery::{Caption, Gallery, GalleryCell, view_toggle_ui};
 use crate::ui::inspect_widgets::{
     image_ui, inspection_ui, probability_bars_ui, run_picker_ui, runs_ui,
@@ -259,7 +260,8 @@ impl InspectorView {
         self.last_place = Some(self.place(project, &run_id));
         ui.separator();
         if self.mode == InspectorMode::Grid {
-            self.grid_ui(ui, predictions, &list, thumbnails);
+            let target = CurationTarget { project, curation };
+            self.grid_ui(ui, predictions, &list, target, thumbnails, commands);
             return;
         }
         self.shown = Some(index);
@@ -354,17 +356,39 @@ impl InspectorView {
         ui: &mut egui::Ui,
         predictions: &Predictions,
         list: &[usize],
+        target: CurationTarget<'_>,
         thumbnails: &mut ThumbnailCache,
+        commands: &mut Vec<UiCommand>,
     ) {
         egui::CollapsingHeader::new("Confusion matrix")
             .id_salt("inspector_grid_confusion")
             .show(ui, |ui| self.confusion_ui(ui, predictions));
+        // The images shown, as one selection (not "All images": too easy a slip).
+        if self.filter != InspectFilter::All {
+            let ids: Vec<String> = list.iter().map(|&i| predictions.ids[i].clone()).collect();
+            selection_curation_ui(ui, target, &ids, &predictions.classes, commands);
+        }
         let dark = ui.visuals().dark_mode;
-        let response =
-            self.gallery
-                .ui(ui, thumbnails, list.len(), &mut self.position, |position| {
-                    grid_cell(dark, predictions, list[position])
-                });
+        let overrides = target.curation.map(crate::project::Curation::overrides);
+        let mut menu = |ui: &mut egui::Ui, position: usize| {
+            let id = &predictions.ids[list[position]];
+            ui.label(id.as_str());
+            image_curation_ui(ui, target, id, &predictions.classes, commands);
+        };
+        let response = self.gallery.ui_with_menu(
+            ui,
+            thumbnails,
+            list.len(),
+            &mut self.position,
+            |position| {
+                let mut cell = grid_cell(dark, predictions, list[position]);
+                if let Some(overrides) = &overrides {
+                    mark_override(&mut cell, overrides, &predictions.ids[list[position]]);
+                }
+                cell
+            },
+            Some(&mut menu),
+        );
         if let Some(position) = response.opened {
             self.position = position;
             self.detour = None;
@@ -598,6 +622,21 @@ fn grid_cell(dark: bool, predictions: &Predictions, index: usize) -> GalleryCell
             },
         ],
     }
+}
+
+/// Adds the project's correction of image `id`, if any, to its cell's second line.
+fn mark_override(cell: &mut GalleryCell<'_>, overrides: &Overrides, id: &str) {
+    let mark = if overrides.excluded.contains(id) {
+        "🚫 left out".to_owned()
+    } else if let Some(class) = overrides.relabelled.get(id) {
+        format!("✏ ➡ {class}")
+    } else {
+        return;
+    };
+    if let Some(line) = cell.captions.last_mut() {
+        line.text = format!("{} · {mark}", line.text);
+    }
+    cell.name = format!("{} ({mark})", cell.name);
 }
 
 fn filter_name(filter: InspectFilter, predictions: &Predictions) -> String {
