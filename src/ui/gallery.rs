@@ -16,6 +16,9 @@ const PADDING: f32 = 4.0;
 /// Caption lines under each image, by their size against the body text's.
 const CAPTION_SCALES: [f32; 2] = [1.0, 0.85];
 
+/// Draws the context menu of the cell at an index.
+pub type CellMenu<'a> = dyn FnMut(&mut egui::Ui, usize) + 'a;
+
 /// One line under a cell's image, in its colour (the theme's text colour when `None`).
 pub struct Caption {
     /// The words.
@@ -100,7 +103,7 @@ impl Gallery {
         count: usize,
         highlight: &mut usize,
         mut cell: impl FnMut(usize) -> GalleryCell<'a>,
-        mut menu: Option<&mut dyn FnMut(&mut egui::Ui, usize)>,
+        mut menu: Option<&mut CellMenu<'_>>,
     ) -> GalleryResponse {
         let mut response = GalleryResponse::default();
         if count == 0 {
