@@ -11,7 +11,7 @@ use super::{AppEvent, WorkbenchApp};
 use crate::runtime::Loading;
 use crate::runtime::study::{StudyAppEvent, StudyCommand, StudyRequest, describe};
 use crate::runtime::training::{LiveRun, TrainJob, TrainingCommand};
-use crate::study::leaderboard::leaderboard;
+use crate::study::leaderboard::leaderboard_with_progress;
 use crate::study::plan::{StudyPlan, make_study};
 use crate::study::record::list_studies;
 use crate::study::runner::{StudyEvent, StudyOptions, run_study};
@@ -47,9 +47,17 @@ impl WorkbenchApp {
                 // A refresh keeps showing the board it replaces.
                 let state = keep.map_or_else(Loading::started, Loading::Ready);
                 self.study.board = Some((dir.clone(), id.clone(), state));
+                let (tx, wake) = (self.events_tx.clone(), ctx.clone());
                 self.spawn(ctx, "study-board", move || {
                     let device = tch::Device::cuda_if_available();
-                    let result = leaderboard(&dir, &id, device, &AtomicBool::new(false))
+                    let mut progress = |done, total| {
+                        let event =
+                            StudyAppEvent::BoardProgress(dir.clone(), id.clone(), done, total);
+                        let _ = tx.try_send(AppEvent::Study(event));
+                        wake.request_repaint();
+                    };
+                    let stop = AtomicBool::new(false);
+                    let result = leaderboard_with_progress(&dir, &id, device, &stop, &mut progress)
                         .map_err(|e| e.to_string())
                         .and_then(|b| b.ok_or_else(|| "stopped".to_owned()))
                         .map(Box::new);
@@ -161,6 +169,15 @@ impl WorkbenchApp {
                         self.study.log_line(format!("the study failed: {message}"));
                         self.status = Some(Err(message));
                     }
+                }
+            }
+            StudyAppEvent::BoardProgress(dir, id, done, total) => {
+                if let Some((d, i, state)) = &mut self.study.board
+                    && *d == dir
+                    && *i == id
+                    && state.is_running()
+                {
+                    state.set_progress(done, total);
                 }
             }
             StudyAppEvent::Board(dir, id, result) => {

@@ -56,6 +56,8 @@ pub enum StudyAppEvent {
     Ended(PathBuf, String, Result<StudyOutcome, String>),
     /// A leaderboard was computed.
     Board(PathBuf, String, Result<Box<Leaderboard>, String>),
+    /// The board of (project, study) being scored: entries done, entries in all.
+    BoardProgress(PathBuf, String, usize, usize),
 }
 
 /// Everything the Study tab shows that is not the project.

@@ -96,12 +96,24 @@ pub fn leaderboard(
     device: Device,
     stop: &AtomicBool,
 ) -> Result<Option<Leaderboard>, StudyError> {
+    leaderboard_with_progress(project_dir, id, device, stop, &mut |_, _| {})
+}
+
+/// [`leaderboard`], calling `progress` with the entries scored so far and their number.
+pub fn leaderboard_with_progress(
+    project_dir: &Path,
+    id: &str,
+    device: Device,
+    stop: &AtomicBool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Option<Leaderboard>, StudyError> {
     let dir = StudyDir::of(project_dir, id);
     let study = dir.load_plan()?;
     let scores = dir.load_scores()?;
     let mut rows = Vec::new();
     let mut outcomes: HashMap<String, Outcomes> = HashMap::new();
-    for entry in &study.entries {
+    for (done, entry) in study.entries.iter().enumerate() {
+        progress(done, study.entries.len());
         let record = dir.load_entry(&entry.key)?;
         let mut row = LeaderRow {
             key: entry.key.clone(),

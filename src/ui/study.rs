@@ -255,12 +255,11 @@ impl StudyView {
     ) {
         let board = match board {
             Loading::Ready(board) => board,
-            Loading::Running { .. } => {
+            state @ Loading::Running { .. } => {
                 ui.horizontal(|ui| {
                     ui.spinner();
-                    ui.label(format!(
-                        "Scoring the runs of {id} on the validation images…"
-                    ));
+                    let what = format!("Scoring the runs of {id} on the validation images");
+                    crate::ui::progress::progress_bar(ui, &what, state, 520.0);
                 });
                 return;
             }
