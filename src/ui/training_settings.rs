@@ -5,6 +5,7 @@
 
 use crate::model::backbone::known_backbones;
 use crate::project::{DEFAULT_AUGMENT_PRESET, TaskKind, TrainingSettings};
+use crate::runtime::weights::WeightsState;
 use crate::runtime::{FactsCache, UiCommand};
 use crate::train::config::DetectorHead;
 use crate::train::{
@@ -126,21 +127,26 @@ fn choice<T: PartialEq + Clone>(
     response
 }
 
-/// Draws the settings of `draft`; `task` decides which metrics can be monitored, and
-/// `data_reasons` say how a new project's defaults follow its images.
+/// Draws the settings of `draft`; `task` decides which metrics can be monitored,
+/// `data_reasons` say how a new project's defaults follow its images, and `weights` says
+/// which catalogue weights are here or downloading.
 pub fn settings_ui(
     ui: &mut egui::Ui,
     draft: &mut Draft,
     (task, data_reasons): (TaskKind, &[String]),
-    facts: &FactsCache,
+    (facts, weights): (&FactsCache, &WeightsState),
     commands: &mut Vec<UiCommand>,
 ) {
     ui.heading("Model");
+    let downloaded = super::weights_picker::has_downloaded(weights, &draft.config.backbone);
     egui::Grid::new("training_model")
         .num_columns(2)
         .spacing([10.0, 6.0])
-        .show(ui, |ui| model_rows_ui(ui, &mut draft.config, task));
+        .show(ui, |ui| {
+            model_rows_ui(ui, &mut draft.config, task, downloaded)
+        });
     backbone_facts_ui(ui, &draft.config.backbone, facts, commands);
+    super::weights_picker::weights_picker_ui(ui, &draft.config.backbone, weights, commands);
     ui.add_space(6.0);
     ui.heading("Optimisation");
     egui::Grid::new("training_optimisation")
@@ -163,7 +169,9 @@ pub fn settings_ui(
         });
 }
 
-fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind) {
+/// The model rows; `downloaded`: the backbone has downloaded catalogue weights, which
+/// "pretrained" then means when it ships none.
+fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind, downloaded: bool) {
     let names: Vec<(String, &str)> = known_backbones()
         .into_iter()
         .map(|b| (b.name.to_owned(), b.name))
@@ -178,13 +186,15 @@ fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind) {
     if changed {
         fix_weights(c);
     }
-    let pretrained = known_backbones()
-        .into_iter()
-        .any(|b| b.name == c.backbone && b.pretrained.is_some());
+    let pretrained = downloaded
+        || known_backbones()
+            .into_iter()
+            .any(|b| b.name == c.backbone && b.pretrained.is_some());
     row(
         ui,
         "Weights",
-        "Start from the shipped pretrained weights, or from random ones (seeded)",
+        "Start from the shipped (else the downloaded) pretrained weights, or from random \
+         ones (seeded)",
         |ui| {
             ui.add_enabled_ui(pretrained, |ui| {
                 choice(
