@@ -295,6 +295,20 @@ mod tests {
     }
 
     #[test]
+    fn an_override_replaces_entries_of_the_same_name_and_adds_others() {
+        let mut all = entries().unwrap().to_vec();
+        let count = all.len();
+        let mut mirrored = find("resnet18").unwrap().clone();
+        mirrored.url = "http://127.0.0.1:9/resnet18.pth".into();
+        let mut extra = mirrored.clone();
+        extra.name = "resnet18.LOCAL_V1".into();
+        extra.variant = "LOCAL_V1".into();
+        merge(&mut all, vec![mirrored.clone(), extra.clone()]);
+        assert_eq!(all.len(), count + 1);
+        assert!(all.contains(&mirrored) && all.contains(&extra));
+    }
+
+    #[test]
     fn unknown_and_unimplemented_names_are_refused_clearly() {
         let err = find("resnet51").unwrap_err().to_string();
         assert!(

@@ -47,10 +47,13 @@ pub fn weights_picker_ui(
             ui.visuals().error_fg_color,
             format!("Download of {} failed: {message}", job.name),
         );
-        ui.label(format!(
-            "Fetch {url} elsewhere, then import it: Import weights… below, or \
-             `transfer-workbench weights import FILE`."
-        ));
+        let cancelled = crate::model::download::DownloadError::Cancelled.to_string();
+        if !message.ends_with(&cancelled) {
+            ui.label(format!(
+                "Fetch {url} elsewhere, then import it: Import weights… below, or \
+                 `transfer-workbench weights import FILE`."
+            ));
+        }
     }
     import_ui(ui, weights, &mut send);
 }
@@ -82,12 +85,7 @@ fn option_ui(
             match running {
                 Some(job) if job.name == option.name => {
                     ui.horizontal(|ui| {
-                        super::progress::progress_bar(
-                            ui,
-                            &format!("Downloading {variant} (bytes)"),
-                            &job.state,
-                            240.0,
-                        );
+                        download_bar(ui, variant, &job.state);
                         if ui.button("Cancel").clicked() {
                             send(WeightsCommand::CancelDownload);
                         }
@@ -115,6 +113,33 @@ fn option_ui(
         }
         WeightStatus::UserSupplied => {}
     }
+}
+
+/// A download's progress bar: MB done of the total and the time left from the pace so far.
+fn download_bar(ui: &mut egui::Ui, variant: &str, state: &Loading<std::path::PathBuf>) {
+    let Loading::Running { done, total, since } = state else {
+        return;
+    };
+    let mb = |bytes: usize| bytes as f64 / 1e6;
+    let text = if *total == 0 {
+        format!("Downloading {variant}: {:.1} MB", mb(*done))
+    } else {
+        let left = crate::runtime::training::count_left(*done, *total, Some(*since));
+        // "N of M, about T left": the part after the counts.
+        let left = left.split_once(", ").map(|(_, l)| l).unwrap_or_default();
+        let sep = if left.is_empty() { "" } else { ", " };
+        format!(
+            "Downloading {variant}: {:.1} of {:.1} MB{sep}{left}",
+            mb(*done),
+            mb(*total)
+        )
+    };
+    ui.add(
+        egui::ProgressBar::new(*done as f32 / (*total).max(1) as f32)
+            .text(text)
+            .desired_width(260.0)
+            .animate(*total == 0),
+    );
 }
 
 /// The "Import weights…" button, the typed path where no dialog opens, and the report.
