@@ -125,7 +125,8 @@ fn download_fails_with_a_clear_message_then_succeeds_and_shows_as_present() {
     app.get_by_label_contains("Download IMAGENET1K_V1 (")
         .click();
     gui::wait_for(&mut app, "the download", 120, |app| {
-        download_state(app).is_some_and(|(_, s)| !s.is_running())
+        download_state(app)
+            .is_some_and(|(name, s)| name == "resnet18.IMAGENET1K_V1" && !s.is_running())
     });
     let (name, state) = download_state(app.state()).unwrap();
     assert_eq!(name, "resnet18.IMAGENET1K_V1");
