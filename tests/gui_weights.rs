@@ -3,7 +3,8 @@
 //! override (`TRANSFER_WORKBENCH_WEIGHT_CATALOGUE`) points resnet18's IMAGENET1K_V1 at a
 //! generated checkpoint with resnet18's keys and shapes, and a second variant at a 404.
 //! The failed download names its URL and the import command; the good one installs into a
-//! temporary cache and shows as present, and "pretrained" becomes choosable.
+//! temporary cache and shows as present; the same file dropped on the tab is imported and
+//! its key report shown.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 #[path = "common/gui.rs"]
@@ -73,6 +74,20 @@ fn present(app: &WorkbenchApp, name: &str) -> bool {
                 .iter()
                 .any(|o| o.name == name && matches!(o.status, WeightStatus::Present { .. }))
         })
+}
+
+/// A file dropped on the window, as the integration hands it to egui.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
 }
 
 #[test]
@@ -146,4 +161,28 @@ fn download_fails_with_a_clear_message_then_succeeds_and_shows_as_present() {
         1,
         "one request, on the click"
     );
+
+    // Import: the same checkpoint dropped on the tab is found by its hash, installed again,
+    // and its report shows in a window.
+    let dropped = Dropped(work.path().join("resnet18-test.safetensors"));
+    app.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(dropped));
+    gui::wait_for(&mut app, "the import", 120, |app| {
+        let import = &app.training().weights.import;
+        import.open && import.job.as_ref().is_some_and(|(_, j)| !j.is_running())
+    });
+    match &app.state().training().weights.import.job {
+        Some((_, Loading::Ready(done))) => {
+            assert!(done.report.is_exact(), "{}", done.report.summary());
+            assert_eq!(done.installed, installed);
+        }
+        other => panic!("the import failed: {other:?}"),
+    }
+    app.run_steps(3);
+    app.get_by_label_contains("keys matched");
+    app.get_by_label("0 mis-shaped");
+    app.get_by_label("Close").click();
+    app.run_steps(3);
+    assert!(!app.state().training().weights.import.open);
 }
