@@ -554,6 +554,7 @@ impl eframe::App for WorkbenchApp {
             (CentralTab::Training, Some(dir)) => {
                 self.runs.listed(dir)
                     && self.training.settled()
+                    && self.training.weights.listed()
                     && self.facts.values().all(Option::is_some)
             }
             (CentralTab::Study, Some(_)) => self.study.settled() && !self.training.busy(),

@@ -100,6 +100,11 @@ impl WeightsState {
         }
     }
 
+    /// Whether the weight options were listed and no listing runs.
+    pub fn listed(&self) -> bool {
+        matches!(self.options, Some(Loading::Ready(_) | Loading::Failed(_)))
+    }
+
     /// The weight options of `backbone`, once listed.
     pub fn options_of(&self, backbone: &str) -> Option<&[WeightOption]> {
         match &self.options {
