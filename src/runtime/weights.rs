@@ -100,9 +100,10 @@ impl WeightsState {
         }
     }
 
-    /// Whether the weight options were listed and no listing runs.
+    /// Whether no listing of the weight options runs (none asked for counts too: a view
+    /// that shows no picker never asks).
     pub fn listed(&self) -> bool {
-        matches!(self.options, Some(Loading::Ready(_) | Loading::Failed(_)))
+        !self.options.as_ref().is_some_and(Loading::is_running)
     }
 
     /// The weight options of `backbone`, once listed.
