@@ -15,6 +15,7 @@ pub mod study;
 pub mod training;
 mod training_settings;
 mod try_it;
+mod weights;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
@@ -296,6 +297,7 @@ impl WorkbenchApp {
                 Ok(AppEvent::Inspect(event)) => self.inspect_event(ctx, event),
                 Ok(AppEvent::Study(event)) => self.study_event(event),
                 Ok(AppEvent::Try(event)) => self.try_event(ctx, event),
+                Ok(AppEvent::Weights(event)) => self.weights_event(ctx, event),
                 Ok(event) => self.dataset_event(ctx, event),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
@@ -401,6 +403,7 @@ impl WorkbenchApp {
                 UiCommand::Inspect(command) => self.inspect_command(ctx, command),
                 UiCommand::Study(command) => self.study_command(ctx, command),
                 UiCommand::Try(command) => self.try_command(ctx, command),
+                UiCommand::Weights(command) => self.weights_command(ctx, command),
                 UiCommand::DeleteProject(dir) => {
                     if self.selected.as_ref() == Some(&dir) {
                         self.selected = None;
@@ -574,6 +577,7 @@ impl eframe::App for WorkbenchApp {
             (CentralTab::Training, Some(dir)) => {
                 self.runs.listed(dir)
                     && self.training.settled()
+                    && self.training.weights.listed()
                     && self.facts.values().all(Option::is_some)
             }
             (CentralTab::Study, Some(_)) => self.study.settled() && !self.training.busy(),

@@ -78,6 +78,14 @@ impl WorkbenchApp {
         if dropped.is_empty() {
             return;
         }
+        if self.tab == crate::runtime::CentralTab::Training
+            && let Some(file) = super::weights::weights_file(&dropped)
+        {
+            self.commands.push(crate::runtime::UiCommand::Weights(
+                crate::runtime::weights::WeightsCommand::Import(file),
+            ));
+            return;
+        }
         let run = match (&self.tab, &self.selected) {
             (crate::runtime::CentralTab::TryIt, Some(dir)) => self
                 .try_view

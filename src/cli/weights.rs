@@ -44,7 +44,9 @@ pub fn run(args: WeightsArgs) -> anyhow::Result<()> {
     };
     println!("installed: {}", installed.display());
     println!(
-        "use it with `--weights {}` (train, embed), or pick it in the window",
+        "`--weights pretrained` now uses it where the backbone ships no weights (its \
+         default variant first), as \"pretrained\" does in the window; or name it: \
+         `--weights {}`",
         installed.display()
     );
     Ok(())

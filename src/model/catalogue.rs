@@ -12,6 +12,10 @@ use super::backbone::{BackboneInfo, known_backbones};
 /// The catalogue, embedded at build time.
 const CATALOGUE_JSON: &str = include_str!("weight_catalogue.json");
 
+/// Environment variable naming a JSON file in the catalogue's format whose entries replace
+/// the built-in ones of the same name or add to them (a local mirror, or a test's server).
+pub const CATALOGUE_ENV: &str = "TRANSFER_WORKBENCH_WEIGHT_CATALOGUE";
+
 /// One weight variant of one torchvision model.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 pub struct WeightEntry {
@@ -84,13 +88,34 @@ pub enum CatalogueError {
 pub fn entries() -> Result<&'static [WeightEntry], CatalogueError> {
     static PARSED: OnceLock<Result<Vec<WeightEntry>, String>> = OnceLock::new();
     let parsed = PARSED.get_or_init(|| {
-        serde_json::from_str::<CatalogueFile>(CATALOGUE_JSON)
+        let mut entries = serde_json::from_str::<CatalogueFile>(CATALOGUE_JSON)
             .map(|file| file.entries)
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        if let Some(path) = std::env::var_os(CATALOGUE_ENV).filter(|p| !p.is_empty()) {
+            let path = PathBuf::from(path);
+            let extra = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| {
+                    serde_json::from_str::<CatalogueFile>(&text).map_err(|e| e.to_string())
+                })
+                .map_err(|e| format!("{CATALOGUE_ENV}={}: {e}", path.display()))?;
+            merge(&mut entries, extra.entries);
+        }
+        Ok(entries)
     });
     match parsed {
         Ok(entries) => Ok(entries),
         Err(reason) => Err(CatalogueError::Malformed(reason.clone())),
+    }
+}
+
+/// `extra` into `entries`: an entry of the same name is replaced in place, others added.
+fn merge(entries: &mut Vec<WeightEntry>, extra: Vec<WeightEntry>) {
+    for entry in extra {
+        match entries.iter_mut().find(|e| e.name == entry.name) {
+            Some(old) => *old = entry,
+            None => entries.push(entry),
+        }
     }
 }
 
@@ -129,9 +154,29 @@ pub fn find_usable(name: &str) -> Result<&'static WeightEntry, CatalogueError> {
 
 /// Where a fetched and converted variant lives in the asset cache.
 pub fn cached_path(entry: &WeightEntry) -> PathBuf {
-    crate::assets::assets_dir()
+    cached_path_in(&crate::assets::assets_dir(), entry)
+}
+
+/// Where a fetched and converted variant lives under the asset folder `assets`.
+pub fn cached_path_in(assets: &std::path::Path, entry: &WeightEntry) -> PathBuf {
+    assets
         .join("weights")
         .join(format!("{}.{}.safetensors", entry.backbone, entry.variant))
+}
+
+/// The downloaded catalogue weights that `pretrained` means for `info` under the asset
+/// folder `assets`: its default variant when present, else the first present one.
+pub fn present_variant(info: &BackboneInfo, assets: &std::path::Path) -> Option<PathBuf> {
+    let mut usable: Vec<&WeightEntry> = entries()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| fits(e, info))
+        .collect();
+    usable.sort_by_key(|e| !e.is_default);
+    usable
+        .into_iter()
+        .map(|e| cached_path_in(assets, e))
+        .find(|path| path.exists())
 }
 
 /// Where a weight variant stands on this machine.
@@ -247,6 +292,20 @@ mod tests {
         let v1 = find("resnet50.imagenet1k_v1").unwrap();
         assert_eq!(v1.sha256_prefix, "0676ba61");
         assert!((v1.imagenet_top1.unwrap() - 76.13).abs() < 0.01);
+    }
+
+    #[test]
+    fn an_override_replaces_entries_of_the_same_name_and_adds_others() {
+        let mut all = entries().unwrap().to_vec();
+        let count = all.len();
+        let mut mirrored = find("resnet18").unwrap().clone();
+        mirrored.url = "http://127.0.0.1:9/resnet18.pth".into();
+        let mut extra = mirrored.clone();
+        extra.name = "resnet18.LOCAL_V1".into();
+        extra.variant = "LOCAL_V1".into();
+        merge(&mut all, vec![mirrored.clone(), extra.clone()]);
+        assert_eq!(all.len(), count + 1);
+        assert!(all.contains(&mirrored) && all.contains(&extra));
     }
 
     #[test]

@@ -40,20 +40,33 @@ pub fn load_backbone(
     let report = match weights {
         WeightsChoice::Random => None,
         WeightsChoice::Pretrained => {
-            let source = model
-                .info()
-                .pretrained
-                .clone()
-                .ok_or_else(|| ModelError::NoPretrained(name.to_owned()))?;
-            if with_head && source.classes == 0 {
-                return Err(ModelError::NoPretrainedHead(name.to_owned()));
-            }
-            let path = crate::assets::pretrained_weights(source.file_stem)?;
+            let path = pretrained_path(model.info(), with_head, &crate::assets::assets_dir())?;
             Some(import_pretrained(&vs, &path, name, with_head)?)
         }
         WeightsChoice::File(path) => Some(import_weights(&vs, path, false)?),
     };
     Ok(LoadedBackbone { vs, model, report })
+}
+
+/// The file `pretrained` means for `info` under the asset folder `assets`: the shipped
+/// weights, else downloaded catalogue weights (`weights get`, or the GUI's Download button;
+/// [`super::catalogue::present_variant`]), which include the ImageNet head.
+pub fn pretrained_path(
+    info: &super::BackboneInfo,
+    with_head: bool,
+    assets: &std::path::Path,
+) -> Result<PathBuf, ModelError> {
+    let name = info.name;
+    match &info.pretrained {
+        Some(source) => {
+            if with_head && source.classes == 0 {
+                return Err(ModelError::NoPretrainedHead(name.to_owned()));
+            }
+            Ok(crate::assets::pretrained_weights(source.file_stem)?)
+        }
+        None => super::catalogue::present_variant(info, assets)
+            .ok_or_else(|| ModelError::NoPretrained(name.to_owned())),
+    }
 }
 
 /// Strict import of shipped weights: every model key must be filled; the file's classifier
@@ -93,4 +106,34 @@ fn head_keys(name: &str) -> Result<std::collections::HashSet<String>, ModelError
     };
     let without = keys(false)?;
     Ok(keys(true)?.difference(&without).cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::backbone::known_backbones;
+
+    #[test]
+    fn pretrained_means_downloaded_catalogue_weights_when_none_are_shipped() {
+        let info = known_backbones()
+            .into_iter()
+            .find(|b| b.name == "resnet18")
+            .unwrap();
+        assert!(info.pretrained.is_none());
+        let assets = tempfile::tempdir().unwrap();
+        let err = pretrained_path(&info, false, assets.path()).unwrap_err();
+        assert!(matches!(err, ModelError::NoPretrained(_)), "{err}");
+        // A converted file at the cached path, as `weights get` leaves it.
+        let vs = VarStore::new(Device::Cpu);
+        build_backbone("resnet18", vs.root(), true).unwrap();
+        let entry = crate::model::catalogue::find("resnet18").unwrap();
+        let path = crate::model::catalogue::cached_path_in(assets.path(), entry);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        vs.save(&path).unwrap();
+        assert_eq!(pretrained_path(&info, false, assets.path()).unwrap(), path);
+        let loaded = VarStore::new(Device::Cpu);
+        build_backbone("resnet18", loaded.root(), false).unwrap();
+        let report = import_pretrained(&loaded, &path, "resnet18", false).unwrap();
+        assert!(report.missing.is_empty() && report.mis_shaped.is_empty());
+    }
 }

@@ -59,7 +59,11 @@ pub fn with_init_lock<T>(seed: Option<u64>, build: impl FnOnce() -> T) -> T {
 pub enum ModelError {
     #[error("unknown backbone '{0}' (see `transfer-workbench backbones`)")]
     UnknownBackbone(String),
-    #[error("backbone '{0}' has no shipped pretrained weights")]
+    #[error(
+        "backbone '{0}' has no shipped or downloaded pretrained weights: download them \
+         (`transfer-workbench weights get {0}`, or Download in the Training tab) or use \
+         random weights"
+    )]
     NoPretrained(String),
     #[error(
         "backbone '{0}' ships a pretrained encoder without an ImageNet classifier: use it to \

@@ -105,6 +105,14 @@ pub fn get(
 /// Installs a file fetched elsewhere: `name` when given (its hash must match), else the
 /// catalogue entry whose hash prefix the file's sha256 starts with.
 pub fn import(file: &Path, name: Option<&str>) -> Result<PathBuf, ZooError> {
+    import_reported(file, name).map(|(path, _)| path)
+}
+
+/// [`import`], with the key-by-key report of the check (all matched when it succeeds).
+pub fn import_reported(
+    file: &Path,
+    name: Option<&str>,
+) -> Result<(PathBuf, ImportReport), ZooError> {
     let found = download::sha256_file(file)?;
     let entry = match name {
         Some(name) => {
@@ -130,13 +138,22 @@ pub fn import(file: &Path, name: Option<&str>) -> Result<PathBuf, ZooError> {
             catalogue::find_usable(&entry.name)?
         }
     };
-    install_to(entry, file, &catalogue::cached_path(entry))
+    install_reported(entry, file, &catalogue::cached_path(entry))
 }
 
 /// Converts the checkpoint `file` (safetensors, torch zip or legacy) for `entry`'s backbone
 /// into `dest`: keys in torchvision's current names ([`current_key`]), every key and shape
 /// fitting the backbone with its ImageNet head (strict), checked before anything is written.
 pub fn install_to(entry: &WeightEntry, file: &Path, dest: &Path) -> Result<PathBuf, ZooError> {
+    install_reported(entry, file, dest).map(|(path, _)| path)
+}
+
+/// [`install_to`], with the report of the check.
+fn install_reported(
+    entry: &WeightEntry,
+    file: &Path,
+    dest: &Path,
+) -> Result<(PathBuf, ImportReport), ZooError> {
     let vs = VarStore::new(Device::Cpu);
     super::with_init_lock(None, || build_backbone(&entry.backbone, vs.root(), true))?;
     let tensors = read_weights(file)?;
@@ -149,7 +166,7 @@ pub fn install_to(entry: &WeightEntry, file: &Path, dest: &Path) -> Result<PathB
         };
         pairs.push((current_key(&entry.backbone, &key), tensor.contiguous()));
     }
-    check_strictly(&vs, &pairs, file)?;
+    let report = check_strictly(&vs, &pairs, file)?;
     let write_err = |e: std::io::Error| ZooError::Write {
         path: dest.to_owned(),
         reason: e.to_string(),
@@ -161,7 +178,7 @@ pub fn install_to(entry: &WeightEntry, file: &Path, dest: &Path) -> Result<PathB
         tch::Tensor::write_safetensors(&pairs, tmp).map_err(std::io::Error::other)
     })
     .map_err(write_err)?;
-    Ok(dest.to_owned())
+    Ok((dest.to_owned(), report))
 }
 
 /// Every variable of `vs` in `pairs` with its shape, and every pair used (batch-norm
@@ -170,7 +187,7 @@ fn check_strictly(
     vs: &VarStore,
     pairs: &[(String, tch::Tensor)],
     file: &Path,
-) -> Result<(), ZooError> {
+) -> Result<ImportReport, ZooError> {
     let variables = vs.variables();
     let in_file: std::collections::HashMap<&str, &tch::Tensor> =
         pairs.iter().map(|(k, t)| (k.as_str(), t)).collect();
@@ -198,7 +215,7 @@ fn check_strictly(
         .cloned()
         .collect();
     if report.is_exact() {
-        Ok(())
+        Ok(report)
     } else {
         Err(ZooError::Weights(WeightsError::Mismatch {
             path: file.to_owned(),

@@ -19,6 +19,7 @@ pub mod study;
 pub mod thumbnails;
 pub mod training;
 pub mod try_it;
+pub mod weights;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -196,6 +197,8 @@ pub enum AppEvent {
     Study(self::study::StudyAppEvent),
     /// The Try-it tab's results.
     Try(self::try_it::TryEvent),
+    /// A result or progress of the weights workers (backbone picker).
+    Weights(self::weights::WeightsEvent),
 }
 
 /// What views ask the app to do; run after the frame.
@@ -272,6 +275,8 @@ pub enum UiCommand {
     Study(self::study::StudyCommand),
     /// A request of the Try-it tab.
     Try(self::try_it::TryCommand),
+    /// A request of the backbone picker's weights (list, download, import).
+    Weights(self::weights::WeightsCommand),
 }
 
 /// What the app hands to views for their next frame: results of commands and events that

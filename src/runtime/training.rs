@@ -162,6 +162,8 @@ pub struct TrainingRuntime {
     pub(crate) job_ended: bool,
     /// Saves of the settings into the project files.
     pub(crate) settings_saves: SettingsSaves,
+    /// The backbone picker's weights: present variants, the download, the import.
+    pub weights: super::weights::WeightsState,
 }
 
 impl TrainingRuntime {
@@ -204,6 +206,7 @@ impl TrainingRuntime {
 
     /// Asks the job to stop and returns its handle and channel for joining at shutdown.
     pub fn shutdown(&mut self) -> Option<(TrainHandle, Receiver<TrainEvent>)> {
+        self.weights.cancel();
         let job = self.job.take()?;
         job.handle.stop();
         Some((job.handle, job.events))

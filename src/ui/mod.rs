@@ -35,3 +35,4 @@ pub mod training;
 pub mod training_plots;
 pub mod training_settings;
 pub mod try_it;
+pub mod weights_picker;

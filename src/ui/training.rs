@@ -107,7 +107,13 @@ impl TrainingView {
                 egui::ScrollArea::vertical()
                     .id_salt("training_settings_scroll")
                     .show(ui, |ui| {
-                        settings_ui(ui, draft, (project.task, &data_reasons), facts, commands)
+                        settings_ui(
+                            ui,
+                            draft,
+                            (project.task, &data_reasons),
+                            (facts, &runtime.weights),
+                            commands,
+                        )
                     });
             });
         let start = KeyboardShortcuts::start();

@@ -5,6 +5,7 @@
 
 use crate::model::backbone::known_backbones;
 use crate::project::{DEFAULT_AUGMENT_PRESET, TaskKind, TrainingSettings};
+use crate::runtime::weights::WeightsState;
 use crate::runtime::{FactsCache, UiCommand};
 use crate::train::config::DetectorHead;
 use crate::train::{
@@ -32,7 +33,7 @@ impl Draft {
             input_size_px,
             ..template.clone()
         };
-        fix_weights(&mut config);
+        fix_weights(&mut config, false);
         Self {
             config,
             augment: DEFAULT_AUGMENT_PRESET.to_owned(),
@@ -50,8 +51,13 @@ impl Draft {
     }
 
     /// The settings saved in a project; the project's backbone and input size win.
+    /// Saved "pretrained" stays for a backbone without shipped weights until the weight
+    /// listing shows no downloaded ones ([`settings_ui`]).
     pub fn from_saved(saved: &TrainingSettings, backbone: &str, input_size_px: u32) -> Self {
         let mut draft = Self::for_project(&saved.config, backbone, input_size_px);
+        if saved.config.weights == WeightsSpec::Pretrained {
+            draft.config.weights = WeightsSpec::Pretrained;
+        }
         if AUGMENT_PRESETS.contains(&saved.augment.as_str()) {
             draft.augment.clone_from(&saved.augment);
         }
@@ -76,11 +82,12 @@ impl Draft {
     }
 }
 
-/// Pretrained weights only where the backbone ships them.
-fn fix_weights(config: &mut TrainConfig) {
-    let pretrained = known_backbones()
-        .into_iter()
-        .any(|b| b.name == config.backbone && b.pretrained.is_some());
+/// Pretrained weights only where the backbone ships them or `downloaded` ones are here.
+fn fix_weights(config: &mut TrainConfig, downloaded: bool) {
+    let pretrained = downloaded
+        || known_backbones()
+            .into_iter()
+            .any(|b| b.name == config.backbone && b.pretrained.is_some());
     if config.weights == WeightsSpec::Pretrained && !pretrained {
         config.weights = WeightsSpec::Random;
     }
@@ -126,21 +133,27 @@ fn choice<T: PartialEq + Clone>(
     response
 }
 
-/// Draws the settings of `draft`; `task` decides which metrics can be monitored, and
-/// `data_reasons` say how a new project's defaults follow its images.
+/// Draws the settings of `draft`; `task` decides which metrics can be monitored,
+/// `data_reasons` say how a new project's defaults follow its images, and `weights` says
+/// which catalogue weights are here or downloading.
 pub fn settings_ui(
     ui: &mut egui::Ui,
     draft: &mut Draft,
     (task, data_reasons): (TaskKind, &[String]),
-    facts: &FactsCache,
+    (facts, weights): (&FactsCache, &WeightsState),
     commands: &mut Vec<UiCommand>,
 ) {
     ui.heading("Model");
+    let downloaded = super::weights_picker::has_downloaded(weights, &draft.config.backbone);
+    if weights.options_of(&draft.config.backbone).is_some() {
+        fix_weights(&mut draft.config, downloaded);
+    }
     egui::Grid::new("training_model")
         .num_columns(2)
         .spacing([10.0, 6.0])
-        .show(ui, |ui| model_rows_ui(ui, &mut draft.config, task));
+        .show(ui, |ui| model_rows_ui(ui, &mut draft.config, task, weights));
     backbone_facts_ui(ui, &draft.config.backbone, facts, commands);
+    super::weights_picker::weights_picker_ui(ui, &draft.config.backbone, weights, commands);
     ui.add_space(6.0);
     ui.heading("Optimisation");
     egui::Grid::new("training_optimisation")
@@ -163,7 +176,9 @@ pub fn settings_ui(
         });
 }
 
-fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind) {
+/// The model rows; "pretrained" means downloaded catalogue weights (`weights`) for a
+/// backbone that ships none.
+fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind, weights: &WeightsState) {
     let names: Vec<(String, &str)> = known_backbones()
         .into_iter()
         .map(|b| (b.name.to_owned(), b.name))
@@ -176,15 +191,20 @@ fn model_rows_ui(ui: &mut egui::Ui, c: &mut TrainConfig, task: TaskKind) {
     )
     .changed();
     if changed {
-        fix_weights(c);
+        fix_weights(
+            c,
+            super::weights_picker::has_downloaded(weights, &c.backbone),
+        );
     }
-    let pretrained = known_backbones()
-        .into_iter()
-        .any(|b| b.name == c.backbone && b.pretrained.is_some());
+    let pretrained = super::weights_picker::has_downloaded(weights, &c.backbone)
+        || known_backbones()
+            .into_iter()
+            .any(|b| b.name == c.backbone && b.pretrained.is_some());
     row(
         ui,
         "Weights",
-        "Start from the shipped pretrained weights, or from random ones (seeded)",
+        "Start from the shipped (else the downloaded) pretrained weights, or from random \
+         ones (seeded)",
         |ui| {
             ui.add_enabled_ui(pretrained, |ui| {
                 choice(
@@ -471,6 +491,20 @@ fn backbone_facts_ui(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pretrained_stays_where_weights_were_downloaded() {
+        let draft = Draft::for_project(&TrainConfig::default(), "resnet18", 64);
+        assert_eq!(draft.config.weights, WeightsSpec::Random, "none shipped");
+        let mut saved = draft.to_saved();
+        saved.config.weights = WeightsSpec::Pretrained;
+        let mut back = Draft::from_saved(&saved, "resnet18", 64);
+        assert_eq!(back.config.weights, WeightsSpec::Pretrained);
+        fix_weights(&mut back.config, true);
+        assert_eq!(back.config.weights, WeightsSpec::Pretrained);
+        fix_weights(&mut back.config, false);
+        assert_eq!(back.config.weights, WeightsSpec::Random);
+    }
 
     #[test]
     fn draft_survives_the_project_file_and_the_project_decides_the_backbone() {
