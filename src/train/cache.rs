@@ -37,7 +37,19 @@ pub fn cache_key(
     bf16: bool,
 ) -> Result<String, TrainError> {
     let weights = match &config.weights {
-        WeightsSpec::Pretrained => "pretrained".to_owned(),
+        // Shipped weights keep their key; downloaded catalogue weights are named by their
+        // file, so another variant downloaded later does not reuse these embeddings.
+        WeightsSpec::Pretrained => crate::model::backbone::known_backbones()
+            .into_iter()
+            .find(|info| info.name == config.backbone && info.pretrained.is_none())
+            .and_then(|info| {
+                crate::model::load::pretrained_path(&info, false, &crate::assets::assets_dir()).ok()
+            })
+            .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .map_or_else(
+                || "pretrained".to_owned(),
+                |file| format!("pretrained:{file}"),
+            ),
         // Random weights depend on the seed that initialised them.
         WeightsSpec::Random => format!("random:{}", config.seed),
         WeightsSpec::File(path) => {
