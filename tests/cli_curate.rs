@@ -5,42 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 mod common;
+#[path = "common/folder_listing.rs"]
+mod folder_listing;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::SystemTime;
+
+use folder_listing::listing;
 
 use common::{make_colour_data, workbench_ok as workbench};
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temp path")
-}
-
-/// Every file and folder below `root` with its size and modification time.
-fn listing(root: &Path) -> BTreeMap<String, (u64, SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let meta = entry.metadata().unwrap();
-            let key = entry
-                .path()
-                .strip_prefix(root)
-                .unwrap()
-                .display()
-                .to_string();
-            out.insert(key, (meta.len(), meta.modified().unwrap()));
-            if meta.is_dir() {
-                stack.push(entry.path());
-            }
-        }
-    }
-    out.insert(
-        ".".into(),
-        (0, std::fs::metadata(root).unwrap().modified().unwrap()),
-    );
-    out
 }
 
 /// The ids `split.ron` assigns to `part` (`Train`, `Val`, `Test`).

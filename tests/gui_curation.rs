@@ -7,12 +7,14 @@
 //! app; the test steps frames until each state is reached (bounded loops, no timing checks).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
+#[path = "common/folder_listing.rs"]
+mod folder_listing;
 #[path = "common/gui.rs"]
 mod gui;
 
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::SystemTime;
+
+use folder_listing::listing;
 
 use egui_kittest::kittest::Queryable;
 use gui::{App, wait_for};
@@ -45,29 +47,6 @@ fn finished(app: &WorkbenchApp, id: &str) -> bool {
         matches!(l.status, LiveStatus::Finished(_) | LiveStatus::Failed(_))
             && l.run_id.as_deref() == Some(id)
     }) && !app.training().busy()
-}
-
-/// Every file and folder below `root` with its size and modification time.
-fn listing(root: &Path) -> BTreeMap<String, (u64, SystemTime)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let entry = entry.unwrap();
-            let meta = entry.metadata().unwrap();
-            let key = entry
-                .path()
-                .strip_prefix(root)
-                .unwrap()
-                .display()
-                .to_string();
-            out.insert(key, (meta.len(), meta.modified().unwrap()));
-            if meta.is_dir() {
-                stack.push(entry.path());
-            }
-        }
-    }
-    out
 }
 
 #[test]
