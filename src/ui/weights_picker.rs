@@ -32,8 +32,19 @@ pub fn weights_picker_ui(
         ui.weak("Looking for downloaded weights…");
         return;
     };
-    for option in options.iter().filter(|o| o.name != "shipped") {
-        option_ui(ui, option, weights, &mut send);
+    // With shipped weights "pretrained" means them: a downloaded variant would go unused.
+    let shipped = options
+        .iter()
+        .any(|o| o.name == "shipped" && matches!(o.status, WeightStatus::Present { .. }));
+    if shipped {
+        ui.weak(
+            "\"pretrained\" uses the shipped weights. Another variant: `transfer-workbench \
+             weights get NAME`, then `train --weights FILE`.",
+        );
+    } else {
+        for option in options.iter().filter(|o| o.name != "shipped") {
+            option_ui(ui, option, weights, &mut send);
+        }
     }
     if let Some(job) = &weights.download
         && options.iter().any(|o| o.name == job.name)
