@@ -20,5 +20,6 @@ pub mod runtime;
 pub mod screenshot;
 pub mod study;
 pub mod task;
+pub mod text;
 pub mod train;
 pub mod ui;

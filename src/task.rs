@@ -36,11 +36,7 @@ impl TaskKind {
 
     /// The label with a capital, as the interface's choices show it.
     pub fn title(self) -> String {
-        let label = self.label();
-        let mut chars = label.chars();
-        chars.next().map_or_else(String::new, |first| {
-            first.to_uppercase().chain(chars).collect()
-        })
+        crate::text::capitalised(self.label())
     }
 
     /// Further names the command line accepts (a verb: `classify`, `segment`).

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::{AppEvent, UiCommand, WorkbenchApp};
 use crate::project::{Project, curate, undo_curation};
+use crate::text::capitalised;
 
 impl WorkbenchApp {
     /// Runs a curation command.
@@ -53,12 +54,4 @@ impl WorkbenchApp {
             Err(e) => self.status = Some(Err(e)),
         }
     }
-}
-
-/// `line` with its first letter upper-case.
-fn capitalised(line: &str) -> String {
-    let mut chars = line.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
 }

@@ -81,7 +81,7 @@ fn leaderboard_section(text: &mut String, board: &Leaderboard) {
         "\n## Leaderboard\n\n{} on the {images} validation images, best first, with 95% \
          bootstrap intervals.\n\n| run | project run | {} | interval | training (s) | export \
          (MB) | state |\n|---|---|---|---|---|---|---|\n",
-        first_upper(&board.metric),
+        crate::text::capitalised(&board.metric),
         board.metric
     );
     for row in &board.rows {
@@ -318,11 +318,4 @@ fn methods(text: &mut String) {
 
 fn number(value: Option<f64>, digits: usize) -> String {
     value.map_or("–".to_owned(), |v| format!("{v:.digits$}"))
-}
-
-fn first_upper(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
