@@ -12,11 +12,8 @@ mod gui;
 use std::path::{Path, PathBuf};
 
 use egui_kittest::kittest::{NodeT, Queryable};
-use tch::Device;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
-use transfer_workbench::train::{
-    Control, JobSpec, ProjectSource, Strategy, TrainConfig, VecSink, WeightsSpec, train,
-};
+use transfer_workbench::train::{Strategy, TrainConfig, WeightsSpec};
 
 /// The window size the layouts must survive.
 const SMALL: egui::Vec2 = egui::vec2(1024.0, 700.0);
@@ -43,7 +40,7 @@ fn project_with_a_run(projects: &Path, data: &Path) -> PathBuf {
         ..Project::default()
     };
     let dir = create_project(projects, &project).unwrap();
-    let mut config = TrainConfig {
+    let config = TrainConfig {
         backbone: "resnet18".into(),
         weights: WeightsSpec::Random,
         input_size_px: 32,
@@ -53,13 +50,7 @@ fn project_with_a_run(projects: &Path, data: &Path) -> PathBuf {
         threads: Some(1),
         ..TrainConfig::default()
     };
-    let mut source = ProjectSource::open_for_training(&dir, &mut config).unwrap();
-    let spec = JobSpec {
-        device: Device::Cpu,
-        ..JobSpec::new(&dir, config)
-    };
-    let sink = &mut VecSink::default();
-    train(&spec, &mut source, sink, &mut Control::detached()).unwrap();
+    gui::train_headless(&dir, config);
     dir
 }
 

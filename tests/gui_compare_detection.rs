@@ -13,16 +13,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use egui_kittest::kittest::Queryable;
-use tch::Device;
 use transfer_workbench::inspect::det_compare::rank_disagreements;
 use transfer_workbench::inspect::detection::DetImage;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
-use transfer_workbench::train::{
-    Control, JobSpec, ProjectSource, Strategy, TrainConfig, VecSink, WeightsSpec, train,
-};
+use transfer_workbench::train::{Strategy, TrainConfig, WeightsSpec};
 
 fn train_run(project: &Path, epochs: usize) {
-    let mut config = TrainConfig {
+    let config = TrainConfig {
         backbone: "mobilenet_v2".into(),
         weights: WeightsSpec::Pretrained,
         task: TaskKind::Detection,
@@ -35,18 +32,7 @@ fn train_run(project: &Path, epochs: usize) {
         seed: 3,
         ..TrainConfig::default()
     };
-    let mut source = ProjectSource::open_for_training(project, &mut config).unwrap();
-    let spec = JobSpec {
-        device: Device::Cpu,
-        ..JobSpec::new(project, config)
-    };
-    train(
-        &spec,
-        &mut source,
-        &mut VecSink::default(),
-        &mut Control::detached(),
-    )
-    .unwrap();
+    gui::train_headless(project, config);
 }
 
 /// A metric as the tables show it.

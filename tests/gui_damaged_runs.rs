@@ -12,11 +12,8 @@ use std::path::Path;
 
 use egui_kittest::kittest::{NodeT, Queryable};
 use gui::{App, wait_for};
-use tch::Device;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
-use transfer_workbench::train::{
-    Control, JobSpec, ProjectSource, TrainConfig, VecSink, WeightsSpec, train,
-};
+use transfer_workbench::train::{TrainConfig, WeightsSpec};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -79,20 +76,14 @@ fn every_view_names_the_damage_of_each_run_and_keeps_the_rest_usable() {
         ..Project::default()
     };
     let dir = create_project(projects.path(), &project).unwrap();
-    let mut config = TrainConfig {
+    let config = TrainConfig {
         weights: WeightsSpec::Random,
         epochs: 1,
         batch_size: 8,
         threads: Some(1),
         ..TrainConfig::default()
     };
-    let mut source = ProjectSource::open_for_training(&dir, &mut config).unwrap();
-    let spec = JobSpec {
-        device: Device::Cpu,
-        ..JobSpec::new(&dir, config)
-    };
-    let sink = &mut VecSink::default();
-    train(&spec, &mut source, sink, &mut Control::detached()).unwrap();
+    gui::train_headless(&dir, config);
     let runs = dir.join("runs");
     for id in ["run-002", "run-003", "run-004", "run-005"] {
         copy_dir(&runs.join("run-001"), &runs.join(id));

@@ -12,12 +12,9 @@ use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use tch::Device;
 use transfer_workbench::app::WorkbenchApp;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
-use transfer_workbench::train::{
-    Control, JobSpec, ProjectSource, Strategy, TrainConfig, VecSink, WeightsSpec, train,
-};
+use transfer_workbench::train::{Strategy, TrainConfig, WeightsSpec};
 
 /// Ten dark and ten light 36 px images, with a little texture so no two are equal.
 fn make_data(root: &Path) {
@@ -35,7 +32,7 @@ fn make_data(root: &Path) {
 }
 
 fn train_run(project: &Path, strategy: Strategy, lr: f64) {
-    let mut config = TrainConfig {
+    let config = TrainConfig {
         backbone: "resnet18".into(),
         weights: WeightsSpec::Random,
         input_size_px: 32,
@@ -46,18 +43,7 @@ fn train_run(project: &Path, strategy: Strategy, lr: f64) {
         threads: Some(1),
         ..TrainConfig::default()
     };
-    let mut source = ProjectSource::open_for_training(project, &mut config).unwrap();
-    let spec = JobSpec {
-        device: Device::Cpu,
-        ..JobSpec::new(project, config)
-    };
-    train(
-        &spec,
-        &mut source,
-        &mut VecSink::default(),
-        &mut Control::detached(),
-    )
-    .unwrap();
+    gui::train_headless(project, config);
 }
 
 fn settle(harness: &mut Harness<'static, WorkbenchApp>, done: impl Fn(&WorkbenchApp) -> bool) {

@@ -14,12 +14,9 @@ use std::path::{Path, PathBuf};
 use egui::accesskit::{Role, Toggled};
 use egui_kittest::kittest::{NodeT, Queryable};
 use gui::{App, wait_for};
-use tch::Device;
 use transfer_workbench::inspect::predictions::Predictions;
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
-use transfer_workbench::train::{
-    Control, JobSpec, ProjectSource, Strategy, TrainConfig, VecSink, WeightsSpec, train,
-};
+use transfer_workbench::train::{Strategy, TrainConfig, WeightsSpec};
 use transfer_workbench::ui::inspector::InspectFilter;
 use transfer_workbench::ui::inspector_nav::InspectorMode;
 use transfer_workbench::ui::palette::Outcome;
@@ -36,7 +33,7 @@ fn trained_project(projects: &Path, data: &Path) -> PathBuf {
         ..Project::default()
     };
     let dir = create_project(projects, &project).unwrap();
-    let mut config = TrainConfig {
+    let config = TrainConfig {
         backbone: "resnet18".into(),
         weights: WeightsSpec::Random,
         input_size_px: 32,
@@ -46,18 +43,7 @@ fn trained_project(projects: &Path, data: &Path) -> PathBuf {
         threads: Some(1),
         ..TrainConfig::default()
     };
-    let mut source = ProjectSource::open_for_training(&dir, &mut config).unwrap();
-    let spec = JobSpec {
-        device: Device::Cpu,
-        ..JobSpec::new(&dir, config)
-    };
-    train(
-        &spec,
-        &mut source,
-        &mut VecSink::default(),
-        &mut Control::detached(),
-    )
-    .unwrap();
+    gui::train_headless(&dir, config);
     dir
 }
 

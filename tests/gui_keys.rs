@@ -15,13 +15,10 @@ use std::path::{Path, PathBuf};
 use egui::Key;
 use egui_kittest::kittest::Queryable;
 use gui::{App, wait_for};
-use tch::Device;
 use transfer_workbench::app::{ProjectsState, WorkbenchApp};
 use transfer_workbench::project::{DataLocation, Project, TaskKind, create_project};
 use transfer_workbench::runtime::training::LiveStatus;
-use transfer_workbench::train::{
-    Control, JobSpec, ProjectSource, Strategy, TrainConfig, VecSink, WeightsSpec, train,
-};
+use transfer_workbench::train::{Strategy, TrainConfig, WeightsSpec};
 use transfer_workbench::ui::inspector_nav::InspectorMode;
 
 /// A 32 px resnet18 project named `name` over the two-class folder `data`.
@@ -38,7 +35,7 @@ fn make_project(projects: &Path, data: &Path, name: &str) -> PathBuf {
 }
 
 fn train_once(dir: &Path) {
-    let mut config = TrainConfig {
+    let config = TrainConfig {
         backbone: "resnet18".into(),
         weights: WeightsSpec::Random,
         input_size_px: 32,
@@ -48,18 +45,7 @@ fn train_once(dir: &Path) {
         threads: Some(1),
         ..TrainConfig::default()
     };
-    let mut source = ProjectSource::open_for_training(dir, &mut config).unwrap();
-    let spec = JobSpec {
-        device: Device::Cpu,
-        ..JobSpec::new(dir, config)
-    };
-    train(
-        &spec,
-        &mut source,
-        &mut VecSink::default(),
-        &mut Control::detached(),
-    )
-    .unwrap();
+    gui::train_headless(dir, config);
 }
 
 /// The project folders in the list's order.

@@ -6,45 +6,20 @@
 //! (bounded loops, not timing checks).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
+#[path = "common/folder_listing.rs"]
+mod folder_listing;
 #[path = "common/gui.rs"]
 mod gui;
 
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::PathBuf;
 
 use egui::accesskit::Role;
 use egui_kittest::kittest::Queryable;
+use folder_listing::listing;
 use tch::Device;
 use transfer_workbench::app::ProjectsState;
 use transfer_workbench::inspect::try_images::{Tried, predict_files};
-use transfer_workbench::train::{
-    CheckpointChoice, Control, JobSpec, ProjectSource, TrainConfig, TrainedModel, VecSink,
-    WeightsSpec, train,
-};
-
-/// Every file under `dir` with its length and modification time.
-fn listing(dir: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
-    let mut out = Vec::new();
-    for entry in walk(dir) {
-        let meta = std::fs::metadata(&entry).unwrap();
-        out.push((entry, meta.len(), meta.modified().unwrap()));
-    }
-    out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
+use transfer_workbench::train::{CheckpointChoice, TrainConfig, TrainedModel, WeightsSpec};
 
 #[test]
 fn try_it_predicts_new_images_without_touching_the_project() {
@@ -56,7 +31,7 @@ fn try_it_predicts_new_images_without_touching_the_project() {
         .map(|e| e.unwrap().path())
         .find(|p| p.join("project.ron").is_file())
         .unwrap();
-    let mut config = TrainConfig {
+    let config = TrainConfig {
         backbone: "mobilenet_v2".into(),
         weights: WeightsSpec::Pretrained,
         input_size_px: 32,
@@ -65,18 +40,7 @@ fn try_it_predicts_new_images_without_touching_the_project() {
         threads: Some(1),
         ..TrainConfig::default()
     };
-    let mut source = ProjectSource::open_for_training(&project, &mut config).unwrap();
-    let spec = JobSpec {
-        device: Device::Cpu,
-        ..JobSpec::new(&project, config)
-    };
-    train(
-        &spec,
-        &mut source,
-        &mut VecSink::default(),
-        &mut Control::detached(),
-    )
-    .unwrap();
+    gui::train_headless(&project, config);
     let data_before = listing(data.path());
 
     // New images from elsewhere: one dark, one light, one broken.
@@ -173,9 +137,7 @@ fn try_it_predicts_new_images_without_touching_the_project() {
     // Only read: the data folder is as it was, and nothing was copied into the project.
     assert_eq!(listing(data.path()), data_before);
     assert!(
-        walk(&dir)
-            .iter()
-            .all(|p| !p.to_string_lossy().contains("new ")),
+        listing(&dir).keys().all(|p| !p.contains("new ")),
         "a tried image was copied into the project"
     );
 }

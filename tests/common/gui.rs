@@ -11,7 +11,7 @@ use transfer_workbench::app::{ProjectsState, WorkbenchApp};
 use transfer_workbench::project::{
     DataLocation, Project, TaskKind, TrainingSettings, create_project,
 };
-use transfer_workbench::train::TrainConfig;
+use transfer_workbench::train::{Control, JobSpec, ProjectSource, TrainConfig, VecSink, train};
 
 /// The app in a harness.
 pub type App = Harness<'static, WorkbenchApp>;
@@ -116,4 +116,16 @@ pub fn make_brightness_project(
         ..Project::default()
     };
     create_project(projects, &project).unwrap();
+}
+
+/// Trains one run of `config` on the project at `project` on the CPU, outside the window
+/// (the set-up of tests that inspect a finished run).
+pub fn train_headless(project: &Path, mut config: TrainConfig) {
+    let mut source = ProjectSource::open_for_training(project, &mut config).unwrap();
+    let spec = JobSpec {
+        device: tch::Device::Cpu,
+        ..JobSpec::new(project, config)
+    };
+    let sink = &mut VecSink::default();
+    train(&spec, &mut source, sink, &mut Control::detached()).unwrap();
 }
