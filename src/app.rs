@@ -27,7 +27,7 @@ use self::folder_jobs::{list_subfolders, system_folder_dialog_available};
 use self::shortcuts::theme_ui;
 use crate::data::preview::preview_folder;
 use crate::model::backbone::known_backbones;
-use crate::model::facts::measure_facts;
+use crate::model::facts::backbone_facts;
 use crate::project::{
     DataLocation, Project, create_project, delete_project, duplicate_project, rename_project,
 };
@@ -388,7 +388,7 @@ impl WorkbenchApp {
                             .into_iter()
                             .find(|b| b.name == name)
                             .ok_or_else(|| format!("unknown backbone '{name}'"))
-                            .and_then(|info| measure_facts(&info).map_err(|e| e.to_string()));
+                            .and_then(|info| backbone_facts(&info).map_err(|e| e.to_string()));
                         AppEvent::BackboneMeasured(name, facts)
                     });
                 }

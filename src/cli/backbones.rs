@@ -4,7 +4,7 @@ use anyhow::Context;
 
 use crate::model::backbone::known_backbones;
 use crate::model::catalogue::{WeightStatus, weight_options};
-use crate::model::facts::{BackboneFacts, measure_facts};
+use crate::model::facts::{BackboneFacts, backbone_facts};
 
 /// Options of `backbones`.
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ pub struct BackbonesArgs {
 pub fn run(args: BackbonesArgs) -> anyhow::Result<()> {
     let facts = known_backbones()
         .iter()
-        .map(measure_facts)
+        .map(backbone_facts)
         .collect::<Result<Vec<_>, _>>()?;
     if args.json {
         let listed: Vec<Listed> = facts

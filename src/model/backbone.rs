@@ -4,13 +4,13 @@
 use tch::{Tensor, nn};
 
 use super::ModelError;
-use super::convnext::ConvNeXt;
+use super::convnext::{ConvNeXt, ConvNeXtVariant};
 use super::darknet_tiny::{self, DarknetTiny};
-use super::densenet::DenseNet;
-use super::efficientnet::EfficientNet;
+use super::densenet::{DenseNet, DenseNetVariant};
+use super::efficientnet::{EfficientNet, EfficientNetVariant};
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
 use super::mobilenet_v2::MobileNetV2;
-use super::mobilenet_v3::MobileNetV3;
+use super::mobilenet_v3::{MobileNetV3, MobileNetV3Variant};
 use super::resnet::{ResNet, ResNetVariant};
 use super::vgg::{Vgg, VggVariant};
 use super::vit::{VisionTransformer, VitConfig};
@@ -71,11 +71,11 @@ pub trait Backbone: Send {
 pub fn known_backbones() -> Vec<BackboneInfo> {
     let mut known = vec![MobileNetV2::info_for(true)];
     known.extend(LiteVariant::ALL.into_iter().map(EfficientNetLite::info_for));
-    known.push(MobileNetV3::info_for());
-    known.push(EfficientNet::info_for());
+    known.extend(MobileNetV3Variant::ALL.map(MobileNetV3::info_for));
+    known.extend(EfficientNetVariant::ALL.map(EfficientNet::info_for));
     known.extend(ResNetVariant::ALL.map(ResNet::info_for));
-    known.push(DenseNet::info_for());
-    known.push(ConvNeXt::info_for());
+    known.extend(DenseNetVariant::ALL.map(DenseNet::info_for));
+    known.extend(ConvNeXtVariant::ALL.map(ConvNeXt::info_for));
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
     known.extend(VggVariant::ALL.map(Vgg::info_for));
     known.push(DarknetTiny::info_for());
@@ -97,22 +97,28 @@ pub fn build_backbone(
     if let Some(variant) = VggVariant::from_name(name) {
         return Ok(Box::new(Vgg::new(p, variant, head)));
     }
+    if let Some(variant) = ResNetVariant::from_name(name) {
+        return Ok(Box::new(ResNet::new(p, variant, head)));
+    }
+    if let Some(variant) = ConvNeXtVariant::from_name(name) {
+        return Ok(Box::new(ConvNeXt::new(p, variant, head)));
+    }
+    if let Some(variant) = MobileNetV3Variant::from_name(name) {
+        return Ok(Box::new(MobileNetV3::new(p, variant, head)));
+    }
+    if let Some(config) = VitConfig::by_name(name) {
+        return Ok(Box::new(VisionTransformer::new(p, config, head)?));
+    }
+    if let Some(variant) = EfficientNetVariant::from_name(name) {
+        return Ok(Box::new(EfficientNet::new(p, variant, head)));
+    }
+    if let Some(variant) = DenseNetVariant::from_name(name) {
+        return Ok(Box::new(DenseNet::new(p, variant, head)));
+    }
     match name {
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, head))),
-        "mobilenet_v3_large" => Ok(Box::new(MobileNetV3::large(p, head))),
-        "efficientnet_b0" => Ok(Box::new(EfficientNet::b0(p, head))),
-        "resnet18" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet18, head))),
-        "resnet34" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet34, head))),
-        "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
-        "densenet121" => Ok(Box::new(DenseNet::new(p, head))),
-        "convnext_tiny" => Ok(Box::new(ConvNeXt::tiny(p, head))),
         // A COCO detector's body: no image classifier to build.
         darknet_tiny::NAME => Ok(Box::new(DarknetTiny::new(p))),
-        "vit_b_16" | "vit_tiny_16" => {
-            let config = VitConfig::by_name(name)
-                .ok_or_else(|| ModelError::UnknownBackbone(name.to_owned()))?;
-            Ok(Box::new(VisionTransformer::new(p, config, head)?))
-        }
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }

@@ -133,16 +133,30 @@ pub fn find(name: &str) -> Result<&'static WeightEntry, CatalogueError> {
 }
 
 /// Whether `entry` fits the backbone `info` as this build makes it: a ViT's position
-/// embedding is sized for one input, so ViT weights for another size (SWAG's 384 px) do not.
+/// embedding is sized for one input, so ViT weights for another size (SWAG's 384 px) fit
+/// only the backbone built for that size (`vit_b_16_384`).
 fn fits(entry: &WeightEntry, info: &BackboneInfo) -> bool {
-    entry.backbone == info.name
-        && (entry.family != "VisionTransformer" || entry.crop_px == info.input_size_px)
+    if entry.family != "VisionTransformer" {
+        return entry.backbone == info.name;
+    }
+    entry.crop_px == info.input_size_px
+        && (entry.backbone == info.name
+            || info.name.strip_prefix(entry.backbone.as_str())
+                == Some(format!("_{}", entry.crop_px).as_str()))
+}
+
+/// The name of the backbone this build makes that `entry`'s weights fit, if any.
+pub fn backbone_of(entry: &WeightEntry) -> Option<&'static str> {
+    known_backbones()
+        .into_iter()
+        .find(|info| fits(entry, info))
+        .map(|info| info.name)
 }
 
 /// The entry called `name`, for a backbone this build implements at that input size.
 pub fn find_usable(name: &str) -> Result<&'static WeightEntry, CatalogueError> {
     let entry = find(name)?;
-    if known_backbones().iter().any(|b| fits(entry, b)) {
+    if backbone_of(entry).is_some() {
         Ok(entry)
     } else {
         Err(CatalogueError::NotImplemented {
@@ -315,12 +329,17 @@ mod tests {
             err.contains("resnet51") && err.contains("backbone.VARIANT"),
             "{err}"
         );
-        let err = find_usable("resnet101").unwrap_err();
-        assert!(
-            matches!(err, CatalogueError::NotImplemented { .. }),
-            "{err}"
-        );
         assert!(find_usable("resnet50").is_ok());
+        // SWAG's 384 px ViT-B/16 fits the backbone built for 384 px, not the 224 px one.
+        let swag = find("vit_b_16.IMAGENET1K_SWAG_E2E_V1").unwrap();
+        assert_eq!(backbone_of(swag), Some("vit_b_16_384"));
+        assert_eq!(backbone_of(find("vit_b_16").unwrap()), Some("vit_b_16"));
+        let mut other_size = swag.clone();
+        other_size.crop_px = 336;
+        assert_eq!(backbone_of(&other_size), None);
+        let mut unknown = find("resnet50").unwrap().clone();
+        unknown.backbone = "alexnet".into();
+        assert_eq!(backbone_of(&unknown), None);
     }
 
     #[test]
@@ -348,7 +367,11 @@ mod tests {
                 "vit_b_16.IMAGENET1K_SWAG_LINEAR_V1"
             ]
         );
-        assert!(find_usable("vit_b_16.IMAGENET1K_SWAG_E2E_V1").is_err());
+        let swag: Vec<String> = weight_options(&info("vit_b_16_384"))
+            .into_iter()
+            .map(|o| o.name)
+            .collect();
+        assert_eq!(swag, ["vit_b_16.IMAGENET1K_SWAG_E2E_V1"]);
         let mobilenet = weight_options(&info("mobilenet_v2"));
         assert_eq!(mobilenet[0].name, "shipped");
         assert_eq!(mobilenet.len(), 3);

@@ -1,7 +1,9 @@
-//! ConvNeXt-Tiny (Liu et al., 2022) with torchvision's state-dict key names
+//! ConvNeXt Tiny, Small, Base and Large (Liu et al., 2022) with torchvision's state-dict
+//! key names
 //! (`features.N...`, `layer_scale`, `classifier.0`, `classifier.2`), following
 //! `torchvision/models/convnext.py` of torchvision 0.28 (BSD-3-Clause): layer norms with
-//! eps 1e-6, exact GELU, layer scale initialised to 1e-6, stochastic depth 0.1 in training.
+//! eps 1e-6, exact GELU, layer scale initialised to 1e-6, stochastic depth in training
+//! (0.1 for Tiny, 0.4 Small, 0.5 Base and Large).
 //! No shipped pretrained weights.
 
 use tch::{Tensor, nn};
@@ -10,12 +12,67 @@ use super::ModelError;
 use super::backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization};
 use super::layers::{Activation, conv2d, linear, stochastic_depth};
 
-/// (channels, blocks) of the four stages; a 2x2 stride-2 downsampling to the next stage's
-/// width follows every stage but the last.
-const TINY_STAGES: [(i64, i64); 4] = [(96, 3), (192, 3), (384, 9), (768, 3)];
 const LAYER_NORM_EPS: f64 = 1e-6;
 const LAYER_SCALE_INIT: f64 = 1e-6;
-const STOCHASTIC_DEPTH_PROB: f64 = 0.1;
+
+/// The ConvNeXt variants of torchvision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvNeXtVariant {
+    /// Widths 96..768, blocks `[3, 3, 9, 3]`.
+    Tiny,
+    /// Widths 96..768, blocks `[3, 3, 27, 3]`.
+    Small,
+    /// Widths 128..1024, blocks `[3, 3, 27, 3]`.
+    Base,
+    /// Widths 192..1536, blocks `[3, 3, 27, 3]`.
+    Large,
+}
+
+impl ConvNeXtVariant {
+    /// Every variant, smallest first.
+    pub const ALL: [ConvNeXtVariant; 4] = [Self::Tiny, Self::Small, Self::Base, Self::Large];
+
+    /// Name used in projects and on the command line (torchvision's builder name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiny => "convnext_tiny",
+            Self::Small => "convnext_small",
+            Self::Base => "convnext_base",
+            Self::Large => "convnext_large",
+        }
+    }
+
+    /// The variant called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    /// (channels, blocks) of the four stages; a 2x2 stride-2 downsampling to the next
+    /// stage's width follows every stage but the last.
+    fn stages(self) -> [(i64, i64); 4] {
+        let width = match self {
+            Self::Tiny | Self::Small => 96,
+            Self::Base => 128,
+            Self::Large => 192,
+        };
+        let deep = if self == Self::Tiny { 9 } else { 27 };
+        [
+            (width, 3),
+            (2 * width, 3),
+            (4 * width, deep),
+            (8 * width, 3),
+        ]
+    }
+
+    /// Stochastic depth of the last block (torchvision's `stochastic_depth_prob`).
+    fn stochastic_depth_prob(self) -> f64 {
+        match self {
+            Self::Tiny => 0.1,
+            Self::Small => 0.4,
+            Self::Base | Self::Large => 0.5,
+        }
+    }
+}
 /// Indices into `features` after which a new output stride (4, 8, 16, 32) is reached.
 const FEATURE_TAPS: [usize; 4] = [1, 3, 5, 7];
 
@@ -108,7 +165,7 @@ enum Stage {
     Blocks(Vec<CnBlock>),
 }
 
-/// ConvNeXt-Tiny.
+/// A torchvision ConvNeXt.
 #[derive(Debug)]
 pub struct ConvNeXt {
     info: BackboneInfo,
@@ -120,38 +177,40 @@ pub struct ConvNeXt {
 }
 
 impl ConvNeXt {
-    /// The facts of this backbone.
-    pub fn info_for() -> BackboneInfo {
+    /// The facts of a variant (no shipped pretrained weights).
+    pub fn info_for(variant: ConvNeXtVariant) -> BackboneInfo {
         BackboneInfo {
-            name: "convnext_tiny",
+            name: variant.name(),
             family: "ConvNeXt",
             input_size_px: 224,
             normalization: Normalization::IMAGENET,
-            embedding_dim: TINY_STAGES[TINY_STAGES.len() - 1].0,
+            embedding_dim: variant.stages()[3].0,
             pretrained: None,
         }
     }
 
-    /// Builds ConvNeXt-Tiny under `p`; `classes` adds the `classifier.2` linear head.
-    pub fn tiny(p: nn::Path, classes: Option<i64>) -> Self {
+    /// Builds `variant` under `p`; `classes` adds the `classifier.2` linear head.
+    pub fn new(p: nn::Path, variant: ConvNeXtVariant, classes: Option<i64>) -> Self {
         let f = &p / "features";
-        let stem_channels = TINY_STAGES[0].0;
+        let stages = variant.stages();
+        let stem_channels = stages[0].0;
         let mut features = vec![Stage::Stem(
             patchify_conv(&f / 0 / 0, 3, stem_channels, 4),
             layer_norm(&f / 0 / 1, stem_channels),
         )];
-        let total_blocks: i64 = TINY_STAGES.iter().map(|s| s.1).sum();
+        let total_blocks: i64 = stages.iter().map(|s| s.1).sum();
         let mut block_id = 0;
-        for (stage_index, &(dim, blocks)) in TINY_STAGES.iter().enumerate() {
+        for (stage_index, &(dim, blocks)) in stages.iter().enumerate() {
             let stage_path = &f / features.len();
             let mut stage = Vec::new();
             for i in 0..blocks {
-                let sd_prob = STOCHASTIC_DEPTH_PROB * block_id as f64 / (total_blocks as f64 - 1.0);
+                let sd_prob =
+                    variant.stochastic_depth_prob() * block_id as f64 / (total_blocks as f64 - 1.0);
                 stage.push(CnBlock::new(&stage_path / i, dim, sd_prob));
                 block_id += 1;
             }
             features.push(Stage::Blocks(stage));
-            if let Some(&(next_dim, _)) = TINY_STAGES.get(stage_index + 1) {
+            if let Some(&(next_dim, _)) = stages.get(stage_index + 1) {
                 let down = &f / features.len();
                 features.push(Stage::Downsample(
                     layer_norm(&down / 0, dim),
@@ -159,12 +218,12 @@ impl ConvNeXt {
                 ));
             }
         }
-        let last_dim = TINY_STAGES[TINY_STAGES.len() - 1].0;
+        let last_dim = stages[3].0;
         let c = &p / "classifier";
         let norm = layer_norm(&c / 0, last_dim);
         let head = classes.map(|classes| nn::linear(&c / 2, last_dim, classes, Default::default()));
         Self {
-            info: Self::info_for(),
+            info: Self::info_for(variant),
             features,
             norm,
             head,

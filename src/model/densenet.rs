@@ -1,8 +1,10 @@
-//! DenseNet-121 (Huang et al., 2017, "Densely Connected Convolutional Networks") with
+//! DenseNet-121, -161, -169 and -201 (Huang et al., 2017, "Densely Connected Convolutional
+//! Networks") with
 //! torchvision's state-dict key names (`features.conv0`, `features.norm0`,
 //! `features.denseblockB.denselayerL.norm1/conv1/norm2/conv2`, `features.transitionT.norm/conv`,
 //! `features.norm5`, `classifier`), following `torchvision/models/densenet.py`
-//! (BSD-3-Clause), without its memory-efficient checkpointing (drop rate 0, as DenseNet-121).
+//! (BSD-3-Clause), without its memory-efficient checkpointing (drop rate 0, as torchvision's
+//! builders).
 //! No pretrained weights are shipped; torchvision-format weights can be imported.
 
 use tch::{Tensor, nn};
@@ -11,14 +13,77 @@ use super::ModelError;
 use super::backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization};
 use super::layers::{Activation, ConvBn, ConvSpec, batch_norm, conv2d, global_avg_pool, linear};
 
-const GROWTH_RATE: i64 = 32;
-const BLOCK_CONFIG: [i64; 4] = [6, 12, 24, 16];
-const NUM_INIT_FEATURES: i64 = 64;
 /// Bottleneck width of a dense layer's 1x1 conv, in multiples of the growth rate.
 const BN_SIZE: i64 = 4;
 const BN_EPS: f64 = 1e-5;
-/// Width of the final feature map (and of the embedding) for the configuration above.
-const NUM_FEATURES: i64 = 1024;
+
+/// The DenseNet variants of torchvision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseNetVariant {
+    /// Growth 32, blocks `[6, 12, 24, 16]`, 64 stem channels.
+    DenseNet121,
+    /// Growth 48, blocks `[6, 12, 36, 24]`, 96 stem channels.
+    DenseNet161,
+    /// Growth 32, blocks `[6, 12, 32, 32]`, 64 stem channels.
+    DenseNet169,
+    /// Growth 32, blocks `[6, 12, 48, 32]`, 64 stem channels.
+    DenseNet201,
+}
+
+impl DenseNetVariant {
+    /// Every variant, in torchvision's order.
+    pub const ALL: [DenseNetVariant; 4] = [
+        Self::DenseNet121,
+        Self::DenseNet161,
+        Self::DenseNet169,
+        Self::DenseNet201,
+    ];
+
+    /// Name used in projects and on the command line (torchvision's builder name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DenseNet121 => "densenet121",
+            Self::DenseNet161 => "densenet161",
+            Self::DenseNet169 => "densenet169",
+            Self::DenseNet201 => "densenet201",
+        }
+    }
+
+    /// The variant called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    fn growth_rate(self) -> i64 {
+        if self == Self::DenseNet161 { 48 } else { 32 }
+    }
+
+    fn init_features(self) -> i64 {
+        if self == Self::DenseNet161 { 96 } else { 64 }
+    }
+
+    fn blocks(self) -> [i64; 4] {
+        match self {
+            Self::DenseNet121 => [6, 12, 24, 16],
+            Self::DenseNet161 => [6, 12, 36, 24],
+            Self::DenseNet169 => [6, 12, 32, 32],
+            Self::DenseNet201 => [6, 12, 48, 32],
+        }
+    }
+
+    /// Width of the final feature map (and of the embedding).
+    fn num_features(self) -> i64 {
+        let mut channels = self.init_features();
+        let blocks = self.blocks();
+        for (index, layers) in blocks.iter().enumerate() {
+            channels += layers * self.growth_rate();
+            if index + 1 < blocks.len() {
+                channels /= 2;
+            }
+        }
+        channels
+    }
+}
 
 /// Batch norm, ReLU and a bias-free convolution (DenseNet's pre-activation order).
 #[derive(Debug)]
@@ -53,7 +118,7 @@ impl NormReluConv {
 }
 
 /// One dense layer: norm1-relu-conv1 (1x1) then norm2-relu-conv2 (3x3) on the concatenation
-/// of every earlier output of its block; it adds `GROWTH_RATE` channels.
+/// of every earlier output of its block; it adds the growth rate's channels.
 #[derive(Debug)]
 struct DenseLayer {
     bottleneck: NormReluConv,
@@ -61,11 +126,11 @@ struct DenseLayer {
 }
 
 impl DenseLayer {
-    fn new(p: nn::Path, in_channels: i64) -> Self {
-        let width = BN_SIZE * GROWTH_RATE;
+    fn new(p: nn::Path, in_channels: i64, growth_rate: i64) -> Self {
+        let width = BN_SIZE * growth_rate;
         Self {
             bottleneck: NormReluConv::new(&p / "norm1", &p / "conv1", in_channels, width, 1),
-            conv: NormReluConv::new(&p / "norm2", &p / "conv2", width, GROWTH_RATE, 3),
+            conv: NormReluConv::new(&p / "norm2", &p / "conv2", width, growth_rate, 3),
         }
     }
 }
@@ -105,7 +170,7 @@ impl Stage {
     }
 }
 
-/// torchvision's DenseNet-121.
+/// A torchvision DenseNet.
 #[derive(Debug)]
 pub struct DenseNet {
     info: BackboneInfo,
@@ -116,42 +181,45 @@ pub struct DenseNet {
 }
 
 impl DenseNet {
-    /// The facts of DenseNet-121 (no shipped pretrained weights).
-    pub fn info_for() -> BackboneInfo {
+    /// The facts of a variant (no shipped pretrained weights).
+    pub fn info_for(variant: DenseNetVariant) -> BackboneInfo {
         BackboneInfo {
-            name: "densenet121",
+            name: variant.name(),
             family: "DenseNet",
             input_size_px: 224,
             normalization: Normalization::IMAGENET,
-            embedding_dim: NUM_FEATURES,
+            embedding_dim: variant.num_features(),
             pretrained: None,
         }
     }
 
-    /// Builds DenseNet-121 under `p`; `classes` adds the `classifier` linear head.
-    pub fn new(p: nn::Path, classes: Option<i64>) -> Self {
+    /// Builds `variant` under `p`; `classes` adds the `classifier` linear head.
+    pub fn new(p: nn::Path, variant: DenseNetVariant, classes: Option<i64>) -> Self {
+        let growth_rate = variant.growth_rate();
         let f = &p / "features";
         let stem = ConvBn::new(
             &f / "conv0",
             &f / "norm0",
-            ConvSpec::new(3, NUM_INIT_FEATURES, 7).stride(2),
+            ConvSpec::new(3, variant.init_features(), 7).stride(2),
             BN_EPS,
             Activation::Relu,
         );
-        let mut channels = NUM_INIT_FEATURES;
-        let mut stages = Vec::with_capacity(BLOCK_CONFIG.len());
-        for (index, num_layers) in BLOCK_CONFIG.into_iter().enumerate() {
+        let blocks = variant.blocks();
+        let mut channels = variant.init_features();
+        let mut stages = Vec::with_capacity(blocks.len());
+        for (index, num_layers) in blocks.into_iter().enumerate() {
             let block = &f / format!("denseblock{}", index + 1);
             let layers = (0..num_layers)
                 .map(|l| {
                     DenseLayer::new(
                         &block / format!("denselayer{}", l + 1),
-                        channels + l * GROWTH_RATE,
+                        channels + l * growth_rate,
+                        growth_rate,
                     )
                 })
                 .collect();
-            channels += num_layers * GROWTH_RATE;
-            let transition = (index + 1 < BLOCK_CONFIG.len()).then(|| {
+            channels += num_layers * growth_rate;
+            let transition = (index + 1 < blocks.len()).then(|| {
                 let t = &f / format!("transition{}", index + 1);
                 let transition =
                     NormReluConv::new(&t / "norm", &t / "conv", channels, channels / 2, 1);
@@ -168,7 +236,7 @@ impl DenseNet {
         let classifier = classes
             .map(|classes| nn::linear(&p / "classifier", channels, classes, Default::default()));
         Self {
-            info: Self::info_for(),
+            info: Self::info_for(variant),
             stem,
             stages,
             norm5,
@@ -220,10 +288,12 @@ mod tests {
     fn embedding_width_and_strides() {
         // A 64 px input keeps this fast; the last map is then 2x2.
         let vs = VarStore::new(Device::Cpu);
-        let model = DenseNet::new(vs.root(), None);
+        let model = DenseNet::new(vs.root(), DenseNetVariant::DenseNet121, None);
         let images = Tensor::zeros([1, 3, 64, 64], (Kind::Float, Device::Cpu));
         let out = model.forward_t(&images, false).unwrap();
-        assert_eq!(out.embedding.size(), vec![1, NUM_FEATURES]);
+        assert_eq!(out.embedding.size(), vec![1, 1024]);
+        let widths = DenseNetVariant::ALL.map(|v| DenseNet::info_for(v).embedding_dim);
+        assert_eq!(widths, [1024, 2208, 1664, 1920]);
         assert!(out.logits.is_none());
         let shapes: Vec<(i64, i64)> = out
             .features

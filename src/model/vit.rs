@@ -5,9 +5,12 @@
 //! and `heads.head`. Pre-norm blocks, LayerNorm epsilon 1e-6, exact (erf) GELU, dropout only
 //! in training, and torchvision's initialisation.
 //!
-//! Two configurations are named: `vit_b_16` (torchvision's ViT-B/16) and `vit_tiny_16`
-//! (ViT-Ti/16 widths as in DeiT-Ti: hidden 192, 3 heads, MLP 768, in the same key layout),
-//! which trains at a useful speed on a CPU. No pretrained weights are shipped.
+//! The named configurations are torchvision's `vit_b_16`, `vit_b_32`, `vit_l_16`, `vit_l_32`
+//! and `vit_h_14` at 224 px, the same networks at the sizes of their SWAG end-to-end weights
+//! (`vit_b_16_384`, `vit_l_16_512`, `vit_h_14_518`: longer position embeddings), and
+//! `vit_tiny_16` (ViT-Ti/16 widths as in DeiT-Ti: hidden 192, 3 heads, MLP 768, in the same
+//! key layout), which trains at a useful speed on a CPU. No pretrained weights are shipped;
+//! the weight catalogue downloads torchvision's.
 //!
 //! ViT has a single scale: [`BackboneOutput::features`] holds one map at stride `patch_size`
 //! (16), the patch tokens entering the last encoder block (after its `ln_1`) laid out as
@@ -80,8 +83,74 @@ impl VitConfig {
         attention_dropout: 0.0,
     };
 
+    /// torchvision's `vit_b_32`.
+    pub const VIT_B_32: VitConfig = VitConfig {
+        name: "vit_b_32",
+        patch_size_px: 32,
+        ..Self::VIT_B_16
+    };
+
+    /// torchvision's `vit_l_16`.
+    pub const VIT_L_16: VitConfig = VitConfig {
+        name: "vit_l_16",
+        num_layers: 24,
+        num_heads: 16,
+        hidden_dim: 1024,
+        mlp_dim: 4096,
+        ..Self::VIT_B_16
+    };
+
+    /// torchvision's `vit_l_32`.
+    pub const VIT_L_32: VitConfig = VitConfig {
+        name: "vit_l_32",
+        patch_size_px: 32,
+        ..Self::VIT_L_16
+    };
+
+    /// torchvision's `vit_h_14`.
+    pub const VIT_H_14: VitConfig = VitConfig {
+        name: "vit_h_14",
+        patch_size_px: 14,
+        num_layers: 32,
+        num_heads: 16,
+        hidden_dim: 1280,
+        mlp_dim: 5120,
+        ..Self::VIT_B_16
+    };
+
+    /// `vit_b_16` at 384 px, the size of its SWAG end-to-end weights.
+    pub const VIT_B_16_384: VitConfig = VitConfig {
+        name: "vit_b_16_384",
+        image_size_px: 384,
+        ..Self::VIT_B_16
+    };
+
+    /// `vit_l_16` at 512 px, the size of its SWAG end-to-end weights.
+    pub const VIT_L_16_512: VitConfig = VitConfig {
+        name: "vit_l_16_512",
+        image_size_px: 512,
+        ..Self::VIT_L_16
+    };
+
+    /// `vit_h_14` at 518 px, the size of its SWAG end-to-end weights.
+    pub const VIT_H_14_518: VitConfig = VitConfig {
+        name: "vit_h_14_518",
+        image_size_px: 518,
+        ..Self::VIT_H_14
+    };
+
     /// The named configurations.
-    pub const NAMED: [VitConfig; 2] = [Self::VIT_B_16, Self::VIT_TINY_16];
+    pub const NAMED: [VitConfig; 9] = [
+        Self::VIT_TINY_16,
+        Self::VIT_B_16,
+        Self::VIT_B_16_384,
+        Self::VIT_B_32,
+        Self::VIT_L_16,
+        Self::VIT_L_16_512,
+        Self::VIT_L_32,
+        Self::VIT_H_14,
+        Self::VIT_H_14_518,
+    ];
 
     /// The named configuration called `name`.
     pub fn by_name(name: &str) -> Option<VitConfig> {

@@ -154,8 +154,12 @@ fn install_reported(
     file: &Path,
     dest: &Path,
 ) -> Result<(PathBuf, ImportReport), ZooError> {
+    let backbone = catalogue::backbone_of(entry).ok_or_else(|| CatalogueError::NotImplemented {
+        name: entry.name.clone(),
+        backbone: entry.backbone.clone(),
+    })?;
     let vs = VarStore::new(Device::Cpu);
-    super::with_init_lock(None, || build_backbone(&entry.backbone, vs.root(), true))?;
+    super::with_init_lock(None, || build_backbone(backbone, vs.root(), true))?;
     let tensors = read_weights(file)?;
     let mut pairs = Vec::with_capacity(tensors.len());
     for (key, tensor) in tensors {

@@ -52,7 +52,7 @@ pub fn measure_cost(backbone: &str, input_px: u32, device: Device) -> Result<Cos
         .find(|b| b.name == backbone)
         .ok_or_else(|| StudyError::Invalid(format!("no backbone called {backbone}")))?;
     info.input_size_px = input_px;
-    let facts = crate::model::facts::measure_facts(&info)?;
+    let facts = crate::model::facts::backbone_facts(&info)?;
     let mut loaded = crate::model::with_init_lock(None, || {
         load_backbone(backbone, false, &WeightsChoice::Random, device)
     })?;
