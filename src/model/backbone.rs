@@ -7,6 +7,7 @@ use super::ModelError;
 use super::convnext::ConvNeXt;
 use super::darknet_tiny::{self, DarknetTiny};
 use super::densenet::DenseNet;
+use super::dinov2::{self, Dinov2};
 use super::efficientnet::EfficientNet;
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
 use super::mobilenet_v2::MobileNetV2;
@@ -77,6 +78,7 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.push(DenseNet::info_for());
     known.push(ConvNeXt::info_for());
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
+    known.push(Dinov2::info_for());
     known.extend(VggVariant::ALL.map(Vgg::info_for));
     known.push(DarknetTiny::info_for());
     known
@@ -108,6 +110,8 @@ pub fn build_backbone(
         "convnext_tiny" => Ok(Box::new(ConvNeXt::tiny(p, head))),
         // A COCO detector's body: no image classifier to build.
         darknet_tiny::NAME => Ok(Box::new(DarknetTiny::new(p))),
+        // A self-supervised encoder: there is no image classifier to build.
+        dinov2::NAME => Ok(Box::new(Dinov2::new(p)?)),
         "vit_b_16" | "vit_tiny_16" => {
             let config = VitConfig::by_name(name)
                 .ok_or_else(|| ModelError::UnknownBackbone(name.to_owned()))?;
