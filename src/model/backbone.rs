@@ -7,6 +7,7 @@ use super::ModelError;
 use super::convnext::{ConvNeXt, ConvNeXtVariant};
 use super::darknet_tiny::{self, DarknetTiny};
 use super::densenet::{DenseNet, DenseNetVariant};
+use super::dinov2::{self, Dinov2};
 use super::efficientnet::{EfficientNet, EfficientNetVariant};
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
 use super::mobilenet_v2::MobileNetV2;
@@ -77,6 +78,7 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.extend(DenseNetVariant::ALL.map(DenseNet::info_for));
     known.extend(ConvNeXtVariant::ALL.map(ConvNeXt::info_for));
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
+    known.push(Dinov2::info_for());
     known.extend(VggVariant::ALL.map(Vgg::info_for));
     known.push(DarknetTiny::info_for());
     known
@@ -119,6 +121,8 @@ pub fn build_backbone(
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, head))),
         // A COCO detector's body: no image classifier to build.
         darknet_tiny::NAME => Ok(Box::new(DarknetTiny::new(p))),
+        // A self-supervised encoder: there is no image classifier to build.
+        dinov2::NAME => Ok(Box::new(Dinov2::new(p)?)),
         other => Err(ModelError::UnknownBackbone(other.to_owned())),
     }
 }

@@ -9,6 +9,7 @@ pub mod cpu_bf16;
 pub mod darknet_tiny;
 pub mod densenet;
 pub mod det_head;
+pub mod dinov2;
 pub mod download;
 pub mod efficientnet;
 pub mod efficientnet_lite;

@@ -184,8 +184,8 @@ impl VitConfig {
     }
 }
 
-/// A fallible LayerNorm forward pass with ViT's epsilon.
-fn layer_norm(ln: &nn::LayerNorm, xs: &Tensor) -> Result<Tensor, tch::TchError> {
+/// A fallible LayerNorm forward pass with ViT's epsilon (also DINOv2's).
+pub(super) fn layer_norm(ln: &nn::LayerNorm, xs: &Tensor) -> Result<Tensor, tch::TchError> {
     xs.f_layer_norm(
         &ln.normalized_shape,
         ln.ws.as_ref(),
@@ -195,7 +195,8 @@ fn layer_norm(ln: &nn::LayerNorm, xs: &Tensor) -> Result<Tensor, tch::TchError> 
     )
 }
 
-fn new_layer_norm(p: nn::Path, dim: i64) -> nn::LayerNorm {
+/// A LayerNorm over `dim` with ViT's epsilon.
+pub(super) fn new_layer_norm(p: nn::Path, dim: i64) -> nn::LayerNorm {
     let config = nn::LayerNormConfig {
         eps: LN_EPS,
         ..Default::default()
