@@ -14,6 +14,7 @@ use super::mobilenet_v3::MobileNetV3;
 use super::resnet::{ResNet, ResNetVariant};
 use super::vgg::{Vgg, VggVariant};
 use super::vit::{VisionTransformer, VitConfig};
+use super::xception::{self, Xception};
 
 /// A backbone's input normalisation is data preparation; it lives in [`crate::data`].
 pub use crate::data::preprocess::Normalization;
@@ -78,6 +79,7 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.push(ConvNeXt::info_for());
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
     known.extend(VggVariant::ALL.map(Vgg::info_for));
+    known.push(Xception::info_for());
     known.push(DarknetTiny::info_for());
     known
 }
@@ -106,6 +108,7 @@ pub fn build_backbone(
         "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
         "densenet121" => Ok(Box::new(DenseNet::new(p, head))),
         "convnext_tiny" => Ok(Box::new(ConvNeXt::tiny(p, head))),
+        xception::NAME => Ok(Box::new(Xception::new(p, head))),
         // A COCO detector's body: no image classifier to build.
         darknet_tiny::NAME => Ok(Box::new(DarknetTiny::new(p))),
         "vit_b_16" | "vit_tiny_16" => {
