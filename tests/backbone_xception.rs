@@ -56,7 +56,11 @@ fn shipped_keras_base_matches_timm_on_two_photos() {
          {gmacs:.4} GMACs per image",
         parity.logits_diff, parity.embedding_diff
     );
-    assert!(parity.embedding_diff <= 1e-4 * 10.0, "{}", parity.embedding_diff);
+    assert!(
+        parity.embedding_diff <= 1e-4 * 10.0,
+        "{}",
+        parity.embedding_diff
+    );
     assert!(parity.logits_diff <= 1e-4 * 10.0, "{}", parity.logits_diff);
     assert!(
         (gmacs / XCEPTION_GMACS_299 - 1.0).abs() < 0.01,
@@ -88,7 +92,10 @@ fn shipped_weights_load_strictly_as_an_encoder_and_refuse_an_imagenet_head() {
     assert!(report.is_exact(), "{}", report.summary());
     // Every tensor of timm's model but `fc` and the norms' step counters.
     assert_eq!(report.matched.len(), 234);
-    assert_eq!(common::trainable_params(&loaded.vs), XCEPTION_ENCODER_PARAMS);
+    assert_eq!(
+        common::trainable_params(&loaded.vs),
+        XCEPTION_ENCODER_PARAMS
+    );
     let info = loaded.model.info();
     assert_eq!((info.input_size_px, info.embedding_dim), (299, 2048));
     assert_eq!(info.normalization.mean, [0.5; 3]);

@@ -85,8 +85,9 @@ const BLOCKS: [BlockSpec; 12] = [
         ..block(728, 1024, 2, 2)
     },
 ];
-/// Blocks after which a feature map is taken (after a ReLU, as timm's `feature_info`):
-/// strides 4, 8 and 16; the stem gives stride 2 and the exit flow stride 32.
+/// The outputs of blocks 1, 2 and 11 are feature maps (strides 4, 8 and 16), after the ReLU
+/// that opens the next block, as timm's `feature_info` (`blockN.rep.0`) takes them: here
+/// the 0-based indices of those next blocks. The stem gives stride 2, the exit flow 32.
 const FEATURE_BLOCKS: [usize; 3] = [1, 2, 11];
 
 /// A bias-free convolution and its batch norm with Keras' epsilon and momentum.
@@ -205,10 +206,17 @@ impl Block {
         }
     }
 
-    fn forward_t(&self, input: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
-        let mut xs = input.shallow_clone();
+    /// The block on `input`, whose leading ReLU (when the block starts with one) the caller
+    /// has applied: `activated`.
+    fn forward_t(
+        &self,
+        input: &Tensor,
+        activated: &Tensor,
+        train: bool,
+    ) -> Result<Tensor, tch::TchError> {
+        let mut xs = activated.shallow_clone();
         for (i, conv) in self.convs.iter().enumerate() {
-            if i > 0 || self.start_with_relu {
+            if i > 0 {
                 xs = xs.f_relu()?;
             }
             xs = conv.forward_t(&xs, train)?;
@@ -300,10 +308,17 @@ impl Backbone for Xception {
         let mut features = Vec::with_capacity(FEATURE_BLOCKS.len() + 2);
         features.push(xs.shallow_clone());
         for (i, block) in self.blocks.iter().enumerate() {
-            xs = block.forward_t(&xs, train)?;
-            if FEATURE_BLOCKS.contains(&(i + 1)) {
-                features.push(xs.f_relu()?);
+            // The block's leading ReLU is applied here so that a tapped map is the tensor
+            // the network goes on with (Grad-CAM differentiates the logits with respect to it).
+            let activated = if block.start_with_relu {
+                xs.f_relu()?
+            } else {
+                xs.shallow_clone()
+            };
+            if FEATURE_BLOCKS.contains(&i) {
+                features.push(activated.shallow_clone());
             }
+            xs = block.forward_t(&xs, &activated, train)?;
         }
         for conv in &self.exit {
             xs = conv.forward_t(&xs, train)?.f_relu()?;
@@ -338,7 +353,10 @@ mod tests {
         // An odd side is padded on both sides: 5 px give windows centred on 0, 2, 4.
         let xs = Tensor::from_slice(&[5.0f32, 0.0, 0.0, 0.0, 7.0]).view([1, 1, 1, 5]);
         let ys = max_pool_same(&xs, 3, 2).unwrap();
-        assert_eq!(Vec::<f32>::try_from(ys.flatten(0, -1)).unwrap(), [5.0, 0.0, 7.0]);
+        assert_eq!(
+            Vec::<f32>::try_from(ys.flatten(0, -1)).unwrap(),
+            [5.0, 0.0, 7.0]
+        );
     }
 
     #[test]
@@ -354,5 +372,20 @@ mod tests {
         let channels: Vec<i64> = out.features.iter().map(|f| f.size()[1]).collect();
         assert_eq!(channels, vec![64, 128, 256, 728, 2048]);
         assert!(out.logits.is_none());
+    }
+
+    #[test]
+    fn every_feature_map_is_on_the_path_to_the_logits() {
+        // Grad-CAM differentiates the logits with respect to a feature map: each must be a
+        // tensor the network goes on with, not a side copy.
+        let vs = VarStore::new(Device::Cpu);
+        let model = Xception::new(vs.root(), Some(10));
+        let images = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu));
+        let out = model.forward_t(&images, false).unwrap();
+        let score = out.logits.unwrap().sum(Kind::Float);
+        let grads = Tensor::f_run_backward(&[score], &out.features, false, false).unwrap();
+        for (i, grad) in grads.iter().enumerate() {
+            assert!(grad.defined(), "feature map {i} has no gradient");
+        }
     }
 }
