@@ -11,7 +11,9 @@ use super::efficientnet::EfficientNet;
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
 use super::mobilenet_v2::MobileNetV2;
 use super::mobilenet_v3::MobileNetV3;
+use super::inception_v3::InceptionV3;
 use super::resnet::{ResNet, ResNetVariant};
+use super::swin::{Swin, SwinConfig};
 use super::vgg::{Vgg, VggVariant};
 use super::vit::{VisionTransformer, VitConfig};
 
@@ -79,6 +81,8 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.extend(VitConfig::NAMED.iter().map(VisionTransformer::info_for));
     known.extend(VggVariant::ALL.map(Vgg::info_for));
     known.push(DarknetTiny::info_for());
+    known.extend(SwinConfig::NAMED.iter().map(Swin::info_for));
+    known.push(InceptionV3::info_for());
     known
 }
 
@@ -97,6 +101,9 @@ pub fn build_backbone(
     if let Some(variant) = VggVariant::from_name(name) {
         return Ok(Box::new(Vgg::new(p, variant, head)));
     }
+    if let Some(config) = SwinConfig::by_name(name) {
+        return Ok(Box::new(Swin::new(p, config, head)?));
+    }
     match name {
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, head))),
         "mobilenet_v3_large" => Ok(Box::new(MobileNetV3::large(p, head))),
@@ -106,6 +113,7 @@ pub fn build_backbone(
         "resnet50" => Ok(Box::new(ResNet::new(p, ResNetVariant::ResNet50, head))),
         "densenet121" => Ok(Box::new(DenseNet::new(p, head))),
         "convnext_tiny" => Ok(Box::new(ConvNeXt::tiny(p, head))),
+        "inception_v3" => Ok(Box::new(InceptionV3::new(p, head))),
         // A COCO detector's body: no image classifier to build.
         darknet_tiny::NAME => Ok(Box::new(DarknetTiny::new(p))),
         "vit_b_16" | "vit_tiny_16" => {
