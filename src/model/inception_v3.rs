@@ -432,7 +432,8 @@ impl InceptionV3 {
         let channel = |values: [f64; 3]| {
             Tensor::from_slice(&values.map(|v| v as f32))
                 .f_view([1, 3, 1, 1])?
-                .f_to_device(images.device())
+                .f_to_device(images.device())?
+                .f_to_kind(images.kind())
         };
         let scale = channel(IMAGENET_STD.map(|s| s / 0.5))?;
         let shift = channel(IMAGENET_MEAN.map(|m| (m - 0.5) / 0.5))?;
@@ -504,6 +505,16 @@ mod tests {
         let images = Tensor::from_slice(&zero).view([1, 3, 1, 1]);
         let out = InceptionV3::transform_input(&images).unwrap();
         assert!((out + 1.0).abs().max().double_value(&[]) < 1e-6);
+    }
+
+    #[test]
+    fn runs_in_bfloat16_as_the_frozen_passes_do() {
+        let mut vs = VarStore::new(Device::Cpu);
+        let model = InceptionV3::new(vs.root(), None);
+        vs.bfloat16();
+        let images = Tensor::randn([1, 3, 96, 96], (Kind::BFloat16, Device::Cpu));
+        let out = tch::no_grad(|| model.forward_t(&images, false)).unwrap();
+        assert_eq!(out.embedding.kind(), Kind::BFloat16);
     }
 
     #[test]

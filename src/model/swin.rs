@@ -401,7 +401,8 @@ impl WindowAttention {
                 window,
                 (shift_h, shift_w),
                 attn.device(),
-            )?;
+            )?
+            .f_to_kind(attn.kind())?;
             attn = attn
                 .f_view([-1, windows, self.num_heads, tokens, tokens])?
                 .f_add(&mask.f_unsqueeze(1)?.f_unsqueeze(0)?)?
@@ -635,6 +636,19 @@ mod tests {
         let regions: Vec<i64> = (0..14).map(|i| shift_region(i, 14, 7, 3)).collect();
         assert_eq!(regions, [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2]);
         assert!((0..14).all(|i| shift_region(i, 14, 7, 0) == 0));
+    }
+
+    #[test]
+    fn runs_in_bfloat16_as_the_frozen_passes_do() {
+        for name in ["swin_t", "swin_v2_t"] {
+            let mut vs = VarStore::new(Device::Cpu);
+            let model = Swin::new(vs.root(), SwinConfig::by_name(name).unwrap(), None).unwrap();
+            vs.bfloat16();
+            // 256 px shifts every stage's windows (the mask is used everywhere).
+            let images = Tensor::randn([1, 3, 256, 256], (Kind::BFloat16, Device::Cpu));
+            let out = tch::no_grad(|| model.forward_t(&images, false)).unwrap();
+            assert_eq!(out.embedding.kind(), Kind::BFloat16, "{name}");
+        }
     }
 
     #[test]
