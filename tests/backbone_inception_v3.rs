@@ -9,8 +9,8 @@
 mod common;
 
 use tch::{Device, Kind, Tensor, nn::OptimizerConfig, nn::VarStore};
-use transfer_workbench::model::catalogue::{self, WeightStatus};
 use transfer_workbench::model::backbone::known_backbones;
+use transfer_workbench::model::catalogue::{self, WeightStatus};
 use transfer_workbench::model::{build_backbone, import_weights, zoo};
 
 /// torchvision's `num_params`, counting the auxiliary classifier.
@@ -71,7 +71,11 @@ fn a_training_step_without_the_imagenet_head_changes_the_weights() {
     let vs = VarStore::new(Device::Cpu);
     let model = build_backbone("inception_v3", vs.root(), false).unwrap();
     let keys = common::store_keys(&vs);
-    assert!(!keys.iter().any(|k| k.starts_with("AuxLogits") || k.starts_with("fc.")));
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.starts_with("AuxLogits") || k.starts_with("fc."))
+    );
     let before = vs.variables()["Conv2d_1a_3x3.conv.weight"].copy();
     let mean_before = vs.variables()["Mixed_7c.branch_pool.bn.running_mean"].copy();
     let images = Tensor::randn([2, 3, 128, 128], (Kind::Float, Device::Cpu));

@@ -9,8 +9,8 @@
 mod common;
 
 use tch::{Device, Kind, Tensor, nn::OptimizerConfig, nn::VarStore};
-use transfer_workbench::model::catalogue::{self, WeightStatus};
 use transfer_workbench::model::backbone::known_backbones;
+use transfer_workbench::model::catalogue::{self, WeightStatus};
 use transfer_workbench::model::{build_backbone, import_weights, zoo};
 
 const SWIN_STRIDES: &[i64] = &[4, 8, 16, 32];
@@ -134,7 +134,10 @@ fn a_training_step_without_the_imagenet_head_changes_the_weights() {
         opt.backward_step(&loss);
         let after = &vs.variables()["features.0.0.weight"];
         assert!(loss.double_value(&[]).is_finite(), "{name}");
-        assert!(!after.equal(&before), "{name}: the patch embedding did not train");
+        assert!(
+            !after.equal(&before),
+            "{name}: the patch embedding did not train"
+        );
         assert!(vs.variables()[index_key].equal(&index_before), "{name}");
     }
 }

@@ -101,7 +101,10 @@ impl BasicConv {
             stride: [geometry.stride; 2],
             padding: geometry.padding,
             bias: false,
-            ws_init: Init::Randn { mean: 0.0, stdev: stddev },
+            ws_init: Init::Randn {
+                mean: 0.0,
+                stdev: stddev,
+            },
             ..Default::default()
         };
         let bn_config = nn::BatchNormConfig {
@@ -109,7 +112,13 @@ impl BasicConv {
             ..Default::default()
         };
         Self {
-            conv: nn::conv(&p / "conv", in_channels, out_channels, geometry.kernel, config),
+            conv: nn::conv(
+                &p / "conv",
+                in_channels,
+                out_channels,
+                geometry.kernel,
+                config,
+            ),
             bn: nn::batch_norm2d(&p / "bn", out_channels, bn_config),
             stride: geometry.stride,
             padding: geometry.padding,
@@ -147,12 +156,12 @@ enum Branch {
     /// Convolutions in sequence.
     Convs(Vec<BasicConv>),
     /// A 3x3 average pool (stride 1, padding 1, padding counted) and a 1x1 convolution.
-    AvgPoolConv(BasicConv),
+    AvgPoolConv(Box<BasicConv>),
     /// A 3x3 max pool with stride 2.
     MaxPool,
     /// Convolutions in sequence, then two convolutions side by side on their output
     /// (`InceptionE`'s `_2a`/`_2b` and `_3a`/`_3b`).
-    Fork(Vec<BasicConv>, [BasicConv; 2]),
+    Fork(Vec<BasicConv>, Box<[BasicConv; 2]>),
 }
 
 impl Branch {
@@ -164,9 +173,13 @@ impl Branch {
                 conv.forward_t(&pooled, train)
             }
             Branch::MaxPool => xs.f_max_pool2d([3, 3], [2, 2], [0, 0], [1, 1], false),
-            Branch::Fork(stem, [left, right]) => {
+            Branch::Fork(stem, pair) => {
+                let [left, right] = pair.as_ref();
                 let ys = chain(stem, xs, train)?;
-                Tensor::f_cat(&[left.forward_t(&ys, train)?, right.forward_t(&ys, train)?], 1)
+                Tensor::f_cat(
+                    &[left.forward_t(&ys, train)?, right.forward_t(&ys, train)?],
+                    1,
+                )
             }
         }
     }
@@ -217,7 +230,12 @@ impl Mixed {
                     ("branch3x3dbl_3", 96, square(3, 1)),
                 ],
             )),
-            Branch::AvgPoolConv(BasicConv::new(p / "branch_pool", c, pool_features, ONE)),
+            Branch::AvgPoolConv(Box::new(BasicConv::new(
+                p / "branch_pool",
+                c,
+                pool_features,
+                ONE,
+            ))),
         ])
     }
 
@@ -262,7 +280,7 @@ impl Mixed {
                     ("branch7x7dbl_5", 192, row(7)),
                 ],
             )),
-            Branch::AvgPoolConv(BasicConv::new(p / "branch_pool", c, 192, ONE)),
+            Branch::AvgPoolConv(Box::new(BasicConv::new(p / "branch_pool", c, 192, ONE))),
         ])
     }
 
@@ -294,10 +312,10 @@ impl Mixed {
             let [left, right] = names;
             Branch::Fork(
                 stem,
-                [
+                Box::new([
                     BasicConv::new(p / left, 384, 384, row(3)),
                     BasicConv::new(p / right, 384, 384, column(3)),
-                ],
+                ]),
             )
         };
         Self(vec![
@@ -317,7 +335,7 @@ impl Mixed {
                 ),
                 ["branch3x3dbl_3a", "branch3x3dbl_3b"],
             ),
-            Branch::AvgPoolConv(BasicConv::new(p / "branch_pool", c, 192, ONE)),
+            Branch::AvgPoolConv(Box::new(BasicConv::new(p / "branch_pool", c, 192, ONE))),
         ])
     }
 }
@@ -442,15 +460,15 @@ impl InceptionV3 {
 
     fn check_input(images: &Tensor) -> Result<(), ModelError> {
         let size = images.size();
-        if let [_, _, height_px, width_px] = size[..] {
-            if height_px < MIN_SIDE_PX || width_px < MIN_SIDE_PX {
-                return Err(ModelError::InputSize {
-                    model: NAME.to_owned(),
-                    height_px,
-                    width_px,
-                    reason: format!("both sides must be at least {MIN_SIDE_PX} px"),
-                });
-            }
+        if let [_, _, height_px, width_px] = size[..]
+            && (height_px < MIN_SIDE_PX || width_px < MIN_SIDE_PX)
+        {
+            return Err(ModelError::InputSize {
+                model: NAME.to_owned(),
+                height_px,
+                width_px,
+                reason: format!("both sides must be at least {MIN_SIDE_PX} px"),
+            });
         }
         Ok(())
     }
@@ -515,6 +533,20 @@ mod tests {
         let images = Tensor::randn([1, 3, 96, 96], (Kind::BFloat16, Device::Cpu));
         let out = tch::no_grad(|| model.forward_t(&images, false)).unwrap();
         assert_eq!(out.embedding.kind(), Kind::BFloat16);
+    }
+
+    #[test]
+    fn the_logits_depend_on_every_returned_map() {
+        let vs = VarStore::new(Device::Cpu);
+        let model = InceptionV3::new(vs.root(), Some(3));
+        let images = Tensor::randn([1, 3, 96, 96], (Kind::Float, Device::Cpu));
+        let out = model.forward_t(&images, false).unwrap();
+        let score = out.logits.unwrap().sum(Kind::Float);
+        let grads = Tensor::run_backward(&[score], &out.features, false, false);
+        assert_eq!(grads.len(), 5);
+        for grad in grads {
+            assert!(grad.abs().sum(Kind::Double).double_value(&[]) > 0.0);
+        }
     }
 
     #[test]

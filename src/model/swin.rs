@@ -591,8 +591,11 @@ impl Backbone for Swin {
             }
             match self.merges.get(index) {
                 Some(merge) => {
-                    features.push(xs.f_permute([0, 3, 1, 2])?);
-                    xs = merge.forward(&xs)?;
+                    // The merge reads the returned map (a view), so gradients of the outputs
+                    // reach it (Grad-CAM).
+                    let map = xs.f_permute([0, 3, 1, 2])?;
+                    xs = merge.forward(&map.f_permute([0, 2, 3, 1])?)?;
+                    features.push(map);
                 }
                 None => {
                     xs = layer_norm(&self.norm, &xs)?.f_permute([0, 3, 1, 2])?;
@@ -648,6 +651,26 @@ mod tests {
             let images = Tensor::randn([1, 3, 256, 256], (Kind::BFloat16, Device::Cpu));
             let out = tch::no_grad(|| model.forward_t(&images, false)).unwrap();
             assert_eq!(out.embedding.kind(), Kind::BFloat16, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_logits_depend_on_every_returned_map() {
+        let vs = VarStore::new(Device::Cpu);
+        let model = Swin::new(vs.root(), SwinConfig::by_name("swin_t").unwrap(), Some(3)).unwrap();
+        let images = Tensor::randn([1, 3, 64, 64], (Kind::Float, Device::Cpu))
+            .permute([0, 2, 3, 1])
+            .contiguous()
+            .permute([0, 3, 1, 2])
+            .set_requires_grad(true);
+        let mut vs = vs;
+        vs.freeze();
+        let out = model.forward_t(&images, false).unwrap();
+        let score = out.logits.unwrap().sum(Kind::Float);
+        let grads = Tensor::run_backward(&[score], &out.features, false, false);
+        assert_eq!(grads.len(), 4);
+        for grad in grads {
+            assert!(grad.abs().sum(Kind::Double).double_value(&[]) > 0.0);
         }
     }
 
