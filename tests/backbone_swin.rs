@@ -2,16 +2,16 @@
 //! (with the relative position index buffers) and parameter counts, logits and pooled
 //! embeddings on the same random weights at the native size and at sizes that need padding
 //! and skipped shifts (also non-square), multiply-adds against torchvision's GFLOPS, the four
-//! feature strides, a training step without the head, torchvision's `torch.save` file
-//! through the catalogue's strict installer, and the catalogue offering the weights.
+//! feature strides, a training step without the head, and the catalogue offering the weights
+//! (its installer on torchvision's files: `tests/weights_catalogue_fixtures.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests may panic on failure.
 
 mod common;
 
 use tch::{Device, Kind, Tensor, nn::OptimizerConfig, nn::VarStore};
 use transfer_workbench::model::backbone::known_backbones;
+use transfer_workbench::model::build_backbone;
 use transfer_workbench::model::catalogue::{self, WeightStatus};
-use transfer_workbench::model::{build_backbone, import_weights, zoo};
 
 const SWIN_STRIDES: &[i64] = &[4, 8, 16, 32];
 
@@ -140,24 +140,6 @@ fn a_training_step_without_the_imagenet_head_changes_the_weights() {
         );
         assert!(vs.variables()[index_key].equal(&index_before), "{name}");
     }
-}
-
-/// A torchvision checkpoint as `torch.save` writes it (int64 index buffers included) goes
-/// through `weights get`'s installer strictly and gives torchvision's logits.
-#[test]
-fn a_torchvision_file_installs_strictly_and_reproduces_its_logits() {
-    let fixture = common::run_parity_fixture("swin", &["swin_t"]);
-    let entry = catalogue::find("swin_t").unwrap();
-    let dest = fixture.path().join("installed.safetensors");
-    zoo::install_to(entry, &fixture.path().join("state_dict.pth"), &dest).unwrap();
-    let vs = VarStore::new(Device::Cpu);
-    let model = build_backbone("swin_t", vs.root(), true).unwrap();
-    let report = import_weights(&vs, &dest, true).unwrap();
-    assert!(report.is_exact(), "{}", report.summary());
-    let expected = common::read_tensors(&fixture.path().join("expected.safetensors"));
-    let out = tch::no_grad(|| model.forward_t(&expected["input"], false)).unwrap();
-    let diff = common::max_abs_diff(&out.logits.unwrap(), &expected["logits"]);
-    assert!(diff <= 1e-4, "{diff}");
 }
 
 #[test]

@@ -18,6 +18,7 @@ use std::process::Command;
 
 use tch::{Device, nn::VarStore};
 use transfer_workbench::model::catalogue::{WeightEntry, backbone_of, entries};
+use transfer_workbench::model::vit::VitConfig;
 use transfer_workbench::model::weights::read_weights;
 use transfer_workbench::model::zoo::install_to;
 use transfer_workbench::model::{build_backbone, import_weights};
@@ -44,12 +45,9 @@ fn fixture_side(entry: &WeightEntry) -> u32 {
     if entry.family != "VisionTransformer" {
         return 96;
     }
-    let patch: u32 = entry
-        .backbone
-        .rsplit('_')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{}: no patch size in the name", entry.backbone));
+    let backbone = backbone_of(entry).unwrap();
+    let config = VitConfig::by_name(backbone).unwrap_or_else(|| panic!("{backbone}: no ViT"));
+    let patch = u32::try_from(config.patch_size_px).unwrap();
     7 * patch
 }
 
