@@ -30,7 +30,7 @@ use tch::{Kind, Tensor, nn, nn::Init};
 
 use super::ModelError;
 use super::backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization, PretrainedSource};
-use super::layers::{conv2d, flops, linear};
+use super::layers::{conv2d, linear, packed_self_attention};
 use super::vit::{layer_norm, new_layer_norm};
 
 /// Name used in projects and on the command line.
@@ -85,25 +85,7 @@ impl Attention {
     }
 
     fn forward(&self, xs: &Tensor) -> Result<Tensor, tch::TchError> {
-        let (n, seq, dim) = xs.size3()?;
-        // [N, S, 3 * D] -> [3, N, heads, S, head_dim]
-        let qkv = linear(&self.qkv, xs)?
-            .f_reshape([-1, seq, 3, HEADS, dim / HEADS])?
-            .f_permute([2, 0, 3, 1, 4])?;
-        let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
-        let ys = Tensor::f_scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            None::<Tensor>,
-            0.0,
-            false,
-            None,
-            false,
-        )?;
-        // Q K^T and (attention) V: each N x heads x S x S x head_dim multiply-adds.
-        flops::record(2 * (n * seq * seq * dim) as u64);
-        let ys = ys.f_transpose(1, 2)?.f_reshape([-1, seq, dim])?;
+        let ys = packed_self_attention(&linear(&self.qkv, xs)?, HEADS, 0.0)?;
         linear(&self.proj, &ys)
     }
 }

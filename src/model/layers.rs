@@ -98,6 +98,38 @@ impl ConvSpec {
     }
 }
 
+/// Multi-head self-attention on packed projections: `qkv` is `[N, S, 3 * D]` (queries, keys
+/// and values side by side, as a fused projection gives them), the result `[N, S, D]`
+/// before the output projection. Scaled dot products with `dropout` on the attention
+/// weights; the multiply-adds of Q K^T and (attention) V are counted.
+pub fn packed_self_attention(
+    qkv: &Tensor,
+    heads: i64,
+    dropout: f64,
+) -> Result<Tensor, tch::TchError> {
+    let (n, seq, width) = qkv.size3()?;
+    let dim = width / 3;
+    // [N, S, 3 * D] -> [3, N, heads, S, head_dim]
+    let qkv = qkv
+        .f_reshape([-1, seq, 3, heads, dim / heads])?
+        .f_permute([2, 0, 3, 1, 4])?;
+    let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
+    let ys = Tensor::f_scaled_dot_product_attention(
+        &q,
+        &k,
+        &v,
+        None::<Tensor>,
+        dropout,
+        false,
+        None,
+        false,
+    )?;
+    // Each of the two products: N x heads x S x S x head_dim multiply-adds.
+    flops::record(2 * (n * seq * seq * dim) as u64);
+    // -1 keeps the batch size symbolic in a traced export.
+    ys.f_transpose(1, 2)?.f_reshape([-1, seq, dim])
+}
+
 /// A bias-free convolution followed by batch norm and an activation, the way torchvision's
 /// `Conv2dNormActivation` stores it (the conv and the norm under two key prefixes).
 #[derive(Debug)]

@@ -28,7 +28,7 @@ use tch::{Tensor, nn, nn::Init};
 
 use super::ModelError;
 use super::backbone::{Backbone, BackboneInfo, BackboneOutput, Normalization};
-use super::layers::{conv2d, flops, linear};
+use super::layers::{conv2d, flops, linear, packed_self_attention};
 
 /// LayerNorm epsilon of torchvision's ViT.
 const LN_EPS: f64 = 1e-6;
@@ -254,30 +254,11 @@ impl SelfAttention {
     }
 
     fn forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor, tch::TchError> {
-        let (n, seq, dim) = xs.size3()?;
-        let head_dim = dim / self.num_heads;
+        let dim = xs.size3()?.2;
         let qkv = xs.f_linear(&self.in_proj_weight, Some(&self.in_proj_bias))?;
         flops::record(qkv.numel() as u64 * dim as u64);
-        // [N, S, 3 * D] -> [3, N, heads, S, head_dim]
-        let qkv = qkv
-            .f_reshape([-1, seq, 3, self.num_heads, head_dim])?
-            .f_permute([2, 0, 3, 1, 4])?;
-        let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
         let dropout = if train { self.dropout } else { 0.0 };
-        let ys = Tensor::f_scaled_dot_product_attention(
-            &q,
-            &k,
-            &v,
-            None::<Tensor>,
-            dropout,
-            false,
-            None,
-            false,
-        )?;
-        // Q K^T and (attention) V: each N x heads x S x S x head_dim multiply-adds.
-        flops::record(2 * (n * seq * seq * dim) as u64);
-        // -1 keeps the batch size symbolic in a traced export.
-        let ys = ys.f_transpose(1, 2)?.f_reshape([-1, seq, dim])?;
+        let ys = packed_self_attention(&qkv, self.num_heads, dropout)?;
         linear(&self.out_proj, &ys)
     }
 }
